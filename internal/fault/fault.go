@@ -1,0 +1,115 @@
+// Package fault is the broker's one error vocabulary.
+//
+// Every failure a caller can see is a *Error with a Kind. What the client may
+// read (Kind, Message) is kept apart from what only operators need (the CAR
+// code, action, request id and the wrapped cause). Transport adapters map a
+// Kind to a status in one table; nothing else renders errors.
+package fault
+
+import (
+	"errors"
+	"time"
+
+	"github.com/aws/smithy-go"
+)
+
+// Kind classifies a failure by what the caller should do about it.
+type Kind int
+
+// The kinds, in the order of the HTTP error table in the README.
+const (
+	Internal         Kind = iota // our own fault or misconfiguration; generic message
+	Invalid                      // bad or missing field, bad JSON, bad UserId
+	TooLarge                     // request body over the limit
+	Unauthenticated              // no or bad credential
+	Forbidden                    // authenticated but not allowed
+	NotFound                     // unknown route
+	MethodNotAllowed             // known route, wrong method
+	RoleFull                     // CAR LimitExceeded.Role
+	RateLimited                  // CAR RequestLimitExceeded*, SlowDown after retries
+	NoIdle                       // CAR ResourceNotFound.NoIdle
+	Unavailable                  // CAR Stopping / Initialization after retries
+	Timeout                      // the request's deadline ran out
+	Upstream                     // CAR answered with a failure or garbage
+)
+
+var kindNames = [...]string{
+	Internal: "InternalError", Invalid: "InvalidParameter", TooLarge: "RequestTooLarge",
+	Unauthenticated: "Unauthorized", Forbidden: "Forbidden", NotFound: "NotFound",
+	MethodNotAllowed: "MethodNotAllowed", RoleFull: "RoleFull", RateLimited: "TooManyRequests",
+	NoIdle: "NoIdleConcurrency", Unavailable: "Unavailable", Timeout: "UpstreamTimeout",
+	Upstream: "UpstreamError",
+}
+
+// String is the public error code of the kind (the "Code" of native errors).
+func (k Kind) String() string {
+	if k < 0 || int(k) >= len(kindNames) {
+		return "InternalError"
+	}
+	return kindNames[k]
+}
+
+// Error is a classified failure. Message is safe to show to the caller; the
+// remaining fields are for logs only.
+type Error struct {
+	Kind    Kind
+	Message string // for the caller: what to fix; never a secret or upstream internals
+
+	Action     string        // CAR action that failed, if any
+	Code       string        // CAR or SDK error code, if any (safe to log)
+	RequestID  string        // CAR RequestId, if any
+	RetryAfter time.Duration // a hint for 429/503; zero means none
+	Err        error         // the cause; for operators, never rendered
+}
+
+func (e *Error) Error() string {
+	s := e.Kind.String()
+	if e.Action != "" {
+		s += " from " + e.Action
+	}
+	if e.Code != "" {
+		s += " (" + e.Code + ")"
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	return s
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrorCode, ErrorMessage and ErrorFault make *Error a smithy.APIError.
+func (e *Error) ErrorCode() string    { return e.Kind.String() }
+func (e *Error) ErrorMessage() string { return e.Message }
+func (e *Error) ErrorFault() smithy.ErrorFault {
+	switch e.Kind {
+	case Invalid, TooLarge, Unauthenticated, Forbidden, NotFound, MethodNotAllowed, RoleFull:
+		return smithy.FaultClient
+	case Internal:
+		return smithy.FaultUnknown
+	}
+	return smithy.FaultServer
+}
+
+var _ smithy.APIError = (*Error)(nil)
+
+// New returns an error of kind k with a caller-facing message.
+func New(k Kind, msg string) *Error { return &Error{Kind: k, Message: msg} }
+
+// Wrap returns an error of kind k with a caller-facing message and a cause
+// that only operators see.
+func Wrap(k Kind, msg string, cause error) *Error { return &Error{Kind: k, Message: msg, Err: cause} }
+
+// As returns err as a *Error; anything unclassified becomes Internal with a
+// generic message, so a raw error can never reach a caller.
+func As(err error) *Error {
+	var fe *Error
+	if errors.As(err, &fe) {
+		return fe
+	}
+	return &Error{Kind: Internal, Message: "internal error", Err: err}
+}
+
+// KindOf is As(err).Kind, and Internal for nil-safe use in switches.
+func KindOf(err error) Kind { return As(err).Kind }
