@@ -48,26 +48,20 @@ func (l *Log) Calls() []Call {
 	return append([]Call(nil), l.calls...)
 }
 
-// LogValue renders the calls as a slog group list.
+// LogValue renders the calls as a list for the request's log line.
 func (l *Log) LogValue() slog.Value {
 	calls := l.Calls()
-	attrs := make([]slog.Attr, 0, len(calls))
+	out := make([]loggedCall, len(calls))
 	for i, c := range calls {
-		g := []any{slog.String("action", c.Action), slog.Int64("ms", c.Duration.Milliseconds())}
-		if c.RequestID != "" {
-			g = append(g, slog.String("car_request_id", c.RequestID))
-		}
-		if c.Code != "" {
-			g = append(g, slog.String("code", c.Code))
-		}
-		attrs = append(attrs, slog.Group(itoa(i), g...))
+		out[i] = loggedCall{Action: c.Action, RequestID: c.RequestID, Code: c.Code,
+			Ms: float64(c.Duration.Microseconds()) / 1000}
 	}
-	return slog.GroupValue(attrs...)
+	return slog.AnyValue(out)
 }
 
-func itoa(i int) string {
-	if i < 10 {
-		return string(rune('0' + i))
-	}
-	return itoa(i/10) + string(rune('0'+i%10))
+type loggedCall struct {
+	Action    string  `json:"action"`
+	RequestID string  `json:"car_request_id,omitempty"`
+	Code      string  `json:"code,omitempty"`
+	Ms        float64 `json:"ms"`
 }

@@ -1,0 +1,177 @@
+package session_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"carbroker/internal/car"
+	"carbroker/internal/fault"
+	"carbroker/internal/session"
+)
+
+// fakeCAR answers each action from a script of error codes ("" = success)
+// and counts the calls.
+type fakeCAR struct {
+	mu      sync.Mutex
+	script  map[string][]string
+	calls   []string
+	destroy int
+}
+
+func (f *fakeCAR) next(action string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, action)
+	s := f.script[action]
+	if len(s) == 0 {
+		return nil
+	}
+	code := s[0]
+	if len(s) > 1 {
+		f.script[action] = s[1:]
+	}
+	if code == "" {
+		return nil
+	}
+	return &fault.Error{Kind: fault.Upstream, Code: code, Action: action}
+}
+
+func (f *fakeCAR) ApplyConcurrent(ctx context.Context, in car.ApplyConcurrentInput) (string, error) {
+	return "rid", f.next("ApplyConcurrent")
+}
+
+func (f *fakeCAR) CreateSession(ctx context.Context, in car.CreateSessionInput) (car.CreateSessionOutput, error) {
+	if err := f.next("CreateSession"); err != nil {
+		return car.CreateSessionOutput{}, err
+	}
+	return car.CreateSessionOutput{ServerSession: "ss-" + in.UserID}, nil
+}
+
+func (f *fakeCAR) DestroySession(ctx context.Context, userID string) (string, error) {
+	f.mu.Lock()
+	f.destroy++
+	f.mu.Unlock()
+	return "rid", f.next("DestroySession")
+}
+
+func (f *fakeCAR) count(action string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.calls {
+		if c == action {
+			n++
+		}
+	}
+	return n
+}
+
+var fast = session.Options{MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}
+
+func TestStartRetryPolicy(t *testing.T) {
+	tests := []struct {
+		name          string
+		script        map[string][]string
+		opt           session.Options
+		wantCode      string // "" = success
+		apply, create int
+	}{
+		{"first try", nil, fast, "", 1, 1},
+		{"SlowDown then ok", map[string][]string{"ApplyConcurrent": {"FailedOperation.SlowDown", ""}}, fast, "", 2, 1},
+		{"Stopping then ok", map[string][]string{"ApplyConcurrent": {"UnsupportedOperation.Stopping", "UnsupportedOperation.Stopping", ""}}, fast, "", 3, 1},
+		{"Initialization on create", map[string][]string{"CreateSession": {"ResourceUnavailable.Initialization", ""}}, fast, "", 1, 2},
+		{"rate limited", map[string][]string{"ApplyConcurrent": {"RequestLimitExceeded.UinLimitExceeded", ""}}, fast, "", 2, 1},
+		{"SlowDown forever stops at MaxAttempts", map[string][]string{"ApplyConcurrent": {"FailedOperation.SlowDown"}}, fast, "FailedOperation.SlowDown", 6, 0},
+		{"LockTimeout: apply again, create once more", map[string][]string{"CreateSession": {"FailedOperation.LockTimeout", ""}}, fast, "", 2, 2},
+		{"LockTimeout twice is final", map[string][]string{"CreateSession": {"FailedOperation.LockTimeout"}}, fast, "FailedOperation.LockTimeout", 2, 2},
+		{"NoIdle without wait", map[string][]string{"ApplyConcurrent": {"ResourceNotFound.NoIdle", ""}}, fast, "ResourceNotFound.NoIdle", 1, 0},
+		{"NoIdle with wait", map[string][]string{"ApplyConcurrent": {"ResourceNotFound.NoIdle", "ResourceNotFound.NoIdle", ""}},
+			session.Options{NoIdleWait: time.Second, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}, "", 3, 1},
+		{"InternalError is not retried", map[string][]string{"CreateSession": {"InternalError"}}, fast, "InternalError", 1, 1},
+		{"InvalidParameter is not retried", map[string][]string{"CreateSession": {"InvalidParameterValue"}}, fast, "InvalidParameterValue", 1, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeCAR{script: tt.script}
+			if f.script == nil {
+				f.script = map[string][]string{}
+			}
+			s := session.New(f, tt.opt)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			ss, err := s.Start(ctx, session.StartInput{UserID: "u1", UserIP: "1.2.3.4", ProjectID: "cap-1", ClientSession: "cs"})
+			if got := fault.As(err).Code; tt.wantCode != "" && got != tt.wantCode || tt.wantCode == "" && err != nil {
+				t.Fatalf("err = %v, want code %q", err, tt.wantCode)
+			}
+			if err == nil && ss != "ss-u1" {
+				t.Errorf("ServerSession = %q", ss)
+			}
+			if a, c := f.count("ApplyConcurrent"), f.count("CreateSession"); a != tt.apply || c != tt.create {
+				t.Errorf("calls: ApplyConcurrent %d, CreateSession %d; want %d, %d", a, c, tt.apply, tt.create)
+			}
+			if f.destroy != 0 {
+				t.Errorf("DestroySession called %d times on a start", f.destroy)
+			}
+		})
+	}
+}
+
+func TestRetriesStopAtDeadline(t *testing.T) {
+	f := &fakeCAR{script: map[string][]string{"ApplyConcurrent": {"FailedOperation.SlowDown"}}}
+	s := session.New(f, session.Options{MinBackoff: 20 * time.Millisecond, MaxBackoff: 40 * time.Millisecond, MaxAttempts: 1000})
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := s.Start(ctx, session.StartInput{UserID: "u1", ClientSession: "cs"})
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	if el := time.Since(start); el > 300*time.Millisecond {
+		t.Errorf("took %v, past the 150ms deadline", el)
+	}
+	if k := fault.KindOf(err); k != fault.Upstream && k != fault.Timeout {
+		// fakeCAR classifies everything Upstream; a deadline during a sleep is Timeout
+		t.Errorf("kind %v", k)
+	}
+	if n := f.count("ApplyConcurrent"); n < 2 || n > 10 {
+		t.Errorf("%d attempts in 150ms with 20-40ms backoff", n)
+	}
+}
+
+func TestGuestSkipsApplyUnlessConfigured(t *testing.T) {
+	for _, guestApply := range []bool{false, true} {
+		f := &fakeCAR{script: map[string][]string{}}
+		o := fast
+		o.GuestApply = guestApply
+		s := session.New(f, o)
+		_, err := s.Start(context.Background(), session.StartInput{UserID: "guest", HostUserID: "host", Role: "Player", ClientSession: "cs"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		if guestApply {
+			want = 1
+		}
+		if n := f.count("ApplyConcurrent"); n != want {
+			t.Errorf("GuestApply=%v: ApplyConcurrent called %d times, want %d", guestApply, n, want)
+		}
+	}
+}
+
+func TestStopToleratesMissingAndStopping(t *testing.T) {
+	for _, code := range []string{"", "ResourceNotFound.SessionNotFound", "UnsupportedOperation.Stopping"} {
+		f := &fakeCAR{script: map[string][]string{"DestroySession": {code}}}
+		if err := session.New(f, fast).Stop(context.Background(), "u1"); err != nil {
+			t.Errorf("code %q: %v", code, err)
+		}
+	}
+	f := &fakeCAR{script: map[string][]string{"DestroySession": {"InternalError"}}}
+	err := session.New(f, fast).Stop(context.Background(), "u1")
+	var fe *fault.Error
+	if !errors.As(err, &fe) || fe.Code != "InternalError" {
+		t.Errorf("err = %v", err)
+	}
+}
