@@ -1,0 +1,113 @@
+package scf_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"carbroker/internal/credential"
+	"carbroker/internal/invocation"
+
+	smithytesting "github.com/aws/smithy-go/testing"
+)
+
+// fixture reads testdata/scf/name at the module root.
+func fixture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "scf", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// seen is what echoHandler saw of a request.
+type seen struct {
+	Method, Path, RawPath, RawQuery, Host, RemoteAddr, Body string
+	Header                                                  http.Header
+	Triple                                                  *credential.Triple
+	Info                                                    *invocation.Info
+	Deadline                                                *time.Time
+}
+
+// echoHandler answers 200 with the JSON of what it saw; a request for
+// /panic panics.
+var echoHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/panic" {
+		panic("boom")
+	}
+	body, _ := io.ReadAll(r.Body)
+	s := seen{
+		Method: r.Method, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery,
+		Host: r.Host, RemoteAddr: r.RemoteAddr, Body: string(body), Header: r.Header,
+	}
+	if t, ok := credential.FromContext(r.Context()); ok {
+		s.Triple = &t
+	}
+	if i, ok := invocation.FromContext(r.Context()); ok {
+		s.Info = &i
+	}
+	if d, ok := r.Context().Deadline(); ok {
+		s.Deadline = &d
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(s)
+})
+
+// integration is an integration response as the platform reads it.
+type integration struct {
+	IsBase64Encoded bool
+	StatusCode      int
+	Headers         map[string]json.RawMessage
+	Body            string
+}
+
+func decodeIntegration(t testing.TB, payload []byte) integration {
+	t.Helper()
+	var r integration
+	if err := json.Unmarshal(payload, &r); err != nil {
+		t.Fatalf("payload %q is not an integration response: %v", payload, err)
+	}
+	if r.IsBase64Encoded {
+		b, err := base64.StdEncoding.DecodeString(r.Body)
+		if err != nil {
+			t.Fatalf("body is not base64: %v", err)
+		}
+		r.Body = string(b)
+	}
+	return r
+}
+
+// decodeSeen reads echoHandler's answer.
+func decodeSeen(t testing.TB, payload []byte) seen {
+	t.Helper()
+	r := decodeIntegration(t, payload)
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("status %d, body %s", r.StatusCode, r.Body)
+	}
+	var s seen
+	if err := json.Unmarshal([]byte(r.Body), &s); err != nil {
+		t.Fatalf("body %q: %v", r.Body, err)
+	}
+	return s
+}
+
+// apiError is the JSON error body of an integration response.
+type apiError struct {
+	Error     struct{ Code, Message string }
+	RequestId string
+}
+
+// jsonEqual compares JSON regardless of key order.
+func jsonEqual(want string, got []byte) error {
+	if err := smithytesting.JSONEqual([]byte(want), got); err != nil {
+		return fmt.Errorf("%v\n got %s\nwant %s", err, got, want)
+	}
+	return nil
+}

@@ -1,0 +1,233 @@
+package scf
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/rpc"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"carbroker/internal/credential"
+	"carbroker/internal/invocation"
+)
+
+// The RPC messages of the Go1 runtime. gob matches struct fields by name, so
+// these interoperate with the platform's own definitions.
+
+// PingRequest is the argument of Function.Ping.
+type PingRequest struct{}
+
+// PingResponse is the reply of Function.Ping.
+type PingResponse struct{}
+
+// Timestamp is an absolute Unix time.
+type Timestamp struct {
+	Seconds int64
+	Nanos   int64
+}
+
+// InvokeRequest is the argument of Function.Invoke.
+type InvokeRequest struct {
+	Payload               []byte // the event, JSON
+	RequestId             string
+	TraceId               string
+	Deadline              Timestamp
+	InvokedFunctionUnique string
+	ClientContext         []byte
+	Namespace             string
+	FunctionName          string
+	FunctionVersion       string
+	MemoryLimitInMb       int32
+	TimeLimitInMs         int32
+	Environment           string // JSON object of string → string
+	TencentcloudRegion    string
+	TencentcloudAppID     string
+	TencentcloudUin       string
+	FunctionTrace         string
+}
+
+// InvokeResponse is the reply of Function.Invoke: the integration response
+// in Payload, or an Error after a panic.
+type InvokeResponse struct {
+	Payload []byte
+	Error   *InvokeResponseError
+}
+
+// InvokeResponseError is a failed invoke; the caller sees an SCF error, not
+// an HTTP response.
+type InvokeResponseError struct {
+	Message    string
+	Type       string
+	StackTrace []*InvokeResponseErrorStackFrame
+	ShouldExit bool
+}
+
+// InvokeResponseErrorStackFrame is one frame of a panic's stack.
+type InvokeResponseErrorStackFrame struct {
+	Path  string
+	Line  int32
+	Label string
+}
+
+// Function is the RPC service the platform calls. Its methods are safe for
+// concurrent use: invokes may arrive concurrently on one connection.
+type Function struct {
+	src HandlerSource
+	log *slog.Logger
+
+	// mu makes applying an invoke's Environment, reading the credential
+	// triple back and choosing the handler one step, so that no invoke signs
+	// with one rotation's SecretId and another's SecretKey.
+	mu sync.Mutex
+}
+
+// NewFunction returns the service for src. It panics if src is nil.
+func NewFunction(src HandlerSource, opts ...Option) *Function {
+	if src == nil {
+		panic("scf: nil HandlerSource")
+	}
+	f := &Function{src: src, log: slog.Default()}
+	for _, o := range opts {
+		o(f)
+	}
+	return f
+}
+
+// Serve registers the service "Function" for src and serves the Go1 runtime
+// protocol on every connection ln accepts, until ln fails. It returns nil once
+// ln is closed. The platform expects ln on 0.0.0.0:Port().
+func Serve(ln net.Listener, src HandlerSource, opts ...Option) error {
+	srv := rpc.NewServer()
+	if err := srv.RegisterName("Function", NewFunction(src, opts...)); err != nil {
+		return fmt.Errorf("scf: %w", err)
+	}
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("scf: accept: %w", err)
+		}
+		go srv.ServeConn(conn)
+	}
+}
+
+// Ping answers the platform's liveness check.
+func (f *Function) Ping(PingRequest, *PingResponse) error { return nil }
+
+// Invoke serves one event. It always returns nil: every handler result, and
+// every failure the caller should see as HTTP (an event it cannot decode, a
+// misconfigured function), is an integration response in resp.Payload; only
+// a panic becomes resp.Error, with ShouldExit set.
+func (f *Function) Invoke(req InvokeRequest, resp *InvokeResponse) error {
+	defer func() {
+		if v := recover(); v != nil {
+			*resp = InvokeResponse{Error: panicError(v)}
+			f.log.Error("scf: invoke panicked", "request_id", req.RequestId,
+				"panic", resp.Error.Message, "at", topFrame(resp.Error.StackTrace))
+		}
+	}()
+
+	ctx := context.Background()
+	if d := req.Deadline; d.Seconds != 0 || d.Nanos != 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, time.Unix(d.Seconds, d.Nanos))
+		defer cancel()
+	}
+
+	triple, h, err := f.prepare(req.Environment)
+	if err != nil {
+		f.log.Error("scf: function misconfigured", "request_id", req.RequestId, "err", err)
+		resp.Payload = errorResponse(http.StatusInternalServerError, "InternalError",
+			"function misconfigured: "+err.Error(), req.RequestId)
+		return nil
+	}
+
+	ev, err := DecodeEvent(req.Payload)
+	if err != nil {
+		status, code := http.StatusBadRequest, "InvalidParameter"
+		if errors.Is(err, ErrBodyTooLarge) {
+			status, code = http.StatusRequestEntityTooLarge, "RequestSizeLimitExceeded"
+		}
+		f.log.Warn("scf: undecodable event", "request_id", req.RequestId, "bytes", len(req.Payload), "err", err)
+		resp.Payload = errorResponse(status, code, err.Error(), req.RequestId)
+		return nil
+	}
+	f.log.Debug("scf: invoke", "request_id", req.RequestId, "trigger", ev.Trigger,
+		"gateway_request_id", ev.GatewayRequestID)
+
+	ctx = credential.NewContext(ctx, triple)
+	ctx = invocation.NewContext(ctx, invocation.Info{RequestID: req.RequestId, Trigger: ev.Trigger})
+	w := newResponseBuffer()
+	h.ServeHTTP(w, ev.Request.WithContext(ctx))
+	resp.Payload = w.result(req.RequestId)
+	return nil
+}
+
+// prepare applies environment, then reads the credential triple and the
+// handler, all under f.mu.
+func (f *Function) prepare(environment string) (credential.Triple, http.Handler, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.applyEnvironment(environment)
+	t := credential.FromEnv(os.Getenv)
+	h, err := f.src()
+	if err == nil && h == nil {
+		err = errors.New("no handler")
+	}
+	return t, h, err
+}
+
+// applyEnvironment sets each variable of the JSON object environment. A
+// malformed one is ignored whole; its content is never logged.
+func (f *Function) applyEnvironment(environment string) {
+	if environment == "" {
+		return
+	}
+	var env map[string]string
+	if err := json.Unmarshal([]byte(environment), &env); err != nil {
+		f.log.Warn("scf: ignoring an Environment that is not a JSON object of strings", "bytes", len(environment))
+		return
+	}
+	for k, v := range env {
+		if err := os.Setenv(k, v); err != nil {
+			f.log.Warn("scf: cannot set an environment variable", "name", k)
+		}
+	}
+}
+
+// panicError describes the panic v. Called from the deferred recover, it
+// sees the panicking goroutine's stack.
+func panicError(v any) *InvokeResponseError {
+	pcs := make([]uintptr, 64)
+	n := runtime.Callers(3, pcs) // skip Callers, panicError, the deferred func
+	frames := runtime.CallersFrames(pcs[:n])
+	var stack []*InvokeResponseErrorStackFrame
+	for {
+		fr, more := frames.Next()
+		// Drop the runtime's panic machinery above the panicking frame.
+		if len(stack) > 0 || !strings.HasPrefix(fr.Function, "runtime.") {
+			stack = append(stack, &InvokeResponseErrorStackFrame{Path: fr.File, Line: int32(fr.Line), Label: fr.Function})
+		}
+		if !more {
+			break
+		}
+	}
+	return &InvokeResponseError{Message: fmt.Sprint(v), Type: "panic", StackTrace: stack, ShouldExit: true}
+}
+
+func topFrame(stack []*InvokeResponseErrorStackFrame) string {
+	if len(stack) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s (%s:%d)", stack[0].Label, stack[0].Path, stack[0].Line)
+}

@@ -1,0 +1,363 @@
+package scf_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/rpc"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"carbroker/internal/credential"
+	"carbroker/internal/invocation"
+	"carbroker/internal/scf"
+)
+
+// The platform's side of the wire, declared independently: gob matches
+// fields by name, so these must interoperate with the package's types.
+type (
+	platformPing      struct{}
+	platformTimestamp struct{ Seconds, Nanos int64 }
+	platformRequest   struct {
+		Payload               []byte
+		RequestId             string
+		TraceId               string
+		Deadline              platformTimestamp
+		InvokedFunctionUnique string
+		ClientContext         []byte
+		Namespace             string
+		FunctionName          string
+		FunctionVersion       string
+		MemoryLimitInMb       int32
+		TimeLimitInMs         int32
+		Environment           string
+		TencentcloudRegion    string
+		TencentcloudAppID     string
+		TencentcloudUin       string
+		FunctionTrace         string
+	}
+	platformFrame struct {
+		Path  string
+		Line  int32
+		Label string
+	}
+	platformError struct {
+		Message    string
+		Type       string
+		StackTrace []*platformFrame
+		ShouldExit bool
+	}
+	platformResponse struct {
+		Payload []byte
+		Error   *platformError
+	}
+)
+
+var quiet = scf.WithLogger(slog.New(slog.DiscardHandler))
+
+// credentialEnv are the variables an invoke may set; each test restores them.
+var credentialEnv = []string{
+	"TENCENTCLOUD_SECRETID", "TENCENTCLOUD_SECRETKEY", "TENCENTCLOUD_SESSIONTOKEN",
+	"TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY", "TENCENTCLOUD_SESSION_TOKEN",
+	"SCF_TEST_MODE",
+}
+
+// startRuntime serves src on a loopback listener and returns a client of it.
+func startRuntime(t *testing.T, src scf.HandlerSource) *rpc.Client {
+	t.Helper()
+	for _, k := range credentialEnv {
+		t.Setenv(k, "")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- scf.Serve(ln, src, quiet) }()
+	c, err := rpc.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Close()
+		ln.Close()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return c
+}
+
+func echoSource() (http.Handler, error) { return echoHandler, nil }
+
+func invoke(t *testing.T, c *rpc.Client, req platformRequest) platformResponse {
+	t.Helper()
+	var resp platformResponse
+	if err := c.Call("Function.Invoke", req, &resp); err != nil {
+		t.Fatalf("Function.Invoke: %v", err)
+	}
+	return resp
+}
+
+func environment(kv ...string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+func TestPing(t *testing.T) {
+	c := startRuntime(t, echoSource)
+	if err := c.Call("Function.Ping", platformPing{}, &platformPing{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestInvoke(t *testing.T) {
+	c := startRuntime(t, echoSource)
+	deadline := time.Now().Add(time.Hour).Round(time.Microsecond).Add(123) // nanoseconds survive
+	tests := []struct {
+		file, trigger, remoteAddr string
+	}{
+		{"apigw_post_json.json", "apigw", "203.0.113.7:0"},
+		{"apigw_get_query_no_requestid.json", "apigw", "[2001:db8::7]:0"},
+		{"url_post_json.json", "url", "192.0.2.44:0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			resp := invoke(t, c, platformRequest{
+				Payload:     fixture(t, tt.file),
+				RequestId:   "req-" + tt.file,
+				Deadline:    platformTimestamp{deadline.Unix(), int64(deadline.Nanosecond())},
+				Environment: environment("TENCENTCLOUD_SECRETID", "id", "TENCENTCLOUD_SECRETKEY", "key", "TENCENTCLOUD_SESSIONTOKEN", "token"),
+			})
+			if resp.Error != nil {
+				t.Fatalf("Error = %+v", resp.Error)
+			}
+			s := decodeSeen(t, resp.Payload)
+			if s.RemoteAddr != tt.remoteAddr {
+				t.Errorf("RemoteAddr = %q, want %q", s.RemoteAddr, tt.remoteAddr)
+			}
+			if want := (invocation.Info{RequestID: "req-" + tt.file, Trigger: tt.trigger}); s.Info == nil || *s.Info != want {
+				t.Errorf("Info = %+v, want %+v", s.Info, want)
+			}
+			if want := (credential.Triple{ID: "id", Key: "key", Token: "token"}); s.Triple == nil || *s.Triple != want {
+				t.Errorf("Triple = %+v, want %+v", s.Triple, want)
+			}
+			if s.Deadline == nil || !s.Deadline.Equal(deadline) {
+				t.Errorf("Deadline = %v, want %v", s.Deadline, deadline)
+			}
+			for _, k := range forwarding {
+				if _, ok := s.Header[k]; ok {
+					t.Errorf("header %s reached the handler", k)
+				}
+			}
+		})
+	}
+}
+
+func TestInvokeWithoutDeadline(t *testing.T) {
+	c := startRuntime(t, echoSource)
+	s := decodeSeen(t, invoke(t, c, platformRequest{Payload: fixture(t, "url_no_remote_addr.json"), RequestId: "r"}).Payload)
+	if s.Deadline != nil {
+		t.Errorf("Deadline = %v, want none", s.Deadline)
+	}
+	if s.RemoteAddr != "" {
+		t.Errorf("RemoteAddr = %q, want unknown", s.RemoteAddr)
+	}
+	if s.Triple == nil || s.Triple.Valid() {
+		t.Errorf("Triple = %+v, want an empty one in the context", s.Triple)
+	}
+}
+
+// Concurrent invokes on one connection, each with its own credentials: every
+// handler call must see its own invoke's triple, never a mix.
+func TestInvokeConcurrentCredentials(t *testing.T) {
+	c := startRuntime(t, echoSource)
+	payload := fixture(t, "url_post_json.json")
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Go(func() {
+			n := fmt.Sprint(i)
+			var resp platformResponse
+			err := c.Call("Function.Invoke", platformRequest{
+				Payload:   payload,
+				RequestId: n,
+				Environment: environment("TENCENTCLOUD_SECRETID", "id-"+n, "TENCENTCLOUD_SECRETKEY", "key-"+n,
+					"TENCENTCLOUD_SESSIONTOKEN", "token-"+n),
+			}, &resp)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			s := decodeSeen(t, resp.Payload)
+			want := credential.Triple{ID: "id-" + n, Key: "key-" + n, Token: "token-" + n}
+			if s.Triple == nil || *s.Triple != want || s.Info == nil || s.Info.RequestID != n {
+				t.Errorf("invoke %s saw %+v, %+v", n, s.Triple, s.Info)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestInvokePanic(t *testing.T) {
+	c := startRuntime(t, echoSource)
+	resp := invoke(t, c, platformRequest{Payload: []byte(`{"httpMethod":"GET","path":"/panic"}`), RequestId: "p"})
+	e := resp.Error
+	if e == nil {
+		t.Fatalf("no Error; payload %s", resp.Payload)
+	}
+	if e.Message != "boom" || e.Type != "panic" || !e.ShouldExit || len(e.StackTrace) == 0 {
+		t.Errorf("Error = %+v", e)
+	}
+	if top := e.StackTrace[0]; !strings.Contains(top.Label, "scf_test") || !strings.HasSuffix(top.Path, "helpers_test.go") || top.Line == 0 {
+		t.Errorf("top frame = %+v, want the panicking handler", top)
+	}
+	// The connection and the process keep serving.
+	decodeSeen(t, invoke(t, c, platformRequest{Payload: fixture(t, "url_post_json.json")}).Payload)
+}
+
+func TestInvokeUndecodableEvent(t *testing.T) {
+	c := startRuntime(t, echoSource)
+	for _, payload := range []string{"garbage", "", "null", "{}", `{"httpMethod":"GET","body":1}`} {
+		resp := invoke(t, c, platformRequest{Payload: []byte(payload), RequestId: "bad-1"})
+		if resp.Error != nil {
+			t.Fatalf("%q: Error = %+v", payload, resp.Error)
+		}
+		r := decodeIntegration(t, resp.Payload)
+		var e apiError
+		if err := json.Unmarshal([]byte(r.Body), &e); err != nil {
+			t.Fatalf("%q: body %q: %v", payload, r.Body, err)
+		}
+		if r.StatusCode != http.StatusBadRequest || e.Error.Code != "InvalidParameter" || e.Error.Message == "" || e.RequestId != "bad-1" {
+			t.Errorf("%q: status %d, body %s", payload, r.StatusCode, r.Body)
+		}
+		if ct := string(r.Headers["Content-Type"]); ct != `"application/json"` {
+			t.Errorf("%q: Content-Type %s", payload, ct)
+		}
+		decodeSeen(t, invoke(t, c, platformRequest{Payload: fixture(t, "url_post_json.json")}).Payload)
+	}
+}
+
+// The source runs after the Environment is applied; its error is a 500
+// integration response naming it, and the next invoke recovers.
+func TestInvokeHandlerSource(t *testing.T) {
+	src := func() (http.Handler, error) {
+		if m := os.Getenv("SCF_TEST_MODE"); m != "ok" {
+			return nil, errors.New("SCF_TEST_MODE: " + m + " is not ok")
+		}
+		return echoHandler, nil
+	}
+	c := startRuntime(t, src)
+	payload := fixture(t, "url_post_json.json")
+
+	resp := invoke(t, c, platformRequest{Payload: payload, RequestId: "r1", Environment: environment("SCF_TEST_MODE", "broken")})
+	r := decodeIntegration(t, resp.Payload)
+	var e apiError
+	if err := json.Unmarshal([]byte(r.Body), &e); err != nil {
+		t.Fatal(err)
+	}
+	want := apiError{RequestId: "r1"}
+	want.Error.Code, want.Error.Message = "InternalError", "function misconfigured: SCF_TEST_MODE: broken is not ok"
+	if resp.Error != nil || r.StatusCode != http.StatusInternalServerError || e != want {
+		t.Errorf("got %+v, status %d, body %+v; want 500, %+v", resp.Error, r.StatusCode, e, want)
+	}
+
+	decodeSeen(t, invoke(t, c, platformRequest{Payload: payload, Environment: environment("SCF_TEST_MODE", "ok")}).Payload)
+	// A malformed Environment is ignored: the previous one still holds.
+	decodeSeen(t, invoke(t, c, platformRequest{Payload: payload, Environment: `{"SCF_TEST_MODE":`}).Payload)
+	decodeSeen(t, invoke(t, c, platformRequest{Payload: payload, Environment: `{"SCF_TEST_MODE":1}`}).Payload)
+}
+
+func TestInvokeResponse(t *testing.T) {
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+		want    string
+	}{
+		{"nothing written", func(http.ResponseWriter, *http.Request) {},
+			`{"isBase64Encoded":false,"statusCode":200,"headers":{},"body":""}`},
+		{"sniffed, first status wins, headers fixed at status", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Add("Set-Cookie", "a=1")
+			w.Header().Add("Set-Cookie", "b=2")
+			w.WriteHeader(http.StatusEarlyHints) // not relayed
+			w.WriteHeader(http.StatusTeapot)
+			w.WriteHeader(http.StatusOK)
+			w.Header().Set("X-Late", "ignored")
+			w.Write([]byte("<html></html>"))
+		}, `{"isBase64Encoded":false,"statusCode":418,"headers":{"Set-Cookie":["a=1","b=2"],"Content-Type":"text/html; charset=utf-8"},"body":"<html></html>"}`},
+		{"binary", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Write([]byte{0xff, 0x00})
+		}, `{"isBase64Encoded":true,"statusCode":200,"headers":{"Content-Type":"application/octet-stream"},"body":"/wA="}`},
+		{"too large", func(w http.ResponseWriter, _ *http.Request) {
+			w.Write(make([]byte, scf.MaxBodyBytes))
+			if _, err := w.Write([]byte{1}); err == nil {
+				panic("write past the limit succeeded")
+			}
+		}, `{"isBase64Encoded":false,"statusCode":500,"headers":{"Content-Type":"application/json"},"body":"{\"Error\":{\"Code\":\"InternalError\",\"Message\":\"the response exceeds 6 MB\"},\"RequestId\":\"r\"}"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := scf.NewFunction(func() (http.Handler, error) { return tt.handler, nil }, quiet)
+			var resp scf.InvokeResponse
+			f.Invoke(scf.InvokeRequest{Payload: []byte(`{"httpMethod":"GET","path":"/"}`), RequestId: "r"}, &resp)
+			if resp.Error != nil {
+				t.Fatalf("Error = %+v", resp.Error)
+			}
+			if err := jsonEqual(tt.want, resp.Payload); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+func TestPort(t *testing.T) {
+	tests := []struct {
+		env      map[string]string
+		port     string
+		eventFun bool
+	}{
+		{map[string]string{"_LAMBDA_SERVER_PORT": "9001", "_SCF_SERVER_PORT": "28902"}, "9001", true},
+		{map[string]string{"_SCF_SERVER_PORT": "28902"}, "28902", true},
+		{map[string]string{"_LAMBDA_SERVER_PORT": " ", "_SCF_SERVER_PORT": "28902"}, "28902", true},
+		{map[string]string{}, "", false},
+	}
+	for _, tt := range tests {
+		port, ok := scf.Port(func(k string) string { return tt.env[k] })
+		if port != tt.port || ok != tt.eventFun {
+			t.Errorf("Port(%v) = %q, %v; want %q, %v", tt.env, port, ok, tt.port, tt.eventFun)
+		}
+	}
+}
+
+// FuzzInvoke checks that any event yields an integration response, never a
+// panic or an invoke error.
+func FuzzInvoke(f *testing.F) {
+	f.Add(fixture(f, "apigw_post_json.json"))
+	f.Add(fixture(f, "url_post_json.json"))
+	f.Add([]byte(`garbage`))
+	fn := scf.NewFunction(echoSource, quiet)
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		var resp scf.InvokeResponse
+		if err := fn.Invoke(scf.InvokeRequest{Payload: payload, RequestId: "f"}, &resp); err != nil {
+			t.Fatal(err)
+		}
+		if resp.Error != nil && resp.Error.Message != "boom" {
+			t.Fatalf("Error = %+v", resp.Error)
+		}
+		if resp.Error == nil {
+			if r := decodeIntegration(t, resp.Payload); r.StatusCode < 200 || r.StatusCode > 599 {
+				t.Fatalf("status %d", r.StatusCode)
+			}
+		}
+	})
+}

@@ -1,0 +1,64 @@
+// Package scf runs the function's http.Handler on Tencent SCF (Serverless
+// Cloud Function). It owns the platform's side of the wire and nothing else:
+//
+//   - the Go1 event-function runtime: a net/rpc service named "Function"
+//     (methods Ping and Invoke, default gob codec) that the platform calls on
+//     the port in _LAMBDA_SERVER_PORT or _SCF_SERVER_PORT (see Serve, Port);
+//   - API Gateway trigger and Function URL events decoded into an
+//     *http.Request, and the handler's response encoded as an integration
+//     response (see DecodeEvent, EncodeResponse);
+//   - for web functions, the proxy's X-Scf-* headers turned into
+//     per-request facts (see WebFunction).
+//
+// Per-invocation facts travel in the request's context: the credential
+// triple of the invoke's Environment (package credential), the request id and
+// trigger (package invocation) and the platform's deadline. The package knows
+// nothing of the application behind the handler.
+//
+// What the platform does not document, and how this package copes:
+//   - whether Ping precedes the first Invoke: both are served at any time, and
+//     Ping answers at once;
+//   - how long the platform retries dialling the port: listen before any
+//     slow start-up work;
+//   - what the platform does with ShouldExit (set only after a panic): the
+//     process keeps serving; the platform may restart it;
+//   - the unit of the web proxy's X-Scf-Timeout header: read as seconds.
+package scf
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+)
+
+// HandlerSource returns the handler for one invoke. The runtime calls it on
+// every invoke, after applying the invoke's Environment, so that the caller
+// can revalidate its configuration and cache the handler. An error is
+// answered with a 500 integration response naming it ("function
+// misconfigured: …"), so its text must never contain a secret.
+type HandlerSource func() (http.Handler, error)
+
+// Option configures the runtime.
+type Option func(*Function)
+
+// WithLogger sets the logger for the runtime's own messages (panics,
+// misconfiguration, ignored input). The default is slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(f *Function) {
+		if l != nil {
+			f.log = l
+		}
+	}
+}
+
+// Port returns the TCP port the platform expects the Go1 runtime on:
+// _LAMBDA_SERVER_PORT, else _SCF_SERVER_PORT. It reports false when neither is
+// set, i.e. the process does not run as an SCF event function.
+func Port(getenv func(string) string) (string, bool) {
+	for _, k := range []string{"_LAMBDA_SERVER_PORT", "_SCF_SERVER_PORT"} {
+		if p := strings.TrimSpace(getenv(k)); p != "" {
+			return p, true
+		}
+	}
+	return "", false
+}
