@@ -198,11 +198,48 @@ func (f *Function) applyEnvironment(environment string) {
 		f.log.Warn("scf: ignoring an Environment that is not a JSON object of strings", "bytes", len(environment))
 		return
 	}
+	// The credential triple is one unit: an Environment that carries any of
+	// it replaces all of it, so a rotation without a session token does not
+	// sign with the previous rotation's token.
+	for _, group := range credentialKeys {
+		if _, ok := env[group[0]]; !ok {
+			continue
+		}
+		for _, k := range group[1:] {
+			if _, ok := env[k]; !ok {
+				env[k] = ""
+			}
+		}
+	}
 	for k, v := range env {
-		if err := os.Setenv(k, v); err != nil {
+		var err error
+		if v == "" && isCredentialKey(k) {
+			err = os.Unsetenv(k)
+		} else {
+			err = os.Setenv(k, v)
+		}
+		if err != nil {
 			f.log.Warn("scf: cannot set an environment variable", "name", k)
 		}
 	}
+}
+
+// credentialKeys are the credential triples, SecretId first, under the
+// names SCF sets and the names the SDK reads.
+var credentialKeys = [][]string{
+	{"TENCENTCLOUD_SECRETID", "TENCENTCLOUD_SECRETKEY", "TENCENTCLOUD_SESSIONTOKEN"},
+	{"TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY", "TENCENTCLOUD_SESSION_TOKEN"},
+}
+
+func isCredentialKey(k string) bool {
+	for _, g := range credentialKeys {
+		for _, c := range g {
+			if c == k {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // panicError describes the panic v. Called from the deferred recover, it
