@@ -4,6 +4,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -290,4 +292,25 @@ func duration(get func(string) string, key string, def, lo, hi time.Duration, ba
 		return def
 	}
 	return d
+}
+
+// Keys lists every environment variable the configuration reads.
+var Keys = []string{
+	"CAR_PROJECT_ID", "CAR_ALLOWED_PROJECT_IDS", "CAR_APPLICATION_ID", "CAR_ALLOWED_APPLICATION_IDS",
+	"CAR_ALLOWED_VERSION_IDS", "CAR_ALLOW_APPLICATION_PARAMETERS", "CAR_ALLOW_RUN_WITHOUT_CLIENT",
+	"CAR_NOIDLE_WAIT", "CAR_GUEST_APPLY", "CAR_ENDPOINT", "REQUEST_TIMEOUT", "TRUSTED_PROXY_CIDRS",
+	"CORS_ALLOW_ORIGINS", "LOG_LEVEL", "AUTH_MODE", "AUTH_SECRET", "AUTH_TICKET_TTL", "AUTH_INVITE_TTL",
+	"COMPAT_SIGN_SALT", "JWT_SECRET", "JWT_JWKS_URL", "JWT_PUBLIC_KEY", "JWT_ISSUER", "JWT_AUDIENCE",
+	"JWT_USER_CLAIM", "JWT_HASH_USER_ID", "JWT_LEEWAY",
+}
+
+// Fingerprint identifies the configuration in the environment, so a caller
+// can rebuild only when it changes. It is a hash: it holds no secret.
+func Fingerprint(getenv func(string) string) string {
+	h := sha256.New()
+	for _, k := range Keys {
+		v := getenv(k)
+		fmt.Fprintf(h, "%s=%d:%s\x00", k, len(v), v)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
