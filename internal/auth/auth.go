@@ -1,6 +1,41 @@
 // Package auth decides who the caller is. One Authenticator per AUTH_MODE
 // yields the UserId the caller may act as (or a refusal); the HTTP handlers
 // never branch on the mode.
+//
+// The modes, built by New:
+//   - none: the UserId the request names, unchecked (development, or behind a
+//     gateway that authenticates callers).
+//   - ticket: apps without a login. The server mints the UserId and a signed,
+//     expiring ticket bound to it; see ticket.go.
+//   - jwt: apps with a login. A JWT from the app's identity provider names the
+//     UserId; see jwt.go and jwks.go.
+//   - sign: car-server-demo's request signature, for its unmodified clients.
+//     Weak: anyone holding a client can sign anything; see sign.go.
+//
+// Every mode is stateless. A refusal is Unauthenticated when the credential is
+// missing or bad, Forbidden when a good credential names another UserId than
+// the request, and Invalid when a mode without credentials gets no UserId.
+//
+// Invites let a host admit others to its multiplayer room.
+//
+// # Tickets and invites
+//
+// Both are sealed tokens, base64url(payload) "." base64url(MAC), unpadded,
+// where MAC is HMAC-SHA256 of the payload under a key derived per kind from
+// each AUTH_SECRET, HMAC-SHA256(secret, "carbroker/ticket/v1") or
+// HMAC-SHA256(secret, "carbroker/invite/v1"), so neither can pass for the
+// other. The first secret signs, every secret verifies: adding a secret in
+// front rotates, removing one revokes what it signed. Payloads (times are
+// big-endian int64 Unix seconds; strings a length byte and the bytes):
+//
+//	ticket: 0x01 | issued-at | expires | UserId
+//	invite: 0x02 | issued-at | expires | role (1 Player, 2 Viewer) | host UserId
+//
+// Decoding is strict: canonical base64url only, exact lengths, no trailing
+// bytes, a valid UserId. A token is live while now < expires and
+// now < issued-at + the configured lifetime (so lowering AUTH_TICKET_TTL or
+// AUTH_INVITE_TTL shortens tokens already issued), and refused if issued more
+// than a minute in the future.
 package auth
 
 import (

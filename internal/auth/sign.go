@@ -1,0 +1,98 @@
+package auth
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"io"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// Sign mode checks the optional request signature of Tencent's
+// car-server-demo, so its unmodified clients keep working.
+//
+// It is weak, and documented as such: the salt ships inside every client, so
+// anyone can sign any request, for any UserId; a signature carries no time,
+// so any signed request can be replayed forever. It stops only casual
+// tampering. Prefer ticket or jwt mode.
+type signAuth struct{ salt string }
+
+func (s signAuth) Authenticate(_ context.Context, r Request) (Identity, error) {
+	if r.UserID == "" {
+		return Identity{}, userIDRequired() // the demo checks required fields before the signature
+	}
+	got, ok := r.Values["Sign"]
+	if !ok || got == "" {
+		return Identity{}, unauthenticated("missing Sign")
+	}
+	want := DemoSign(r.Values, s.salt)
+	if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+		return Identity{}, unauthenticated("invalid signature")
+	}
+	if v, ok := r.Values["UserId"]; !ok || v != r.UserID {
+		return Identity{}, forbidden("the signature does not cover this UserId")
+	}
+	return Identity{UserID: r.UserID}, nil
+}
+
+func (signAuth) Credential(Identity) (string, error) { return "", nil }
+
+// DemoSign is car-server-demo's request signature (cloud_rendering_lib/sign.js):
+// the lowercase hex SHA-256 of the values of every field but "Sign",
+// concatenated without separators in the order of their sorted names, then
+// the salt. Names sort as JavaScript's Array.prototype.sort does, by UTF-16
+// code units (the same as byte order for ASCII names).
+//
+// The values must be what the demo hashes, String(value) of the parsed
+// field: strings as they are; numbers as JavaScript prints them (1, 1.5,
+// 1e+21); booleans "true"/"false"; arrays their elements joined by ","
+// (repeated form fields are arrays); objects "[object Object]". The demo
+// fails on a null value.
+func DemoSign(values map[string]string, salt string) string {
+	keys := make([]string, 0, len(values))
+	for k := range values {
+		if k != "Sign" {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, compareUTF16)
+	h := sha256.New()
+	for _, k := range keys {
+		io.WriteString(h, values[k])
+	}
+	io.WriteString(h, salt)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// compareUTF16 orders strings by their UTF-16 code units, with byte order as
+// the tie-break so the order is total even for invalid UTF-8.
+func compareUTF16(a, b string) int {
+	x, y := a, b
+	for x != "" && y != "" {
+		ra, na := utf8.DecodeRuneInString(x)
+		rb, nb := utf8.DecodeRuneInString(y)
+		if ra != rb {
+			if ua, ub := firstUnit(ra), firstUnit(rb); ua != ub {
+				return cmp.Compare(ua, ub)
+			}
+			return cmp.Compare(ra, rb) // same high surrogate: the low ones order as the runes
+		}
+		x, y = x[na:], y[nb:]
+	}
+	if x != "" || y != "" {
+		return cmp.Compare(len(x), len(y))
+	}
+	return strings.Compare(a, b)
+}
+
+// firstUnit is the first UTF-16 code unit of r.
+func firstUnit(r rune) rune {
+	if r >= 0x10000 {
+		return 0xD800 + (r-0x10000)>>10
+	}
+	return r
+}
