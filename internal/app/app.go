@@ -1,0 +1,341 @@
+// Package app wires the broker's pieces together and runs one of its modes:
+//
+//   - dev mode (-dev): the HTTP API on 127.0.0.1:9000 with an embedded CAR
+//     emulator and its own credentials; nothing reaches real CAR;
+//   - HTTP mode (-listen ADDR): the HTTP API against real CAR (a web
+//     function, or any server);
+//   - event mode (_LAMBDA_SERVER_PORT or _SCF_SERVER_PORT set): the SCF Go1
+//     runtime (net/rpc) on 0.0.0.0:PORT.
+//
+// Main is the whole program, so end-to-end tests reuse the real wiring.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"carbroker/internal/auth"
+	"carbroker/internal/car"
+	"carbroker/internal/caremu"
+	"carbroker/internal/config"
+	"carbroker/internal/httpapi"
+	"carbroker/internal/scf"
+	"carbroker/internal/session"
+)
+
+// Env is the process's outside world.
+type Env struct {
+	Args   []string // without the program name
+	Getenv func(string) string
+	Stdout io.Writer
+	Stderr io.Writer
+	// Ready, if set, is called with the address being served once the
+	// listener is open (tests use it).
+	Ready func(addr string)
+}
+
+const usage = `usage: main -dev [-listen ADDR]   run locally with an embedded CAR emulator (make run)
+       main -listen ADDR           serve HTTP against real CAR (web function: -listen 0.0.0.0:9000)
+       main                        with _LAMBDA_SERVER_PORT or _SCF_SERVER_PORT set: SCF Go1 event function
+`
+
+// Main runs the program until ctx ends; it returns the exit code.
+func Main(ctx context.Context, env Env, version string) int {
+	fs := flag.NewFlagSet("main", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	dev := fs.Bool("dev", false, "run with an embedded CAR emulator")
+	listen := fs.String("listen", "", "serve HTTP on this address")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() { fmt.Fprint(env.Stderr, usage) }
+	if err := fs.Parse(env.Args); err != nil {
+		return 2
+	}
+	if *showVersion {
+		fmt.Fprintln(env.Stdout, version)
+		return 0
+	}
+	switch {
+	case *dev:
+		return runDev(ctx, env, *listen, version)
+	case *listen != "":
+		return runHTTP(ctx, env, *listen, version)
+	}
+	if port, ok := scf.Port(env.Getenv); ok {
+		return runEvent(ctx, env, port, version)
+	}
+	fmt.Fprint(env.Stderr, usage)
+	return 2
+}
+
+// newLogger returns the JSON logger at the configured level.
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// handler builds the HTTP API for a configuration.
+func handler(cfg config.Config, c *car.Client, log *slog.Logger, version string) (http.Handler, error) {
+	authn, err := auth.New(cfg.Auth, auth.Options{})
+	if err != nil {
+		return nil, err
+	}
+	o := httpapi.Options{
+		Config:         cfg,
+		Sessions:       session.New(c, session.Options{NoIdleWait: cfg.NoIdleWait, GuestApply: cfg.GuestApply}),
+		Auth:           authn,
+		RequireInvites: cfg.Auth.Mode != config.AuthNone,
+		Logger:         log,
+		Version:        version,
+	}
+	if len(cfg.Auth.Secrets) > 0 {
+		inv, err := auth.NewInvites(cfg.Auth, auth.Options{})
+		if err != nil {
+			return nil, err
+		}
+		o.Invites = inv
+	}
+	return httpapi.New(o), nil
+}
+
+func carClient(cfg config.Config, transport http.RoundTripper, getenv func(string) string) *car.Client {
+	return car.New(car.Options{Host: cfg.Endpoint.Host, Scheme: cfg.Endpoint.Scheme, Transport: transport, Getenv: getenv})
+}
+
+// trustedPeer reports whether a peer address is one of the trusted proxies.
+func trustedPeer(prefixes []netip.Prefix) func(string) bool {
+	return func(remoteAddr string) bool {
+		host, _, err := net.SplitHostPort(remoteAddr)
+		if err != nil {
+			host = remoteAddr
+		}
+		a, err := netip.ParseAddr(host)
+		if err != nil {
+			return false
+		}
+		for _, p := range prefixes {
+			if p.Contains(a.Unmap()) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// runDev serves the API with an embedded emulator. It never reads
+// CAR_ENDPOINT or TENCENTCLOUD_* from the shell: dev traffic never reaches
+// real CAR, and real keys never reach the emulator.
+func runDev(ctx context.Context, env Env, addr, version string) int {
+	if env.Getenv("TENCENTCLOUD_RUNENV") == "SCF" {
+		fmt.Fprintln(env.Stderr, "refusing -dev on SCF (TENCENTCLOUD_RUNENV=SCF): dev mode serves a fake CAR")
+		return 2
+	}
+	getenv := func(k string) string {
+		if k == "CAR_ENDPOINT" || strings.HasPrefix(k, "TENCENTCLOUD_") {
+			return ""
+		}
+		return env.Getenv(k)
+	}
+	cfg, err := config.Load(getenv, config.Options{Dev: true})
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "configuration:\n%v\n", err)
+		return 2
+	}
+	id, key := "AKIDdev"+randomHex(8), randomHex(24)
+	emu := caremu.New(caremu.Options{Concurrency: 4, Retention: 90 * time.Second,
+		Credentials: map[string]caremu.Credential{id: {SecretKey: key}}})
+	cfg.Endpoint = config.Endpoint{Host: "car.emulator.invalid", Scheme: "HTTP"}
+	creds := map[string]string{"TENCENTCLOUD_SECRETID": id, "TENCENTCLOUD_SECRETKEY": key}
+	c := carClient(cfg, emu.Transport(), func(k string) string { return creds[k] })
+	log := newLogger(env.Stderr, cfg.LogLevel)
+	h, err := handler(cfg, c, log, version)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "configuration: %v\n", err)
+		return 2
+	}
+	if addr == "" {
+		addr = "127.0.0.1:9000"
+	}
+	return serveHTTP(ctx, env, addr, h, cfg, log, func(url string) {
+		fmt.Fprintf(env.Stdout, "dev mode: the function on %s with an embedded CAR emulator (4 concurrencies, 90 s retention, AUTH_MODE=%s)\n", url, cfg.Auth.Mode)
+		body := `{"UserId":"demo-user","ClientSession":"dev-client-session"}`
+		if cfg.Auth.Mode == config.AuthTicket {
+			body = `{"ClientSession":"dev-client-session"}`
+		}
+		fmt.Fprintf(env.Stdout, "try:\n  curl -s -X POST %s/session -d '%s'\n", url, body)
+	})
+}
+
+// runHTTP serves the API against real CAR.
+func runHTTP(ctx context.Context, env Env, addr, version string) int {
+	cfg, err := config.Load(env.Getenv, config.Options{})
+	if err != nil {
+		if env.Getenv("TENCENTCLOUD_RUNENV") != "SCF" {
+			fmt.Fprintf(env.Stderr, "configuration:\n%v\n", err)
+			return 2
+		}
+		// A web function that exits cannot tell anyone why: answer every
+		// request with the problem instead.
+		log := newLogger(env.Stderr, "info")
+		log.Error("function misconfigured", "problem", err.Error())
+		return serveHTTP(ctx, env, addr, misconfigured(err), config.Config{}, log, nil)
+	}
+	log := newLogger(env.Stderr, cfg.LogLevel)
+	c := carClient(cfg, nil, env.Getenv)
+	h, err := handler(cfg, c, log, version)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "configuration: %v\n", err)
+		return 2
+	}
+	go warm(ctx, c)
+	h = scf.WebFunction(h, trustedPeer(cfg.TrustedProxies))
+	return serveHTTP(ctx, env, addr, h, cfg, log, nil)
+}
+
+func warm(ctx context.Context, c *car.Client) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	c.Warm(ctx)
+}
+
+// misconfigured answers every request with a 500 naming the problem.
+func misconfigured(problem error) http.Handler {
+	msg := "function misconfigured: " + strings.ReplaceAll(problem.Error(), "\n", "; ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusInternalServerError)
+		fmt.Fprintf(w, `{"Error":{"Code":"InternalError","Message":%q},"RequestId":""}`, msg)
+	})
+}
+
+// serveHTTP runs an HTTP server until ctx ends, then shuts down gracefully.
+func serveHTTP(ctx context.Context, env Env, addr string, h http.Handler, cfg config.Config, log *slog.Logger, ready func(url string)) int {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "listen %s: %v\n", addr, err)
+		return 1
+	}
+	timeout := cfg.RequestTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      timeout + 5*time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	url := "http://" + ln.Addr().String()
+	log.Info("listening", "addr", ln.Addr().String())
+	if ready != nil {
+		ready(url)
+	}
+	if env.Ready != nil {
+		env.Ready(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		fmt.Fprintf(env.Stderr, "serve: %v\n", err)
+		return 1
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), timeout+time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("shutdown", "err", err.Error())
+		return 1
+	}
+	return 0
+}
+
+// runEvent serves the SCF Go1 runtime protocol. Configuration is validated
+// at start and again after each invoke's Environment is applied; a
+// misconfigured function answers each invoke with a 500 naming the problem.
+func runEvent(ctx context.Context, env Env, port, version string) int {
+	ln, err := net.Listen("tcp", net.JoinHostPort("0.0.0.0", port))
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "listen on port %s: %v\n", port, err)
+		return 1
+	}
+	src := newEventSource(env, version)
+	if _, err := src.handler(); err != nil {
+		src.log.Error("function misconfigured at start; every invoke will answer 500 until fixed", "problem", err.Error())
+	}
+	if env.Ready != nil {
+		env.Ready(ln.Addr().String())
+	}
+	go func() {
+		<-ctx.Done()
+		ln.Close()
+	}()
+	if err := scf.Serve(ln, src.handler, scf.WithLogger(src.log)); err != nil {
+		fmt.Fprintln(env.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// eventSource rebuilds the handler when the configuration in the
+// environment changes, and otherwise reuses it. The CAR transport (and so
+// its open connections) lives for the whole process.
+type eventSource struct {
+	env       Env
+	version   string
+	transport http.RoundTripper
+	log       *slog.Logger
+
+	mu   sync.Mutex
+	key  string
+	h    http.Handler
+	err  error
+	warm sync.Once
+}
+
+func newEventSource(env Env, version string) *eventSource {
+	return &eventSource{env: env, version: version, transport: car.NewTransport(), log: newLogger(env.Stderr, "info")}
+}
+
+func (s *eventSource) handler() (http.Handler, error) {
+	key := config.Fingerprint(s.env.Getenv)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if key == s.key && (s.h != nil || s.err != nil) {
+		return s.h, s.err
+	}
+	s.key, s.h, s.err = key, nil, nil
+	cfg, err := config.Load(s.env.Getenv, config.Options{})
+	if err != nil {
+		s.err = err
+		return nil, err
+	}
+	s.log = newLogger(s.env.Stderr, cfg.LogLevel)
+	c := carClient(cfg, s.transport, s.env.Getenv)
+	s.h, s.err = handler(cfg, c, s.log, s.version)
+	if s.err == nil {
+		s.warm.Do(func() { go warm(context.Background(), c) })
+	}
+	return s.h, s.err
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,314 @@
+package app_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/rpc"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"carbroker/internal/caremu"
+)
+
+// The end-to-end tests start the built binary and act as the SCF runtime
+// (net/rpc, gob) or as an HTTP client, against the emulator on loopback.
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "carbroker-e2e")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "main")
+	build := exec.Command("go", "build", "-o", binary, "carbroker/function")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the function:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// The platform's side of the Go1 protocol, declared independently of
+// internal/scf: gob matches fields by name.
+type rpcTimestamp struct{ Seconds, Nanos int64 }
+
+type invokeRequest struct {
+	Payload               []byte
+	RequestId             string
+	TraceId               string
+	Deadline              rpcTimestamp
+	InvokedFunctionUnique string
+	ClientContext         []byte
+	Namespace             string
+	FunctionName          string
+	FunctionVersion       string
+	MemoryLimitInMb       int32
+	TimeLimitInMs         int32
+	Environment           string
+	TencentcloudRegion    string
+	TencentcloudAppID     string
+	TencentcloudUin       string
+	FunctionTrace         string
+}
+
+type invokeResponse struct {
+	Payload []byte
+	Error   *struct {
+		Message    string
+		Type       string
+		ShouldExit bool
+	}
+}
+
+type integrationResponse struct {
+	IsBase64Encoded bool           `json:"isBase64Encoded"`
+	StatusCode      int            `json:"statusCode"`
+	Headers         map[string]any `json:"headers"`
+	Body            string         `json:"body"`
+}
+
+const (
+	credA   = "AKIDrotationA000001"
+	keyA    = "rotation-key-A-000000000000001"
+	credB   = "AKIDrotationB000002"
+	keyB    = "rotation-key-B-000000000000002"
+	project = "cap-e2e00001"
+)
+
+type world struct {
+	t        *testing.T
+	emu      *caremu.Emulator
+	endpoint string
+}
+
+func newWorld(t *testing.T, opt caremu.Options) *world {
+	t.Helper()
+	opt.Credentials = map[string]caremu.Credential{credA: {SecretKey: keyA}, credB: {SecretKey: keyB, Token: "token-B"}}
+	emu := caremu.New(opt)
+	ep, stop, err := emu.Listen("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return &world{t: t, emu: emu, endpoint: ep}
+}
+
+// baseEnv is the configuration common to both modes; no credentials.
+func (w *world) baseEnv() []string {
+	return []string{"CAR_ENDPOINT=http://" + w.endpoint, "CAR_PROJECT_ID=" + project, "AUTH_MODE=none", "LOG_LEVEL=info", "PATH=" + os.Getenv("PATH")}
+}
+
+// proc is the function running as a subprocess.
+type proc struct {
+	cmd    *exec.Cmd
+	stderr *lockedBuffer
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func start(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = env
+	p := &proc{cmd: cmd, stderr: &lockedBuffer{}}
+	cmd.Stderr = p.stderr
+	cmd.Stdout = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("function stderr:\n%s", p.stderr.String())
+		}
+	})
+	return p
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
+}
+
+// eventFunction starts the binary in event mode and dials it as the platform.
+func (w *world) eventFunction(extraEnv ...string) (*rpc.Client, *proc) {
+	w.t.Helper()
+	port := freePort(w.t)
+	p := start(w.t, append(append(w.baseEnv(), "_LAMBDA_SERVER_PORT="+port), extraEnv...))
+	var c *rpc.Client
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var err error
+		if c, err = rpc.Dial("tcp", "127.0.0.1:"+port); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("the function did not listen on %s: %v\n%s", port, err, p.stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	w.t.Cleanup(func() { c.Close() })
+	return c, p
+}
+
+var listening = regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
+
+// httpFunction starts the binary in -listen mode and returns its base URL.
+func (w *world) httpFunction(extraEnv ...string) (string, *proc) {
+	w.t.Helper()
+	env := append(append(w.baseEnv(), "TENCENTCLOUD_SECRETID="+credA, "TENCENTCLOUD_SECRETKEY="+keyA), extraEnv...)
+	p := start(w.t, env, "-listen", "127.0.0.1:0")
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := listening.FindStringSubmatch(p.stderr.String()); m != nil {
+			return "http://" + m[1], p
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	w.t.Fatalf("the function did not report its address:\n%s", p.stderr.String())
+	return "", nil
+}
+
+func environment(kv ...string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+func credsA() string {
+	return environment("TENCENTCLOUD_SECRETID", credA, "TENCENTCLOUD_SECRETKEY", keyA)
+}
+func credsB() string {
+	return environment("TENCENTCLOUD_SECRETID", credB, "TENCENTCLOUD_SECRETKEY", keyB, "TENCENTCLOUD_SESSIONTOKEN", "token-B")
+}
+
+// urlEvent is a Function URL event.
+func urlEvent(method, path, body string, headers map[string]string) []byte {
+	h := map[string]string{"x-scf-remote-addr": "203.0.113.50", "host": "fn.example.com"}
+	for k, v := range headers {
+		h[k] = v
+	}
+	path, rawQuery, _ := strings.Cut(path, "?")
+	query := map[string]any{}
+	q, _ := url.ParseQuery(rawQuery)
+	for k, v := range q {
+		query[k] = v[0]
+		if len(v) > 1 {
+			query[k] = v
+		}
+	}
+	b, _ := json.Marshal(map[string]any{"httpMethod": method, "path": path, "body": body, "headers": h, "queryString": query})
+	return b
+}
+
+func invoke(t *testing.T, c *rpc.Client, payload []byte, env string, deadline time.Time) (integrationResponse, invokeResponse) {
+	t.Helper()
+	req := invokeRequest{Payload: payload, RequestId: fmt.Sprintf("scf-req-%d", time.Now().UnixNano()), Environment: env,
+		FunctionName: "carbroker", MemoryLimitInMb: 64, TimeLimitInMs: 15000}
+	if !deadline.IsZero() {
+		req.Deadline = rpcTimestamp{Seconds: deadline.Unix(), Nanos: int64(deadline.Nanosecond())}
+	}
+	var resp invokeResponse
+	if err := c.Call("Function.Invoke", req, &resp); err != nil {
+		t.Fatalf("Function.Invoke: %v", err)
+	}
+	var ir integrationResponse
+	if resp.Error == nil {
+		if err := json.Unmarshal(resp.Payload, &ir); err != nil {
+			t.Fatalf("integration response is not JSON: %q", resp.Payload)
+		}
+		if ir.IsBase64Encoded {
+			b, _ := base64.StdEncoding.DecodeString(ir.Body)
+			ir.Body = string(b)
+		}
+	}
+	return ir, resp
+}
+
+func field(body, path string) string {
+	var m map[string]any
+	if json.Unmarshal([]byte(body), &m) != nil {
+		return ""
+	}
+	var v any = m
+	for _, p := range strings.Split(path, ".") {
+		mm, ok := v.(map[string]any)
+		if !ok {
+			return ""
+		}
+		v = mm[p]
+	}
+	switch v := v.(type) {
+	case string:
+		return v
+	case float64:
+		return fmt.Sprint(v)
+	}
+	return ""
+}
+
+// exec_ runs the binary to completion and returns its combined output.
+func exec_(bin string, env []string, args ...string) (string, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// userIP is the UserIp of the user's last ApplyConcurrent.
+func (w *world) userIP(user string) string {
+	ip := ""
+	for _, c := range w.emu.Calls() {
+		if c.Action == "ApplyConcurrent" && c.UserID == user {
+			ip = c.Params["UserIp"]
+		}
+	}
+	return ip
+}

@@ -1,0 +1,184 @@
+package app_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/rpc"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"carbroker/internal/caremu"
+)
+
+func TestEventModePingAndInvoke(t *testing.T) {
+	w := newWorld(t, caremu.Options{})
+	c, _ := w.eventFunction()
+	if err := c.Call("Function.Ping", struct{}{}, &struct{}{}); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+
+	// Function URL event.
+	ir, _ := invoke(t, c, urlEvent("POST", "/session", `{"UserId":"alice","ClientSession":"cs"}`, map[string]string{"x-forwarded-for": "1.2.3.4"}), credsA(), time.Time{})
+	if ir.StatusCode != 200 || field(ir.Body, "ServerSession") == "" {
+		t.Fatalf("Function URL start: %d %s", ir.StatusCode, ir.Body)
+	}
+	if ip := w.userIP("alice"); ip != "203.0.113.50" {
+		t.Errorf("UserIp = %q, want x-scf-remote-addr (never X-Forwarded-For)", ip)
+	}
+
+	// API Gateway event: lowercase headers, no requestContext.requestId,
+	// a base path, and a base64 body flagged with the string "true".
+	body := base64.StdEncoding.EncodeToString([]byte(`{"UserId":"bob","ClientSession":"cs"}`))
+	ev, _ := json.Marshal(map[string]any{
+		"requestContext": map[string]any{"serviceId": "service-1", "path": "/car", "httpMethod": "ANY", "sourceIp": "198.51.100.9", "stage": "release", "identity": map[string]any{}},
+		"headers":        map[string]any{"content-type": "text/plain", "x-api-requestid": "gw-123", "x-forwarded-for": "6.6.6.6"},
+		"body":           body, "isBase64Encoded": "true",
+		"path": "/release/car/session", "httpMethod": "POST",
+		"queryString": map[string]any{"flag": true, "multi": []string{"a", "b"}},
+	})
+	ir, _ = invoke(t, c, ev, credsA(), time.Time{})
+	if ir.StatusCode != 200 || field(ir.Body, "UserId") != "bob" {
+		t.Fatalf("API Gateway start: %d %s", ir.StatusCode, ir.Body)
+	}
+	if ip := w.userIP("bob"); ip != "198.51.100.9" {
+		t.Errorf("UserIp = %q, want requestContext.sourceIp", ip)
+	}
+	if rid := field(ir.Body, "RequestId"); !strings.HasPrefix(rid, "scf-req-") {
+		t.Errorf("RequestId %q is not the invoke's RequestId", rid)
+	}
+	if ct, _ := ir.Headers["Content-Type"].(string); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("headers %v", ir.Headers)
+	}
+}
+
+func TestEventModeCredentialsRotateThroughEnvironment(t *testing.T) {
+	w := newWorld(t, caremu.Options{Concurrency: 8})
+	c, _ := w.eventFunction() // no credentials in the process environment
+	start := func(user, env string) int {
+		ir, _ := invoke(t, c, urlEvent("POST", "/session", `{"UserId":"`+user+`","ClientSession":"cs"}`, nil), env, time.Time{})
+		return ir.StatusCode
+	}
+	if s := start("u1", credsA()); s != 200 {
+		t.Fatalf("with rotation A: %d", s)
+	}
+	if s := start("u2", credsB()); s != 200 {
+		t.Fatalf("with rotation B (with token): %d", s)
+	}
+	stale := environment("TENCENTCLOUD_SECRETID", credA, "TENCENTCLOUD_SECRETKEY", keyB, "TENCENTCLOUD_SESSIONTOKEN", "")
+	if s := start("u3", stale); s != 500 {
+		t.Fatalf("a mismatched id/key must be refused by CAR (500), got %d", s)
+	}
+	if s := start("u4", credsA()); s != 200 {
+		t.Fatalf("back to A: %d", s)
+	}
+}
+
+func TestEventModeConcurrentInvokesKeepTheirCredentials(t *testing.T) {
+	w := newWorld(t, caremu.Options{Concurrency: 64})
+	c, _ := w.eventFunction()
+	var wg sync.WaitGroup
+	errs := make(chan string, 40)
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			env := credsA()
+			if i%2 == 1 {
+				env = credsB()
+			}
+			user := "user-" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+			ir, _ := invoke(t, c, urlEvent("POST", "/session", `{"UserId":"`+user+`","ClientSession":"cs"}`, nil), env, time.Time{})
+			if ir.StatusCode != 200 {
+				errs <- ir.Body
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Errorf("an invoke signed with a mixed credential triple: %s", e)
+	}
+}
+
+func TestEventModeDeadline(t *testing.T) {
+	w := newWorld(t, caremu.Options{})
+	c, _ := w.eventFunction()
+	w.emu.SetLatency("CreateSession", 5*time.Second)
+	begin := time.Now()
+	ir, resp := invoke(t, c, urlEvent("POST", "/session", `{"UserId":"alice","ClientSession":"cs"}`, nil), credsA(), begin.Add(400*time.Millisecond))
+	took := time.Since(begin)
+	if resp.Error != nil || ir.StatusCode != 504 || field(ir.Body, "Error.Code") != "UpstreamTimeout" {
+		t.Fatalf("%+v %d %s", resp.Error, ir.StatusCode, ir.Body)
+	}
+	if took > 400*time.Millisecond {
+		t.Errorf("answered after %v, past the platform deadline of 400ms", took)
+	}
+}
+
+func TestEventModeGarbageAndPanicFreeRecovery(t *testing.T) {
+	w := newWorld(t, caremu.Options{})
+	c, _ := w.eventFunction()
+	for _, payload := range []string{`garbage`, `{}`, `null`, `{"httpMethod":7}`, `{"Type":"Timer","TriggerName":"t"}`} {
+		ir, resp := invoke(t, c, []byte(payload), credsA(), time.Time{})
+		if resp.Error != nil || ir.StatusCode != 400 {
+			t.Errorf("payload %s: %+v %d %s", payload, resp.Error, ir.StatusCode, ir.Body)
+		}
+	}
+	ir, _ := invoke(t, c, urlEvent("POST", "/session", `{"UserId":"alice","ClientSession":"cs"}`, nil), credsA(), time.Time{})
+	if ir.StatusCode != 200 {
+		t.Fatalf("after garbage: %d %s", ir.StatusCode, ir.Body)
+	}
+}
+
+func TestEventModeMisconfigurationPerInvoke(t *testing.T) {
+	w := newWorld(t, caremu.Options{})
+	// AUTH_MODE missing at start: the process must keep serving.
+	port := freePort(t)
+	env := []string{"CAR_ENDPOINT=http://" + w.endpoint, "CAR_PROJECT_ID=" + project, "_LAMBDA_SERVER_PORT=" + port}
+	p := start(t, env)
+	var c *rpc.Client
+	for i := 0; i < 500; i++ {
+		var err error
+		if c, err = rpc.Dial("tcp", "127.0.0.1:"+port); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if c == nil {
+		t.Fatalf("no listener:\n%s", p.stderr.String())
+	}
+	defer c.Close()
+	ev := urlEvent("POST", "/session", `{"UserId":"alice","ClientSession":"cs"}`, nil)
+	ir, resp := invoke(t, c, ev, credsA(), time.Time{})
+	if resp.Error != nil || ir.StatusCode != 500 || !strings.Contains(field(ir.Body, "Error.Message"), "AUTH_MODE") {
+		t.Fatalf("misconfigured: %+v %d %s", resp.Error, ir.StatusCode, ir.Body)
+	}
+	if strings.Contains(ir.Body, keyA) {
+		t.Error("a secret in the misconfiguration message")
+	}
+	// The platform delivers the missing variable with the next invoke.
+	fixed := environment("TENCENTCLOUD_SECRETID", credA, "TENCENTCLOUD_SECRETKEY", keyA, "AUTH_MODE", "none")
+	if ir, _ := invoke(t, c, ev, fixed, time.Time{}); ir.StatusCode != 200 {
+		t.Fatalf("after the fix: %d %s", ir.StatusCode, ir.Body)
+	}
+	bad := environment("TENCENTCLOUD_SECRETID", credA, "TENCENTCLOUD_SECRETKEY", keyA, "REQUEST_TIMEOUT", "soon")
+	if ir, _ := invoke(t, c, ev, bad, time.Time{}); ir.StatusCode != 500 || !strings.Contains(ir.Body, "REQUEST_TIMEOUT") {
+		t.Fatalf("bad REQUEST_TIMEOUT: %d %s", ir.StatusCode, ir.Body)
+	}
+}
+
+func TestUsageWithoutMode(t *testing.T) {
+	out, err := exec_(binary, nil)
+	if err == nil || !strings.Contains(out, "-dev") || !strings.Contains(out, "-listen") || !strings.Contains(out, "_LAMBDA_SERVER_PORT") {
+		t.Fatalf("err %v, output %q", err, out)
+	}
+}
+
+func TestDevRefusesOnSCF(t *testing.T) {
+	out, err := exec_(binary, []string{"TENCENTCLOUD_RUNENV=SCF"}, "-dev")
+	if err == nil || !strings.Contains(out, "refusing") {
+		t.Fatalf("err %v, output %q", err, out)
+	}
+}

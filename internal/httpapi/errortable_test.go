@@ -1,0 +1,118 @@
+package httpapi_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"carbroker/internal/caremu"
+)
+
+// TestErrorTable walks every row of the README's error table through the
+// real SDK and the emulator.
+func TestErrorTable(t *testing.T) {
+	cases := []struct {
+		name       string
+		action     string
+		faults     []caremu.Fault
+		status     int
+		code       string
+		retryAfter bool
+		attempts   int // calls of action
+	}{
+		{"NoIdle", "ApplyConcurrent", []caremu.Fault{caremu.Fail("ResourceNotFound.NoIdle", "")}, 503, "NoIdleConcurrency", true, 1},
+		{"RequestLimitExceeded after retries", "ApplyConcurrent", repeat(caremu.Fail("RequestLimitExceeded", ""), 6), 429, "TooManyRequests", true, 6},
+		{"RequestLimitExceeded.UinLimitExceeded", "CreateSession", repeat(caremu.Fail("RequestLimitExceeded.UinLimitExceeded", ""), 6), 429, "TooManyRequests", true, 6},
+		{"SlowDown after retries", "ApplyConcurrent", repeat(caremu.Fail("FailedOperation.SlowDown", ""), 6), 429, "TooManyRequests", true, 6},
+		{"SlowDown then success", "ApplyConcurrent", repeat(caremu.Fail("FailedOperation.SlowDown", ""), 2), 200, "", false, 3},
+		{"Stopping after retries", "ApplyConcurrent", repeat(caremu.Fail("UnsupportedOperation.Stopping", ""), 6), 503, "Unavailable", true, 6},
+		{"Initialization after retries", "CreateSession", repeat(caremu.Fail("ResourceUnavailable.Initialization", ""), 6), 503, "Unavailable", true, 6},
+		{"LimitExceeded.Role", "CreateSession", []caremu.Fault{caremu.Fail("LimitExceeded.Role", "")}, 409, "RoleFull", false, 1},
+		{"InternalError", "CreateSession", []caremu.Fault{caremu.Fail("InternalError", "")}, 502, "UpstreamError", false, 1},
+		{"FailedOperation", "ApplyConcurrent", []caremu.Fault{caremu.Fail("FailedOperation", "")}, 502, "UpstreamError", false, 1},
+		{"ProcessTimeout", "CreateSession", []caremu.Fault{caremu.Fail("FailedOperation.ProcessTimeout", "")}, 502, "UpstreamError", false, 1},
+		{"AccessFailed", "CreateSession", []caremu.Fault{caremu.Fail("ResourceUnavailable.AccessFailed", "")}, 502, "UpstreamError", false, 1},
+		{"unknown CAR code", "CreateSession", []caremu.Fault{caremu.Fail("FailedOperation.Something", "")}, 502, "UpstreamError", false, 1},
+		{"HTML 500 (ParseJsonError)", "ApplyConcurrent", []caremu.Fault{caremu.Raw(500, "text/html", "<html>oops</html>")}, 502, "UpstreamError", false, 1},
+		{"truncated JSON", "CreateSession", []caremu.Fault{caremu.Raw(200, "application/json", `{"Response":{"ServerSess`)}, 502, "UpstreamError", false, 1},
+		{"empty body", "CreateSession", []caremu.Fault{caremu.Raw(200, "application/json", ``)}, 502, "UpstreamError", false, 1},
+		{"HTTP 502 with an envelope (HttpStatusCodeError)", "CreateSession", []caremu.Fault{caremu.Raw(502, "application/json", `{"Response":{"RequestId":"r"}}`)}, 502, "UpstreamError", false, 1},
+		{"success without ServerSession", "CreateSession", []caremu.Fault{caremu.Raw(200, "application/json", `{"Response":{"RequestId":"r"}}`)}, 502, "UpstreamError", false, 1},
+		{"InvalidParameter from CAR", "CreateSession", []caremu.Fault{caremu.Fail("InvalidParameter", "")}, 400, "InvalidParameter", false, 1},
+		{"InvalidParameterValue from CAR", "CreateSession", []caremu.Fault{caremu.Fail("InvalidParameterValue.ClientSession", "")}, 400, "InvalidParameter", false, 1},
+		{"OperationDenied", "ApplyConcurrent", []caremu.Fault{caremu.Fail("OperationDenied", "")}, 403, "Forbidden", false, 1},
+		{"AuthFailure.SignatureExpire", "ApplyConcurrent", []caremu.Fault{caremu.Fail("AuthFailure.SignatureExpire", "")}, 500, "InternalError", false, 1},
+		{"AuthFailure.UnauthorizedOperation", "CreateSession", []caremu.Fault{caremu.Fail("AuthFailure.UnauthorizedOperation", "")}, 500, "InternalError", false, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, caremu.Options{}, nil)
+			e.emu.Inject(c.action, c.faults...)
+			r := e.start("alice")
+			if r.Status != c.status || r.code() != c.code {
+				t.Fatalf("%d %s, want %d %s", r.Status, r.Raw, c.status, c.code)
+			}
+			if got := r.Header.Get("Retry-After") != ""; got != c.retryAfter {
+				t.Errorf("Retry-After %q, want present=%v", r.Header.Get("Retry-After"), c.retryAfter)
+			}
+			if n := e.carCalls(c.action); n != c.attempts {
+				t.Errorf("%s called %d times, want %d", c.action, n, c.attempts)
+			}
+			if n := e.carCalls("DestroySession"); n != 0 {
+				t.Errorf("DestroySession called on a failure path")
+			}
+			if r.Status == 500 && r.str("Error", "Message") != "internal error" {
+				t.Errorf("500 message %q leaks details", r.str("Error", "Message"))
+			}
+			if r.Status != 200 && (strings.Contains(r.Raw, "oops") || strings.Contains(r.Raw, "ServerSess")) {
+				t.Errorf("upstream body leaked: %s", r.Raw)
+			}
+			// The process stays healthy: the next request works.
+			if r := e.start("bob"); r.Status != 200 {
+				t.Errorf("next request: %d %s", r.Status, r.Raw)
+			}
+		})
+	}
+}
+
+func TestWrongCredentialsAre500(t *testing.T) {
+	e := newEnv(t, caremu.Options{}, map[string]string{"TENCENTCLOUD_SECRETKEY": "not-the-key"})
+	r := e.start("alice")
+	if r.Status != 500 || r.code() != "InternalError" || r.str("Error", "Message") != "internal error" {
+		t.Fatalf("%d %s", r.Status, r.Raw)
+	}
+	if !strings.Contains(e.logs.String(), "AuthFailure.SignatureFailure") {
+		t.Errorf("the operator's log lacks the CAR code:\n%s", e.logs.String())
+	}
+}
+
+func TestDeadline(t *testing.T) {
+	e := newEnv(t, caremu.Options{}, map[string]string{"REQUEST_TIMEOUT": "150ms"})
+	e.emu.Inject("CreateSession", caremu.Hang())
+	start := time.Now()
+	r := e.start("alice")
+	if r.Status != 504 || r.code() != "UpstreamTimeout" {
+		t.Fatalf("%d %s", r.Status, r.Raw)
+	}
+	if el := time.Since(start); el > time.Second {
+		t.Errorf("took %v with a 150ms budget", el)
+	}
+	// Retries stop within the budget too.
+	e.emu.Inject("ApplyConcurrent", repeat(caremu.Fail("FailedOperation.SlowDown", ""), 1000)...)
+	start = time.Now()
+	r = e.start("bob")
+	if r.Status != 429 && r.Status != 504 {
+		t.Fatalf("%d %s", r.Status, r.Raw)
+	}
+	if el := time.Since(start); el > time.Second {
+		t.Errorf("retries took %v with a 150ms budget", el)
+	}
+}
+
+func repeat(f caremu.Fault, n int) []caremu.Fault {
+	out := make([]caremu.Fault, n)
+	for i := range out {
+		out[i] = f
+	}
+	return out
+}

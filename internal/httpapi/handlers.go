@@ -1,0 +1,355 @@
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"carbroker/internal/auth"
+	"carbroker/internal/fault"
+	"carbroker/internal/session"
+)
+
+// startReply is the native POST /session reply.
+type startReply struct {
+	UserId        string
+	ServerSession string
+	RequestId     string
+	Ticket        string `json:",omitempty"`
+}
+
+// compatReply is the car-server-demo reply (always HTTP 200).
+type compatReply struct {
+	RequestId       string
+	Code            int
+	Msg             string
+	SessionDescribe *compatSession `json:",omitempty"`
+	Data            *compatQueue   `json:",omitempty"`
+	UserId          string         `json:",omitempty"`
+	Ticket          string         `json:",omitempty"`
+}
+
+type compatSession struct {
+	ServerSession string
+	RequestId     string
+}
+
+type compatQueue struct {
+	Index     int
+	UserId    string
+	ProjectId string
+}
+
+// compatRequestID is the client's RequestId, which the demo echoes.
+func (x *exchange) compatRequestID() string {
+	if x.clientRequestID != "" {
+		return x.clientRequestID
+	}
+	return x.requestID
+}
+
+// authenticate runs the authenticator and records the caller.
+func (a *API) authenticate(x *exchange, op auth.Op, userID string, f fields) (auth.Identity, error) {
+	id, err := a.o.Auth.Authenticate(x.r.Context(), auth.Request{Op: op, Header: x.r.Header, UserID: userID, Values: f})
+	if err != nil {
+		return id, err
+	}
+	if !userIDPattern.MatchString(id.UserID) {
+		return id, fault.New(fault.Invalid, "UserId is required")
+	}
+	x.userID = id.UserID
+	return id, nil
+}
+
+// prepareStart decodes, validates, authenticates and authorises a start
+// request (POST /session, /StartProject, /Enqueue). Nothing reaches CAR
+// unless it returns no error.
+func (a *API) prepareStart(x *exchange) (session.StartInput, auth.Identity, error) {
+	var in session.StartInput
+	f, err := readFields(x.r)
+	if err != nil {
+		return in, auth.Identity{}, err
+	}
+	x.clientRequestID = clientRequestIDOf(f)
+	s, err := validateStart(f, x.route.op == opEnqueue)
+	if err != nil {
+		return in, auth.Identity{}, err
+	}
+	id, err := a.authenticate(x, auth.OpStart, s.UserID, f)
+	if err != nil {
+		return in, id, err
+	}
+	in = session.StartInput{UserID: id.UserID, ProjectID: s.ProjectID, ApplicationID: s.ApplicationID,
+		ApplicationVersionID: s.ApplicationVersionID, ClientSession: s.ClientSession, RunMode: s.RunMode,
+		ApplicationParameters: s.ApplicationParameters, HostUserID: s.HostUserID, Role: s.Role}
+	if err := a.authorise(&in, s.Invite); err != nil {
+		return in, id, err
+	}
+	if in.UserIP, err = a.clientIP(x.r); err != nil {
+		return in, id, err
+	}
+	return in, id, nil
+}
+
+// authorise applies the allow-lists and the invite rule, filling defaults.
+func (a *API) authorise(in *session.StartInput, invite string) error {
+	c := a.o.Config
+	if in.ProjectID == "" {
+		in.ProjectID = c.ProjectID
+	}
+	if !slices.Contains(c.AllowedProjectIDs, in.ProjectID) {
+		return fault.New(fault.Forbidden, "ProjectId is not allowed (CAR_ALLOWED_PROJECT_IDS)")
+	}
+	if in.ApplicationID == "" {
+		in.ApplicationID = c.ApplicationID
+	} else if !slices.Contains(c.AllowedAppIDs, in.ApplicationID) && in.ApplicationID != c.ApplicationID {
+		return fault.New(fault.Forbidden, "ApplicationId is not allowed (CAR_ALLOWED_APPLICATION_IDS)")
+	}
+	if in.ApplicationVersionID != "" && !slices.Contains(c.AllowedVersionIDs, in.ApplicationVersionID) {
+		return fault.New(fault.Forbidden, "ApplicationVersionId is not allowed (CAR_ALLOWED_VERSION_IDS)")
+	}
+	if in.ApplicationParameters != "" && (c.AppParamsPattern == nil || !c.AppParamsPattern.MatchString(in.ApplicationParameters)) {
+		return fault.New(fault.Forbidden, "ApplicationParameters is not allowed (CAR_ALLOW_APPLICATION_PARAMETERS)")
+	}
+	if in.RunMode == runWithoutClient && !c.AllowRunWithoutClient {
+		return fault.New(fault.Forbidden, "RunMode RunWithoutClient is not allowed (CAR_ALLOW_RUN_WITHOUT_CLIENT)")
+	}
+	if in.HostUserID == in.UserID {
+		in.HostUserID = in.UserID // the host of a multiplayer room names itself
+	}
+	if !in.Guest() {
+		if invite != "" {
+			return fault.New(fault.Invalid, "Invite is only for joining another user's room (set HostUserId)")
+		}
+		return nil
+	}
+	if !a.o.RequireInvites {
+		return nil
+	}
+	if a.o.Invites == nil {
+		return fault.New(fault.Forbidden, "joining another user's room needs an invite, and invites are not configured (set AUTH_SECRET)")
+	}
+	if invite == "" {
+		return fault.New(fault.Forbidden, "joining another user's room needs an Invite from its host (POST /session/invite)")
+	}
+	role, err := a.o.Invites.Verify(invite, in.HostUserID)
+	if err != nil {
+		return err
+	}
+	in.Role = role // the invite's role, not the client's
+	return nil
+}
+
+func (a *API) start(x *exchange) {
+	in, id, err := a.prepareStart(x)
+	if err != nil {
+		a.fail(x, err)
+		return
+	}
+	serverSession, err := a.o.Sessions.Start(x.r.Context(), in)
+	if err != nil {
+		a.fail(x, err)
+		return
+	}
+	ticket, err := a.o.Auth.Credential(id)
+	if err != nil {
+		a.fail(x, err)
+		return
+	}
+	x.outcome = "started"
+	if x.route.compat {
+		a.reply(x, http.StatusOK, compatReply{RequestId: x.compatRequestID(), Code: compatOK, Msg: "ok",
+			SessionDescribe: &compatSession{ServerSession: serverSession, RequestId: x.requestID},
+			UserId:          mintedOnly(id), Ticket: ticket})
+		return
+	}
+	a.reply(x, http.StatusOK, startReply{UserId: id.UserID, ServerSession: serverSession, RequestId: x.requestID, Ticket: ticket})
+}
+
+// mintedOnly returns the UserId when the server chose it (the client must
+// learn it); compat replies otherwise carry no UserId, as the demo's.
+func mintedOnly(id auth.Identity) string {
+	if id.Minted {
+		return id.UserID
+	}
+	return ""
+}
+
+func (a *API) stop(x *exchange) {
+	f, err := readFields(x.r)
+	if err != nil {
+		a.fail(x, err)
+		return
+	}
+	x.clientRequestID = clientRequestIDOf(f)
+	if err := validateClientRequestID(x.clientRequestID); err != nil {
+		a.fail(x, err)
+		return
+	}
+	userID, err := userIDFrom(f, x.r.URL.Query())
+	if err != nil {
+		a.fail(x, err)
+		return
+	}
+	id, err := a.authenticate(x, auth.OpStop, userID, f)
+	if err != nil {
+		a.fail(x, err)
+		return
+	}
+	if err := a.o.Sessions.Stop(x.r.Context(), id.UserID); err != nil {
+		a.fail(x, err)
+		return
+	}
+	x.outcome = "stopped"
+	if x.route.compat {
+		a.reply(x, http.StatusOK, compatReply{RequestId: x.compatRequestID(), Code: compatOK, Msg: "ok"})
+		return
+	}
+	a.reply(x, http.StatusOK, map[string]string{"UserId": id.UserID, "RequestId": x.requestID})
+}
+
+// invite mints an invite to the caller's own room.
+func (a *API) invite(x *exchange) {
+	f, err := readFields(x.r)
+	if err != nil {
+		a.fail(x, err)
+		return
+	}
+	role := f["Role"]
+	if role == "" {
+		role = "Player"
+	}
+	if role != "Player" && role != "Viewer" {
+		a.fail(x, fault.New(fault.Invalid, "Role must be Player or Viewer"))
+		return
+	}
+	var ttl time.Duration
+	if s := f["ExpiresIn"]; s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			a.fail(x, fault.New(fault.Invalid, "ExpiresIn must be a positive number of seconds"))
+			return
+		}
+		ttl = time.Duration(n) * time.Second
+	}
+	userID, err := userIDFrom(f, nil)
+	if err != nil {
+		a.fail(x, err)
+		return
+	}
+	id, err := a.authenticate(x, auth.OpInvite, userID, f)
+	if err != nil {
+		a.fail(x, err)
+		return
+	}
+	if a.o.Invites == nil {
+		a.fail(x, fault.New(fault.Forbidden, "invites are not configured (set AUTH_SECRET)"))
+		return
+	}
+	token, expires, err := a.o.Invites.Mint(id.UserID, role, ttl)
+	if err != nil {
+		a.fail(x, err)
+		return
+	}
+	x.outcome = "invited"
+	a.reply(x, http.StatusOK, map[string]string{"Invite": token, "HostUserId": id.UserID, "Role": role,
+		"ExpiresAt": expires.UTC().Format(time.RFC3339), "RequestId": x.requestID})
+}
+
+// enqueue is the demo's /Enqueue, stateless: it locks a concurrency with
+// ApplyConcurrent. Success is "queue done" (10101, call StartProject now);
+// no idle concurrency is "queuing" (10100) with Index 1, since the function
+// keeps no queue and cannot know a position: the client polls again.
+func (a *API) enqueue(x *exchange) {
+	in, _, err := a.prepareStart(x)
+	if err != nil {
+		a.fail(x, err)
+		return
+	}
+	data := &compatQueue{UserId: in.UserID, ProjectId: in.ProjectID}
+	if err := a.o.Sessions.Apply(x.r.Context(), in); err != nil {
+		if fault.KindOf(err) == fault.NoIdle {
+			a.fail(x, err) // sets Retry-After and records the error
+			data.Index = 1
+			x.outcome = "queuing"
+			a.reply(x, http.StatusOK, compatReply{RequestId: x.compatRequestID(), Code: compatQueuing,
+				Msg: "no idle concurrency; poll Enqueue again", Data: data})
+			return
+		}
+		a.fail(x, err)
+		return
+	}
+	x.outcome = "locked"
+	a.reply(x, http.StatusOK, compatReply{RequestId: x.compatRequestID(), Code: compatQueueDone,
+		Msg: "concurrency locked; call StartProject now", Data: data})
+}
+
+// dequeue is the demo's /Dequeue: there is no queue to leave, and it must
+// not destroy anything.
+func (a *API) dequeue(x *exchange) {
+	f, err := readFields(x.r)
+	if err != nil {
+		a.fail(x, err)
+		return
+	}
+	x.clientRequestID = clientRequestIDOf(f)
+	if err := validateClientRequestID(x.clientRequestID); err != nil {
+		a.fail(x, err)
+		return
+	}
+	x.outcome = "dequeued"
+	a.reply(x, http.StatusOK, compatReply{RequestId: x.compatRequestID(), Code: compatOK, Msg: "ok"})
+}
+
+// clientRequestIDOf returns the client's RequestId if it is safe to log and
+// echo; validation reports unsafe ones.
+func clientRequestIDOf(f fields) string {
+	id := f["RequestId"]
+	if validateClientRequestID(id) != nil {
+		return ""
+	}
+	return id
+}
+
+// logRequest writes the request's one log line. It never logs a body, a
+// credential, a ClientSession or a ServerSession.
+func (a *API) logRequest(x *exchange) {
+	level := slog.LevelInfo
+	attrs := []slog.Attr{
+		slog.String("request_id", x.requestID),
+		slog.String("method", safeMethod(x.r.Method)),
+		slog.String("route", x.route.path),
+		slog.Int("status", x.status),
+		slog.Float64("latency_ms", float64(time.Since(x.start).Microseconds())/1000),
+	}
+	if x.clientRequestID != "" {
+		attrs = append(attrs, slog.String("client_request_id", x.clientRequestID))
+	}
+	if x.userID != "" {
+		attrs = append(attrs, slog.String("user_id", x.userID))
+	}
+	if calls := x.calls.Calls(); len(calls) > 0 {
+		attrs = append(attrs, slog.Any("car", x.calls))
+	}
+	if x.err != nil {
+		outcome := x.err.Kind.String()
+		attrs = append(attrs, slog.String("outcome", outcome))
+		if x.err.Code != "" {
+			attrs = append(attrs, slog.String("car_code", x.err.Code))
+		}
+		if x.err.Err != nil {
+			attrs = append(attrs, slog.String("cause", x.err.Err.Error()))
+		}
+		switch {
+		case x.err.Kind == fault.Internal || x.err.Kind == fault.Upstream || x.err.Kind == fault.Timeout:
+			level = slog.LevelError
+		case x.err.Kind == fault.Invalid && x.err.Code != "":
+			level = slog.LevelWarn // CAR rejected what we validated: usually a stale ClientSession
+		}
+	} else if x.outcome != "" {
+		attrs = append(attrs, slog.String("outcome", x.outcome))
+	}
+	a.log.LogAttrs(x.r.Context(), level, "request", attrs...)
+}
