@@ -1,0 +1,138 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"carbroker/internal/config"
+)
+
+func load(t *testing.T, vars map[string]string, opt config.Options) (config.Config, error) {
+	t.Helper()
+	return config.Load(func(k string) string { return vars[k] }, opt)
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := load(t, map[string]string{"CAR_PROJECT_ID": "cap-1234", "AUTH_MODE": "none"}, config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RequestTimeout != 10*time.Second || c.NoIdleWait != 0 || c.Endpoint != config.DefaultEndpoint ||
+		len(c.AllowedProjectIDs) != 1 || c.AllowedProjectIDs[0] != "cap-1234" || c.LogLevel != "info" ||
+		c.Auth.TicketTTL != 720*time.Hour || c.Auth.JWTUserClaim != "sub" {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+func TestDevDefaults(t *testing.T) {
+	c, err := load(t, nil, config.Options{Dev: true})
+	if err != nil || c.Auth.Mode != "none" || c.ProjectID != config.DevProjectID {
+		t.Fatalf("%v %+v", err, c)
+	}
+	c, err = load(t, map[string]string{"AUTH_MODE": "ticket", "AUTH_SECRET": strings.Repeat("s", 32)}, config.Options{Dev: true})
+	if err != nil || c.Auth.Mode != "ticket" {
+		t.Fatalf("AUTH_MODE is honoured in dev mode: %v %+v", err, c.Auth.Mode)
+	}
+}
+
+// Every problem is reported at once, one line each, without secret values.
+func TestProblemsAreAllReported(t *testing.T) {
+	vars := map[string]string{
+		"CAR_ENDPOINT":                     "ftp://x",
+		"REQUEST_TIMEOUT":                  "soon",
+		"TRUSTED_PROXY_CIDRS":              "10.0.0.0/8,nonsense",
+		"CORS_ALLOW_ORIGINS":               "example.com",
+		"CAR_ALLOW_APPLICATION_PARAMETERS": "(",
+		"CAR_ALLOW_RUN_WITHOUT_CLIENT":     "yes please",
+		"LOG_LEVEL":                        "loud",
+		"AUTH_MODE":                        "ticket",
+		"AUTH_SECRET":                      "short-secret-value",
+		"JWT_SECRET":                       "tiny",
+	}
+	_, err := load(t, vars, config.Options{})
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	msg := err.Error()
+	for _, want := range []string{"CAR_PROJECT_ID", "CAR_ENDPOINT", "REQUEST_TIMEOUT", "TRUSTED_PROXY_CIDRS", "CORS_ALLOW_ORIGINS",
+		"CAR_ALLOW_APPLICATION_PARAMETERS", "CAR_ALLOW_RUN_WITHOUT_CLIENT", "LOG_LEVEL", "AUTH_SECRET", "JWT_SECRET"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("no problem reported for %s in:\n%s", want, msg)
+		}
+	}
+	for _, secret := range []string{"short-secret-value", "tiny"} {
+		if strings.Contains(msg, secret) {
+			t.Errorf("the message echoes a secret: %s", msg)
+		}
+	}
+	if n := strings.Count(msg, "\n") + 1; n < 10 {
+		t.Errorf("%d lines for 11 problems:\n%s", n, msg)
+	}
+}
+
+func TestAuthModes(t *testing.T) {
+	base := map[string]string{"CAR_PROJECT_ID": "cap-1"}
+	cases := []struct {
+		vars map[string]string
+		ok   bool
+	}{
+		{map[string]string{}, false}, // AUTH_MODE required outside dev mode
+		{map[string]string{"AUTH_MODE": "none"}, true},
+		{map[string]string{"AUTH_MODE": "NONE"}, true},
+		{map[string]string{"AUTH_MODE": "ticket"}, false},
+		{map[string]string{"AUTH_MODE": "ticket", "AUTH_SECRET": strings.Repeat("a", 32) + "," + strings.Repeat("b", 40)}, true},
+		{map[string]string{"AUTH_MODE": "jwt"}, false},
+		{map[string]string{"AUTH_MODE": "jwt", "JWT_SECRET": strings.Repeat("j", 32)}, true},
+		{map[string]string{"AUTH_MODE": "jwt", "JWT_SECRET": strings.Repeat("j", 32), "JWT_JWKS_URL": "https://x/jwks"}, false},
+		{map[string]string{"AUTH_MODE": "jwt", "JWT_JWKS_URL": "http://example.com/jwks"}, false},
+		{map[string]string{"AUTH_MODE": "sign"}, false},
+		{map[string]string{"AUTH_MODE": "sign", "COMPAT_SIGN_SALT": "salt"}, true},
+		{map[string]string{"AUTH_MODE": "magic"}, false},
+	}
+	for _, c := range cases {
+		vars := map[string]string{}
+		for k, v := range base {
+			vars[k] = v
+		}
+		for k, v := range c.vars {
+			vars[k] = v
+		}
+		if _, err := load(t, vars, config.Options{}); (err == nil) != c.ok {
+			t.Errorf("%v: err %v", c.vars, err)
+		}
+	}
+}
+
+func TestParseEndpoint(t *testing.T) {
+	cases := []struct {
+		in           string
+		host, scheme string
+		ok           bool
+	}{
+		{"car.tencentcloudapi.com", "car.tencentcloudapi.com", "HTTPS", true},
+		{"https://car.intl.tencentcloudapi.com", "car.intl.tencentcloudapi.com", "HTTPS", true},
+		{"http://127.0.0.1:8080", "127.0.0.1:8080", "HTTP", true},
+		{"HTTP://127.0.0.1:8080/", "127.0.0.1:8080", "HTTP", true},
+		{"http://127.0.0.1:8080/path", "", "", false},
+		{"ftp://x", "", "", false},
+		{"", "", "", false},
+	}
+	for _, c := range cases {
+		e, err := config.ParseEndpoint(c.in)
+		if (err == nil) != c.ok || c.ok && (e.Host != c.host || e.Scheme != c.scheme) {
+			t.Errorf("%q: %+v %v", c.in, e, err)
+		}
+	}
+}
+
+func TestFingerprintChangesWithConfiguration(t *testing.T) {
+	a := config.Fingerprint(func(k string) string { return map[string]string{"AUTH_MODE": "none"}[k] })
+	b := config.Fingerprint(func(k string) string { return map[string]string{"AUTH_MODE": "jwt"}[k] })
+	c := config.Fingerprint(func(k string) string {
+		return map[string]string{"AUTH_MODE": "none", "TENCENTCLOUD_SECRETKEY": "rotated"}[k]
+	})
+	if a == b || a != c {
+		t.Errorf("fingerprints: %s %s %s", a, b, c)
+	}
+}
