@@ -5,6 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -buildid= -X main.version=$(VERSION)
 FUZZTIME ?= 10s
 URL      ?=
+SMOKE_FLAGS ?=
 
 .PHONY: run test build package deploy smoke fuzz bench loadtest clean
 
@@ -24,12 +25,12 @@ build: ## static linux/amd64 binary for SCF (CGO off here only: -race needs cgo)
 package: build ## dist/function/ (staged) and dist/function.zip, byte-for-byte reproducible
 	$(GO) run ./internal/cmd/pack -bin dist/main -bootstrap function/scf_bootstrap -dir dist/function -zip dist/function.zip
 
-deploy: package ## deploy with Tencent's CLI (npm i -g serverless-cloud-framework)
-	scf deploy
+deploy: package ## deploy with Tencent's CLI (npm i -g serverless-cloud-framework); VARIANT=apigw|web, STAGE=prod
+	scf deploy $(if $(VARIANT),--target docs/deploy/$(VARIANT)) $(if $(STAGE),--stage $(STAGE))
 
 smoke: ## post-deploy check against a deployed function: make smoke URL=https://…
 	@test -n "$(URL)" || { echo "usage: make smoke URL=https://your-function-url"; exit 2; }
-	$(GO) run ./internal/cmd/smoke -url "$(URL)"
+	$(GO) run ./internal/cmd/smoke -url "$(URL)" $(SMOKE_FLAGS)
 
 fuzz: ## every fuzz target for FUZZTIME each
 	@set -e; for pkg in $$($(GO) list ./...); do \

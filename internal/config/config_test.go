@@ -136,3 +136,18 @@ func TestFingerprintChangesWithConfiguration(t *testing.T) {
 		t.Errorf("fingerprints: %s %s %s", a, b, c)
 	}
 }
+
+// Keys lists exactly what Load reads.
+func TestKeysAreWhatLoadReads(t *testing.T) {
+	read := map[string]bool{}
+	_, _ = config.Load(func(k string) string { read[k] = true; return "" }, config.Options{})
+	for _, k := range config.Keys {
+		if !read[k] {
+			t.Errorf("Keys lists %s, which Load does not read", k)
+		}
+		delete(read, k)
+	}
+	for k := range read {
+		t.Errorf("Load reads %s, missing from Keys", k)
+	}
+}
