@@ -1,0 +1,54 @@
+package app_test
+
+import (
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"carbroker/internal/caremu"
+)
+
+// On SIGTERM the HTTP server stops accepting, finishes the request in
+// flight, and exits 0.
+func TestGracefulShutdownOnSIGTERM(t *testing.T) {
+	w := newWorld(t, caremu.Options{})
+	base, p := w.httpFunction()
+	w.emu.SetLatency("CreateSession", 400*time.Millisecond)
+
+	done := make(chan int, 1)
+	go func() {
+		res, err := http.Post(base+"/session", "", strings.NewReader(`{"UserId":"alice","ClientSession":"cs"}`))
+		if err != nil {
+			done <- -1
+			return
+		}
+		res.Body.Close()
+		done <- res.StatusCode
+	}()
+	// Wait until the request is inside CAR, then terminate.
+	deadline := time.Now().Add(5 * time.Second)
+	for w.emu.InFlight() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if status := <-done; status != 200 {
+		t.Fatalf("the request in flight got %d", status)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- p.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit: %v\n%s", err, p.stderr.String())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the function did not exit after SIGTERM")
+	}
+	if _, err := http.Get(base + "/healthz"); err == nil {
+		t.Error("still serving after shutdown")
+	}
+}
