@@ -52,3 +52,24 @@ func TestGracefulShutdownOnSIGTERM(t *testing.T) {
 		t.Error("still serving after shutdown")
 	}
 }
+
+// CAR unreachable: a prompt 502, and the function stays healthy.
+func TestCARConnectionRefused(t *testing.T) {
+	w := newWorld(t, caremu.Options{})
+	w.endpoint = "127.0.0.1:" + freePort(t) // nothing listens there
+	base, _ := w.httpFunction()
+	start := time.Now()
+	res, err := http.Post(base+"/session", "", strings.NewReader(`{"UserId":"alice","ClientSession":"cs"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 502 || time.Since(start) > 3*time.Second {
+		t.Fatalf("status %d after %v", res.StatusCode, time.Since(start))
+	}
+	res, err = http.Get(base + "/healthz")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("healthz after a CAR failure: %v", err)
+	}
+	res.Body.Close()
+}
