@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"strings"
 	"testing"
 
 	"carbroker/internal/caremu"
@@ -77,5 +78,23 @@ func TestEnqueueThenStartProject(t *testing.T) {
 	}
 	if r := e.do("POST", "/StartProject", `{"UserId":"alice","ClientSession":"cs","RequestId":"s"}`); r.str("Code") != "0" {
 		t.Fatalf("StartProject: %s", r.Raw)
+	}
+}
+
+func TestUnsafeClientRequestIDIsRefusedEverywhere(t *testing.T) {
+	e := newEnv(t, caremu.Options{}, nil)
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/session", `{"UserId":"u1","ClientSession":"cs","RequestId":"a b"}`},
+		{"DELETE", "/session", `{"UserId":"u1","RequestId":"a\nb"}`},
+		{"POST", "/StopProject", `{"UserId":"u1","RequestId":"<x>"}`},
+		{"POST", "/Dequeue", `{"UserId":"u1","RequestId":"` + strings.Repeat("r", 65) + `"}`},
+	} {
+		r := e.do(c.method, c.path, c.body)
+		if r.Status == 200 && r.str("Code") != "10001" || r.Status != 200 && r.Status != 400 {
+			t.Errorf("%s %s: %d %s", c.method, c.path, r.Status, r.Raw)
+		}
+	}
+	if n := e.carCalls(""); n != 0 {
+		t.Errorf("%d CAR calls", n)
 	}
 }

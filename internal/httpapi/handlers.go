@@ -68,11 +68,10 @@ func (a *API) authenticate(x *exchange, op auth.Op, userID string, f fields) (au
 // unless it returns no error.
 func (a *API) prepareStart(x *exchange) (session.StartInput, auth.Identity, error) {
 	var in session.StartInput
-	f, err := readFields(x.r)
+	f, err := a.readRequest(x)
 	if err != nil {
 		return in, auth.Identity{}, err
 	}
-	x.clientRequestID = clientRequestIDOf(f)
 	s, err := validateStart(f, x.route.op == opEnqueue)
 	if err != nil {
 		return in, auth.Identity{}, err
@@ -178,13 +177,8 @@ func mintedOnly(id auth.Identity) string {
 }
 
 func (a *API) stop(x *exchange) {
-	f, err := readFields(x.r)
+	f, err := a.readRequest(x)
 	if err != nil {
-		a.fail(x, err)
-		return
-	}
-	x.clientRequestID = clientRequestIDOf(f)
-	if err := validateClientRequestID(x.clientRequestID); err != nil {
 		a.fail(x, err)
 		return
 	}
@@ -212,7 +206,7 @@ func (a *API) stop(x *exchange) {
 
 // invite mints an invite to the caller's own room.
 func (a *API) invite(x *exchange) {
-	f, err := readFields(x.r)
+	f, err := a.readRequest(x)
 	if err != nil {
 		a.fail(x, err)
 		return
@@ -289,13 +283,7 @@ func (a *API) enqueue(x *exchange) {
 // dequeue is the demo's /Dequeue: there is no queue to leave, and it must
 // not destroy anything.
 func (a *API) dequeue(x *exchange) {
-	f, err := readFields(x.r)
-	if err != nil {
-		a.fail(x, err)
-		return
-	}
-	x.clientRequestID = clientRequestIDOf(f)
-	if err := validateClientRequestID(x.clientRequestID); err != nil {
+	if _, err := a.readRequest(x); err != nil {
 		a.fail(x, err)
 		return
 	}
@@ -303,14 +291,18 @@ func (a *API) dequeue(x *exchange) {
 	a.reply(x, http.StatusOK, compatReply{RequestId: x.compatRequestID(), Code: compatOK, Msg: "ok"})
 }
 
-// clientRequestIDOf returns the client's RequestId if it is safe to log and
-// echo; validation reports unsafe ones.
-func clientRequestIDOf(f fields) string {
-	id := f["RequestId"]
-	if validateClientRequestID(id) != nil {
-		return ""
+// readRequest reads the body's fields and the client's RequestId, which is
+// kept for the log line (and the compat echo) only when it is safe.
+func (a *API) readRequest(x *exchange) (fields, error) {
+	f, err := readFields(x.r)
+	if err != nil {
+		return nil, err
 	}
-	return id
+	if err := validateClientRequestID(f["RequestId"]); err != nil {
+		return nil, err
+	}
+	x.clientRequestID = f["RequestId"]
+	return f, nil
 }
 
 // logRequest writes the request's one log line. It never logs a body, a

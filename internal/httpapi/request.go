@@ -130,7 +130,7 @@ func validateStart(f fields, lockOnly bool) (startFields, error) {
 		UserID: f["UserId"], ClientSession: f["ClientSession"], ProjectID: f["ProjectId"],
 		ApplicationID: f["ApplicationId"], ApplicationVersionID: f["ApplicationVersionId"],
 		ApplicationParameters: f["ApplicationParameters"], RunMode: f["RunMode"],
-		HostUserID: f["HostUserId"], Role: f["Role"], Invite: f["Invite"], ClientRequestID: f["RequestId"],
+		HostUserID: f["HostUserId"], Role: f["Role"], Invite: f["Invite"],
 	}
 	if s.UserID != "" && !userIDPattern.MatchString(s.UserID) {
 		return s, fault.New(fault.Invalid, "UserId must be 1-64 characters of A-Z a-z 0-9 _ . @ : -")
@@ -143,9 +143,6 @@ func validateStart(f fields, lockOnly bool) (startFields, error) {
 		if v != "" && !resourceIDPattern.MatchString(v) {
 			return s, fault.New(fault.Invalid, name+" is not a valid CAR id")
 		}
-	}
-	if err := validateClientRequestID(s.ClientRequestID); err != nil {
-		return s, err
 	}
 	switch s.RunMode {
 	case "", runWithoutClient:
