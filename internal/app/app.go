@@ -169,11 +169,19 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 	}
 	return serveHTTP(ctx, env, addr, h, cfg, log, func(url string) {
 		fmt.Fprintf(env.Stdout, "dev mode: the function on %s with an embedded CAR emulator (4 concurrencies, 90 s retention, AUTH_MODE=%s)\n", url, cfg.Auth.Mode)
-		body := `{"UserId":"demo-user","ClientSession":"dev-client-session"}`
-		if cfg.Auth.Mode == config.AuthTicket {
-			body = `{"ClientSession":"dev-client-session"}`
+		body, note := `{"UserId":"demo-user","ClientSession":"dev-client-session"}`, ""
+		switch cfg.Auth.Mode {
+		case config.AuthTicket:
+			body, note = `{"ClientSession":"dev-client-session"}`, "the reply's Ticket goes in Authorization: Bearer on later calls"
+		case config.AuthJWT:
+			note = "add -H 'Authorization: Bearer <a JWT your JWT_* settings accept>'"
+		case config.AuthSign:
+			note = "add the demo's Sign field (SHA-256 of the sorted values + COMPAT_SIGN_SALT)"
 		}
 		fmt.Fprintf(env.Stdout, "try:\n  curl -s -X POST %s/session -d '%s'\n", url, body)
+		if note != "" {
+			fmt.Fprintf(env.Stdout, "  (%s mode: %s)\n", cfg.Auth.Mode, note)
+		}
 	})
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/rpc"
@@ -126,8 +125,8 @@ func (w *world) baseEnv() []string {
 
 // proc is the function running as a subprocess.
 type proc struct {
-	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	cmd            *exec.Cmd
+	stdout, stderr *lockedBuffer
 }
 
 type lockedBuffer struct {
@@ -151,9 +150,9 @@ func start(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Env = env
-	p := &proc{cmd: cmd, stderr: &lockedBuffer{}}
+	p := &proc{cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
 	cmd.Stderr = p.stderr
-	cmd.Stdout = io.Discard
+	cmd.Stdout = p.stdout
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
