@@ -1,0 +1,45 @@
+package app_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"carbroker/internal/caremu"
+)
+
+// The web-function shape: scf_bootstrap runs -listen with
+// TRUSTED_PROXY_CIDRS=127.0.0.1/32, so the platform's local proxy supplies
+// the request id, the timeout (seconds) and the client address.
+func TestWebFunctionHeaders(t *testing.T) {
+	w := newWorld(t, caremu.Options{})
+	base, _ := w.httpFunction("TRUSTED_PROXY_CIDRS=127.0.0.1/32")
+	post := func(user string, h map[string]string) (int, string, time.Duration) {
+		req, _ := http.NewRequest("POST", base+"/session", strings.NewReader(`{"UserId":"`+user+`","ClientSession":"cs"}`))
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		begin := time.Now()
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b), time.Since(begin)
+	}
+	status, body, _ := post("alice", map[string]string{"X-Scf-Request-Id": "scf-web-req-1", "X-Forwarded-For": "198.51.100.77"})
+	if status != 200 || field(body, "RequestId") != "scf-web-req-1" {
+		t.Fatalf("%d %s", status, body)
+	}
+	if ip := w.userIP("alice"); ip != "198.51.100.77" {
+		t.Errorf("UserIp = %q, want the proxy's X-Forwarded-For", ip)
+	}
+	w.emu.SetLatency("CreateSession", 5*time.Second)
+	status, body, took := post("bob", map[string]string{"X-Scf-Timeout": "1"})
+	if status != 504 || took > 1500*time.Millisecond {
+		t.Fatalf("X-Scf-Timeout 1: %d after %v: %s", status, took, body)
+	}
+}
