@@ -20,7 +20,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -113,26 +112,6 @@ func carClient(cfg config.Config, transport http.RoundTripper, getenv func(strin
 	return car.New(car.Options{Host: cfg.Endpoint.Host, Scheme: cfg.Endpoint.Scheme, Transport: transport, Getenv: getenv})
 }
 
-// trustedPeer reports whether a peer address is one of the trusted proxies.
-func trustedPeer(prefixes []netip.Prefix) func(string) bool {
-	return func(remoteAddr string) bool {
-		host, _, err := net.SplitHostPort(remoteAddr)
-		if err != nil {
-			host = remoteAddr
-		}
-		a, err := netip.ParseAddr(host)
-		if err != nil {
-			return false
-		}
-		for _, p := range prefixes {
-			if p.Contains(a.Unmap()) {
-				return true
-			}
-		}
-		return false
-	}
-}
-
 // runDev serves the API with an embedded emulator. It never reads
 // CAR_ENDPOINT or TENCENTCLOUD_* from the shell: dev traffic never reaches
 // real CAR, and real keys never reach the emulator.
@@ -207,7 +186,7 @@ func runHTTP(ctx context.Context, env Env, addr, version string) int {
 		return 2
 	}
 	go warm(ctx, c)
-	h = scf.WebFunction(h, trustedPeer(cfg.TrustedProxies))
+	h = scf.WebFunction(h, httpapi.TrustedPeer(cfg.TrustedProxies))
 	return serveHTTP(ctx, env, addr, h, cfg, log, nil)
 }
 

@@ -182,3 +182,27 @@ func TestDevRefusesOnSCF(t *testing.T) {
 		t.Fatalf("err %v, output %q", err, out)
 	}
 }
+
+// Without an absolute Deadline the function's time limit bounds the invoke;
+// a HEAD reply has no body, as over HTTP.
+func TestEventModeTimeLimitAndHead(t *testing.T) {
+	w := newWorld(t, caremu.Options{})
+	c, _ := w.eventFunction()
+	ir, _ := invoke(t, c, urlEvent("HEAD", "/healthz", "", nil), credsA(), time.Time{})
+	if ir.StatusCode != 200 || ir.Body != "" {
+		t.Errorf("HEAD: %d %q", ir.StatusCode, ir.Body)
+	}
+	w.emu.SetLatency("ApplyConcurrent", 5*time.Second)
+	req := invokeRequest{Payload: urlEvent("POST", "/session", `{"UserId":"alice","ClientSession":"cs"}`, nil),
+		RequestId: "no-deadline", Environment: credsA(), TimeLimitInMs: 300}
+	var resp invokeResponse
+	begin := time.Now()
+	if err := c.Call("Function.Invoke", req, &resp); err != nil {
+		t.Fatal(err)
+	}
+	var out integrationResponse
+	_ = json.Unmarshal(resp.Payload, &out)
+	if out.StatusCode != 504 || time.Since(begin) > 300*time.Millisecond {
+		t.Errorf("status %d after %v with a 300ms time limit", out.StatusCode, time.Since(begin))
+	}
+}

@@ -37,14 +37,12 @@ type jwks struct {
 	timeout    time.Duration
 	maxBytes   int64
 
-	fetchMu sync.Mutex // one fetch at a time
-
-	mu       sync.Mutex // guards the fields below
-	keys     map[keyID]any
-	fetched  time.Time // last successful fetch
-	tried    time.Time // last attempt
-	err      error     // of the last attempt
-	fetching bool      // a fetch is in flight: misses wait for it
+	mu      sync.Mutex // guards the fields below
+	keys    map[keyID]any
+	fetched time.Time     // last successful fetch
+	tried   time.Time     // last attempt
+	err     error         // of the last attempt
+	flight  chan struct{} // closed when the fetch in flight ends; nil when none
 }
 
 // keyID names a cached key: its kid ("" when the JWK has none) and the one
@@ -65,13 +63,13 @@ func newJWKS(url string, opts Options) *jwks {
 func (j *jwks) keyFor(ctx context.Context, kid, alg string) (any, error) {
 	k, ok, refresh := j.lookup(kid, alg)
 	if refresh {
-		j.fetchMu.Lock()
-		// Another caller may have fetched while this one waited.
-		if k, ok, refresh = j.lookup(kid, alg); refresh {
-			j.refresh(ctx)
+		// Wait for the shared fetch, but no longer than this request may.
+		select {
+		case <-j.startFetch():
 			k, ok, _ = j.lookup(kid, alg)
+		case <-ctx.Done():
+			return nil, fault.Wrap(fault.Timeout, "the request ran out of time", ctx.Err())
 		}
-		j.fetchMu.Unlock()
 	}
 	if ok {
 		return k, nil
@@ -107,23 +105,32 @@ func (j *jwks) lookup(kid, alg string) (key any, ok, refresh bool) {
 	}
 	due := !ok || now.Sub(j.fetched) >= j.maxAge
 	allowed := j.tried.IsZero() || now.Sub(j.tried) >= j.minRefresh || now.Before(j.tried)
-	return key, ok, due && (allowed || j.fetching)
+	return key, ok, due && (allowed || j.flight != nil)
 }
 
-// refresh fetches the key set once; the caller holds fetchMu.
-func (j *jwks) refresh(ctx context.Context) {
-	j.mu.Lock()
-	j.tried, j.fetching = j.now(), true
-	j.mu.Unlock()
-
-	keys, err := j.fetch(ctx)
-
+// startFetch returns the channel of the fetch in flight, starting one if
+// none is. The fetch runs on its own context, bounded by the fetch timeout:
+// a caller that gives up (or whose client went away) neither cancels it for
+// the others nor counts as a failed attempt.
+func (j *jwks) startFetch() <-chan struct{} {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.err, j.fetching = err, false
-	if err == nil {
-		j.keys, j.fetched = keys, j.now()
+	if j.flight != nil {
+		return j.flight
 	}
+	done := make(chan struct{})
+	j.flight, j.tried = done, j.now()
+	go func() {
+		defer close(done)
+		keys, err := j.fetch(context.Background())
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		j.err, j.flight = err, nil
+		if err == nil {
+			j.keys, j.fetched = keys, j.now()
+		}
+	}()
+	return done
 }
 
 func (j *jwks) fetch(ctx context.Context) (map[keyID]any, error) {

@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"encoding/base64"
@@ -328,4 +329,42 @@ func TestJWKSKeySelection(t *testing.T) {
 	f.c.Advance(2 * time.Hour)
 	authErr(t, f.a, tok(jwt.SigningMethodRS256, k.rsa, ""), fault.Unauthenticated)
 	authOK(t, f.a, tok(jwt.SigningMethodRS256, k.rsa, "a"))
+}
+
+// A caller that gives up neither poisons the cache for the others nor waits
+// past its own deadline for a slow provider.
+func TestJWKSCallerDeadlineIsItsOwn(t *testing.T) {
+	k := testKeys()
+	f := newJWKSFixture(t, auth.Options{JWKSFetchTimeout: 2 * time.Second}, rsaJWK("r1", &k.rsa.PublicKey, nil))
+	tok := f.token(t, jwt.SigningMethodRS256, k.rsa, "r1")
+
+	// A request whose client already went away triggers the first fetch.
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := f.a.Authenticate(gone, request(auth.OpStart, "", tok)); err == nil {
+		t.Fatal("a cancelled request was served")
+	}
+	// The fetch it started still completes for everyone else.
+	authOK(t, f.a, request(auth.OpStart, "", tok))
+
+	// With a slow provider, a caller with a short deadline leaves on time.
+	release := make(chan struct{})
+	f.srv.mu.Lock()
+	f.srv.block = release
+	f.srv.mu.Unlock()
+	f.c.Advance(2 * time.Hour) // keys too old: a refresh is due
+	ctx, cancel2 := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel2()
+	start := time.Now()
+	_, err := f.a.Authenticate(ctx, request(auth.OpStart, "", f.token(t, jwt.SigningMethodRS256, k.rsa, "r9")))
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("waited %v past a 100ms deadline", d)
+	}
+	if fault.KindOf(err) != fault.Timeout {
+		t.Errorf("err = %v, want a timeout", err)
+	}
+	close(release) // let the shared fetch finish before the leak check
+	for f.srv.hits.Load() < 2 {
+		time.Sleep(5 * time.Millisecond)
+	}
 }

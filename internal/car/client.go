@@ -192,9 +192,10 @@ func convert(ctx context.Context, action string, err error) *fault.Error {
 		fe.Kind, fe.Message = fault.Upstream, "CAR found no session for this user"
 	case strings.HasPrefix(code, "InvalidParameter") || strings.HasPrefix(code, "MissingParameter"):
 		fe.Kind, fe.Message = fault.Invalid, "CAR rejected the request's parameters; get a fresh ClientSession from the client SDK and try again"
-	case strings.HasPrefix(code, "OperationDenied") || strings.HasPrefix(code, "UnauthorizedOperation"):
+	case strings.HasPrefix(code, "OperationDenied"):
 		fe.Kind, fe.Message = fault.Forbidden, "CAR refused the operation"
-	case strings.HasPrefix(code, "AuthFailure"):
+	case strings.HasPrefix(code, "AuthFailure") || strings.HasPrefix(code, "UnauthorizedOperation"):
+		// our credentials, or an execution role without CAR permissions
 		fe.Kind, fe.Message = fault.Internal, "internal error"
 	default: // InternalError, FailedOperation*, ProcessTimeout, ResourceUnavailable.AccessFailed, unknown codes
 		fe.Kind, fe.Message = fault.Upstream, "CAR failed to process the request; try again"

@@ -9,8 +9,6 @@ package fault
 import (
 	"errors"
 	"time"
-
-	"github.com/aws/smithy-go"
 )
 
 // Kind classifies a failure by what the caller should do about it.
@@ -78,21 +76,6 @@ func (e *Error) Error() string {
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
-
-// ErrorCode, ErrorMessage and ErrorFault make *Error a smithy.APIError.
-func (e *Error) ErrorCode() string    { return e.Kind.String() }
-func (e *Error) ErrorMessage() string { return e.Message }
-func (e *Error) ErrorFault() smithy.ErrorFault {
-	switch e.Kind {
-	case Invalid, TooLarge, Unauthenticated, Forbidden, NotFound, MethodNotAllowed, RoleFull:
-		return smithy.FaultClient
-	case Internal:
-		return smithy.FaultUnknown
-	}
-	return smithy.FaultServer
-}
-
-var _ smithy.APIError = (*Error)(nil)
 
 // New returns an error of kind k with a caller-facing message.
 func New(k Kind, msg string) *Error { return &Error{Kind: k, Message: msg} }

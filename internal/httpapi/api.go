@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -131,8 +132,9 @@ type exchange struct {
 	status    int
 	err       *fault.Error
 
-	clientRequestID string // the client's RequestId, logged and echoed by compat routes
-	userID          string // the authenticated caller
+	clientRequestID string        // the client's RequestId, logged and echoed by compat routes
+	userID          string        // the authenticated caller
+	identity        auth.Identity // the authenticated caller, as the authenticator said
 	outcome         string
 }
 
@@ -236,15 +238,25 @@ func (a *API) fail(x *exchange, err error) {
 	if ra := retryAfter(fe); ra != "" {
 		x.w.Header().Set("Retry-After", ra)
 	}
-	if x.route.compat {
-		code := compatCode(fe, x.route.op)
-		if x.route.op == opEnqueue && fe.Kind == fault.NoIdle {
-			return // enqueue renders "queuing" itself
+	if x.route.compat && x.route.op == opEnqueue && fe.Kind == fault.NoIdle {
+		return // enqueue renders "queuing" itself
+	}
+	// A caller whose UserId the server just chose learns it, with its
+	// credential, even when the start failed: its next try then reuses the
+	// concurrency CAR may have locked for it.
+	var userID, ticket string
+	if x.identity.Minted {
+		if t, err := a.o.Auth.Credential(x.identity); err == nil {
+			userID, ticket = x.identity.UserID, t
 		}
-		a.reply(x, http.StatusOK, compatReply{RequestId: x.compatRequestID(), Code: code, Msg: fe.Message})
+	}
+	if x.route.compat {
+		a.reply(x, http.StatusOK, compatReply{RequestId: x.compatRequestID(), Code: compatCode(fe, x.route.op), Msg: fe.Message,
+			UserId: userID, Ticket: ticket})
 		return
 	}
-	a.reply(x, Status(fe.Kind), nativeError{Error: errorBody{Code: fe.Kind.String(), Message: fe.Message}, RequestId: x.requestID})
+	a.reply(x, Status(fe.Kind), nativeError{Error: errorBody{Code: fe.Kind.String(), Message: fe.Message}, RequestId: x.requestID,
+		UserId: userID, Ticket: ticket})
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {
@@ -285,6 +297,15 @@ func (a *API) cors(w http.ResponseWriter, r *http.Request) bool {
 		w.WriteHeader(http.StatusNoContent)
 	}
 	return preflight
+}
+
+// TrustedPeer reports whether a peer address ("ip:port" or "ip") is inside
+// one of the prefixes; transports use it to decide whose headers to believe.
+func TrustedPeer(prefixes []netip.Prefix) func(remoteAddr string) bool {
+	return func(remoteAddr string) bool {
+		a, ok := parseAddr(remoteAddr)
+		return ok && inAny(a, prefixes)
+	}
 }
 
 // clientIP applies the client-IP rule to the request.

@@ -82,6 +82,8 @@ func retryAfter(fe *fault.Error) string {
 type nativeError struct {
 	Error     errorBody
 	RequestId string
+	UserId    string `json:",omitempty"` // only for a UserId the server just chose
+	Ticket    string `json:",omitempty"` // its credential
 }
 
 type errorBody struct {

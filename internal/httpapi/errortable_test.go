@@ -42,6 +42,7 @@ func TestErrorTable(t *testing.T) {
 		{"InvalidParameterValue from CAR", "CreateSession", []caremu.Fault{caremu.Fail("InvalidParameterValue.ClientSession", "")}, 400, "InvalidParameter", false, 1},
 		{"OperationDenied", "ApplyConcurrent", []caremu.Fault{caremu.Fail("OperationDenied", "")}, 403, "Forbidden", false, 1},
 		{"AuthFailure.SignatureExpire", "ApplyConcurrent", []caremu.Fault{caremu.Fail("AuthFailure.SignatureExpire", "")}, 500, "InternalError", false, 1},
+		{"UnauthorizedOperation (role without CAR permissions)", "ApplyConcurrent", []caremu.Fault{caremu.Fail("UnauthorizedOperation", "")}, 500, "InternalError", false, 1},
 		{"AuthFailure.UnauthorizedOperation", "CreateSession", []caremu.Fault{caremu.Fail("AuthFailure.UnauthorizedOperation", "")}, 500, "InternalError", false, 1},
 	}
 	for _, c := range cases {
@@ -97,15 +98,26 @@ func TestDeadline(t *testing.T) {
 	if el := time.Since(start); el > time.Second {
 		t.Errorf("took %v with a 150ms budget", el)
 	}
-	// Retries stop within the budget too.
-	e.emu.Inject("ApplyConcurrent", repeat(caremu.Fail("FailedOperation.SlowDown", ""), 1000)...)
-	start = time.Now()
-	r = e.start("bob")
-	if r.Status != 429 && r.Status != 504 {
+}
+
+// Waiting for an idle concurrency stops within the budget, and the caller
+// learns why (503 NoIdle), not a timeout.
+func TestNoIdleWaitIsBoundedByTheBudget(t *testing.T) {
+	e := newEnv(t, caremu.Options{Concurrency: 1}, map[string]string{"REQUEST_TIMEOUT": "1s", "CAR_NOIDLE_WAIT": "1m"})
+	if r := e.start("alice"); r.Status != 200 {
+		t.Fatal(r.Raw)
+	}
+	e.emu.SetLatency("ApplyConcurrent", 80*time.Millisecond)
+	start := time.Now()
+	r := e.start("bob")
+	if r.Status != 503 || r.code() != "NoIdleConcurrency" || r.Header.Get("Retry-After") == "" {
 		t.Fatalf("%d %s", r.Status, r.Raw)
 	}
 	if el := time.Since(start); el > time.Second {
-		t.Errorf("retries took %v with a 150ms budget", el)
+		t.Errorf("answered after %v with a 1s budget", el)
+	}
+	if n := e.carCalls("ApplyConcurrent"); n < 3 {
+		t.Errorf("bob's ApplyConcurrent was tried %d times in the wait", n-1)
 	}
 }
 

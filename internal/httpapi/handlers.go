@@ -59,7 +59,7 @@ func (a *API) authenticate(x *exchange, op auth.Op, userID string, f fields) (au
 	if !userIDPattern.MatchString(id.UserID) {
 		return id, fault.New(fault.Invalid, "UserId is required")
 	}
-	x.userID = id.UserID
+	x.userID, x.identity = id.UserID, id
 	return id, nil
 }
 
@@ -114,9 +114,6 @@ func (a *API) authorise(in *session.StartInput, invite string) error {
 	}
 	if in.RunMode == runWithoutClient && !c.AllowRunWithoutClient {
 		return fault.New(fault.Forbidden, "RunMode RunWithoutClient is not allowed (CAR_ALLOW_RUN_WITHOUT_CLIENT)")
-	}
-	if in.HostUserID == in.UserID {
-		in.HostUserID = in.UserID // the host of a multiplayer room names itself
 	}
 	if !in.Guest() {
 		if invite != "" {
@@ -204,6 +201,9 @@ func (a *API) stop(x *exchange) {
 	a.reply(x, http.StatusOK, map[string]string{"UserId": id.UserID, "RequestId": x.requestID})
 }
 
+// maxInviteSeconds bounds ExpiresIn before it becomes a Duration (no overflow).
+const maxInviteSeconds = 366 * 24 * 3600
+
 // invite mints an invite to the caller's own room.
 func (a *API) invite(x *exchange) {
 	f, err := a.readRequest(x)
@@ -221,12 +221,12 @@ func (a *API) invite(x *exchange) {
 	}
 	var ttl time.Duration
 	if s := f["ExpiresIn"]; s != "" {
-		n, err := strconv.Atoi(s)
+		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n <= 0 {
 			a.fail(x, fault.New(fault.Invalid, "ExpiresIn must be a positive number of seconds"))
 			return
 		}
-		ttl = time.Duration(n) * time.Second
+		ttl = time.Duration(min(n, maxInviteSeconds)) * time.Second // Mint caps it at AUTH_INVITE_TTL
 	}
 	userID, err := userIDFrom(f, nil)
 	if err != nil {
@@ -263,13 +263,18 @@ func (a *API) enqueue(x *exchange) {
 		return
 	}
 	data := &compatQueue{UserId: in.UserID, ProjectId: in.ProjectID}
+	ticket, err := a.o.Auth.Credential(x.identity)
+	if err != nil {
+		a.fail(x, err)
+		return
+	}
 	if err := a.o.Sessions.Apply(x.r.Context(), in); err != nil {
 		if fault.KindOf(err) == fault.NoIdle {
 			a.fail(x, err) // sets Retry-After and records the error
 			data.Index = 1
 			x.outcome = "queuing"
 			a.reply(x, http.StatusOK, compatReply{RequestId: x.compatRequestID(), Code: compatQueuing,
-				Msg: "no idle concurrency; poll Enqueue again", Data: data})
+				Msg: "no idle concurrency; poll Enqueue again", Data: data, UserId: mintedOnly(x.identity), Ticket: ticket})
 			return
 		}
 		a.fail(x, err)
@@ -277,7 +282,7 @@ func (a *API) enqueue(x *exchange) {
 	}
 	x.outcome = "locked"
 	a.reply(x, http.StatusOK, compatReply{RequestId: x.compatRequestID(), Code: compatQueueDone,
-		Msg: "concurrency locked; call StartProject now", Data: data})
+		Msg: "concurrency locked; call StartProject now", Data: data, UserId: mintedOnly(x.identity), Ticket: ticket})
 }
 
 // dequeue is the demo's /Dequeue: there is no queue to leave, and it must

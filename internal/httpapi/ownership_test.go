@@ -320,3 +320,67 @@ func TestRoleFull(t *testing.T) {
 		t.Fatalf("room full: %d %s", r.Status, r.Raw)
 	}
 }
+
+// Demo clients in ticket mode: Enqueue mints the user and hands over its
+// ticket, StartProject and StopProject then act as that user only.
+func TestTicketModeCompatRoutes(t *testing.T) {
+	e := newEnv(t, caremu.Options{Concurrency: 1}, map[string]string{"AUTH_MODE": "ticket", "AUTH_SECRET": secretNew})
+	q := e.do("POST", "/Enqueue", `{"RequestId":"q1"}`)
+	user, ticket := q.str("UserId"), q.str("Ticket")
+	if q.str("Code") != "10101" || user == "" || ticket == "" || q.str("Data", "UserId") != user {
+		t.Fatalf("Enqueue: %s", q.Raw)
+	}
+	s := e.do("POST", "/StartProject", `{"ClientSession":"cs","RequestId":"s1"}`, bearer(ticket)...)
+	if s.str("Code") != "0" || e.slot(user).State != caremu.Session {
+		t.Fatalf("StartProject with the Enqueue ticket: %s", s.Raw)
+	}
+	e.noCAR("compat refusals", func() {
+		if r := e.do("POST", "/StopProject", `{"UserId":"`+user+`","RequestId":"x"}`); r.str("Code") != "10000" {
+			t.Errorf("StopProject without a ticket: %s", r.Raw)
+		}
+		if r := e.do("POST", "/StartProject", `{"ClientSession":"cs","ProjectId":"cap-evil0001"}`, bearer(ticket)...); r.str("Code") != "10000" {
+			t.Errorf("allow-list refusal on a compat route: %s", r.Raw)
+		}
+	})
+	if r := e.do("POST", "/StopProject", `{"RequestId":"x"}`, bearer(ticket)...); r.str("Code") != "0" {
+		t.Errorf("StopProject with the ticket: %s", r.Raw)
+	}
+}
+
+// A minted user whose start failed still learns its UserId and ticket, so
+// its retry reuses whatever CAR locked for it.
+func TestMintedUserLearnsItsTicketOnFailure(t *testing.T) {
+	e := newEnv(t, caremu.Options{}, map[string]string{"AUTH_MODE": "ticket", "AUTH_SECRET": secretNew})
+	e.emu.Inject("CreateSession", caremu.Fail("InternalError", ""))
+	r := e.do("POST", "/session", `{"ClientSession":"cs"}`)
+	if r.Status != 502 || r.str("UserId") == "" || r.str("Ticket") == "" {
+		t.Fatalf("%d %s", r.Status, r.Raw)
+	}
+	again := e.do("POST", "/session", `{"ClientSession":"cs"}`, bearer(r.str("Ticket"))...)
+	if again.Status != 200 || again.str("UserId") != r.str("UserId") {
+		t.Fatalf("retry: %d %s", again.Status, again.Raw)
+	}
+	// A known caller's failure carries no credential.
+	e.emu.Inject("CreateSession", caremu.Fail("InternalError", ""))
+	if r := e.do("POST", "/session", `{"ClientSession":"cs"}`, bearer(again.str("Ticket"))...); r.str("Ticket") != "" || r.str("UserId") != "" {
+		t.Errorf("failure of a known caller: %s", r.Raw)
+	}
+}
+
+func TestInviteExpiresInIsBounded(t *testing.T) {
+	e := newEnv(t, caremu.Options{}, map[string]string{"AUTH_MODE": "ticket", "AUTH_SECRET": secretNew, "AUTH_INVITE_TTL": "10m"})
+	tk := e.do("POST", "/session", `{"ClientSession":"cs"}`).str("Ticket")
+	for _, n := range []string{"18446744074", "9300000000", "999999999999999999999"} {
+		r := e.do("POST", "/session/invite", `{"ExpiresIn":"`+n+`"}`, bearer(tk)...)
+		if n == "999999999999999999999" {
+			if r.Status != 400 {
+				t.Errorf("ExpiresIn %s: %d %s", n, r.Status, r.Raw)
+			}
+			continue
+		}
+		exp, err := time.Parse(time.RFC3339, r.str("ExpiresAt"))
+		if r.Status != 200 || err != nil || exp.Before(time.Now().Add(9*time.Minute)) || exp.After(time.Now().Add(11*time.Minute)) {
+			t.Errorf("ExpiresIn %s: %d %s", n, r.Status, r.Raw)
+		}
+	}
+}

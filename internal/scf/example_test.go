@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 
 	"carbroker/internal/scf"
 )
@@ -21,5 +22,5 @@ func Example() {
 		log.Fatal(scf.Serve(ln, src))
 	}
 	// A web function: plain HTTP on port 9000 behind the platform's proxy.
-	log.Fatal(http.ListenAndServe("0.0.0.0:9000", scf.WebFunction(api, scf.LoopbackPeer)))
+	log.Fatal(http.ListenAndServe("0.0.0.0:9000", scf.WebFunction(api, func(peer string) bool { return strings.HasPrefix(peer, "127.0.0.1:") })))
 }

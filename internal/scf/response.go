@@ -58,7 +58,12 @@ func errorResponse(status int, code, message, requestID string) []byte {
 	}
 	e.Error.Code, e.Error.Message, e.RequestId = code, message, requestID
 	body, _ := json.Marshal(e) // strings only: cannot fail
-	return EncodeResponse(status, http.Header{"Content-Type": {"application/json"}}, body)
+	return EncodeResponse(status, http.Header{
+		"Content-Type":           {"application/json; charset=utf-8"},
+		"Cache-Control":          {"no-store"},
+		"X-Content-Type-Options": {"nosniff"},
+		"X-Request-Id":           {requestID},
+	}, body)
 }
 
 var errResponseTooLarge = errors.New("scf: response body exceeds 6 MB")
@@ -101,8 +106,12 @@ func (b *responseBuffer) Write(p []byte) (int, error) {
 	return b.body.Write(p)
 }
 
-// result is the integration response for what the handler wrote.
-func (b *responseBuffer) result(requestID string) []byte {
+// result is the integration response for what the handler wrote; a reply
+// to HEAD carries no body, as over HTTP.
+func (b *responseBuffer) result(requestID string, head bool) []byte {
+	if head {
+		b.body.Reset()
+	}
 	if b.tooLarge {
 		return errorResponse(http.StatusInternalServerError, "InternalError", "the response exceeds 6 MB", requestID)
 	}

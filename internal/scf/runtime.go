@@ -138,9 +138,16 @@ func (f *Function) Invoke(req InvokeRequest, resp *InvokeResponse) error {
 	}()
 
 	ctx := context.Background()
-	if d := req.Deadline; d.Seconds != 0 || d.Nanos != 0 {
+	var deadline time.Time
+	switch d := req.Deadline; {
+	case d.Seconds != 0 || d.Nanos != 0:
+		deadline = time.Unix(d.Seconds, d.Nanos)
+	case req.TimeLimitInMs > 0: // no absolute deadline: the function's time limit, from now
+		deadline = time.Now().Add(time.Duration(req.TimeLimitInMs) * time.Millisecond)
+	}
+	if !deadline.IsZero() {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, time.Unix(d.Seconds, d.Nanos))
+		ctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
 	}
 
@@ -156,7 +163,7 @@ func (f *Function) Invoke(req InvokeRequest, resp *InvokeResponse) error {
 	if err != nil {
 		status, code := http.StatusBadRequest, "InvalidParameter"
 		if errors.Is(err, ErrBodyTooLarge) {
-			status, code = http.StatusRequestEntityTooLarge, "RequestSizeLimitExceeded"
+			status, code = http.StatusRequestEntityTooLarge, "RequestTooLarge"
 		}
 		f.log.Warn("scf: undecodable event", "request_id", req.RequestId, "bytes", len(req.Payload), "err", err)
 		resp.Payload = errorResponse(status, code, err.Error(), req.RequestId)
@@ -169,7 +176,7 @@ func (f *Function) Invoke(req InvokeRequest, resp *InvokeResponse) error {
 	ctx = invocation.NewContext(ctx, invocation.Info{RequestID: req.RequestId, Trigger: ev.Trigger})
 	w := newResponseBuffer()
 	h.ServeHTTP(w, ev.Request.WithContext(ctx))
-	resp.Payload = w.result(req.RequestId)
+	resp.Payload = w.result(req.RequestId, ev.Request.Method == http.MethodHead)
 	return nil
 }
 

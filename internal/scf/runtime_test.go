@@ -240,8 +240,11 @@ func TestInvokeUndecodableEvent(t *testing.T) {
 		if r.StatusCode != http.StatusBadRequest || e.Error.Code != "InvalidParameter" || e.Error.Message == "" || e.RequestId != "bad-1" {
 			t.Errorf("%q: status %d, body %s", payload, r.StatusCode, r.Body)
 		}
-		if ct := string(r.Headers["Content-Type"]); ct != `"application/json"` {
+		if ct := string(r.Headers["Content-Type"]); ct != `"application/json; charset=utf-8"` {
 			t.Errorf("%q: Content-Type %s", payload, ct)
+		}
+		if cc := string(r.Headers["Cache-Control"]); cc != `"no-store"` {
+			t.Errorf("%q: Cache-Control %s", payload, cc)
 		}
 		decodeSeen(t, invoke(t, c, platformRequest{Payload: fixture(t, "url_post_json.json")}).Payload)
 	}
@@ -303,7 +306,7 @@ func TestInvokeResponse(t *testing.T) {
 			if _, err := w.Write([]byte{1}); err == nil {
 				panic("write past the limit succeeded")
 			}
-		}, `{"isBase64Encoded":false,"statusCode":500,"headers":{"Content-Type":"application/json"},"body":"{\"Error\":{\"Code\":\"InternalError\",\"Message\":\"the response exceeds 6 MB\"},\"RequestId\":\"r\"}"}`},
+		}, `{"isBase64Encoded":false,"statusCode":500,"headers":{"Cache-Control":"no-store","Content-Type":"application/json; charset=utf-8","X-Content-Type-Options":"nosniff","X-Request-Id":"r"},"body":"{\"Error\":{\"Code\":\"InternalError\",\"Message\":\"the response exceeds 6 MB\"},\"RequestId\":\"r\"}"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

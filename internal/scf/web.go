@@ -2,9 +2,7 @@ package scf
 
 import (
 	"context"
-	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -41,19 +39,6 @@ func WebFunction(next http.Handler, trusted func(remoteAddr string) bool) http.H
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
-}
-
-// LoopbackPeer reports whether remoteAddr ("ip:port") is a loopback
-// address. The address the web function's proxy connects from is not
-// documented; this is a guess to use as WebFunction's trusted. If it is
-// wrong, the X-Scf-* facts are merely missing.
-func LoopbackPeer(remoteAddr string) bool {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		return false
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.Unmap().IsLoopback()
 }
 
 // parseTimeout reads a positive number of seconds, at most a day.

@@ -68,14 +68,3 @@ func TestWebFunctionTrustsNobodyByDefault(t *testing.T) {
 		t.Errorf("Info = %+v, err %v; want none", s.Info, err)
 	}
 }
-
-func TestLoopbackPeer(t *testing.T) {
-	for addr, want := range map[string]bool{
-		"127.0.0.1:9": true, "[::1]:9": true, "[::ffff:127.0.0.1]:9": true,
-		"192.0.2.1:9": false, "127.0.0.1": false, "": false,
-	} {
-		if got := scf.LoopbackPeer(addr); got != want {
-			t.Errorf("LoopbackPeer(%q) = %v, want %v", addr, got, want)
-		}
-	}
-}

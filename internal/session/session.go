@@ -44,6 +44,11 @@ type Options struct {
 	// MaxAttempts bounds the calls of one action for transient errors
 	// (default 6); the deadline usually ends retries first.
 	MaxAttempts int
+	// MinAttempt is the least time worth starting another CAR call with
+	// (default 250 ms): with less left, the last answer stands rather than
+	// a timeout. Start also keeps this much for CreateSession when it
+	// retries ApplyConcurrent.
+	MinAttempt time.Duration
 }
 
 // Service runs the use case.
@@ -62,6 +67,9 @@ func New(c CAR, o Options) *Service {
 	}
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 6
+	}
+	if o.MinAttempt <= 0 {
+		o.MinAttempt = 250 * time.Millisecond
 	}
 	return &Service{car: c, opt: o}
 }
@@ -83,7 +91,7 @@ func (in StartInput) Guest() bool { return in.HostUserID != "" && in.HostUserID 
 // holds it) and creates a session on it, returning the ServerSession.
 func (s *Service) Start(ctx context.Context, in StartInput) (string, error) {
 	if !in.Guest() || s.opt.GuestApply {
-		if err := s.Apply(ctx, in); err != nil {
+		if err := s.apply(ctx, in, s.opt.MinAttempt); err != nil {
 			return "", err
 		}
 	}
@@ -91,13 +99,13 @@ func (s *Service) Start(ctx context.Context, in StartInput) (string, error) {
 		RunMode: in.RunMode, ApplicationParameters: in.ApplicationParameters, HostUserID: in.HostUserID, Role: in.Role}
 	relocked := false
 	var out car.CreateSessionOutput
-	err := s.retry(ctx, func() error {
+	err := s.retry(ctx, 0, func() error {
 		var err error
 		out, err = s.car.CreateSession(ctx, create)
 		if code(err) == "FailedOperation.LockTimeout" && !relocked && (!in.Guest() || s.opt.GuestApply) {
 			// The lock lapsed between the calls: lock again, then create once more.
 			relocked = true
-			if err := s.Apply(ctx, in); err != nil {
+			if err := s.apply(ctx, in, s.opt.MinAttempt); err != nil {
 				return permanent{err}
 			}
 			out, err = s.car.CreateSession(ctx, create)
@@ -112,14 +120,18 @@ func (s *Service) Start(ctx context.Context, in StartInput) (string, error) {
 
 // Apply calls ApplyConcurrent alone (the compat /Enqueue), with the retry
 // policy and the NoIdle wait.
-func (s *Service) Apply(ctx context.Context, in StartInput) error {
+func (s *Service) Apply(ctx context.Context, in StartInput) error { return s.apply(ctx, in, 0) }
+
+// apply runs ApplyConcurrent with retries that leave reserve of the budget
+// for what follows.
+func (s *Service) apply(ctx context.Context, in StartInput, reserve time.Duration) error {
 	apply := car.ApplyConcurrentInput{UserID: in.UserID, UserIP: in.UserIP, ProjectID: in.ProjectID,
 		ApplicationID: in.ApplicationID, ApplicationVersionID: in.ApplicationVersionID}
 	var noIdleUntil time.Time
 	if s.opt.NoIdleWait > 0 {
 		noIdleUntil = time.Now().Add(s.opt.NoIdleWait)
 	}
-	return s.retry(ctx, func() error {
+	return s.retry(ctx, reserve, func() error {
 		_, err := s.car.ApplyConcurrent(ctx, apply)
 		if code(err) == "ResourceNotFound.NoIdle" {
 			if time.Now().Before(noIdleUntil) {
@@ -134,7 +146,7 @@ func (s *Service) Apply(ctx context.Context, in StartInput) error {
 // Stop destroys the user's session. A user with no session, or one already
 // stopping, is not an error.
 func (s *Service) Stop(ctx context.Context, userID string) error {
-	return s.retry(ctx, func() error {
+	return s.retry(ctx, 0, func() error {
 		_, err := s.car.DestroySession(ctx, userID)
 		switch code(err) {
 		case "ResourceNotFound.SessionNotFound", "UnsupportedOperation.Stopping":
@@ -154,8 +166,12 @@ type waitable struct {
 }
 
 // retry runs call until it succeeds, fails permanently, runs out of
-// attempts, or the next backoff would not fit before the deadline.
-func (s *Service) retry(ctx context.Context, call func() error) error {
+// attempts, or another attempt would not fit before the deadline (less
+// reserve). When an attempt runs out of time after CAR gave a definite
+// answer, that answer is returned: "no idle concurrency" tells the caller
+// more than "timeout".
+func (s *Service) retry(ctx context.Context, reserve time.Duration, call func() error) error {
+	var prev error
 	for attempt := 1; ; attempt++ {
 		err := call()
 		if err == nil {
@@ -165,6 +181,9 @@ func (s *Service) retry(ctx context.Context, call func() error) error {
 		if errors.As(err, &p) {
 			return p.error
 		}
+		if prev != nil && fault.KindOf(err) == fault.Timeout {
+			return prev
+		}
 		limit := s.opt.MaxAttempts
 		var w waitable
 		if errors.As(err, &w) {
@@ -172,23 +191,23 @@ func (s *Service) retry(ctx context.Context, call func() error) error {
 		} else if !transient(err) {
 			return err
 		}
+		prev = err
 		if attempt >= limit {
 			return err
 		}
 		remaining := time.Hour
 		if dl, ok := ctx.Deadline(); ok {
-			remaining = time.Until(dl)
+			remaining = time.Until(dl) - reserve
 		}
 		if !w.until.IsZero() {
-			remaining = min(remaining, time.Until(w.until)+s.opt.MinBackoff)
+			remaining = min(remaining, time.Until(w.until)+s.opt.MinAttempt)
 		}
 		delay, cerr := waiter.ComputeDelay(int64(attempt), s.opt.MinBackoff, s.opt.MaxBackoff, remaining)
-		if cerr != nil || delay <= 0 {
-			return err // no time left for another attempt: the last answer stands
+		if cerr != nil || delay < 0 || remaining-delay < s.opt.MinAttempt {
+			return err // no time for another attempt: the last answer stands
 		}
 		if serr := smithytime.SleepWithContext(ctx, delay); serr != nil {
-			return &fault.Error{Kind: fault.Timeout, Message: "the request ran out of time; try again",
-				Action: fault.As(err).Action, Err: errors.Join(serr, err)}
+			return err
 		}
 	}
 }

@@ -121,23 +121,44 @@ func TestStartRetryPolicy(t *testing.T) {
 
 func TestRetriesStopAtDeadline(t *testing.T) {
 	f := &fakeCAR{script: map[string][]string{"ApplyConcurrent": {"FailedOperation.SlowDown"}}}
-	s := session.New(f, session.Options{MinBackoff: 20 * time.Millisecond, MaxBackoff: 40 * time.Millisecond, MaxAttempts: 1000})
+	s := session.New(f, session.Options{MinBackoff: 20 * time.Millisecond, MaxBackoff: 40 * time.Millisecond,
+		MaxAttempts: 1000, MinAttempt: 20 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 	defer cancel()
 	start := time.Now()
 	_, err := s.Start(ctx, session.StartInput{UserID: "u1", ClientSession: "cs"})
-	if err == nil {
-		t.Fatal("want an error")
-	}
-	if el := time.Since(start); el > 300*time.Millisecond {
+	if el := time.Since(start); el > 150*time.Millisecond {
 		t.Errorf("took %v, past the 150ms deadline", el)
 	}
-	if k := fault.KindOf(err); k != fault.Upstream && k != fault.Timeout {
-		// fakeCAR classifies everything Upstream; a deadline during a sleep is Timeout
-		t.Errorf("kind %v", k)
+	// The last answer stands: SlowDown, not a timeout.
+	if code := fault.As(err).Code; code != "FailedOperation.SlowDown" {
+		t.Errorf("err = %v, want the last CAR answer", err)
 	}
-	if n := f.count("ApplyConcurrent"); n < 2 || n > 10 {
+	if n := f.count("ApplyConcurrent"); n < 2 || n > 8 {
 		t.Errorf("%d attempts in 150ms with 20-40ms backoff", n)
+	}
+	if n := f.count("CreateSession"); n != 0 {
+		t.Errorf("CreateSession called %d times after ApplyConcurrent failed", n)
+	}
+}
+
+// timeoutCAR answers ApplyConcurrent with NoIdle, then with a timeout.
+type timeoutCAR struct{ fakeCAR }
+
+func (f *timeoutCAR) ApplyConcurrent(ctx context.Context, in car.ApplyConcurrentInput) (string, error) {
+	if f.count("ApplyConcurrent") == 0 {
+		return f.fakeCAR.ApplyConcurrent(ctx, in)
+	}
+	f.next("ApplyConcurrent")
+	return "", &fault.Error{Kind: fault.Timeout, Code: "ClientError.NetworkError", Action: "ApplyConcurrent"}
+}
+
+func TestTimeoutAfterADefiniteAnswerReturnsTheAnswer(t *testing.T) {
+	f := &timeoutCAR{fakeCAR{script: map[string][]string{"ApplyConcurrent": {"ResourceNotFound.NoIdle"}}}}
+	s := session.New(f, session.Options{NoIdleWait: time.Minute, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond})
+	_, err := s.Start(context.Background(), session.StartInput{UserID: "u1", ClientSession: "cs"})
+	if code := fault.As(err).Code; code != "ResourceNotFound.NoIdle" {
+		t.Fatalf("err = %v, want the NoIdle that came before the timeout", err)
 	}
 }
 
