@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"syscall"
@@ -72,4 +73,40 @@ func TestCARConnectionRefused(t *testing.T) {
 		t.Fatalf("healthz after a CAR failure: %v", err)
 	}
 	res.Body.Close()
+}
+
+// In event mode too, SIGTERM lets the invoke in flight finish.
+func TestEventModeDrainsOnSIGTERM(t *testing.T) {
+	w := newWorld(t, caremu.Options{})
+	c, p := w.eventFunction()
+	w.emu.SetLatency("CreateSession", 400*time.Millisecond)
+	got := make(chan integrationResponse, 1)
+	go func() {
+		var resp invokeResponse
+		var ir integrationResponse
+		req := invokeRequest{Payload: urlEvent("POST", "/session", `{"UserId":"alice","ClientSession":"cs"}`, nil), RequestId: "drain", Environment: credsA()}
+		if err := c.Call("Function.Invoke", req, &resp); err == nil {
+			_ = json.Unmarshal(resp.Payload, &ir)
+		}
+		got <- ir
+	}()
+	for deadline := time.Now().Add(5 * time.Second); w.emu.InFlight() == 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if ir := <-got; ir.StatusCode != 200 {
+		t.Fatalf("the invoke in flight got %d %s", ir.StatusCode, ir.Body)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- p.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no exit after SIGTERM")
+	}
 }

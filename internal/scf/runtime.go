@@ -1,10 +1,13 @@
 package scf
 
 import (
+	"bufio"
 	"context"
+	"encoding/gob"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -102,24 +105,84 @@ func NewFunction(src HandlerSource, opts ...Option) *Function {
 }
 
 // Serve registers the service "Function" for src and serves the Go1 runtime
-// protocol on every connection ln accepts, until ln fails. It returns nil once
-// ln is closed. The platform expects ln on 0.0.0.0:Port().
+// protocol on every connection ln accepts, until ln fails. Once ln is closed
+// it waits for the calls in flight to be answered (at most drainTimeout),
+// then returns nil. The platform expects ln on 0.0.0.0:Port().
 func Serve(ln net.Listener, src HandlerSource, opts ...Option) error {
 	srv := rpc.NewServer()
 	if err := srv.RegisterName("Function", NewFunction(src, opts...)); err != nil {
 		return fmt.Errorf("scf: %w", err)
 	}
+	var inflight sync.WaitGroup
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
+				drain(&inflight)
 				return nil
 			}
 			return fmt.Errorf("scf: accept: %w", err)
 		}
-		go srv.ServeConn(conn)
+		go srv.ServeCodec(newCodec(conn, &inflight))
 	}
 }
+
+// drainTimeout bounds how long Serve waits for calls in flight at shutdown;
+// each call is bounded by its own deadline anyway.
+const drainTimeout = 30 * time.Second
+
+func drain(inflight *sync.WaitGroup) {
+	done := make(chan struct{})
+	go func() { inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(drainTimeout):
+	}
+}
+
+// codec is net/rpc's gob wire format (a gob-encoded rpc.Request or
+// rpc.Response followed by the gob-encoded body, on one stream), counting
+// each call from its request header to its flushed reply so that a
+// shutdown can wait for the answers in flight.
+type codec struct {
+	rwc      io.ReadWriteCloser
+	dec      *gob.Decoder
+	enc      *gob.Encoder
+	buf      *bufio.Writer
+	inflight *sync.WaitGroup
+}
+
+func newCodec(conn io.ReadWriteCloser, inflight *sync.WaitGroup) *codec {
+	buf := bufio.NewWriter(conn)
+	return &codec{rwc: conn, dec: gob.NewDecoder(conn), enc: gob.NewEncoder(buf), buf: buf, inflight: inflight}
+}
+
+func (c *codec) ReadRequestHeader(r *rpc.Request) error {
+	if err := c.dec.Decode(r); err != nil {
+		return err
+	}
+	c.inflight.Add(1) // every header read gets exactly one WriteResponse
+	return nil
+}
+
+func (c *codec) ReadRequestBody(body any) error { return c.dec.Decode(body) }
+
+// WriteResponse is called once per request header read, serialised by the
+// rpc server.
+func (c *codec) WriteResponse(r *rpc.Response, body any) error {
+	defer c.inflight.Done()
+	if err := c.enc.Encode(r); err != nil {
+		c.rwc.Close()
+		return err
+	}
+	if err := c.enc.Encode(body); err != nil {
+		c.rwc.Close()
+		return err
+	}
+	return c.buf.Flush()
+}
+
+func (c *codec) Close() error { return c.rwc.Close() }
 
 // Ping answers the platform's liveness check.
 func (f *Function) Ping(PingRequest, *PingResponse) error { return nil }
