@@ -30,9 +30,14 @@ func FuzzClientIP(f *testing.F) {
 	f.Add("[::1]:1", "garbage,,")
 	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	f.Fuzz(func(t *testing.T, peer, xff string) {
-		_, peerOK := parseAddr(peer)
-		if _, ok := clientIP(peer, []string{xff}, trusted); ok != peerOK {
+		p, peerOK := parseAddr(peer)
+		ip, ok := clientIP(peer, []string{xff}, trusted)
+		if ok != peerOK {
 			t.Fatalf("peer %q parses %v but clientIP answered %v", peer, peerOK, ok)
+		}
+		// Only a trusted peer can hand over to X-Forwarded-For.
+		if ok && !inAny(p, trusted) && ip != p {
+			t.Fatalf("untrusted peer %q, X-Forwarded-For %q: client %v", peer, xff, ip)
 		}
 	})
 }
