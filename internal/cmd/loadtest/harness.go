@@ -156,7 +156,7 @@ func (h *harness) run(ctx context.Context) result {
 	var wg sync.WaitGroup
 	for i := range users {
 		u := &user{id: fmt.Sprintf("load-%04d", i), rng: rand.New(rand.NewPCG(h.o.seed, uint64(i)))}
-		u.next = start.Add(between(u.rng, 0, min(h.o.retention, h.o.duration/4))) // no thundering herd
+		u.next = start.Add(between(u.rng, 0, min(2*h.o.retention, h.o.duration/4))) // no thundering herd
 		users[i] = u
 		wg.Go(func() { h.runUser(steps, ctx, u) })
 	}
@@ -271,7 +271,7 @@ func (h *harness) start(ctx context.Context, u *user, k kind) {
 			h.violate("%s", v)
 		}
 		u.phase, u.slot = connected, s.ID
-		u.next = a.got.Add(between(u.rng, R/8, R/2))
+		u.next = a.got.Add(between(u.rng, R/8, R/2)) // plays
 	case a.status == http.StatusServiceUnavailable && a.body.code() == brokerNoIdle:
 		u.n.noIdle++
 		u.rec.noIdle = append(u.rec.noIdle, a.window())
@@ -285,7 +285,7 @@ func (h *harness) start(ctx context.Context, u *user, k kind) {
 			h.violate("%s holds slot %d (%s) after a start answered %s", u.id, s.ID, s.State, brokerNoIdle)
 		}
 		u.phase = offline
-		u.next = a.got.Add(between(u.rng, R/8, R/2))
+		u.next = a.got.Add(between(u.rng, R/4, R)) // tries again
 	case a.status >= 500:
 		h.violate("%s: a %s answered %d %s", u.id, k, a.status, a.body.code())
 		h.dropOut(u, "")
@@ -364,7 +364,7 @@ func (h *harness) stop(ctx context.Context, u *user) {
 		}
 		// Stopping ends StopTime after the DestroySession, which came before the answer.
 		u.phase = offline
-		u.next = a.got.Add(h.stopTime + between(u.rng, R/8, R))
+		u.next = a.got.Add(h.stopTime + between(u.rng, R, 4*R)) // a break
 	case a.status >= 500:
 		h.violate("%s: DELETE /session answered %d %s", u.id, a.status, a.body.code())
 		h.dropOut(u, "")

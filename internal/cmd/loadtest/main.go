@@ -1,0 +1,228 @@
+// Command loadtest runs many simulated users against the function binary
+// and a CAR emulator for a bounded time, and checks invariants from the
+// emulator's state, not only status codes.
+//
+// Usage:
+//
+//	go run ./internal/cmd/loadtest [-users 200] [-duration 20s] [-concurrency 32] [-retention 3s] [-bin path]
+//	make loadtest
+//
+// The emulator runs in this process on a real 127.0.0.1 listener, with a
+// pool of -concurrency slots (fewer than the users, so the pool runs full at
+// times) and a retention of -retention (CAR's is 90 s; a short one lets a
+// run cross it); its pool clock is real time. The function runs as a
+// subprocess in HTTP mode (main -listen 127.0.0.1:PORT) with only
+// CAR_ENDPOINT, CAR_PROJECT_ID, AUTH_MODE=none, the emulator's credential
+// and LOG_LEVEL=warn in its environment: -bin names a prebuilt binary, else
+// it is built with go build into a temporary directory.
+//
+// Each user, on its own, starts a session (POST /session), plays, then
+// stops it (DELETE /session), refreshes it (a second start while
+// connected), or disconnects (the emulator's Disconnect: the client
+// closing) and reconnects either well within retention or after it has
+// lapsed. A start may find the pool full. Checked while it runs, and from
+// the emulator's call log at the end:
+//   - a reconnect within retention (answered before the retention end the
+//     emulator reported at the disconnect) gets its own slot back, and a
+//     refresh keeps its slot; neither is ever answered 503;
+//   - no user is given a slot another user still holds (live, retained or
+//     stopping, by the harness's own conservative ledger), every user owns
+//     one slot at most, and no ServerSession is given to two users;
+//   - the only 5xx is 503 NoIdleConcurrency, and only when CAR itself
+//     answered ResourceNotFound.NoIdle to that start's ApplyConcurrent;
+//   - no session is lost or destroyed that its user did not stop: a live
+//     session is checked before each step, every DestroySession arrives
+//     during a DELETE of the same user, and CAR created exactly as many
+//     sessions, and took over exactly as many, as the answers say.
+//
+// Request loops are bounded in time and in count. It prints a breakdown and
+// any errors on stderr, then exactly one summary line on stdout:
+//
+//	loadtest: N requests, E unexpected errors, V invariant violations, p50 X ms, p99 Y ms, peak RSS Z MB
+//
+// where the latencies are over every answered request and the peak RSS is
+// the function process's VmHWM, read just before it is stopped. It exits 1
+// if E or V is not zero, 2 on bad usage.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"carbroker/internal/caremu"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// options are the command line.
+type options struct {
+	users       int
+	duration    time.Duration
+	concurrency int
+	retention   time.Duration
+	bin         string
+	seed        uint64
+	verbose     bool
+}
+
+// project is the CAR project the emulator serves.
+const project = "cap-loadtest"
+
+func parse(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.users, "users", 200, "simulated users")
+	fs.DurationVar(&o.duration, "duration", 20*time.Second, "how long users take new steps (requests in flight then finish)")
+	fs.IntVar(&o.concurrency, "concurrency", 32, "the emulator's pool size; fewer than -users, so the pool runs full at times")
+	fs.DurationVar(&o.retention, "retention", 3*time.Second, "the emulator's retention of a disconnected session (CAR's is 90s)")
+	fs.StringVar(&o.bin, "bin", "", "a prebuilt function binary (default: go build carbroker/function into a temporary directory)")
+	fs.Uint64Var(&o.seed, "seed", 1, "seed of the users' random choices")
+	fs.BoolVar(&o.verbose, "v", false, "also print the tail of the function's log")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case o.users < 1 || o.users > 100_000:
+		return o, errors.New("-users must be between 1 and 100000")
+	case o.concurrency < 1:
+		return o, errors.New("-concurrency must be at least 1")
+	case o.duration <= 0 || o.duration > 24*time.Hour:
+		return o, errors.New("-duration must be positive and at most 24h")
+	case o.retention < 100*time.Millisecond:
+		return o, errors.New("-retention must be at least 100ms (the reconnect margins are fractions of it)")
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, err := parse(args, stderr)
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stderr, "loadtest: %v\n", err)
+		}
+		return 2
+	}
+	bin := o.bin
+	if bin == "" {
+		dir, err := os.MkdirTemp("", "loadtest-")
+		if err != nil {
+			fmt.Fprintf(stderr, "loadtest: %v\n", err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		if bin, err = buildFunction(ctx, dir); err != nil {
+			fmt.Fprintf(stderr, "loadtest: %v\n", err)
+			return 1
+		}
+	}
+	res, logs, err := runLoad(ctx, o, binary(bin), nil)
+	if err != nil {
+		fmt.Fprintf(stderr, "loadtest: %v\n", err)
+		return 1
+	}
+	report(res, o, logs, stdout, stderr)
+	if res.failed() {
+		return 1
+	}
+	return 0
+}
+
+// runLoad starts the emulator and the function, runs the users, reads the
+// function's peak RSS and stops both. wrap, if set, stands between the
+// harness and the emulator (tests use it to fake a broken state). It returns
+// the tail of the function's log too.
+func runLoad(ctx context.Context, o options, launch launcher, wrap func(*caremu.Emulator) pool) (result, string, error) {
+	id, key := "AKIDload"+randomHex(8), randomHex(20)
+	stopTime := o.retention / 3
+	emu := caremu.New(caremu.Options{
+		Concurrency: o.concurrency, Retention: o.retention, StopTime: stopTime,
+		Projects:    []string{project},
+		Credentials: map[string]caremu.Credential{id: {SecretKey: key}},
+	})
+	endpoint, stopEmu, err := emu.Listen("127.0.0.1:0")
+	if err != nil {
+		return result{}, "", fmt.Errorf("emulator: %v", err)
+	}
+	defer stopEmu()
+	env := []string{
+		"CAR_ENDPOINT=http://" + endpoint,
+		"CAR_PROJECT_ID=" + project,
+		"AUTH_MODE=none",
+		"TENCENTCLOUD_SECRETID=" + id,
+		"TENCENTCLOUD_SECRETKEY=" + key,
+		"LOG_LEVEL=warn",
+	}
+	fn, err := launch(ctx, env)
+	if err != nil {
+		return result{}, "", fmt.Errorf("function: %v", err)
+	}
+	defer fn.stop()
+
+	var p pool = emu
+	if wrap != nil {
+		p = wrap(emu)
+	}
+	res := newHarness(o, p, fn.url, stopTime).run(ctx)
+	if res.peakRSS, err = vmHWM(fn.pid); err != nil {
+		res.errors = append(res.errors, "peak RSS: "+err.Error())
+	}
+	if err := fn.stop(); err != nil {
+		res.errors = append(res.errors, "function: "+err.Error())
+	}
+	return res, fn.logs(), nil
+}
+
+// report prints the breakdown, the first errors and violations, and the
+// summary line.
+func report(res result, o options, logs string, stdout, stderr io.Writer) {
+	t := res.tally
+	fmt.Fprintf(stderr, "loadtest: %d users, pool %d, retention %v, %v: %d starts (%d ok, %d NoIdle), "+
+		"%d reconnects within retention (+%d unchecked), %d after it, %d refreshes, %d disconnects, %d stops, %d users dropped out\n",
+		o.users, o.concurrency, o.retention, o.duration, t.starts, t.ok, t.noIdle,
+		t.within, t.withinUnchecked, t.after, t.refreshes, t.disconnects, t.stops, t.dropped)
+	const show = 20
+	for _, list := range []struct {
+		what  string
+		items []string
+	}{{"unexpected error", res.errors}, {"invariant violation", res.violations}} {
+		for i, s := range list.items {
+			if i == show {
+				fmt.Fprintf(stderr, "  … and %d more\n", len(list.items)-show)
+				break
+			}
+			fmt.Fprintf(stderr, "  %s: %s\n", list.what, s)
+		}
+	}
+	if logs = strings.TrimSpace(logs); logs != "" && (o.verbose || res.failed()) {
+		fmt.Fprintf(stderr, "the function's log (tail):\n%s\n", logs)
+	}
+	fmt.Fprintf(stdout, "loadtest: %d requests, %d unexpected errors, %d invariant violations, p50 %.2f ms, p99 %.2f ms, peak RSS %.1f MB\n",
+		res.requests, len(res.errors), len(res.violations), ms(res.percentile(0.50)), ms(res.percentile(0.99)),
+		float64(res.peakRSS)/(1<<20))
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
