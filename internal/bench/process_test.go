@@ -1,7 +1,6 @@
 package bench_test
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -13,14 +12,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"carbroker/internal/caremu"
+	"carbroker/internal/procstat"
 )
 
 // The binary is built once per run, as make build builds it.
@@ -307,23 +305,6 @@ func BenchmarkColdStart(b *testing.B) {
 	}
 }
 
-// vmHWM returns a process's peak resident set size, in bytes.
-func vmHWM(pid int) (int64, error) {
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, errors.New("no VmHWM")
-}
-
 // BenchmarkPeakRSS runs the binary, sends it rounds of 64 concurrent starts
 // (64 clients, each its own user, 50 starts each), and reports its VmHWM:
 // the largest over the ops, in MB. One op is one process.
@@ -397,7 +378,7 @@ func BenchmarkPeakRSS(b *testing.B) {
 			for range b.N {
 				emu.Reset()
 				p := m.run(b, freePort(b))
-				rss, err := vmHWM(p.cmd.Process.Pid)
+				rss, err := procstat.PeakRSS(p.cmd.Process.Pid)
 				p.stop()
 				if err != nil {
 					b.Fatal(err)

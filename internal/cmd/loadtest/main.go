@@ -60,6 +60,7 @@ import (
 	"time"
 
 	"carbroker/internal/caremu"
+	"carbroker/internal/procstat"
 )
 
 func main() {
@@ -181,7 +182,7 @@ func runLoad(ctx context.Context, o options, launch launcher, wrap func(*caremu.
 		p = wrap(emu)
 	}
 	res := newHarness(o, p, fn.url, stopTime).run(ctx)
-	if res.peakRSS, err = vmHWM(fn.pid); err != nil {
+	if res.peakRSS, err = procstat.PeakRSS(fn.pid); err != nil {
 		res.errors = append(res.errors, "peak RSS: "+err.Error())
 	}
 	if err := fn.stop(); err != nil {
