@@ -84,28 +84,44 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
-// handler builds the HTTP API for a configuration.
-func handler(cfg config.Config, c *car.Client, log *slog.Logger, version string) (http.Handler, error) {
-	authn, err := auth.New(cfg.Auth, auth.Options{})
+// HandlerOptions tune the production wiring for tests and benchmarks; the
+// zero value is production.
+type HandlerOptions struct {
+	Logger  *slog.Logger
+	Version string
+	Auth    auth.Options    // clock, JWKS client
+	Session session.Options // retry tuning; NoIdleWait and GuestApply come from the configuration
+}
+
+// NewHandler builds the HTTP API for a configuration: the one wiring of
+// authenticator, invites, use case and API that every mode serves.
+func NewHandler(cfg config.Config, c session.CAR, o HandlerOptions) (http.Handler, error) {
+	authn, err := auth.New(cfg.Auth, o.Auth)
 	if err != nil {
 		return nil, err
 	}
-	o := httpapi.Options{
+	so := o.Session
+	so.NoIdleWait, so.GuestApply = cfg.NoIdleWait, cfg.GuestApply
+	ao := httpapi.Options{
 		Config:         cfg,
-		Sessions:       session.New(c, session.Options{NoIdleWait: cfg.NoIdleWait, GuestApply: cfg.GuestApply}),
+		Sessions:       session.New(c, so),
 		Auth:           authn,
 		RequireInvites: cfg.Auth.Mode != config.AuthNone,
-		Logger:         log,
-		Version:        version,
+		Logger:         o.Logger,
+		Version:        o.Version,
 	}
 	if len(cfg.Auth.Secrets) > 0 {
-		inv, err := auth.NewInvites(cfg.Auth, auth.Options{})
+		inv, err := auth.NewInvites(cfg.Auth, o.Auth)
 		if err != nil {
 			return nil, err
 		}
-		o.Invites = inv
+		ao.Invites = inv
 	}
-	return httpapi.New(o), nil
+	return httpapi.New(ao), nil
+}
+
+func handler(cfg config.Config, c *car.Client, log *slog.Logger, version string) (http.Handler, error) {
+	return NewHandler(cfg, c, HandlerOptions{Logger: log, Version: version})
 }
 
 func carClient(cfg config.Config, transport http.RoundTripper, getenv func(string) string) *car.Client {

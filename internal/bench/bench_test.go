@@ -18,13 +18,12 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/auth"
+	"carbroker/internal/app"
 	"carbroker/internal/car"
 	"carbroker/internal/caremu"
 	"carbroker/internal/config"
 	"carbroker/internal/httpapi"
 	"carbroker/internal/scf"
-	"carbroker/internal/session"
 )
 
 const (
@@ -75,21 +74,13 @@ func newWiring(b *testing.B) *wiring {
 	}
 	emu := newEmulator()
 	c := car.New(car.Options{Host: cfg.Endpoint.Host, Scheme: cfg.Endpoint.Scheme, Transport: emu.Transport(), Getenv: getenv})
-	authn, err := auth.New(cfg.Auth, auth.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
 	// The request log line is formatted as in production (JSON, info); only
 	// its write is discarded.
 	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	api := httpapi.New(httpapi.Options{
-		Config:         cfg,
-		Sessions:       session.New(c, session.Options{NoIdleWait: cfg.NoIdleWait, GuestApply: cfg.GuestApply}),
-		Auth:           authn,
-		RequireInvites: cfg.Auth.Mode != config.AuthNone,
-		Logger:         log,
-		Version:        "bench",
-	})
+	api, err := app.NewHandler(cfg, c, app.HandlerOptions{Logger: log, Version: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
 	return &wiring{emu: emu, car: c, cfg: cfg, api: api}
 }
 

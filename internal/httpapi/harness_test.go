@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"carbroker/internal/app"
 	"carbroker/internal/auth"
 	"carbroker/internal/car"
 	"carbroker/internal/caremu"
 	"carbroker/internal/config"
-	"carbroker/internal/httpapi"
 	"carbroker/internal/session"
 )
 
@@ -98,29 +98,18 @@ func newEnv(t *testing.T, emuOpt caremu.Options, vars map[string]string) *env {
 		creds["TENCENTCLOUD_SECRETKEY"] = v
 	}
 	c := car.New(car.Options{Host: "car.tencentcloudapi.com", Transport: emu.Transport(), Getenv: func(k string) string { return creds[k] }})
-	e := &env{t: t, emu: emu, cfg: cfg}
-	authn, err := auth.New(cfg.Auth, auth.Options{Now: e.now})
+	e := &env{t: t, emu: emu, cfg: cfg, logs: &syncBuffer{}}
+	// The production wiring, with a controllable clock and fast backoff.
+	api, err := app.NewHandler(cfg, c, app.HandlerOptions{
+		Logger:  slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Version: "test",
+		Auth:    auth.Options{Now: e.now},
+		Session: session.Options{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
-	o := httpapi.Options{
-		Config: cfg,
-		Sessions: session.New(c, session.Options{NoIdleWait: cfg.NoIdleWait, GuestApply: cfg.GuestApply,
-			MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}),
-		Auth:           authn,
-		RequireInvites: cfg.Auth.Mode != config.AuthNone,
-		Logger:         slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Version:        "test",
-	}
-	if len(cfg.Auth.Secrets) > 0 {
-		inv, err := auth.NewInvites(cfg.Auth, auth.Options{Now: e.now})
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.Invites = inv
-	}
-	e.api, e.logs = httpapi.New(o), logs
+	e.api = api
 	return e
 }
 
