@@ -120,10 +120,6 @@ func NewHandler(cfg config.Config, c session.CAR, o HandlerOptions) (http.Handle
 	return httpapi.New(ao), nil
 }
 
-func handler(cfg config.Config, c *car.Client, log *slog.Logger, version string) (http.Handler, error) {
-	return NewHandler(cfg, c, HandlerOptions{Logger: log, Version: version})
-}
-
 func carClient(cfg config.Config, transport http.RoundTripper, getenv func(string) string) *car.Client {
 	return car.New(car.Options{Host: cfg.Endpoint.Host, Scheme: cfg.Endpoint.Scheme, Transport: transport, Getenv: getenv})
 }
@@ -154,7 +150,7 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 	creds := map[string]string{"TENCENTCLOUD_SECRETID": id, "TENCENTCLOUD_SECRETKEY": key}
 	c := carClient(cfg, emu.Transport(), func(k string) string { return creds[k] })
 	log := newLogger(env.Stderr, cfg.LogLevel)
-	h, err := handler(cfg, c, log, version)
+	h, err := NewHandler(cfg, c, HandlerOptions{Logger: log, Version: version})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "configuration: %v\n", err)
 		return 2
@@ -196,7 +192,7 @@ func runHTTP(ctx context.Context, env Env, addr, version string) int {
 	}
 	log := newLogger(env.Stderr, cfg.LogLevel)
 	c := carClient(cfg, nil, env.Getenv)
-	h, err := handler(cfg, c, log, version)
+	h, err := NewHandler(cfg, c, HandlerOptions{Logger: log, Version: version})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "configuration: %v\n", err)
 		return 2
@@ -330,7 +326,7 @@ func (s *eventSource) handler() (http.Handler, error) {
 	}
 	s.log = newLogger(s.env.Stderr, cfg.LogLevel)
 	c := carClient(cfg, s.transport, s.env.Getenv)
-	s.h, s.err = handler(cfg, c, s.log, s.version)
+	s.h, s.err = NewHandler(cfg, c, HandlerOptions{Logger: s.log, Version: s.version})
 	if s.err == nil {
 		s.warm.Do(func() { go warm(context.Background(), c) })
 	}

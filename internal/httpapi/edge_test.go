@@ -113,3 +113,21 @@ func TestLogsHoldNoSessions(t *testing.T) {
 		t.Errorf("the operator's log lacks the SDK error code:\n%s", logs)
 	}
 }
+
+// A non-public client address is worth one warning, not one per request.
+func TestNonPublicClientIPWarnsOnce(t *testing.T) {
+	e := newEnv(t, caremu.Options{Concurrency: 4}, nil)
+	for _, user := range []string{"u1", "u2", "u3"} {
+		req := httptest.NewRequest("POST", "/session", strings.NewReader(`{"UserId":"`+user+`","ClientSession":"cs"}`))
+		req.RemoteAddr = "10.1.2.3:5555"
+		if r := e.serve(req); r.Status != 200 {
+			t.Fatalf("%d %s", r.Status, r.Raw)
+		}
+	}
+	if n := strings.Count(e.logs.String(), "client IP is not public"); n != 1 {
+		t.Errorf("%d warnings for three requests from a private address, want 1", n)
+	}
+	if r := e.start("u4"); r.Status != 200 || strings.Count(e.logs.String(), "client IP is not public") != 1 {
+		t.Errorf("a public address must not warn")
+	}
+}
