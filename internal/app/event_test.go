@@ -206,3 +206,24 @@ func TestEventModeTimeLimitAndHead(t *testing.T) {
 		t.Errorf("status %d after %v with a 300ms time limit", out.StatusCode, time.Since(begin))
 	}
 }
+
+// A LOG_LEVEL delivered in an invoke's Environment reaches the runtime's own
+// log lines too, not only the API's.
+func TestEventModeLogLevelFromEnvironment(t *testing.T) {
+	w := newWorld(t, caremu.Options{})
+	c, p := w.eventFunction()
+	ev := urlEvent("GET", "/healthz", "", nil)
+	if ir, _ := invoke(t, c, ev, credsA(), time.Time{}); ir.StatusCode != 200 {
+		t.Fatalf("%d %s", ir.StatusCode, ir.Body)
+	}
+	if strings.Contains(p.stderr.String(), `"msg":"scf: invoke"`) {
+		t.Fatal("a debug line at LOG_LEVEL=info")
+	}
+	debug := environment("TENCENTCLOUD_SECRETID", credA, "TENCENTCLOUD_SECRETKEY", keyA, "LOG_LEVEL", "debug")
+	if ir, _ := invoke(t, c, ev, debug, time.Time{}); ir.StatusCode != 200 {
+		t.Fatalf("%d %s", ir.StatusCode, ir.Body)
+	}
+	if !strings.Contains(p.stderr.String(), `"msg":"scf: invoke"`) {
+		t.Fatalf("LOG_LEVEL=debug from the Environment did not reach the runtime's log:\n%s", p.stderr.String())
+	}
+}
