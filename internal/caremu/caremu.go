@@ -2,7 +2,7 @@
 // version 2022-01-10, on the wire, so that the real tencentcloud SDK can drive
 // tests of code that calls CAR.
 //
-// It owns: TC3-HMAC-SHA256 verification (against the real clock), the JSON
+// It owns: TC3-HMAC-SHA256 verification (package tc3, against the real clock), the JSON
 // envelope and its error codes, a pool of concurrencies ("slots") moving
 // through idle → locked → session → retained/stopping → idle for
 // ApplyConcurrent, CreateSession, DestroySession and DescribeConcurrentCount,
@@ -58,6 +58,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"carbroker/internal/tc3"
 )
 
 // Version is the only API version the emulator serves.
@@ -88,13 +90,8 @@ const (
 	Stopping State = "stopping" // DestroySession was called; idle again at Slot.Until
 )
 
-// Credential is a key the emulator accepts for one SecretId.
-type Credential struct {
-	SecretKey string
-	// Token is the session token callers must send in X-TC-Token; when it is
-	// empty, a request carrying X-TC-Token is refused.
-	Token string
-}
+// Credential is a key the emulator accepts for one SecretId (see tc3.Credential).
+type Credential = tc3.Credential
 
 // Options configure an Emulator. Zero values take the defaults shown.
 type Options struct {
@@ -137,7 +134,8 @@ type Call struct {
 // Emulator is a CAR API emulator. It is safe for concurrent use; create it
 // with New.
 type Emulator struct {
-	opt Options
+	opt  Options
+	auth *tc3.Verifier // checks signatures against the real clock
 
 	mu        sync.Mutex
 	now       time.Time // the pool clock; zero means real time
@@ -176,7 +174,7 @@ func New(opt Options) *Emulator {
 	}
 	opt.Credentials = creds
 	opt.Projects = append([]string(nil), opt.Projects...)
-	e := &Emulator{opt: opt}
+	e := &Emulator{opt: opt, auth: &tc3.Verifier{Service: "car", Credentials: creds}}
 	e.Reset()
 	return e
 }

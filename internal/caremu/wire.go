@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"slices"
+
+	"carbroker/internal/tc3"
 )
 
 // maxBody is the largest request body accepted (CAR's documented POST limit).
@@ -91,7 +93,11 @@ func (e *Emulator) serve(r *http.Request, c *Call) (map[string]any, error) {
 	if len(body) > maxBody {
 		return nil, errorf("InvalidParameter", "the request body exceeds 10 MB")
 	}
-	if err := e.verify(r, body); err != nil {
+	if err := e.auth.Verify(r, body); err != nil {
+		var te *tc3.Error
+		if errors.As(err, &te) {
+			return nil, errorf(te.Code, te.Message)
+		}
 		return nil, err
 	}
 	switch v := r.Header.Get("X-TC-Version"); v {
