@@ -2,8 +2,10 @@
 //
 // Every failure a caller can see is a *Error with a Kind. What the client may
 // read (Kind, Message) is kept apart from what only operators need (the CAR
-// code, action, request id and the wrapped cause). Transport adapters map a
-// Kind to a status in one table; nothing else renders errors.
+// code, action, request id and the wrapped cause). Kind.Status is the one
+// table from kind to HTTP status, and Write (reply.go) the one renderer of
+// error replies: the HTTP API, the SCF runtime and a misconfigured function
+// all answer through it.
 package fault
 
 import (
