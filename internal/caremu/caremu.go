@@ -53,7 +53,6 @@ package caremu
 import (
 	"crypto/rand"
 	"encoding/base64"
-	"fmt"
 	"net"
 	"net/http"
 	"sync"
@@ -165,13 +164,7 @@ func New(opt Options) *Emulator {
 	if opt.MaxPlayers <= 0 {
 		opt.MaxPlayers = 4
 	}
-	creds := make(map[string]Credential, len(opt.Credentials))
-	for id, c := range opt.Credentials {
-		creds[id] = c
-	}
-	if len(creds) == 0 {
-		creds[DefaultSecretID] = Credential{SecretKey: DefaultSecretKey}
-	}
+	creds := tc3.WithDefault(opt.Credentials, DefaultSecretID, DefaultSecretKey)
 	opt.Credentials = creds
 	opt.Projects = append([]string(nil), opt.Projects...)
 	e := &Emulator{opt: opt, auth: &tc3.Verifier{Service: "car", Credentials: creds}}
@@ -298,15 +291,6 @@ func (e *Emulator) Listen(addr string) (endpoint string, stop func(), err error)
 		})
 	}
 	return ln.Addr().String(), stop, nil
-}
-
-// newRequestID returns a random UUID version 4.
-func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails since Go 1.24
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
 // newServerSession returns an opaque random base64 string (384 characters).

@@ -235,12 +235,7 @@ func (a *api) logRequest(x *exchange) {
 		if x.err.Err != nil {
 			attrs = append(attrs, slog.String("cause", x.err.Err.Error()))
 		}
-		switch {
-		case x.err.Kind == fault.Internal || x.err.Kind == fault.Upstream || x.err.Kind == fault.Timeout:
-			level = slog.LevelError
-		case x.err.Kind == fault.Invalid && x.err.Code != "":
-			level = slog.LevelWarn // CAR rejected what we validated: usually a stale ClientSession
-		}
+		level = x.err.LogLevel()
 	} else if x.outcome != "" {
 		attrs = append(attrs, slog.String("outcome", x.outcome))
 	}

@@ -1,6 +1,6 @@
-// Package tc3 verifies Tencent Cloud API v3 request signatures
-// (TC3-HMAC-SHA256), for the emulators of Tencent Cloud APIs (CAR, SCF). It
-// imports nothing of the product.
+// Package tc3 holds what the emulators of Tencent Cloud API v3 services (CAR,
+// SCF) share: request signature verification (TC3-HMAC-SHA256), the error
+// and RequestId forms of the answers. It imports nothing of the product.
 //
 // Verify checks, in this order, and answers the first failure as a Tencent
 // Cloud error code: the Authorization header's format
@@ -18,8 +18,10 @@ package tc3
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"net/http"
 	"slices"
@@ -42,7 +44,8 @@ type Credential struct {
 	Token string
 }
 
-// Error is a verification failure: a Tencent Cloud error code and its message.
+// Error is a Tencent Cloud API error: its code and message, as answered in
+// {"Response": {"Error": {"Code", "Message"}, "RequestId"}}.
 type Error struct{ Code, Message string }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -197,4 +200,50 @@ func hmacSHA256(key []byte, msg string) []byte {
 func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
+}
+
+// NewRequestID returns a random UUID version 4, the form of the RequestId
+// every Tencent Cloud API v3 answer carries.
+func NewRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails since Go 1.24
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// CheckRequest verifies the signature over body, then the common headers:
+// X-TC-Version must be version (MissingParameter, NoSuchVersion) and
+// X-TC-Action an action known reports true for (MissingParameter,
+// InvalidAction). A failure is an *Error.
+func (v *Verifier) CheckRequest(r *http.Request, body []byte, version string, known func(action string) bool) error {
+	if err := v.Verify(r, body); err != nil {
+		return err
+	}
+	switch got := r.Header.Get("X-TC-Version"); got {
+	case "":
+		return fail("MissingParameter", "the request is missing the X-TC-Version header")
+	case version:
+	default:
+		return fail("NoSuchVersion", "version `"+got+"` does not exist for "+v.Service)
+	}
+	switch action := r.Header.Get("X-TC-Action"); {
+	case action == "":
+		return fail("MissingParameter", "the request is missing the X-TC-Action header")
+	case !known(action):
+		return fail("InvalidAction", "action `"+action+"` does not exist")
+	}
+	return nil
+}
+
+// WithDefault returns a copy of creds, or {id: {SecretKey: key}} when creds is empty.
+func WithDefault(creds map[string]Credential, id, key string) map[string]Credential {
+	out := make(map[string]Credential, len(creds)+1)
+	for k, c := range creds {
+		out[k] = c
+	}
+	if len(out) == 0 {
+		out[id] = Credential{SecretKey: key}
+	}
+	return out
 }
