@@ -358,4 +358,3 @@ func TestJWTHashedUserIDs(t *testing.T) {
 	authOK(t, hashed, request(auth.OpStart, "h-4043445eadeeeb2a5d885af3c133f60ef57523a1", tok("auth0|123")))
 	authErr(t, hashed, request(auth.OpStart, "auth0|123", tok("auth0|123")), fault.Forbidden)
 }
-

@@ -121,6 +121,5 @@ func bearer(h http.Header) (token string, present bool, err error) {
 	return tok, true, nil
 }
 
-
 func unauthenticated(msg string) *fault.Error { return fault.New(fault.Unauthenticated, msg) }
 func forbidden(msg string) *fault.Error       { return fault.New(fault.Forbidden, msg) }
