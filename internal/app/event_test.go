@@ -3,7 +3,9 @@ package app_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/rpc"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -176,6 +178,21 @@ func TestUsageWithoutMode(t *testing.T) {
 	}
 }
 
+// Asking for help is not an error: -h and -help print the usage and exit 0;
+// an unknown flag still exits 2.
+func TestHelpExitsZero(t *testing.T) {
+	for _, arg := range []string{"-h", "-help", "--help"} {
+		out, err := exec_(binary, nil, arg)
+		if err != nil || !strings.Contains(out, "-dev") || !strings.Contains(out, "-listen") {
+			t.Errorf("%s: err %v, output %q", arg, err, out)
+		}
+	}
+	var exit *exec.ExitError
+	if _, err := exec_(binary, nil, "-nonsense"); !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Errorf("-nonsense: %v", err)
+	}
+}
+
 func TestDevRefusesOnSCF(t *testing.T) {
 	out, err := exec_(binary, []string{"TENCENTCLOUD_RUNENV=SCF"}, "-dev")
 	if err == nil || !strings.Contains(out, "refusing") {
@@ -204,5 +221,35 @@ func TestEventModeTimeLimitAndHead(t *testing.T) {
 	_ = json.Unmarshal(resp.Payload, &out)
 	if out.StatusCode != 504 || time.Since(begin) > 300*time.Millisecond {
 		t.Errorf("status %d after %v with a 300ms time limit", out.StatusCode, time.Since(begin))
+	}
+}
+
+// A LOG_LEVEL delivered in an invoke's Environment reaches the runtime's own
+// log lines too, not only the API's.
+func TestEventModeLogLevelFromEnvironment(t *testing.T) {
+	w := newWorld(t, caremu.Options{})
+	c, p := w.eventFunction()
+	ev := urlEvent("GET", "/healthz", "", nil)
+	// logged waits for the request line of an invoke (stderr is copied
+	// from a pipe), and returns the log up to then.
+	logged := func(ir integrationResponse) string {
+		t.Helper()
+		line := `"request_id":"` + ir.Headers["X-Request-Id"].(string) + `","method"`
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if s := p.stderr.String(); strings.Contains(s, line) {
+				return s
+			}
+		}
+		t.Fatalf("no request line %s in:\n%s", line, p.stderr.String())
+		return ""
+	}
+	ir, _ := invoke(t, c, ev, credsA(), time.Time{})
+	if strings.Contains(logged(ir), `"msg":"scf: invoke"`) {
+		t.Fatal("a debug line at LOG_LEVEL=info")
+	}
+	debug := environment("TENCENTCLOUD_SECRETID", credA, "TENCENTCLOUD_SECRETKEY", keyA, "LOG_LEVEL", "debug")
+	ir, _ = invoke(t, c, ev, debug, time.Time{})
+	if !strings.Contains(logged(ir), `"msg":"scf: invoke"`) {
+		t.Fatalf("LOG_LEVEL=debug from the Environment did not reach the runtime's log:\n%s", p.stderr.String())
 	}
 }
