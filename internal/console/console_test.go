@@ -176,9 +176,8 @@ func TestRoutes(t *testing.T) {
 // startSession does what the broker does: ApplyConcurrent then
 // CreateSession, on the wire.
 func startSession(emu *caremu.Emulator, user string) error {
-	creds := map[string]string{"TENCENTCLOUD_SECRETID": caremu.DefaultSecretID, "TENCENTCLOUD_SECRETKEY": caremu.DefaultSecretKey}
-	c := car.New(car.Options{Host: "car.emulator.invalid", Scheme: "HTTP", Transport: emu.Transport(),
-		Getenv: func(k string) string { return creds[k] }})
+	cl := emu.Client()
+	c := car.New(car.Options{Host: "car.emulator.invalid", Scheme: "HTTP", Transport: cl.Transport, Getenv: cl.Getenv})
 	ctx := context.Background()
 	if _, err := c.ApplyConcurrent(ctx, car.ApplyConcurrentInput{UserID: user, UserIP: "203.0.113.7", ProjectID: "cap-test"}); err != nil {
 		return err
