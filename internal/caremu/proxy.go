@@ -150,38 +150,30 @@ func (p *Proxy) accept() {
 func (p *Proxy) up(c *proxyConn) {
 	defer p.wg.Done()
 	defer p.forget(c)
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := c.client.Read(buf)
-		if n > 0 && c.forward() {
-			if _, werr := c.upstream.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			if c.healthy() {
-				closeWrite(c.upstream) // the client's FIN, passed on
-			}
-			return
-		}
-	}
+	c.pipe(c.client, c.upstream, c.forward)
 }
 
 // down copies the target's bytes to the client while the connection is
 // healthy.
 func (p *Proxy) down(c *proxyConn) {
 	defer p.wg.Done()
+	c.pipe(c.upstream, c.client, c.healthy)
+}
+
+// pipe copies from src to dst while pass reports the connection healthy,
+// and passes src's FIN on if it still is.
+func (c *proxyConn) pipe(src, dst net.Conn, pass func() bool) {
 	buf := make([]byte, 32<<10)
 	for {
-		n, err := c.upstream.Read(buf)
-		if n > 0 && c.healthy() {
-			if _, werr := c.client.Write(buf[:n]); werr != nil {
+		n, err := src.Read(buf)
+		if n > 0 && pass() {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
 			}
 		}
 		if err != nil {
 			if c.healthy() {
-				closeWrite(c.client) // the target's FIN, passed on
+				closeWrite(dst)
 			}
 			return
 		}

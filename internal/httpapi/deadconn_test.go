@@ -142,15 +142,23 @@ func TestSilentCARTimesOutAtTheBudget(t *testing.T) {
 	}
 	proxy.Break(caremu.BlackHole)
 	proxy.BreakNew(caremu.BlackHole)
-	r, el := e.timedStart("bob")
+	e.timesOutAfterTwoAttempts("bob")
+}
+
+// timesOutAfterTwoAttempts checks that a start for user, with a 3 s budget,
+// answers 504 near the deadline after two ApplyConcurrent attempts: a short
+// one, then one with the rest of the budget.
+func (e *env) timesOutAfterTwoAttempts(user string) {
+	e.t.Helper()
+	r, el := e.timedStart(user)
 	if r.Status != 504 || r.code() != "UpstreamTimeout" {
-		t.Fatalf("%d %s", r.Status, r.Raw)
+		e.t.Fatalf("%d %s", r.Status, r.Raw)
 	}
 	if el < 2*time.Second || el > 4*time.Second {
-		t.Errorf("answered in %v with a 3 s budget", el)
+		e.t.Errorf("answered in %v with a 3 s budget", el)
 	}
 	if n := len(e.loggedAttempts("ApplyConcurrent")); n != 2 {
-		t.Errorf("%d ApplyConcurrent attempts, want 2", n)
+		e.t.Errorf("%d ApplyConcurrent attempts, want 2", n)
 	}
 }
 
@@ -171,16 +179,7 @@ func TestHangingConnect(t *testing.T) {
 	}
 	t.Cleanup(func() { close(release) }) // runs before netEnv's cleanup
 	e, _ := netEnv(t, "3s", tr, "")
-	r, el := e.timedStart("alice")
-	if r.Status != 504 || r.code() != "UpstreamTimeout" {
-		t.Fatalf("%d %s", r.Status, r.Raw)
-	}
-	if el < 2*time.Second || el > 4*time.Second {
-		t.Errorf("answered in %v with a 3 s budget", el)
-	}
-	if n := len(e.loggedAttempts("ApplyConcurrent")); n != 2 {
-		t.Errorf("%d ApplyConcurrent attempts, want 2", n)
-	}
+	e.timesOutAfterTwoAttempts("alice")
 	if n := dials.Load(); n < 1 || n > 2 {
 		t.Errorf("%d dials", n)
 	}
