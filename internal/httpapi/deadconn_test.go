@@ -14,6 +14,7 @@ import (
 	"carbroker/internal/caremu"
 	"carbroker/internal/config"
 	"carbroker/internal/httpapi"
+	"carbroker/internal/testkit"
 )
 
 // The tests in this file run the production wiring, with the production
@@ -51,7 +52,7 @@ func netEnv(t *testing.T, timeout string, tr *http.Transport, host string) (*env
 	}
 	creds := map[string]string{"TENCENTCLOUD_SECRETID": testSecretID, "TENCENTCLOUD_SECRETKEY": testSecretKey}
 	c := car.New(car.Options{Host: host, Scheme: "HTTP", Transport: tr, Getenv: func(k string) string { return creds[k] }})
-	e := &env{t: t, emu: emu, cfg: cfg, logs: &syncBuffer{}}
+	e := &env{t: t, emu: emu, cfg: cfg, logs: &testkit.Buffer{}}
 	e.api, err = httpapi.NewFromConfig(cfg, c, httpapi.Options{
 		Logger:  slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Version: "test",
