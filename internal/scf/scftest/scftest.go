@@ -1,11 +1,7 @@
 // Package scftest is the platform's side of the SCF Go1 runtime, for tests:
-// the net/rpc messages as the platform declares them, and the integration
-// response as API Gateway and Function URLs read it. It keeps them in one
-// place, as aws-lambda-go keeps lambda/messages.
-//
-// The messages are declared here independently of package scf's own: gob
-// matches fields by name, so a field renamed on either side shows up as a
-// failing test rather than passing silently.
+// invoking the runtime as the platform does (over net/rpc, with the
+// runtime's own messages) and reading the integration response as API
+// Gateway and Function URLs read it.
 package scftest
 
 import (
@@ -14,57 +10,25 @@ import (
 	"fmt"
 	"net/rpc"
 	"time"
+
+	"carbroker/internal/scf"
 )
 
-// Timestamp is an absolute Unix time.
-type Timestamp struct{ Seconds, Nanos int64 }
+// The messages of the Go1 runtime: one declaration, package scf's, shared by
+// the runtime and the platform's side as aws-lambda-go's lambda/messages is.
+// TestWireIsThePlatforms pins their field names and types to the
+// platform's, which gob matches by name.
+type (
+	Timestamp      = scf.Timestamp
+	Ping           = scf.PingRequest
+	InvokeRequest  = scf.InvokeRequest
+	InvokeResponse = scf.InvokeResponse
+	InvokeError    = scf.InvokeResponseError
+	Frame          = scf.InvokeResponseErrorStackFrame
+)
 
 // At is t as a Timestamp.
 func At(t time.Time) Timestamp { return Timestamp{Seconds: t.Unix(), Nanos: int64(t.Nanosecond())} }
-
-// Ping is the argument and reply of Function.Ping.
-type Ping struct{}
-
-// InvokeRequest is the argument of Function.Invoke.
-type InvokeRequest struct {
-	Payload               []byte
-	RequestId             string
-	TraceId               string
-	Deadline              Timestamp
-	InvokedFunctionUnique string
-	ClientContext         []byte
-	Namespace             string
-	FunctionName          string
-	FunctionVersion       string
-	MemoryLimitInMb       int32
-	TimeLimitInMs         int32
-	Environment           string // JSON object of string → string
-	TencentcloudRegion    string
-	TencentcloudAppID     string
-	TencentcloudUin       string
-	FunctionTrace         string
-}
-
-// InvokeResponse is the reply of Function.Invoke.
-type InvokeResponse struct {
-	Payload []byte
-	Error   *InvokeError
-}
-
-// InvokeError is a failed invoke (a panic).
-type InvokeError struct {
-	Message    string
-	Type       string
-	StackTrace []*Frame
-	ShouldExit bool
-}
-
-// Frame is one frame of a panic's stack.
-type Frame struct {
-	Path  string
-	Line  int32
-	Label string
-}
 
 // Invoke calls Function.Invoke as the platform does.
 func Invoke(c *rpc.Client, req InvokeRequest) (InvokeResponse, error) {
