@@ -12,8 +12,6 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -122,9 +120,7 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 		fmt.Fprintf(env.Stderr, "configuration:\n%v\n", err)
 		return 2
 	}
-	id, key := "AKIDdev"+randomHex(8), randomHex(24)
-	emu := caremu.New(caremu.Options{Concurrency: 4, Retention: 90 * time.Second,
-		Credentials: map[string]caremu.Credential{id: {SecretKey: key}}})
+	emu := caremu.New(caremu.Options{Concurrency: 4, Retention: 90 * time.Second, Credentials: caremu.RandomCredentials("AKIDdev")})
 	cfg.Endpoint = config.Endpoint{Host: "car.emulator.invalid", Scheme: "HTTP"}
 	cl := emu.Client()
 	c := carClient(cfg, cl.Transport, cl.Getenv)
@@ -331,10 +327,4 @@ func (s *eventSource) current() (http.Handler, error) {
 	s.h, s.problem = h, nil
 	s.warm.Do(func() { go warm(context.Background(), c) })
 	return h, nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
