@@ -27,6 +27,7 @@ func TestMain(m *testing.M) {
 	if browser != nil {
 		browser.Close()
 	}
+	consoletest.Cleanup()
 	os.Exit(code)
 }
 
