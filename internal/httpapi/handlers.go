@@ -18,9 +18,6 @@ func (a *api) authenticate(x *exchange, op auth.Op, userID string, f fields) (au
 	if err != nil {
 		return id, err
 	}
-	if !userIDPattern.MatchString(id.UserID) {
-		return id, fault.New(fault.Invalid, "UserId is required")
-	}
 	x.userID, x.identity = id.UserID, id
 	return id, nil
 }
@@ -156,10 +153,10 @@ func (a *api) invite(x *exchange) {
 	}
 	role := f["Role"]
 	if role == "" {
-		role = "Player"
+		role = auth.RolePlayer
 	}
-	if role != "Player" && role != "Viewer" {
-		a.fail(x, fault.New(fault.Invalid, "Role must be Player or Viewer"))
+	if !auth.ValidRole(role) {
+		a.fail(x, errBadRole)
 		return
 	}
 	var ttl time.Duration
@@ -238,12 +235,7 @@ func (a *api) logRequest(x *exchange) {
 		if x.err.Err != nil {
 			attrs = append(attrs, slog.String("cause", x.err.Err.Error()))
 		}
-		switch {
-		case x.err.Kind == fault.Internal || x.err.Kind == fault.Upstream || x.err.Kind == fault.Timeout:
-			level = slog.LevelError
-		case x.err.Kind == fault.Invalid && x.err.Code != "":
-			level = slog.LevelWarn // CAR rejected what we validated: usually a stale ClientSession
-		}
+		level = x.err.LogLevel()
 	} else if x.outcome != "" {
 		attrs = append(attrs, slog.String("outcome", x.outcome))
 	}
