@@ -106,11 +106,11 @@ func NewHandler(cfg config.Config, c session.CAR, o HandlerOptions) (http.Handle
 		Config:         cfg,
 		Sessions:       session.New(c, so),
 		Auth:           authn,
-		RequireInvites: cfg.Auth.Mode != config.AuthNone,
+		RequireInvites: auth.HasInvites(cfg.Auth.Mode),
 		Logger:         o.Logger,
 		Version:        o.Version,
 	}
-	if len(cfg.Auth.Secrets) > 0 {
+	if auth.HasInvites(cfg.Auth.Mode) && len(cfg.Auth.Secrets) > 0 {
 		inv, err := auth.NewInvites(cfg.Auth, o.Auth)
 		if err != nil {
 			return nil, err

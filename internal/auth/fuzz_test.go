@@ -40,7 +40,7 @@ func FuzzTicketAuthorization(f *testing.F) {
 
 func FuzzInviteVerify(f *testing.F) {
 	c := newClock()
-	v, err := auth.NewInvites(config.Auth{Secrets: [][]byte{secretA}, InviteTTL: time.Hour}, auth.Options{Now: c.Now})
+	v, err := auth.NewInvites(config.Auth{Mode: config.AuthTicket, Secrets: [][]byte{secretA}, InviteTTL: time.Hour}, auth.Options{Now: c.Now})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -112,7 +112,7 @@ func TestSealedPayloadStrict(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	clock := func() time.Time { return now }
 	tickets := &ticketAuth{seal: newSealer(secrets, ticketKind, "ticket"), ttl: time.Hour, now: clock}
-	invites := &Invites{seal: newSealer(secrets, inviteKind, "invite"), maxTTL: time.Hour, now: clock}
+	invites := &Invites{seal: newSealer(secrets, inviteKind, "invite/ticket"), maxTTL: time.Hour, now: clock}
 	iat, exp := now.Unix(), now.Unix()+60
 
 	ticket := func(id string, extra ...byte) []byte {

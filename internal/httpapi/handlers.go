@@ -239,7 +239,7 @@ func (a *API) invite(x *exchange) {
 		return
 	}
 	if a.o.Invites == nil {
-		a.fail(x, fault.New(fault.Forbidden, "invites are not configured (set AUTH_SECRET)"))
+		a.fail(x, fault.New(fault.Forbidden, "invites are not available: they need AUTH_MODE ticket or jwt, and AUTH_SECRET"))
 		return
 	}
 	token, expires, err := a.o.Invites.Mint(id.UserID, role, ttl)

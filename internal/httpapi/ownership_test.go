@@ -307,6 +307,43 @@ func TestInvites(t *testing.T) {
 	})
 }
 
+// Security review: an invite minted by a none-mode function sharing
+// AUTH_SECRET let an attacker join a ticket user's room as Player. Only
+// ticket and jwt mode mint invites, and each mode's invites are its own.
+func TestInvitesDoNotCrossModes(t *testing.T) {
+	target := newEnv(t, caremu.Options{}, map[string]string{"AUTH_MODE": "ticket", "AUTH_SECRET": secretNew})
+	host := target.do("POST", "/session", `{"ClientSession":"cs"}`)
+	hostID := host.str("UserId")
+	guestTicket := target.do("POST", "/session", `{"ClientSession":"cs"}`).str("Ticket")
+	join := func(hostID, invite string) reply {
+		return target.do("POST", "/session", `{"ClientSession":"cs","HostUserId":"`+hostID+`","Invite":"`+invite+`"}`, bearer(guestTicket)...)
+	}
+
+	// The attacker's functions share the secret; none and sign mode mint nothing.
+	none := newEnv(t, caremu.Options{}, map[string]string{"AUTH_MODE": "none", "AUTH_SECRET": secretNew})
+	if r := none.do("POST", "/session/invite", `{"UserId":"`+hostID+`"}`); r.Status != 403 || r.str("Invite") != "" {
+		t.Errorf("none mode minted an invite: %d %s", r.Status, r.Raw)
+	}
+	sign := newEnv(t, caremu.Options{}, map[string]string{"AUTH_MODE": "sign", "COMPAT_SIGN_SALT": signSalt, "AUTH_SECRET": secretNew})
+	v := map[string]string{"UserId": hostID}
+	if r := sign.do("POST", "/session/invite", `{"UserId":"`+hostID+`","Sign":"`+auth.DemoSign(v, signSalt)+`"}`); r.Status != 403 || r.str("Invite") != "" {
+		t.Errorf("sign mode minted an invite: %d %s", r.Status, r.Raw)
+	}
+
+	// A jwt-mode invite (its UserIds are another namespace) is refused in ticket mode.
+	jwtEnv := newEnv(t, caremu.Options{}, map[string]string{"AUTH_MODE": "jwt", "JWT_SECRET": jwtSecret, "AUTH_SECRET": secretNew})
+	tok, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": hostID, "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(jwtSecret))
+	inv := jwtEnv.do("POST", "/session/invite", `{}`, bearer(tok)...)
+	if inv.Status != 200 || inv.str("Invite") == "" {
+		t.Fatalf("jwt mode: %d %s", inv.Status, inv.Raw)
+	}
+	target.noCAR("an invite from another mode", func() {
+		if r := join(hostID, inv.str("Invite")); r.Status != 403 {
+			t.Errorf("jwt-mode invite accepted in ticket mode: %d %s", r.Status, r.Raw)
+		}
+	})
+}
+
 func TestRoleFull(t *testing.T) {
 	e := newEnv(t, caremu.Options{MaxPlayers: 2}, nil)
 	if r := e.start("host"); r.Status != 200 {
