@@ -180,7 +180,8 @@ func TestDefaultClientRedirects(t *testing.T) {
 	if err := sameScheme(req("https://x/"), slices.Repeat(first, 5)); err == nil {
 		t.Error("sixth redirect followed")
 	}
-	if c := (Options{}).withDefaults().HTTPClient; c.CheckRedirect == nil || c.Timeout != 5*time.Second {
+	if c := (Options{}).withDefaults().HTTPClient; c.CheckRedirect == nil || c.Timeout != 5*time.Second ||
+		!c.Transport.(*http.Transport).DisableKeepAlives {
 		t.Errorf("default client: %+v", c)
 	}
 }
