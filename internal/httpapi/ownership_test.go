@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"net/url"
 	"strings"
@@ -256,6 +257,54 @@ func TestSignMode(t *testing.T) {
 			t.Errorf("unsigned: %d %s", r.Status, r.Raw)
 		}
 	})
+}
+
+// Security review: the demo hashes the values with no separator, so a
+// captured signature also covers any other split of the same characters.
+// With fields of their own choosing, an attacker cut another user's UserId
+// out of a captured ClientSession and stopped that user. Sign mode now takes
+// only the demo's fields.
+func TestSignModeTakesOnlyTheDemosFields(t *testing.T) {
+	e := newEnv(t, caremu.Options{}, map[string]string{"AUTH_MODE": "sign", "COMPAT_SIGN_SALT": signSalt})
+	signedBody := func(v map[string]string) string {
+		v["Sign"] = auth.DemoSign(v, signSalt)
+		b, _ := json.Marshal(v)
+		return string(b)
+	}
+	if r := e.do("POST", "/StartProject", signedBody(map[string]string{"UserId": "bob", "ProjectId": testProject, "ClientSession": "cs", "RequestId": "b1"})); r.str("Code") != "0" {
+		t.Fatalf("bob's start: %s", r.Raw)
+	}
+	// Alice's start, captured: "CSbobCS" + "cap-test0001" + "r1" + "alice".
+	captured := map[string]string{"UserId": "alice", "ProjectId": testProject, "ClientSession": "CSbobCS", "RequestId": "r1"}
+	sig := auth.DemoSign(captured, signSalt)
+	if r := e.do("POST", "/StartProject", signedBody(captured)); r.str("Code") != "0" {
+		t.Fatalf("alice's start: %s", r.Raw)
+	}
+	forged := `{"A":"CS","UserId":"bob","Z":"CS` + testProject + `r1alice","Sign":"` + sig + `"}`
+	e.noCAR("a forged stop", func() {
+		if r := e.do("POST", "/StopProject", forged); r.str("Code") != "10001" || !strings.Contains(r.str("Msg"), "unexpected: A, Z") {
+			t.Errorf("forged StopProject: %s", r.Raw)
+		}
+		if r := e.do("DELETE", "/session", forged); r.Status != 400 {
+			t.Errorf("forged DELETE /session: %d %s", r.Status, r.Raw)
+		}
+		// A start field on a stop is refused too.
+		if r := e.do("POST", "/StopProject", signedBody(map[string]string{"UserId": "bob", "ClientSession": "x"})); r.str("Code") != "10001" {
+			t.Errorf("ClientSession on a stop: %s", r.Raw)
+		}
+	})
+	if _, ok := e.emu.SlotOf("bob"); !ok {
+		t.Error("bob's session was stopped")
+	}
+	// The demo's own stop still works; in sign mode a guest joins without an
+	// invite (there are none), in the role it asks for.
+	if r := e.do("POST", "/StopProject", signedBody(map[string]string{"UserId": "bob", "RequestId": "b2"})); r.str("Code") != "0" {
+		t.Errorf("bob's stop: %s", r.Raw)
+	}
+	if r := e.do("POST", "/StartProject", signedBody(map[string]string{"UserId": "carol", "ProjectId": testProject, "ClientSession": "cs",
+		"HostUserId": "alice", "Role": "Viewer", "RequestId": "c1"})); r.str("Code") != "0" {
+		t.Errorf("a guest in sign mode: %s", r.Raw)
+	}
 }
 
 func TestInvites(t *testing.T) {
