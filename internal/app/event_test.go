@@ -3,13 +3,16 @@ package app_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/rpc"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"carbroker/internal/caremu"
+	"carbroker/internal/scf/scftest"
 )
 
 func TestEventModePingAndInvoke(t *testing.T) {
@@ -164,8 +167,9 @@ func TestEventModeMisconfigurationPerInvoke(t *testing.T) {
 		t.Fatalf("after the fix: %d %s", ir.StatusCode, ir.Body)
 	}
 	bad := environment("TENCENTCLOUD_SECRETID", credA, "TENCENTCLOUD_SECRETKEY", keyA, "REQUEST_TIMEOUT", "soon")
-	if ir, _ := invoke(t, c, ev, bad, time.Time{}); ir.StatusCode != 500 || !strings.Contains(ir.Body, "REQUEST_TIMEOUT") {
-		t.Fatalf("bad REQUEST_TIMEOUT: %d %s", ir.StatusCode, ir.Body)
+	if ir, _ := invoke(t, c, ev, bad, time.Time{}); ir.StatusCode != 500 || !strings.Contains(ir.Body, "REQUEST_TIMEOUT") ||
+		strings.Contains(ir.Body, "soon") {
+		t.Fatalf("bad REQUEST_TIMEOUT (named, its value not shown): %d %s", ir.StatusCode, ir.Body)
 	}
 }
 
@@ -173,6 +177,21 @@ func TestUsageWithoutMode(t *testing.T) {
 	out, err := exec_(binary, nil)
 	if err == nil || !strings.Contains(out, "-dev") || !strings.Contains(out, "-listen") || !strings.Contains(out, "_LAMBDA_SERVER_PORT") {
 		t.Fatalf("err %v, output %q", err, out)
+	}
+}
+
+// Asking for help is not an error: -h and -help print the usage and exit 0;
+// an unknown flag still exits 2.
+func TestHelpExitsZero(t *testing.T) {
+	for _, arg := range []string{"-h", "-help", "--help"} {
+		out, err := exec_(binary, nil, arg)
+		if err != nil || !strings.Contains(out, "-dev") || !strings.Contains(out, "-listen") {
+			t.Errorf("%s: err %v, output %q", arg, err, out)
+		}
+	}
+	var exit *exec.ExitError
+	if _, err := exec_(binary, nil, "-nonsense"); !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Errorf("-nonsense: %v", err)
 	}
 }
 
@@ -193,16 +212,45 @@ func TestEventModeTimeLimitAndHead(t *testing.T) {
 		t.Errorf("HEAD: %d %q", ir.StatusCode, ir.Body)
 	}
 	w.emu.SetLatency("ApplyConcurrent", 5*time.Second)
-	req := invokeRequest{Payload: urlEvent("POST", "/session", `{"UserId":"alice","ClientSession":"cs"}`, nil),
+	req := scftest.InvokeRequest{Payload: urlEvent("POST", "/session", `{"UserId":"alice","ClientSession":"cs"}`, nil),
 		RequestId: "no-deadline", Environment: credsA(), TimeLimitInMs: 300}
-	var resp invokeResponse
 	begin := time.Now()
-	if err := c.Call("Function.Invoke", req, &resp); err != nil {
+	resp, err := scftest.Invoke(c, req)
+	if err != nil {
 		t.Fatal(err)
 	}
-	var out integrationResponse
-	_ = json.Unmarshal(resp.Payload, &out)
+	out, _ := scftest.Decode(resp.Payload)
 	if out.StatusCode != 504 || time.Since(begin) > 300*time.Millisecond {
 		t.Errorf("status %d after %v with a 300ms time limit", out.StatusCode, time.Since(begin))
+	}
+}
+
+// A LOG_LEVEL delivered in an invoke's Environment reaches the runtime's own
+// log lines too, not only the API's.
+func TestEventModeLogLevelFromEnvironment(t *testing.T) {
+	w := newWorld(t, caremu.Options{})
+	c, p := w.eventFunction()
+	ev := urlEvent("GET", "/healthz", "", nil)
+	// logged waits for the request line of an invoke (stderr is copied
+	// from a pipe), and returns the log up to then.
+	logged := func(ir scftest.Response) string {
+		t.Helper()
+		line := `"request_id":"` + ir.Headers["X-Request-Id"].(string) + `","method"`
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if s := p.stderr.String(); strings.Contains(s, line) {
+				return s
+			}
+		}
+		t.Fatalf("no request line %s in:\n%s", line, p.stderr.String())
+		return ""
+	}
+	ir, _ := invoke(t, c, ev, credsA(), time.Time{})
+	if strings.Contains(logged(ir), `"msg":"scf: invoke"`) {
+		t.Fatal("a debug line at LOG_LEVEL=info")
+	}
+	debug := environment("TENCENTCLOUD_SECRETID", credA, "TENCENTCLOUD_SECRETKEY", keyA, "LOG_LEVEL", "debug")
+	ir, _ = invoke(t, c, ev, debug, time.Time{})
+	if !strings.Contains(logged(ir), `"msg":"scf: invoke"`) {
+		t.Fatalf("LOG_LEVEL=debug from the Environment did not reach the runtime's log:\n%s", p.stderr.String())
 	}
 }

@@ -53,17 +53,15 @@ const (
 )
 
 // NewInvites returns the invites of cfg.Secrets in cfg.Mode with lifetimes up
-// to cfg.InviteTTL; or nil and ErrInvitesUnsupported in a mode without
-// invites (see HasInvites), or ErrInvitesUnconfigured without secrets.
+// to cfg.InviteTTL (checked by config.Load); or nil and ErrInvitesUnsupported
+// in a mode without invites (see HasInvites), or ErrInvitesUnconfigured
+// without secrets.
 func NewInvites(cfg config.Auth, opts Options) (*Invites, error) {
 	if !HasInvites(cfg.Mode) {
 		return nil, ErrInvitesUnsupported
 	}
 	if len(cfg.Secrets) == 0 {
 		return nil, ErrInvitesUnconfigured
-	}
-	if cfg.InviteTTL < time.Second {
-		return nil, errors.New("auth: AUTH_INVITE_TTL must be at least a second")
 	}
 	opts = opts.withDefaults()
 	return &Invites{seal: newSealer(cfg.Secrets, inviteKind, "invite/"+cfg.Mode), maxTTL: cfg.InviteTTL, now: opts.Now}, nil
@@ -77,7 +75,7 @@ func (v *Invites) Mint(host, role string, ttl time.Duration) (token string, expi
 	switch {
 	case code == 0:
 		return "", time.Time{}, fault.New(fault.Invalid, "Role must be Player or Viewer")
-	case !validUserID(host):
+	case !ValidUserID(host):
 		return "", time.Time{}, fault.New(fault.Invalid, "the host UserId is not valid")
 	case ttl < 0:
 		return "", time.Time{}, fault.New(fault.Invalid, "the invite lifetime must not be negative")
@@ -107,7 +105,7 @@ func (v *Invites) Verify(token, host string) (role string, err error) {
 	r := reader{b: p[1:]}
 	iat, exp, code, inviteHost := r.time(), r.time(), r.byte(), r.string()
 	role = roleName(code)
-	if !r.done() || role == "" || !validUserID(inviteHost) {
+	if !r.done() || role == "" || !ValidUserID(inviteHost) {
 		return "", badInvite()
 	}
 	if !live(iat, exp, v.now().Unix(), int64(v.maxTTL/time.Second)) {

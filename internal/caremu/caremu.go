@@ -2,17 +2,19 @@
 // version 2022-01-10, on the wire, so that the real tencentcloud SDK can drive
 // tests of code that calls CAR.
 //
-// It owns: TC3-HMAC-SHA256 verification (against the real clock), the JSON
+// It owns: TC3-HMAC-SHA256 verification (package tc3, against the real clock), the JSON
 // envelope and its error codes, a pool of concurrencies ("slots") moving
 // through idle → locked → session → retained/stopping → idle for
 // ApplyConcurrent, CreateSession, DestroySession and DescribeConcurrentCount,
 // multi-person rooms, and test controls: a pool clock (SetNow, Advance),
-// Disconnect, inspection (State, SlotOf, Calls, Takeovers, InFlight) and
+// Connect and Disconnect (the client SDK's connection), inspection (State, SlotOf, Calls, Takeovers, InFlight) and
 // per-action fault injection (Inject, SetLatency).
 //
 // Three wirings serve the same emulator: *Emulator is an http.Handler,
 // Transport is an in-process http.RoundTripper for
-// (*common.Client).WithHttpTransport, and Listen serves it on 127.0.0.1.
+// (*common.Client).WithHttpTransport, and Listen (or Serve, with an idle
+// timeout) serves it on 127.0.0.1. Proxy sits between a client and a
+// served emulator to break connections: black hole, RST, half-close.
 //
 // Where CAR's documentation is silent, the emulator chooses as follows:
 //   - A wrong X-TC-Version answers NoSuchVersion (a Tencent Cloud common code);
@@ -24,6 +26,15 @@
 //   - The lock taken by ApplyConcurrent lasts Options.LockTime. A lock on a
 //     slot that is in session or retained does not end that session: when the
 //     lock expires the slot goes back to what it was.
+//   - A session whose client never connects (no Connect within
+//     Options.ClientWait, default 30 s) is retained from then on, as if its
+//     client had left, and becomes idle after Options.Retention (90 s, CAR's
+//     documented default). CAR documents the retention, not how long a
+//     session waits for its first client: 30 s is the emulator's
+//     approximation. Expiry is evaluated lazily from the pool clock on every
+//     call and inspection; no goroutine or timer runs. A second
+//     CreateSession on a live session counts as a takeover whether or not
+//     a client had connected. Guests' connections are not tracked.
 //   - DestroySession for a UserId that holds nothing succeeds; for a slot
 //     already stopping it succeeds without restarting the stop time.
 //   - A guest (HostUserId set and different from UserId) joins the host's room
@@ -42,7 +53,7 @@
 // Not modelled: UserIp scheduling and regions; rate limits and server-side
 // timeouts (inject them); ApplicationId, ApplicationVersionId and
 // ApplicationParameters semantics (accepted and recorded only); the client
-// SDK's connection itself (Disconnect stands for it) and ClientSession
+// SDK's connection itself (Connect and Disconnect stand for it) and ClientSession
 // contents; RunWithoutClient release rules (such a session is treated like
 // any other); stream push actions; instance initialisation
 // (ResourceUnavailable.Initialization only by injection); GET and
@@ -53,11 +64,10 @@ package caremu
 import (
 	"crypto/rand"
 	"encoding/base64"
-	"fmt"
-	"net"
-	"net/http"
 	"sync"
 	"time"
+
+	"carbroker/internal/tc3"
 )
 
 // Version is the only API version the emulator serves.
@@ -83,26 +93,27 @@ type State string
 const (
 	Idle     State = "idle"     // free for anyone
 	Locked   State = "locked"   // reserved by ApplyConcurrent until Slot.Until
-	Session  State = "session"  // CreateSession succeeded and the client is connected
+	Session  State = "session"  // CreateSession succeeded; its client has connected, or has until Slot.Until to
 	Retained State = "retained" // the client left; kept for a reconnect until Slot.Until
 	Stopping State = "stopping" // DestroySession was called; idle again at Slot.Until
 )
 
-// Credential is a key the emulator accepts for one SecretId.
-type Credential struct {
-	SecretKey string
-	// Token is the session token callers must send in X-TC-Token; when it is
-	// empty, a request carrying X-TC-Token is refused.
-	Token string
-}
+// Credential is a key the emulator accepts for one SecretId (see tc3.Credential).
+type Credential = tc3.Credential
 
 // Options configure an Emulator. Zero values take the defaults shown.
 type Options struct {
 	Concurrency int           // pool size; default 4
-	Retention   time.Duration // how long a disconnected session waits for a reconnect; default 90s
-	LockTime    time.Duration // how long an ApplyConcurrent lock waits for CreateSession; default 30s
-	StopTime    time.Duration // how long a slot stays stopping after DestroySession; default 2s
-	Projects    []string      // accepted ProjectIds; empty accepts any
+	Retention   time.Duration // how long a disconnected session waits for a reconnect; default 90s (CAR's documented default)
+	// ClientWait is how long a new session waits for its client to connect
+	// (Connect) before it is retained as if the client had left; default 30s,
+	// the emulator's approximation (CAR does not document it). Negative: a
+	// session counts as connected from CreateSession on (only Disconnect
+	// ends it).
+	ClientWait time.Duration
+	LockTime   time.Duration // how long an ApplyConcurrent lock waits for CreateSession; default 30s
+	StopTime   time.Duration // how long a slot stays stopping after DestroySession; default 2s
+	Projects   []string      // accepted ProjectIds; empty accepts any
 	// Credentials maps a SecretId to its key; empty means
 	// {DefaultSecretID: {SecretKey: DefaultSecretKey}}.
 	Credentials    map[string]Credential
@@ -115,9 +126,13 @@ type Options struct {
 type Slot struct {
 	ID     int
 	State  State
-	UserID string            // the owner; "" when idle
-	Until  time.Time         // when a locked, retained or stopping state ends (pool clock); zero otherwise
-	Guests map[string]string // guests in the owner's room: UserId → Role
+	UserID string // the owner; "" when idle
+	// Until is when a locked, retained or stopping state ends, or when a
+	// session whose client has not connected is retained (pool clock); zero
+	// otherwise.
+	Until     time.Time
+	Connected bool              // in session: the owner's client has connected
+	Guests    map[string]string // guests in the owner's room: UserId → Role
 }
 
 // Call is one request as the emulator saw it. ClientSession and
@@ -137,7 +152,8 @@ type Call struct {
 // Emulator is a CAR API emulator. It is safe for concurrent use; create it
 // with New.
 type Emulator struct {
-	opt Options
+	opt  Options
+	auth *tc3.Verifier // checks signatures against the real clock
 
 	mu        sync.Mutex
 	now       time.Time // the pool clock; zero means real time
@@ -158,6 +174,9 @@ func New(opt Options) *Emulator {
 	if opt.Retention <= 0 {
 		opt.Retention = 90 * time.Second
 	}
+	if opt.ClientWait == 0 {
+		opt.ClientWait = 30 * time.Second
+	}
 	if opt.LockTime <= 0 {
 		opt.LockTime = 30 * time.Second
 	}
@@ -167,16 +186,10 @@ func New(opt Options) *Emulator {
 	if opt.MaxPlayers <= 0 {
 		opt.MaxPlayers = 4
 	}
-	creds := make(map[string]Credential, len(opt.Credentials))
-	for id, c := range opt.Credentials {
-		creds[id] = c
-	}
-	if len(creds) == 0 {
-		creds[DefaultSecretID] = Credential{SecretKey: DefaultSecretKey}
-	}
+	creds := tc3.WithDefault(opt.Credentials, DefaultSecretID, DefaultSecretKey)
 	opt.Credentials = creds
 	opt.Projects = append([]string(nil), opt.Projects...)
-	e := &Emulator{opt: opt}
+	e := &Emulator{opt: opt, auth: &tc3.Verifier{Service: "car", Credentials: creds}}
 	e.Reset()
 	return e
 }
@@ -266,49 +279,7 @@ func (e *Emulator) record(c Call) {
 // HttpProfile.Scheme "HTTP". stop closes the listener and every connection,
 // and returns once every handler has returned.
 func (e *Emulator) Listen(addr string) (endpoint string, stop func(), err error) {
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", nil, err
-	}
-	var conns sync.WaitGroup // Add runs on the Serve goroutine only
-	srv := &http.Server{
-		Handler:           e,
-		ReadHeaderTimeout: 10 * time.Second,
-		ConnState: func(_ net.Conn, s http.ConnState) {
-			switch s {
-			case http.StateNew:
-				conns.Add(1)
-			case http.StateClosed, http.StateHijacked:
-				conns.Done()
-			}
-		},
-	}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = srv.Serve(ln) // returns http.ErrServerClosed after Close
-	}()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			_ = srv.Close()
-			<-served
-			conns.Wait()
-		})
-	}
-	return ln.Addr().String(), stop, nil
-}
-
-// newRequestID returns a random UUID version 4.
-func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails since Go 1.24
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+	return e.Serve(ServeOptions{Addr: addr})
 }
 
 // newServerSession returns an opaque random base64 string (384 characters).
