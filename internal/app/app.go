@@ -12,8 +12,6 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -124,9 +122,8 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 		return 2
 	}
 	pool := cfg.Dev
-	id, key := "AKIDdev"+randomHex(8), randomHex(24)
 	emu := caremu.New(caremu.Options{Concurrency: pool.Size, Retention: pool.Retention, ClientWait: pool.ClientWait,
-		Credentials: map[string]caremu.Credential{id: {SecretKey: key}}})
+		Credentials: caremu.RandomCredentials("AKIDdev")})
 	cfg.Endpoint = config.Endpoint{Host: "car.emulator.invalid", Scheme: "HTTP"}
 	cl := emu.Client()
 	c := carClient(cfg, cl.Transport, cl.Getenv)
@@ -337,10 +334,4 @@ func (s *eventSource) current() (http.Handler, error) {
 	s.h, s.problem = h, nil
 	s.warm.Do(func() { go warm(context.Background(), c) })
 	return h, nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
