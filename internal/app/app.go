@@ -12,8 +12,6 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,6 +26,7 @@ import (
 	"carbroker/internal/car"
 	"carbroker/internal/caremu"
 	"carbroker/internal/config"
+	"carbroker/internal/console"
 	"carbroker/internal/fault"
 	"carbroker/internal/httpapi"
 	"carbroker/internal/invocation"
@@ -122,9 +121,9 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 		fmt.Fprintf(env.Stderr, "configuration:\n%v\n", err)
 		return 2
 	}
-	id, key := "AKIDdev"+randomHex(8), randomHex(24)
-	emu := caremu.New(caremu.Options{Concurrency: 4, Retention: 90 * time.Second,
-		Credentials: map[string]caremu.Credential{id: {SecretKey: key}}})
+	pool := cfg.Dev
+	emu := caremu.New(caremu.Options{Concurrency: pool.Size, Retention: pool.Retention, ClientWait: pool.ClientWait,
+		Credentials: caremu.RandomCredentials("AKIDdev")})
 	cfg.Endpoint = config.Endpoint{Host: "car.emulator.invalid", Scheme: "HTTP"}
 	cl := emu.Client()
 	c := carClient(cfg, cl.Transport, cl.Getenv)
@@ -134,11 +133,15 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 		fmt.Fprintf(env.Stderr, "configuration: %v\n", err)
 		return 2
 	}
+	h = console.Handler(h, console.Options{Pool: emu, Retention: pool.Retention, ClientWait: pool.ClientWait,
+		AuthMode: string(cfg.Auth.Mode), ProjectID: cfg.ProjectID})
 	if addr == "" {
 		addr = "127.0.0.1:9000"
 	}
 	return serveHTTP(ctx, env, addr, h, cfg, log, func(url string) {
-		fmt.Fprintf(env.Stdout, "dev mode: the function on %s with an embedded CAR emulator (4 concurrencies, 90 s retention, AUTH_MODE=%s)\n", url, cfg.Auth.Mode)
+		fmt.Fprintf(env.Stdout, "dev mode: the function on %s with an embedded CAR emulator (%d concurrencies, %g s retention, AUTH_MODE=%s)\n",
+			url, pool.Size, pool.Retention.Seconds(), cfg.Auth.Mode)
+		fmt.Fprintf(env.Stdout, "dev console: open %s/ in a browser\n", url)
 		body, note := `{"UserId":"demo-user","ClientSession":"dev-client-session"}`, ""
 		switch cfg.Auth.Mode {
 		case config.AuthTicket:
@@ -331,10 +334,4 @@ func (s *eventSource) current() (http.Handler, error) {
 	s.h, s.problem = h, nil
 	s.warm.Do(func() { go warm(context.Background(), c) })
 	return h, nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

@@ -52,6 +52,19 @@ type Config struct {
 	LogLevel         string         // LOG_LEVEL: debug, info, warn, error
 
 	Auth Auth
+
+	Dev DevPool // dev mode only: the embedded emulator's pool
+}
+
+// DevPool is the embedded CAR emulator's pool in dev mode (DEV_* variables,
+// read only in dev mode).
+type DevPool struct {
+	Size      int           // DEV_POOL_SIZE, default 4
+	Retention time.Duration // DEV_RETENTION, default 90s (CAR's documented default)
+	// ClientWait is DEV_CLIENT_WAIT, default 30s: how long a session waits
+	// for its client before it is retained as if the client had left. CAR
+	// does not document it; 30 s is the emulator's approximation.
+	ClientWait time.Duration
 }
 
 // Endpoint is where CAR is reached.
@@ -233,6 +246,13 @@ func Load(getenv func(string) string, opt Options) (Config, error) {
 	}
 
 	c.Auth = loadAuth(get, opt, p)
+	if opt.Dev {
+		c.Dev = DevPool{
+			Size:       integer(get, "DEV_POOL_SIZE", 4, 1, 1000, p),
+			Retention:  duration(get, "DEV_RETENTION", 90*time.Second, time.Second, 24*time.Hour, p),
+			ClientWait: duration(get, "DEV_CLIENT_WAIT", 30*time.Second, time.Second, 24*time.Hour, p),
+		}
+	}
 	return c, p.err()
 }
 
@@ -412,6 +432,19 @@ func boolean(get func(string) string, key string, def bool, p *problems) bool {
 	return b
 }
 
+func integer(get func(string) string, key string, def, lo, hi int, p *problems) int {
+	v := get(key)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		p.bad(key, v, fmt.Sprintf("%s must be a whole number from %d to %d", key, lo, hi))
+		return def
+	}
+	return n
+}
+
 func duration(get func(string) string, key string, def, lo, hi time.Duration, p *problems) time.Duration {
 	v := get(key)
 	if v == "" {
@@ -434,7 +467,8 @@ func duration(get func(string) string, key string, def, lo, hi time.Duration, p 
 	return d
 }
 
-// Keys lists every environment variable the configuration reads.
+// Keys lists every environment variable the configuration reads outside dev
+// mode (dev mode adds DEV_POOL_SIZE, DEV_RETENTION and DEV_CLIENT_WAIT).
 var Keys = []string{
 	"CAR_PROJECT_ID", "CAR_ALLOWED_PROJECT_IDS", "CAR_APPLICATION_ID", "CAR_ALLOWED_APPLICATION_IDS",
 	"CAR_ALLOWED_VERSION_IDS", "CAR_ALLOW_APPLICATION_PARAMETERS", "CAR_ALLOW_RUN_WITHOUT_CLIENT",
