@@ -122,7 +122,7 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 		return 2
 	}
 	pool := cfg.Dev
-	emu := caremu.New(caremu.Options{Concurrency: pool.Size, Retention: pool.Retention, ClientWait: pool.ClientWait,
+	emu := caremu.New(caremu.Options{Concurrency: pool.Concurrency, Retention: pool.Retention, ClientWait: pool.ClientWait,
 		Credentials: caremu.RandomCredentials("AKIDdev")})
 	cfg.Endpoint = config.Endpoint{Host: "car.emulator.invalid", Scheme: "HTTP"}
 	cl := emu.Client()
@@ -140,7 +140,7 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 	}
 	return serveHTTP(ctx, env, addr, h, cfg, log, func(url string) {
 		fmt.Fprintf(env.Stdout, "dev mode: the function on %s with an embedded CAR emulator (%d concurrencies, %g s retention, AUTH_MODE=%s)\n",
-			url, pool.Size, pool.Retention.Seconds(), cfg.Auth.Mode)
+			url, pool.Concurrency, pool.Retention.Seconds(), cfg.Auth.Mode)
 		fmt.Fprintf(env.Stdout, "dev console: open %s/ in a browser\n", url)
 		body, note := `{"UserId":"demo-user","ClientSession":"dev-client-session"}`, ""
 		switch cfg.Auth.Mode {

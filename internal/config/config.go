@@ -54,14 +54,13 @@ type Config struct {
 
 	Auth Auth
 
-	Dev DevPool // dev mode only: the embedded emulator's pool
+	Dev Dev // dev mode only
 }
 
-// DevPool is the embedded CAR emulator's pool in dev mode (DEV_* variables,
-// read only in dev mode).
-type DevPool struct {
-	Size      int           // DEV_POOL_SIZE, default 4
-	Retention time.Duration // DEV_RETENTION, default 90s (CAR's documented default)
+// Dev is dev mode's own settings (DEV_* variables, read only in dev mode).
+type Dev struct {
+	Concurrency int           // DEV_CONCURRENCY: the embedded emulator's pool size, default 4
+	Retention   time.Duration // DEV_RETENTION, default 90s (CAR's documented default)
 	// ClientWait is DEV_CLIENT_WAIT, default 30s: how long a session waits
 	// for its client before it is retained as if the client had left. CAR
 	// does not document it; 30 s is the emulator's approximation.
@@ -249,10 +248,10 @@ func Load(getenv func(string) string, opt Options) (Config, error) {
 
 	c.Auth = loadAuth(get, opt, p)
 	if opt.Dev {
-		c.Dev = DevPool{
-			Size:       integer(get, "DEV_POOL_SIZE", 4, 1, 1000, p),
-			Retention:  duration(get, "DEV_RETENTION", 90*time.Second, time.Second, 24*time.Hour, p),
-			ClientWait: duration(get, "DEV_CLIENT_WAIT", 30*time.Second, time.Second, 24*time.Hour, p),
+		c.Dev = Dev{
+			Concurrency: integer(get, "DEV_CONCURRENCY", 4, 1, 1000, p),
+			Retention:   duration(get, "DEV_RETENTION", 90*time.Second, time.Second, 24*time.Hour, p),
+			ClientWait:  duration(get, "DEV_CLIENT_WAIT", 30*time.Second, time.Second, 24*time.Hour, p),
 		}
 	}
 	return c, p.err()
@@ -470,7 +469,7 @@ func duration(get func(string) string, key string, def, lo, hi time.Duration, p 
 }
 
 // Keys lists every environment variable the configuration reads outside dev
-// mode (dev mode adds DEV_POOL_SIZE, DEV_RETENTION and DEV_CLIENT_WAIT).
+// mode (dev mode adds DEV_CONCURRENCY, DEV_RETENTION and DEV_CLIENT_WAIT).
 var Keys = []string{
 	"CAR_PROJECT_ID", "CAR_ALLOWED_PROJECT_IDS", "CAR_APPLICATION_ID", "CAR_ALLOWED_APPLICATION_IDS",
 	"CAR_ALLOWED_VERSION_IDS", "CAR_ALLOW_APPLICATION_PARAMETERS", "CAR_ALLOW_RUN_WITHOUT_CLIENT",
