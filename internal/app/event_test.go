@@ -51,7 +51,7 @@ func TestEventModePingAndInvoke(t *testing.T) {
 	if rid := field(ir.Body, "RequestId"); !strings.HasPrefix(rid, "scf-req-") {
 		t.Errorf("RequestId %q is not the invoke's RequestId", rid)
 	}
-	if ct, _ := ir.Headers["Content-Type"].(string); !strings.HasPrefix(ct, "application/json") {
+	if ct := ir.Headers["Content-Type"]; !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("headers %v", ir.Headers)
 	}
 }
@@ -239,7 +239,7 @@ func TestEventModeLogLevelFromEnvironment(t *testing.T) {
 	// from a pipe), and returns the log up to then.
 	logged := func(ir scftest.Response) string {
 		t.Helper()
-		line := `"request_id":"` + ir.Headers["X-Request-Id"].(string) + `","method"`
+		line := `"request_id":"` + ir.Headers["X-Request-Id"] + `","method"`
 		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 			if s := p.stderr.String(); strings.Contains(s, line) {
 				return s
