@@ -55,11 +55,8 @@ smoke: ## post-deploy check against a deployed function: make smoke URL=https://
 	@test -n "$(URL)" || { echo "usage: make smoke URL=https://your-function-url"; exit 2; }
 	$(GO) run ./internal/cmd/smoke -url "$(URL)" $(SMOKE_FLAGS)
 
-fuzz: ## every fuzz target for FUZZTIME each
-	@set -e; for pkg in $$($(GO) list ./...); do \
-	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-	    echo "fuzz $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
-	  done; done
+fuzz: ## every fuzz target for FUZZTIME each; reports every failure at the end
+	GO=$(GO) FUZZTIME=$(FUZZTIME) .ci/fuzz
 
 bench: ## Go benchmarks (per-request overhead, cold start, size, RSS); see docs/performance.md
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -15,7 +15,7 @@ type Options struct {
 	Logger  *slog.Logger // default: discard
 	Version string
 	Auth    auth.Options    // clock, JWKS client
-	Session session.Options // retry tuning; NoIdleWait and GuestApply come from the configuration
+	Session session.Options // retry tuning; NoIdleWait, GuestApply and AttemptTimeout come from the configuration
 }
 
 // NewFromConfig builds the HTTP API for a configuration that passed
@@ -27,7 +27,7 @@ func NewFromConfig(cfg config.Config, c session.CAR, o Options) (http.Handler, e
 		return nil, err
 	}
 	so := o.Session
-	so.NoIdleWait, so.GuestApply = cfg.NoIdleWait, cfg.GuestApply
+	so.NoIdleWait, so.GuestApply, so.AttemptTimeout = cfg.NoIdleWait, cfg.GuestApply, cfg.AttemptTimeout
 	d := deps{
 		cfg:            cfg,
 		sessions:       session.New(c, so),
