@@ -24,13 +24,13 @@ import (
 	"sync"
 	"time"
 
-	"carbroker/internal/auth"
 	"carbroker/internal/car"
 	"carbroker/internal/caremu"
 	"carbroker/internal/config"
+	"carbroker/internal/fault"
 	"carbroker/internal/httpapi"
+	"carbroker/internal/invocation"
 	"carbroker/internal/scf"
-	"carbroker/internal/session"
 )
 
 // Env is the process's outside world.
@@ -77,47 +77,22 @@ func Main(ctx context.Context, env Env, version string) int {
 	return 2
 }
 
-// newLogger returns the JSON logger at the configured level.
+// newLogger returns the JSON logger at the configured level (LOG_LEVEL,
+// validated by config.Load).
 func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.LevelVar
+	setLevel(&l, level)
+	return newLoggerAt(w, &l)
+}
+
+func newLoggerAt(w io.Writer, level slog.Leveler) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+func setLevel(v *slog.LevelVar, level string) {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
-}
-
-// HandlerOptions tune the production wiring for tests and benchmarks; the
-// zero value is production.
-type HandlerOptions struct {
-	Logger  *slog.Logger
-	Version string
-	Auth    auth.Options    // clock, JWKS client
-	Session session.Options // retry tuning; NoIdleWait and GuestApply come from the configuration
-}
-
-// NewHandler builds the HTTP API for a configuration: the one wiring of
-// authenticator, invites, use case and API that every mode serves.
-func NewHandler(cfg config.Config, c session.CAR, o HandlerOptions) (http.Handler, error) {
-	authn, err := auth.New(cfg.Auth, o.Auth)
-	if err != nil {
-		return nil, err
-	}
-	so := o.Session
-	so.NoIdleWait, so.GuestApply = cfg.NoIdleWait, cfg.GuestApply
-	ao := httpapi.Options{
-		Config:         cfg,
-		Sessions:       session.New(c, so),
-		Auth:           authn,
-		RequireInvites: cfg.Auth.Mode != config.AuthNone,
-		Logger:         o.Logger,
-		Version:        o.Version,
-	}
-	if len(cfg.Auth.Secrets) > 0 {
-		inv, err := auth.NewInvites(cfg.Auth, o.Auth)
-		if err != nil {
-			return nil, err
-		}
-		ao.Invites = inv
-	}
-	return httpapi.New(ao), nil
+	v.Set(l)
 }
 
 func carClient(cfg config.Config, transport http.RoundTripper, getenv func(string) string) *car.Client {
@@ -150,7 +125,7 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 	creds := map[string]string{"TENCENTCLOUD_SECRETID": id, "TENCENTCLOUD_SECRETKEY": key}
 	c := carClient(cfg, emu.Transport(), func(k string) string { return creds[k] })
 	log := newLogger(env.Stderr, cfg.LogLevel)
-	h, err := NewHandler(cfg, c, HandlerOptions{Logger: log, Version: version})
+	h, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{Logger: log, Version: version})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "configuration: %v\n", err)
 		return 2
@@ -192,7 +167,7 @@ func runHTTP(ctx context.Context, env Env, addr, version string) int {
 	}
 	log := newLogger(env.Stderr, cfg.LogLevel)
 	c := carClient(cfg, nil, env.Getenv)
-	h, err := NewHandler(cfg, c, HandlerOptions{Logger: log, Version: version})
+	h, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{Logger: log, Version: version})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "configuration: %v\n", err)
 		return 2
@@ -210,12 +185,10 @@ func warm(ctx context.Context, c *car.Client) {
 
 // misconfigured answers every request with a 500 naming the problem.
 func misconfigured(problem error) http.Handler {
-	msg := "function misconfigured: " + strings.ReplaceAll(problem.Error(), "\n", "; ")
+	reply := fault.Wrap(fault.Internal, "function misconfigured: "+strings.ReplaceAll(problem.Error(), "\n", "; "), problem)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(http.StatusInternalServerError)
-		fmt.Fprintf(w, `{"Error":{"Code":"InternalError","Message":%q},"RequestId":""}`, msg)
+		info, _ := invocation.FromContext(r.Context())
+		fault.Write(w, reply, info.RequestID)
 	})
 }
 
@@ -227,9 +200,6 @@ func serveHTTP(ctx context.Context, env Env, addr string, h http.Handler, cfg co
 		return 1
 	}
 	timeout := cfg.RequestTimeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -274,7 +244,7 @@ func runEvent(ctx context.Context, env Env, port, version string) int {
 		return 1
 	}
 	src := newEventSource(env, version)
-	if _, err := src.handler(); err != nil {
+	if _, err := src.current(); err != nil {
 		src.log.Error("function misconfigured at start; every invoke will answer 500 until fixed", "problem", err.Error())
 	}
 	if env.Ready != nil {
@@ -293,44 +263,64 @@ func runEvent(ctx context.Context, env Env, port, version string) int {
 
 // eventSource rebuilds the handler when the configuration in the
 // environment changes, and otherwise reuses it. The CAR transport (and so
-// its open connections) lives for the whole process.
+// its open connections) and the logger live for the whole process; the
+// logger's level follows the LOG_LEVEL in force, for the runtime's own
+// lines too.
 type eventSource struct {
 	env       Env
 	version   string
 	transport http.RoundTripper
+	level     *slog.LevelVar
 	log       *slog.Logger
 
-	mu   sync.Mutex
-	key  string
-	h    http.Handler
-	err  error
-	warm sync.Once
+	mu      sync.Mutex
+	key     string
+	h       http.Handler // the API, or misconfigured's reply
+	problem error        // why the configuration in force is refused, nil if it is not
+	warm    sync.Once
 }
 
 func newEventSource(env Env, version string) *eventSource {
-	return &eventSource{env: env, version: version, transport: car.NewTransport(), log: newLogger(env.Stderr, "info")}
+	level := new(slog.LevelVar) // info until a configuration says otherwise
+	return &eventSource{env: env, version: version, transport: car.NewTransport(), level: level, log: newLoggerAt(env.Stderr, level)}
 }
 
+// handler is the scf.HandlerSource: the handler for the configuration in
+// the environment. A misconfiguration is answered by the handler, and
+// logged on every invoke.
 func (s *eventSource) handler() (http.Handler, error) {
+	h, err := s.current()
+	if err != nil {
+		s.log.Error("function misconfigured", "problem", err.Error())
+	}
+	return h, nil
+}
+
+// current (re)loads the configuration if it changed, and returns its
+// handler and its problem.
+func (s *eventSource) current() (http.Handler, error) {
 	key := config.Fingerprint(s.env.Getenv)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if key == s.key && (s.h != nil || s.err != nil) {
-		return s.h, s.err
+	if key == s.key && s.h != nil {
+		return s.h, s.problem
 	}
-	s.key, s.h, s.err = key, nil, nil
+	s.key = key
 	cfg, err := config.Load(s.env.Getenv, config.Options{})
+	var h http.Handler
+	var c *car.Client
+	if err == nil {
+		setLevel(s.level, cfg.LogLevel)
+		c = carClient(cfg, s.transport, s.env.Getenv)
+		h, err = httpapi.NewFromConfig(cfg, c, httpapi.Options{Logger: s.log, Version: s.version})
+	}
 	if err != nil {
-		s.err = err
-		return nil, err
+		s.h, s.problem = misconfigured(err), err
+		return s.h, err
 	}
-	s.log = newLogger(s.env.Stderr, cfg.LogLevel)
-	c := carClient(cfg, s.transport, s.env.Getenv)
-	s.h, s.err = NewHandler(cfg, c, HandlerOptions{Logger: s.log, Version: s.version})
-	if s.err == nil {
-		s.warm.Do(func() { go warm(context.Background(), c) })
-	}
-	return s.h, s.err
+	s.h, s.problem = h, nil
+	s.warm.Do(func() { go warm(context.Background(), c) })
+	return h, nil
 }
 
 func randomHex(n int) string {

@@ -206,3 +206,33 @@ func TestEventModeTimeLimitAndHead(t *testing.T) {
 		t.Errorf("status %d after %v with a 300ms time limit", out.StatusCode, time.Since(begin))
 	}
 }
+
+// A LOG_LEVEL delivered in an invoke's Environment reaches the runtime's own
+// log lines too, not only the API's.
+func TestEventModeLogLevelFromEnvironment(t *testing.T) {
+	w := newWorld(t, caremu.Options{})
+	c, p := w.eventFunction()
+	ev := urlEvent("GET", "/healthz", "", nil)
+	// logged waits for the request line of an invoke (stderr is copied
+	// from a pipe), and returns the log up to then.
+	logged := func(ir integrationResponse) string {
+		t.Helper()
+		line := `"request_id":"` + ir.Headers["X-Request-Id"].(string) + `","method"`
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if s := p.stderr.String(); strings.Contains(s, line) {
+				return s
+			}
+		}
+		t.Fatalf("no request line %s in:\n%s", line, p.stderr.String())
+		return ""
+	}
+	ir, _ := invoke(t, c, ev, credsA(), time.Time{})
+	if strings.Contains(logged(ir), `"msg":"scf: invoke"`) {
+		t.Fatal("a debug line at LOG_LEVEL=info")
+	}
+	debug := environment("TENCENTCLOUD_SECRETID", credA, "TENCENTCLOUD_SECRETKEY", keyA, "LOG_LEVEL", "debug")
+	ir, _ = invoke(t, c, ev, debug, time.Time{})
+	if !strings.Contains(logged(ir), `"msg":"scf: invoke"`) {
+		t.Fatalf("LOG_LEVEL=debug from the Environment did not reach the runtime's log:\n%s", p.stderr.String())
+	}
+}

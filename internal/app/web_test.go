@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -41,5 +42,29 @@ func TestWebFunctionHeaders(t *testing.T) {
 	status, body, took := post("bob", map[string]string{"X-Scf-Timeout": "1"})
 	if status != 504 || took > 1500*time.Millisecond {
 		t.Fatalf("X-Scf-Timeout 1: %d after %v: %s", status, took, body)
+	}
+}
+
+// A web function on SCF that is misconfigured keeps serving, and answers
+// every request with a valid JSON error naming the variables at fault, even
+// when a value holds control characters.
+func TestWebFunctionMisconfiguredReplyIsJSON(t *testing.T) {
+	w := newWorld(t, caremu.Options{})
+	base, _ := w.httpFunction("TENCENTCLOUD_RUNENV=SCF", "CAR_ALLOW_APPLICATION_PARAMETERS=\x01(", "AUTH_MODE=")
+	res, err := http.Post(base+"/session", "application/json", strings.NewReader(`{"UserId":"alice","ClientSession":"cs"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	var reply struct {
+		Error struct{ Code, Message string }
+	}
+	if err := json.Unmarshal(b, &reply); err != nil {
+		t.Fatalf("the reply is not JSON (%v): %q", err, b)
+	}
+	if res.StatusCode != 500 || reply.Error.Code != "InternalError" ||
+		!strings.Contains(reply.Error.Message, "CAR_ALLOW_APPLICATION_PARAMETERS") || !strings.Contains(reply.Error.Message, "AUTH_MODE") {
+		t.Fatalf("%d %s", res.StatusCode, b)
 	}
 }

@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/app"
 	"carbroker/internal/car"
 	"carbroker/internal/caremu"
 	"carbroker/internal/config"
@@ -77,7 +76,7 @@ func newWiring(b *testing.B) *wiring {
 	// The request log line is formatted as in production (JSON, info); only
 	// its write is discarded.
 	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	api, err := app.NewHandler(cfg, c, app.HandlerOptions{Logger: log, Version: "bench"})
+	api, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{Logger: log, Version: "bench"})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -16,6 +16,9 @@ type Call struct {
 	RequestID string // CAR's RequestId, when it answered
 	Code      string // error code, empty on success
 	Duration  time.Duration
+	// Attempt is the call's attempt number when the use case repeated it
+	// (2 for the first retry); 0 or 1 for a first call.
+	Attempt int
 }
 
 // Log is a request's list of calls; safe for concurrent use.
@@ -25,6 +28,20 @@ type Log struct {
 }
 
 type ctxKey struct{}
+
+type attemptKey struct{}
+
+// WithAttempt marks the calls made with ctx as the n-th attempt of one
+// call, so that retries are visible in the request's log line.
+func WithAttempt(ctx context.Context, n int) context.Context {
+	return context.WithValue(ctx, attemptKey{}, n)
+}
+
+// AttemptOf is the attempt number set by WithAttempt, 0 if none.
+func AttemptOf(ctx context.Context) int {
+	n, _ := ctx.Value(attemptKey{}).(int)
+	return n
+}
 
 // NewContext returns a context that collects calls into a new Log.
 func NewContext(ctx context.Context) (context.Context, *Log) {
@@ -55,6 +72,9 @@ func (l *Log) LogValue() slog.Value {
 	for i, c := range calls {
 		out[i] = loggedCall{Action: c.Action, RequestID: c.RequestID, Code: c.Code,
 			Ms: float64(c.Duration.Microseconds()) / 1000}
+		if c.Attempt > 1 {
+			out[i].Attempt = c.Attempt
+		}
 	}
 	return slog.AnyValue(out)
 }
@@ -64,4 +84,5 @@ type loggedCall struct {
 	RequestID string  `json:"car_request_id,omitempty"`
 	Code      string  `json:"code,omitempty"`
 	Ms        float64 `json:"ms"`
+	Attempt   int     `json:"attempt,omitempty"` // 2 and up: a retry
 }

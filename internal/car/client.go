@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
-	tcerr "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
 	tchttp "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/http"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
 
@@ -44,6 +43,11 @@ type Options struct {
 	// Getenv is where credentials are read when the context carries none
 	// (default os.Getenv).
 	Getenv func(string) string
+	// StaleAfter is how long the client may go without calling CAR before
+	// it drops its idle connections rather than trust them (default 30 s).
+	// CAR's and the NAT's idle timeouts are not documented; an SCF instance
+	// frozen between invocations does not see them close the connection.
+	StaleAfter time.Duration
 }
 
 // Client calls CAR. It is safe for concurrent use and meant to live as long
@@ -54,9 +58,12 @@ type Client struct {
 	transport http.RoundTripper
 	getenv    func(string) string
 
-	mu     sync.Mutex
-	sdk    *common.Client // the SDK client for the last credential triple seen
-	sdkFor credential.Triple
+	staleAfter time.Duration
+
+	mu       sync.Mutex
+	sdk      *common.Client // the SDK client for the last credential triple seen
+	sdkFor   credential.Triple
+	lastCall time.Time // when the last call (or Warm) started; monotonic and wall readings
 }
 
 // New returns a Client.
@@ -72,7 +79,10 @@ func New(o Options) *Client {
 	p.DisableRegionBreaker = true
 	p.RateLimitExceededMaxRetries = 0 // the SDK sleeps ignoring the context: we retry ourselves
 	p.NetworkFailureMaxRetries = 0
-	c := &Client{profile: p, transport: o.Transport, getenv: o.Getenv}
+	c := &Client{profile: p, transport: o.Transport, getenv: o.Getenv, staleAfter: o.StaleAfter}
+	if c.staleAfter <= 0 {
+		c.staleAfter = 30 * time.Second
+	}
 	if c.transport == nil {
 		c.transport = NewTransport()
 	}
@@ -120,6 +130,7 @@ func (c *Client) credentials(ctx context.Context) credential.Triple {
 // first invocation does not pay for DNS, TCP and TLS. Errors are ignored: it
 // is an optimisation only.
 func (c *Client) Warm(ctx context.Context) {
+	c.dropStale(time.Now())
 	scheme := strings.ToLower(c.profile.HttpProfile.Scheme)
 	req, err := http.NewRequestWithContext(ctx, http.MethodHead, scheme+"://"+c.profile.HttpProfile.Endpoint+"/", nil)
 	if err != nil {
@@ -140,12 +151,18 @@ func (c *Client) call(ctx context.Context, req tchttp.Request, resp tchttp.Respo
 	}
 	req.SetContext(ctx)
 	start := time.Now()
+	c.dropStale(start)
 	err := c.sdkClient(t).Send(req, resp)
 	var fe *fault.Error
-	rec := calllog.Call{Action: action, Duration: time.Since(start)}
+	rec := calllog.Call{Action: action, Duration: time.Since(start), Attempt: calllog.AttemptOf(ctx)}
 	if err != nil {
 		fe = convert(ctx, action, err)
 		rec.Code, rec.RequestID = fe.Code, fe.RequestID
+		if fe.Code == "ClientError.NetworkError" {
+			// The connection failed or went silent: others idle since the
+			// same time may be dead too, so the next attempt dials afresh.
+			c.closeIdle()
+		}
 	} else {
 		rec.RequestID = requestID()
 	}
@@ -156,78 +173,27 @@ func (c *Client) call(ctx context.Context, req tchttp.Request, resp tchttp.Respo
 	return nil
 }
 
-// convert turns an SDK error into the one error vocabulary. It never copies
-// the SDK's message into the caller-facing Message.
-func convert(ctx context.Context, action string, err error) *fault.Error {
-	fe := &fault.Error{Action: action, Err: scrub(err)}
-	var sdk *tcerr.TencentCloudSDKError
-	if errors.As(err, &sdk) {
-		fe.Code, fe.RequestID = sdk.Code, sdk.RequestId
-	} else {
-		fe.Code = "ClientError"
+// dropStale closes the idle connections when no call started for longer
+// than staleAfter, measured on the monotonic clock and on the wall clock:
+// the wall clock jumps ahead of the monotonic one when the instance was
+// frozen or suspended. It runs in the caller's goroutine: a frozen instance
+// has no timer to rely on.
+func (c *Client) dropStale(now time.Time) {
+	c.mu.Lock()
+	last := c.lastCall
+	c.lastCall = now
+	c.mu.Unlock()
+	if last.IsZero() {
+		return
 	}
-	deadline := errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded)
-	switch code := fe.Code; {
-	case deadline:
-		fe.Kind, fe.Message = fault.Timeout, "CAR did not answer in time; try again"
-	case errors.Is(err, context.Canceled):
-		fe.Kind, fe.Message = fault.Timeout, "the request was cancelled"
-	case code == "ClientError.NetworkError":
-		fe.Kind, fe.Message = fault.Upstream, "CAR could not be reached; try again"
-	case strings.HasPrefix(code, "ClientError"):
-		fe.Kind, fe.Message = fault.Upstream, "CAR answered with an unreadable reply; try again"
-	case code == "ResourceNotFound.NoIdle":
-		fe.Kind, fe.Message, fe.RetryAfter = fault.NoIdle, "no idle concurrency: all cloud instances are busy; try again shortly", 5*time.Second
-	case strings.HasPrefix(code, "RequestLimitExceeded"):
-		fe.Kind, fe.Message, fe.RetryAfter = fault.RateLimited, "too many requests to CAR; slow down", time.Second
-	case code == "FailedOperation.SlowDown":
-		fe.Kind, fe.Message, fe.RetryAfter = fault.RateLimited, "a request for this user is already in progress; try again shortly", time.Second
-	case code == "UnsupportedOperation.Stopping":
-		fe.Kind, fe.Message, fe.RetryAfter = fault.Unavailable, "the session is being stopped; try again shortly", 2*time.Second
-	case code == "ResourceUnavailable.Initialization":
-		fe.Kind, fe.Message, fe.RetryAfter = fault.Unavailable, "the cloud instance is initialising; try again shortly", 2*time.Second
-	case code == "LimitExceeded.Role":
-		fe.Kind, fe.Message = fault.RoleFull, "the room has no free seat for this role"
-	case code == "ResourceNotFound.SessionNotFound":
-		fe.Kind, fe.Message = fault.Upstream, "CAR found no session for this user"
-	case strings.HasPrefix(code, "InvalidParameter") || strings.HasPrefix(code, "MissingParameter"):
-		fe.Kind, fe.Message = fault.Invalid, "CAR rejected the request's parameters; get a fresh ClientSession from the client SDK and try again"
-	case strings.HasPrefix(code, "OperationDenied"):
-		fe.Kind, fe.Message = fault.Forbidden, "CAR refused the operation"
-	case strings.HasPrefix(code, "AuthFailure") || strings.HasPrefix(code, "UnauthorizedOperation"):
-		// our credentials, or an execution role without CAR permissions
-		fe.Kind, fe.Message = fault.Internal, "internal error"
-	default: // InternalError, FailedOperation*, ProcessTimeout, ResourceUnavailable.AccessFailed, unknown codes
-		fe.Kind, fe.Message = fault.Upstream, "CAR failed to process the request; try again"
+	if gap := max(now.Sub(last), now.Round(0).Sub(last.Round(0))); gap > c.staleAfter {
+		c.closeIdle()
 	}
-	return fe
 }
 
-// scrub keeps an SDK error's code and request id for operators but drops its
-// message, which may embed a raw response body; the transport cause (which
-// carries the deadline and connection errors) stays reachable.
-func scrub(err error) error {
-	var sdk *tcerr.TencentCloudSDKError
-	if !errors.As(err, &sdk) {
-		return err
+// closeIdle drops the transport's idle connections, if it pools any.
+func (c *Client) closeIdle() {
+	if t, ok := c.transport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
 	}
-	return &sdkError{code: sdk.Code, requestID: sdk.RequestId, cause: errors.Unwrap(sdk)}
 }
-
-type sdkError struct {
-	code, requestID string
-	cause           error
-}
-
-func (e *sdkError) Error() string {
-	s := "CAR error " + e.code
-	if e.requestID != "" {
-		s += " (RequestId " + e.requestID + ")"
-	}
-	if e.cause != nil {
-		s += ": " + e.cause.Error()
-	}
-	return s
-}
-
-func (e *sdkError) Unwrap() error { return e.cause }

@@ -2,7 +2,7 @@
 // version 2022-01-10, on the wire, so that the real tencentcloud SDK can drive
 // tests of code that calls CAR.
 //
-// It owns: TC3-HMAC-SHA256 verification (against the real clock), the JSON
+// It owns: TC3-HMAC-SHA256 verification (package tc3, against the real clock), the JSON
 // envelope and its error codes, a pool of concurrencies ("slots") moving
 // through idle → locked → session → retained/stopping → idle for
 // ApplyConcurrent, CreateSession, DestroySession and DescribeConcurrentCount,
@@ -53,11 +53,12 @@ package caremu
 import (
 	"crypto/rand"
 	"encoding/base64"
-	"fmt"
 	"net"
 	"net/http"
 	"sync"
 	"time"
+
+	"carbroker/internal/tc3"
 )
 
 // Version is the only API version the emulator serves.
@@ -88,13 +89,8 @@ const (
 	Stopping State = "stopping" // DestroySession was called; idle again at Slot.Until
 )
 
-// Credential is a key the emulator accepts for one SecretId.
-type Credential struct {
-	SecretKey string
-	// Token is the session token callers must send in X-TC-Token; when it is
-	// empty, a request carrying X-TC-Token is refused.
-	Token string
-}
+// Credential is a key the emulator accepts for one SecretId (see tc3.Credential).
+type Credential = tc3.Credential
 
 // Options configure an Emulator. Zero values take the defaults shown.
 type Options struct {
@@ -137,7 +133,8 @@ type Call struct {
 // Emulator is a CAR API emulator. It is safe for concurrent use; create it
 // with New.
 type Emulator struct {
-	opt Options
+	opt  Options
+	auth *tc3.Verifier // checks signatures against the real clock
 
 	mu        sync.Mutex
 	now       time.Time // the pool clock; zero means real time
@@ -167,16 +164,10 @@ func New(opt Options) *Emulator {
 	if opt.MaxPlayers <= 0 {
 		opt.MaxPlayers = 4
 	}
-	creds := make(map[string]Credential, len(opt.Credentials))
-	for id, c := range opt.Credentials {
-		creds[id] = c
-	}
-	if len(creds) == 0 {
-		creds[DefaultSecretID] = Credential{SecretKey: DefaultSecretKey}
-	}
+	creds := tc3.WithDefault(opt.Credentials, DefaultSecretID, DefaultSecretKey)
 	opt.Credentials = creds
 	opt.Projects = append([]string(nil), opt.Projects...)
-	e := &Emulator{opt: opt}
+	e := &Emulator{opt: opt, auth: &tc3.Verifier{Service: "car", Credentials: creds}}
 	e.Reset()
 	return e
 }
@@ -300,15 +291,6 @@ func (e *Emulator) Listen(addr string) (endpoint string, stop func(), err error)
 		})
 	}
 	return ln.Addr().String(), stop, nil
-}
-
-// newRequestID returns a random UUID version 4.
-func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails since Go 1.24
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
 // newServerSession returns an opaque random base64 string (384 characters).

@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"slices"
+
+	"carbroker/internal/tc3"
 )
 
 // maxBody is the largest request body accepted (CAR's documented POST limit).
@@ -43,7 +45,7 @@ var actions = map[string]map[string]bool{
 // ServeHTTP answers one CAR API request. Every answer is HTTP 200 with a JSON
 // envelope, except injected raw replies and requests whose client went away.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	c := Call{Action: r.Header.Get("X-TC-Action"), RequestID: newRequestID(), Time: e.Now()}
+	c := Call{Action: r.Header.Get("X-TC-Action"), RequestID: tc3.NewRequestID(), Time: e.Now()}
 	fields, err := e.serve(r, &c)
 
 	var ae *apiError
@@ -91,22 +93,15 @@ func (e *Emulator) serve(r *http.Request, c *Call) (map[string]any, error) {
 	if len(body) > maxBody {
 		return nil, errorf("InvalidParameter", "the request body exceeds 10 MB")
 	}
-	if err := e.verify(r, body); err != nil {
+	known := func(a string) bool { _, ok := actions[a]; return ok }
+	if err := e.auth.CheckRequest(r, body, Version, known); err != nil {
+		var te *tc3.Error
+		if errors.As(err, &te) {
+			return nil, errorf(te.Code, te.Message)
+		}
 		return nil, err
 	}
-	switch v := r.Header.Get("X-TC-Version"); v {
-	case "":
-		return nil, errorf("MissingParameter", "the request is missing the X-TC-Version header")
-	case Version:
-	default:
-		return nil, errorf("NoSuchVersion", "version `"+v+"` does not exist for car")
-	}
-	spec, ok := actions[c.Action]
-	if c.Action == "" {
-		return nil, errorf("MissingParameter", "the request is missing the X-TC-Action header")
-	} else if !ok {
-		return nil, errorf("InvalidAction", "action `"+c.Action+"` does not exist")
-	}
+	spec := actions[c.Action]
 	p, err := decodeParams(body, spec)
 	if err != nil {
 		return nil, err

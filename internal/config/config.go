@@ -52,8 +52,8 @@ type Endpoint struct {
 	Scheme string // "HTTPS" or "HTTP", as the SDK's HttpProfile wants it
 }
 
-// DefaultEndpoint is the public CAR endpoint.
-var DefaultEndpoint = Endpoint{Host: "car.tencentcloudapi.com", Scheme: "HTTPS"}
+// defaultEndpoint is the public CAR endpoint.
+var defaultEndpoint = Endpoint{Host: "car.tencentcloudapi.com", Scheme: "HTTPS"}
 
 // Auth is the caller-identity configuration.
 type Auth struct {
@@ -78,8 +78,8 @@ type Options struct {
 	Dev bool // dev mode: AUTH_MODE defaults to none, CAR_PROJECT_ID to a dev project
 }
 
-// DevProjectID is the project the embedded emulator serves in dev mode.
-const DevProjectID = "cap-dev00000"
+// devProjectID is the project the embedded emulator serves in dev mode.
+const devProjectID = "cap-dev00000"
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
@@ -91,7 +91,7 @@ func Load(getenv func(string) string, opt Options) (Config, error) {
 
 	c := Config{ProjectID: get("CAR_PROJECT_ID"), ApplicationID: get("CAR_APPLICATION_ID")}
 	if c.ProjectID == "" && opt.Dev {
-		c.ProjectID = DevProjectID
+		c.ProjectID = devProjectID
 	}
 	if c.ProjectID == "" {
 		bad("CAR_PROJECT_ID is required (your CAR project id, cap-…)")
@@ -126,13 +126,13 @@ func Load(getenv func(string) string, opt Options) (Config, error) {
 	c.GuestApply = boolean(get, "CAR_GUEST_APPLY", false, bad)
 	c.NoIdleWait = duration(get, "CAR_NOIDLE_WAIT", 0, 0, 15*time.Minute, bad)
 	if ep := get("CAR_ENDPOINT"); ep != "" {
-		e, err := ParseEndpoint(ep)
+		e, err := parseEndpoint(ep)
 		if err != nil {
 			bad("CAR_ENDPOINT: %v", err)
 		}
 		c.Endpoint = e
 	} else {
-		c.Endpoint = DefaultEndpoint
+		c.Endpoint = defaultEndpoint
 	}
 
 	c.RequestTimeout = duration(get, "REQUEST_TIMEOUT", 10*time.Second, 100*time.Millisecond, 15*time.Minute, bad)
@@ -231,8 +231,8 @@ func loadAuth(get func(string) string, opt Options, bad func(string, ...any)) Au
 	return a
 }
 
-// ParseEndpoint accepts host[:port] or http(s)://host[:port][/].
-func ParseEndpoint(s string) (Endpoint, error) {
+// parseEndpoint accepts host[:port] or http(s)://host[:port][/].
+func parseEndpoint(s string) (Endpoint, error) {
 	e := Endpoint{Scheme: "HTTPS"}
 	switch {
 	case strings.HasPrefix(strings.ToLower(s), "https://"):

@@ -1,24 +1,22 @@
-package config_test
+package config
 
 import (
 	"strings"
 	"testing"
 	"time"
-
-	"carbroker/internal/config"
 )
 
-func load(t *testing.T, vars map[string]string, opt config.Options) (config.Config, error) {
+func load(t *testing.T, vars map[string]string, opt Options) (Config, error) {
 	t.Helper()
-	return config.Load(func(k string) string { return vars[k] }, opt)
+	return Load(func(k string) string { return vars[k] }, opt)
 }
 
 func TestDefaults(t *testing.T) {
-	c, err := load(t, map[string]string{"CAR_PROJECT_ID": "cap-1234", "AUTH_MODE": "none"}, config.Options{})
+	c, err := load(t, map[string]string{"CAR_PROJECT_ID": "cap-1234", "AUTH_MODE": "none"}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.RequestTimeout != 10*time.Second || c.NoIdleWait != 0 || c.Endpoint != config.DefaultEndpoint ||
+	if c.RequestTimeout != 10*time.Second || c.NoIdleWait != 0 || c.Endpoint != defaultEndpoint ||
 		len(c.AllowedProjectIDs) != 1 || c.AllowedProjectIDs[0] != "cap-1234" || c.LogLevel != "info" ||
 		c.Auth.TicketTTL != 720*time.Hour || c.Auth.JWTUserClaim != "sub" {
 		t.Errorf("defaults: %+v", c)
@@ -26,11 +24,11 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestDevDefaults(t *testing.T) {
-	c, err := load(t, nil, config.Options{Dev: true})
-	if err != nil || c.Auth.Mode != "none" || c.ProjectID != config.DevProjectID {
+	c, err := load(t, nil, Options{Dev: true})
+	if err != nil || c.Auth.Mode != "none" || c.ProjectID != devProjectID {
 		t.Fatalf("%v %+v", err, c)
 	}
-	c, err = load(t, map[string]string{"AUTH_MODE": "ticket", "AUTH_SECRET": strings.Repeat("s", 32)}, config.Options{Dev: true})
+	c, err = load(t, map[string]string{"AUTH_MODE": "ticket", "AUTH_SECRET": strings.Repeat("s", 32)}, Options{Dev: true})
 	if err != nil || c.Auth.Mode != "ticket" {
 		t.Fatalf("AUTH_MODE is honoured in dev mode: %v %+v", err, c.Auth.Mode)
 	}
@@ -50,7 +48,7 @@ func TestProblemsAreAllReported(t *testing.T) {
 		"AUTH_SECRET":                      "short-secret-value",
 		"JWT_SECRET":                       "tiny",
 	}
-	_, err := load(t, vars, config.Options{})
+	_, err := load(t, vars, Options{})
 	if err == nil {
 		t.Fatal("want errors")
 	}
@@ -98,7 +96,7 @@ func TestAuthModes(t *testing.T) {
 		for k, v := range c.vars {
 			vars[k] = v
 		}
-		if _, err := load(t, vars, config.Options{}); (err == nil) != c.ok {
+		if _, err := load(t, vars, Options{}); (err == nil) != c.ok {
 			t.Errorf("%v: err %v", c.vars, err)
 		}
 	}
@@ -119,7 +117,7 @@ func TestParseEndpoint(t *testing.T) {
 		{"", "", "", false},
 	}
 	for _, c := range cases {
-		e, err := config.ParseEndpoint(c.in)
+		e, err := parseEndpoint(c.in)
 		if (err == nil) != c.ok || c.ok && (e.Host != c.host || e.Scheme != c.scheme) {
 			t.Errorf("%q: %+v %v", c.in, e, err)
 		}
@@ -127,9 +125,9 @@ func TestParseEndpoint(t *testing.T) {
 }
 
 func TestFingerprintChangesWithConfiguration(t *testing.T) {
-	a := config.Fingerprint(func(k string) string { return map[string]string{"AUTH_MODE": "none"}[k] })
-	b := config.Fingerprint(func(k string) string { return map[string]string{"AUTH_MODE": "jwt"}[k] })
-	c := config.Fingerprint(func(k string) string {
+	a := Fingerprint(func(k string) string { return map[string]string{"AUTH_MODE": "none"}[k] })
+	b := Fingerprint(func(k string) string { return map[string]string{"AUTH_MODE": "jwt"}[k] })
+	c := Fingerprint(func(k string) string {
 		return map[string]string{"AUTH_MODE": "none", "TENCENTCLOUD_SECRETKEY": "rotated"}[k]
 	})
 	if a == b || a != c {
@@ -140,8 +138,8 @@ func TestFingerprintChangesWithConfiguration(t *testing.T) {
 // Keys lists exactly what Load reads.
 func TestKeysAreWhatLoadReads(t *testing.T) {
 	read := map[string]bool{}
-	_, _ = config.Load(func(k string) string { read[k] = true; return "" }, config.Options{})
-	for _, k := range config.Keys {
+	_, _ = Load(func(k string) string { read[k] = true; return "" }, Options{})
+	for _, k := range Keys {
 		if !read[k] {
 			t.Errorf("Keys lists %s, which Load does not read", k)
 		}

@@ -2,12 +2,15 @@
 //
 // Every failure a caller can see is a *Error with a Kind. What the client may
 // read (Kind, Message) is kept apart from what only operators need (the CAR
-// code, action, request id and the wrapped cause). Transport adapters map a
-// Kind to a status in one table; nothing else renders errors.
+// code, action, request id and the wrapped cause). Kind.Status is the one
+// table from kind to HTTP status, and Write (reply.go) the one renderer of
+// error replies: the HTTP API, the SCF runtime and a misconfigured function
+// all answer through it.
 package fault
 
 import (
 	"errors"
+	"log/slog"
 	"time"
 )
 
@@ -58,6 +61,49 @@ type Error struct {
 	RequestID  string        // CAR RequestId, if any
 	RetryAfter time.Duration // a hint for 429/503; zero means none
 	Err        error         // the cause; for operators, never rendered
+
+	// Retry says whether repeating the failed call may help, as the CAR
+	// client knows it from the action and the code; the use case decides
+	// within its budget.
+	Retry Retry
+	// Notice overrides how loudly the failure is logged; the zero value
+	// leaves it to the Kind (see LogLevel).
+	Notice Notice
+}
+
+// Retry is what repeating a failed call may achieve.
+type Retry int
+
+const (
+	Final   Retry = iota // the same call would fail the same way
+	Once                 // worth one more attempt, no more: rate limits, a dead connection
+	Backoff              // worth retrying after a short jittered backoff while attempts and budget last
+)
+
+// Notice is how much a failure needs an operator's attention.
+type Notice int
+
+const (
+	ByKind Notice = iota // as LogLevel decides from the Kind
+	Warn                 // worth a look: e.g. the project's configuration in CAR
+	Bug                  // our own bug: logged as an error whatever the Kind
+)
+
+// LogLevel is the level of the request's log line for this failure:
+// failures of ours or of CAR are errors, CAR refusing what we validated is a
+// warning (usually a stale ClientSession), the caller's mistakes are info.
+func (e *Error) LogLevel() slog.Level {
+	switch {
+	case e.Notice == Bug:
+		return slog.LevelError
+	case e.Notice == Warn:
+		return slog.LevelWarn
+	case e.Kind == Internal || e.Kind == Upstream || e.Kind == Timeout:
+		return slog.LevelError
+	case e.Kind == Invalid && e.Code != "":
+		return slog.LevelWarn
+	}
+	return slog.LevelInfo
 }
 
 func (e *Error) Error() string {

@@ -2,16 +2,17 @@
 // transport (SCF events, web functions, the local server) reaches.
 //
 // It owns routing (native routes and the drop-in routes of Tencent's
-// car-server-demo), body decoding and validation, the allow-lists, the one
-// error-to-status table, CORS, the client-IP rule, the request's time budget
-// and the single log line per request.
+// car-server-demo, each rendered in its own style: errors.go, compat.go),
+// body decoding and validation, the allow-lists, CORS, the client-IP rule,
+// the request's time budget and the single log line per request. Errors
+// become statuses and bodies through package fault's one table and
+// renderer. NewFromConfig is the production wiring every mode serves.
 package httpapi
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -28,49 +29,40 @@ import (
 	"carbroker/internal/session"
 )
 
-// Sessions is the use case the API drives.
-type Sessions interface {
+// useCase is the use case the API drives.
+type useCase interface {
 	Start(ctx context.Context, in session.StartInput) (string, error)
 	Apply(ctx context.Context, in session.StartInput) error
 	Stop(ctx context.Context, userID string) error
 }
 
-var _ Sessions = (*session.Service)(nil)
+var _ useCase = (*session.Service)(nil)
 
-// Invites mints and verifies invites to a host's room.
-type Invites interface {
+// inviter mints and verifies invites to a host's room.
+type inviter interface {
 	Mint(host, role string, ttl time.Duration) (token string, expires time.Time, err error)
 	Verify(token, host string) (role string, err error)
 }
 
-// Options wire the API.
-type Options struct {
-	Config   config.Config // policy: allow-lists, CORS, trusted proxies, request timeout
-	Sessions Sessions
-	Auth     auth.Authenticator
-	// Invites may be nil: joining another user's room is then refused
-	// unless RequireInvites is false.
-	Invites Invites
-	// RequireInvites makes a guest (HostUserId other than its own UserId)
+// deps are what the API is built from (see NewFromConfig).
+type deps struct {
+	cfg      config.Config // policy: allow-lists, CORS, trusted proxies, request timeout
+	sessions useCase
+	auth     auth.Authenticator
+	// invites may be nil: joining another user's room is then refused
+	// unless requireInvites is false.
+	invites inviter
+	// requireInvites makes a guest (HostUserId other than its own UserId)
 	// present an invite from the host; the role is then the invite's.
-	RequireInvites bool
-	Logger         *slog.Logger
-	Version        string
+	requireInvites bool
+	log            *slog.Logger
+	version        string
 }
 
-// API is the http.Handler.
-type API struct {
-	o        Options
-	log      *slog.Logger
+// api is the http.Handler.
+type api struct {
+	deps
 	warnOnce sync.Once
-}
-
-// New returns the API.
-func New(o Options) *API {
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	return &API{o: o, log: o.Logger}
 }
 
 // Operations (also the route names in logs).
@@ -87,21 +79,21 @@ type route struct {
 	path   string
 	method string
 	op     string
-	compat bool
+	style  style // how replies are rendered: native, or car-server-demo's compat
 }
 
 // routes match on the path's tail, longest first, so a base path such as
 // /release/car/session works.
 var routes = []route{
-	{"/session/invite", http.MethodPost, opInvite, false},
-	{"/StartProject", http.MethodPost, opStart, true},
-	{"/StopProject", http.MethodPost, opStop, true},
-	{"/session", http.MethodPost, opStart, false},
-	{"/session", http.MethodDelete, opStop, false},
-	{"/Enqueue", http.MethodPost, opEnqueue, true},
-	{"/Dequeue", http.MethodPost, opDequeue, true},
-	{"/healthz", http.MethodGet, opHealth, false},
-	{"/healthz", http.MethodHead, opHealth, false},
+	{"/session/invite", http.MethodPost, opInvite, native{}},
+	{"/StartProject", http.MethodPost, opStart, compat{}},
+	{"/StopProject", http.MethodPost, opStop, compat{}},
+	{"/session", http.MethodPost, opStart, native{}},
+	{"/session", http.MethodDelete, opStop, native{}},
+	{"/Enqueue", http.MethodPost, opEnqueue, compat{}},
+	{"/Dequeue", http.MethodPost, opDequeue, compat{}},
+	{"/healthz", http.MethodGet, opHealth, native{}},
+	{"/healthz", http.MethodHead, opHealth, native{}},
 }
 
 // match finds the route for a path and method; found reports whether the
@@ -118,7 +110,7 @@ func match(path, method string) (rt route, ok, found bool) {
 			return r, true, true
 		}
 	}
-	return route{}, false, found
+	return route{style: native{}}, false, found
 }
 
 // exchange is one request being served.
@@ -138,7 +130,7 @@ type exchange struct {
 	outcome         string
 }
 
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := &exchange{w: w, r: r, start: time.Now(), requestID: requestID(r.Context())}
 	ctx, calls := calllog.NewContext(r.Context())
 	x.calls = calls
@@ -172,7 +164,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.r = r.WithContext(ctx)
 	switch rt.op {
 	case opHealth:
-		a.reply(x, http.StatusOK, map[string]string{"Status": "ok", "Version": a.o.Version})
+		x.reply(http.StatusOK, map[string]string{"Status": "ok", "Version": a.version})
 	case opStart:
 		a.start(x)
 	case opStop:
@@ -196,21 +188,18 @@ func safeMethod(m string) string {
 // budget bounds the request: REQUEST_TIMEOUT, capped by the platform's
 // deadline less a margin that scales with the time left, so the reply is
 // written before the platform gives up.
-func (a *API) budget(ctx context.Context) (context.Context, context.CancelFunc) {
-	d := a.o.Config.RequestTimeout
-	if d <= 0 {
-		d = 10 * time.Second
-	}
+func (a *api) budget(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := a.cfg.RequestTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		left := time.Until(dl)
-		d = min(d, left-Margin(left))
+		d = min(d, left-margin(left))
 	}
 	return context.WithTimeout(ctx, d)
 }
 
-// Margin is the time kept back from a platform deadline to answer in: a
+// margin is the time kept back from a platform deadline to answer in: a
 // tenth of the time left, at least 10 ms and at most 1 s.
-func Margin(left time.Duration) time.Duration {
+func margin(left time.Duration) time.Duration {
 	return min(max(left/10, 10*time.Millisecond), time.Second)
 }
 
@@ -224,56 +213,17 @@ func requestID(ctx context.Context) string {
 	return hex.EncodeToString(b[:])
 }
 
-// reply writes a JSON success body.
-func (a *API) reply(x *exchange, status int, body any) {
+// reply writes a JSON body with its status.
+func (x *exchange) reply(status int, body any) {
 	x.status = status
-	writeJSON(x.w, status, body)
-}
-
-// fail writes an error in the route's dialect: native errors, or the demo's
-// always-200 numeric codes on compat routes.
-func (a *API) fail(x *exchange, err error) {
-	fe := fault.As(err)
-	x.err = fe
-	if ra := retryAfter(fe); ra != "" {
-		x.w.Header().Set("Retry-After", ra)
-	}
-	if x.route.compat && x.route.op == opEnqueue && fe.Kind == fault.NoIdle {
-		return // enqueue renders "queuing" itself
-	}
-	// A caller whose UserId the server just chose learns it, with its
-	// credential, even when the start failed: its next try then reuses the
-	// concurrency CAR may have locked for it.
-	var userID, ticket string
-	if x.identity.Minted {
-		if t, err := a.o.Auth.Credential(x.identity); err == nil {
-			userID, ticket = x.identity.UserID, t
-		}
-	}
-	if x.route.compat {
-		a.reply(x, http.StatusOK, compatReply{RequestId: x.compatRequestID(), Code: compatCode(fe, x.route.op), Msg: fe.Message,
-			UserId: userID, Ticket: ticket})
-		return
-	}
-	a.reply(x, Status(fe.Kind), nativeError{Error: errorBody{Code: fe.Kind.String(), Message: fe.Message}, RequestId: x.requestID,
-		UserId: userID, Ticket: ticket})
-}
-
-func writeJSON(w http.ResponseWriter, status int, body any) {
-	b, err := json.Marshal(body)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"Error":{"Code":"InternalError","Message":"internal error"}}`)
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	fault.WriteJSON(x.w, status, body)
 }
 
 // cors sets CORS headers for allowed origins and answers preflights. It
 // reports whether the request was a preflight (and so is answered).
-func (a *API) cors(w http.ResponseWriter, r *http.Request) bool {
+func (a *api) cors(w http.ResponseWriter, r *http.Request) bool {
 	origin := r.Header.Get("Origin")
-	allowed := a.o.Config.CORSAllowOrigins
+	allowed := a.cfg.CORSAllowOrigins
 	preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
 	if origin != "" && len(allowed) > 0 {
 		h := w.Header()
@@ -309,8 +259,8 @@ func TrustedPeer(prefixes []netip.Prefix) func(remoteAddr string) bool {
 }
 
 // clientIP applies the client-IP rule to the request.
-func (a *API) clientIP(r *http.Request) (string, error) {
-	ip, ok := clientIP(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), a.o.Config.TrustedProxies)
+func (a *api) clientIP(r *http.Request) (string, error) {
+	ip, ok := clientIP(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), a.cfg.TrustedProxies)
 	if !ok {
 		return "", fault.New(fault.Invalid, "the caller's IP address could not be determined")
 	}

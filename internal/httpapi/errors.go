@@ -5,61 +5,47 @@ import (
 	"strconv"
 	"time"
 
+	"carbroker/internal/auth"
 	"carbroker/internal/fault"
 )
 
-// statusOf is the one table from error kind to HTTP status.
-var statusOf = map[fault.Kind]int{
-	fault.Internal:         http.StatusInternalServerError,
-	fault.Invalid:          http.StatusBadRequest,
-	fault.TooLarge:         http.StatusRequestEntityTooLarge,
-	fault.Unauthenticated:  http.StatusUnauthorized,
-	fault.Forbidden:        http.StatusForbidden,
-	fault.NotFound:         http.StatusNotFound,
-	fault.MethodNotAllowed: http.StatusMethodNotAllowed,
-	fault.RoleFull:         http.StatusConflict,
-	fault.RateLimited:      http.StatusTooManyRequests,
-	fault.NoIdle:           http.StatusServiceUnavailable,
-	fault.Unavailable:      http.StatusServiceUnavailable,
-	fault.Timeout:          http.StatusGatewayTimeout,
-	fault.Upstream:         http.StatusBadGateway,
+// style renders a route's replies: native, or the drop-in replies of
+// Tencent's car-server-demo (compat.go). Handlers decide what happened;
+// the style decides how it reads.
+type style interface {
+	// failed renders an error already recorded. minted is the caller's
+	// identity when the server just chose its UserId (zero otherwise), and
+	// ticket its credential.
+	failed(x *exchange, fe *fault.Error, minted auth.Identity, ticket string)
+	started(x *exchange, id auth.Identity, serverSession, ticket string)
+	stopped(x *exchange, userID string)
 }
 
-// Status returns the HTTP status for an error kind.
-func Status(k fault.Kind) int {
-	if s, ok := statusOf[k]; ok {
-		return s
+// record keeps a failure's outcome for the reply and the log line: the
+// error itself and its Retry-After. It renders nothing.
+func (a *api) record(x *exchange, err error) *fault.Error {
+	fe := fault.As(err)
+	x.err = fe
+	if ra := retryAfter(fe); ra != "" {
+		x.w.Header().Set("Retry-After", ra)
 	}
-	return http.StatusInternalServerError
+	return fe
 }
 
-// Compat codes of Tencent's car-server-demo.
-const (
-	compatOK           = 0
-	compatBadSign      = 10000
-	compatBadParams    = 10001
-	compatQueuing      = 10100
-	compatQueueDone    = 10101
-	compatCreateFailed = 10200
-	compatStopFailed   = 10201
-	compatApplyFailed  = 10202
-)
-
-// compatCode renders an error as the demo's numeric code for the operation.
-func compatCode(fe *fault.Error, op string) int {
-	switch fe.Kind {
-	case fault.Invalid, fault.TooLarge:
-		return compatBadParams
-	case fault.Unauthenticated, fault.Forbidden:
-		return compatBadSign
+// fail records err and renders it in the route's style. A caller whose
+// UserId the server just chose learns it, with its credential, even when
+// the start failed: its next try then reuses the concurrency CAR may have
+// locked for it.
+func (a *api) fail(x *exchange, err error) {
+	fe := a.record(x, err)
+	var minted auth.Identity
+	var ticket string
+	if x.identity.Minted {
+		if t, err := a.auth.Credential(x.identity); err == nil {
+			minted, ticket = x.identity, t
+		}
 	}
-	switch {
-	case op == opStop:
-		return compatStopFailed
-	case fe.Action == "ApplyConcurrent" || op == opEnqueue:
-		return compatApplyFailed
-	}
-	return compatCreateFailed
+	x.route.style.failed(x, fe, minted, ticket)
 }
 
 // retryAfter is the Retry-After header value for an error, "" for none.
@@ -78,15 +64,28 @@ func retryAfter(fe *fault.Error) string {
 	return strconv.Itoa(int((d + time.Second - 1) / time.Second))
 }
 
-// nativeError is the body of every native error reply.
-type nativeError struct {
-	Error     errorBody
-	RequestId string
-	UserId    string `json:",omitempty"` // only for a UserId the server just chose
-	Ticket    string `json:",omitempty"` // its credential
+// native is the style of the broker's own routes: HTTP statuses from the
+// one table (fault.Kind.Status) and fault's error body.
+type native struct{}
+
+func (native) failed(x *exchange, fe *fault.Error, minted auth.Identity, ticket string) {
+	status, body := fault.Render(fe, x.requestID)
+	body.UserId, body.Ticket = minted.UserID, ticket
+	x.reply(status, body)
 }
 
-type errorBody struct {
-	Code    string
-	Message string
+// startReply is the native POST /session reply.
+type startReply struct {
+	UserId        string
+	ServerSession string
+	RequestId     string
+	Ticket        string `json:",omitempty"`
+}
+
+func (native) started(x *exchange, id auth.Identity, serverSession, ticket string) {
+	x.reply(http.StatusOK, startReply{UserId: id.UserID, ServerSession: serverSession, RequestId: x.requestID, Ticket: ticket})
+}
+
+func (native) stopped(x *exchange, userID string) {
+	x.reply(http.StatusOK, map[string]string{"UserId": userID, "RequestId": x.requestID})
 }

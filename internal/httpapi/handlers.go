@@ -12,47 +12,9 @@ import (
 	"carbroker/internal/session"
 )
 
-// startReply is the native POST /session reply.
-type startReply struct {
-	UserId        string
-	ServerSession string
-	RequestId     string
-	Ticket        string `json:",omitempty"`
-}
-
-// compatReply is the car-server-demo reply (always HTTP 200).
-type compatReply struct {
-	RequestId       string
-	Code            int
-	Msg             string
-	SessionDescribe *compatSession `json:",omitempty"`
-	Data            *compatQueue   `json:",omitempty"`
-	UserId          string         `json:",omitempty"`
-	Ticket          string         `json:",omitempty"`
-}
-
-type compatSession struct {
-	ServerSession string
-	RequestId     string
-}
-
-type compatQueue struct {
-	Index     int
-	UserId    string
-	ProjectId string
-}
-
-// compatRequestID is the client's RequestId, which the demo echoes.
-func (x *exchange) compatRequestID() string {
-	if x.clientRequestID != "" {
-		return x.clientRequestID
-	}
-	return x.requestID
-}
-
 // authenticate runs the authenticator and records the caller.
-func (a *API) authenticate(x *exchange, op auth.Op, userID string, f fields) (auth.Identity, error) {
-	id, err := a.o.Auth.Authenticate(x.r.Context(), auth.Request{Op: op, Header: x.r.Header, UserID: userID, Values: f})
+func (a *api) authenticate(x *exchange, op auth.Op, userID string, f fields) (auth.Identity, error) {
+	id, err := a.auth.Authenticate(x.r.Context(), auth.Request{Op: op, Header: x.r.Header, UserID: userID, Values: f})
 	if err != nil {
 		return id, err
 	}
@@ -66,7 +28,7 @@ func (a *API) authenticate(x *exchange, op auth.Op, userID string, f fields) (au
 // prepareStart decodes, validates, authenticates and authorises a start
 // request (POST /session, /StartProject, /Enqueue). Nothing reaches CAR
 // unless it returns no error.
-func (a *API) prepareStart(x *exchange) (session.StartInput, auth.Identity, error) {
+func (a *api) prepareStart(x *exchange) (session.StartInput, auth.Identity, error) {
 	var in session.StartInput
 	f, err := a.readRequest(x)
 	if err != nil {
@@ -93,8 +55,8 @@ func (a *API) prepareStart(x *exchange) (session.StartInput, auth.Identity, erro
 }
 
 // authorise applies the allow-lists and the invite rule, filling defaults.
-func (a *API) authorise(in *session.StartInput, invite string) error {
-	c := a.o.Config
+func (a *api) authorise(in *session.StartInput, invite string) error {
+	c := a.cfg
 	if in.ProjectID == "" {
 		in.ProjectID = c.ProjectID
 	}
@@ -121,16 +83,16 @@ func (a *API) authorise(in *session.StartInput, invite string) error {
 		}
 		return nil
 	}
-	if !a.o.RequireInvites {
+	if !a.requireInvites {
 		return nil
 	}
-	if a.o.Invites == nil {
+	if a.invites == nil {
 		return fault.New(fault.Forbidden, "joining another user's room needs an invite, and invites are not configured (set AUTH_SECRET)")
 	}
 	if invite == "" {
 		return fault.New(fault.Forbidden, "joining another user's room needs an Invite from its host (POST /session/invite)")
 	}
-	role, err := a.o.Invites.Verify(invite, in.HostUserID)
+	role, err := a.invites.Verify(invite, in.HostUserID)
 	if err != nil {
 		return err
 	}
@@ -138,42 +100,27 @@ func (a *API) authorise(in *session.StartInput, invite string) error {
 	return nil
 }
 
-func (a *API) start(x *exchange) {
+func (a *api) start(x *exchange) {
 	in, id, err := a.prepareStart(x)
 	if err != nil {
 		a.fail(x, err)
 		return
 	}
-	serverSession, err := a.o.Sessions.Start(x.r.Context(), in)
+	serverSession, err := a.sessions.Start(x.r.Context(), in)
 	if err != nil {
 		a.fail(x, err)
 		return
 	}
-	ticket, err := a.o.Auth.Credential(id)
+	ticket, err := a.auth.Credential(id)
 	if err != nil {
 		a.fail(x, err)
 		return
 	}
 	x.outcome = "started"
-	if x.route.compat {
-		a.reply(x, http.StatusOK, compatReply{RequestId: x.compatRequestID(), Code: compatOK, Msg: "ok",
-			SessionDescribe: &compatSession{ServerSession: serverSession, RequestId: x.requestID},
-			UserId:          mintedOnly(id), Ticket: ticket})
-		return
-	}
-	a.reply(x, http.StatusOK, startReply{UserId: id.UserID, ServerSession: serverSession, RequestId: x.requestID, Ticket: ticket})
+	x.route.style.started(x, id, serverSession, ticket)
 }
 
-// mintedOnly returns the UserId when the server chose it (the client must
-// learn it); compat replies otherwise carry no UserId, as the demo's.
-func mintedOnly(id auth.Identity) string {
-	if id.Minted {
-		return id.UserID
-	}
-	return ""
-}
-
-func (a *API) stop(x *exchange) {
+func (a *api) stop(x *exchange) {
 	f, err := a.readRequest(x)
 	if err != nil {
 		a.fail(x, err)
@@ -189,23 +136,19 @@ func (a *API) stop(x *exchange) {
 		a.fail(x, err)
 		return
 	}
-	if err := a.o.Sessions.Stop(x.r.Context(), id.UserID); err != nil {
+	if err := a.sessions.Stop(x.r.Context(), id.UserID); err != nil {
 		a.fail(x, err)
 		return
 	}
 	x.outcome = "stopped"
-	if x.route.compat {
-		a.reply(x, http.StatusOK, compatReply{RequestId: x.compatRequestID(), Code: compatOK, Msg: "ok"})
-		return
-	}
-	a.reply(x, http.StatusOK, map[string]string{"UserId": id.UserID, "RequestId": x.requestID})
+	x.route.style.stopped(x, id.UserID)
 }
 
 // maxInviteSeconds bounds ExpiresIn before it becomes a Duration (no overflow).
 const maxInviteSeconds = 366 * 24 * 3600
 
 // invite mints an invite to the caller's own room.
-func (a *API) invite(x *exchange) {
+func (a *api) invite(x *exchange) {
 	f, err := a.readRequest(x)
 	if err != nil {
 		a.fail(x, err)
@@ -238,67 +181,23 @@ func (a *API) invite(x *exchange) {
 		a.fail(x, err)
 		return
 	}
-	if a.o.Invites == nil {
+	if a.invites == nil {
 		a.fail(x, fault.New(fault.Forbidden, "invites are not configured (set AUTH_SECRET)"))
 		return
 	}
-	token, expires, err := a.o.Invites.Mint(id.UserID, role, ttl)
+	token, expires, err := a.invites.Mint(id.UserID, role, ttl)
 	if err != nil {
 		a.fail(x, err)
 		return
 	}
 	x.outcome = "invited"
-	a.reply(x, http.StatusOK, map[string]string{"Invite": token, "HostUserId": id.UserID, "Role": role,
+	x.reply(http.StatusOK, map[string]string{"Invite": token, "HostUserId": id.UserID, "Role": role,
 		"ExpiresAt": expires.UTC().Format(time.RFC3339), "RequestId": x.requestID})
-}
-
-// enqueue is the demo's /Enqueue, stateless: it locks a concurrency with
-// ApplyConcurrent. Success is "queue done" (10101, call StartProject now);
-// no idle concurrency is "queuing" (10100) with Index 1, since the function
-// keeps no queue and cannot know a position: the client polls again.
-func (a *API) enqueue(x *exchange) {
-	in, _, err := a.prepareStart(x)
-	if err != nil {
-		a.fail(x, err)
-		return
-	}
-	data := &compatQueue{UserId: in.UserID, ProjectId: in.ProjectID}
-	ticket, err := a.o.Auth.Credential(x.identity)
-	if err != nil {
-		a.fail(x, err)
-		return
-	}
-	if err := a.o.Sessions.Apply(x.r.Context(), in); err != nil {
-		if fault.KindOf(err) == fault.NoIdle {
-			a.fail(x, err) // sets Retry-After and records the error
-			data.Index = 1
-			x.outcome = "queuing"
-			a.reply(x, http.StatusOK, compatReply{RequestId: x.compatRequestID(), Code: compatQueuing,
-				Msg: "no idle concurrency; poll Enqueue again", Data: data, UserId: mintedOnly(x.identity), Ticket: ticket})
-			return
-		}
-		a.fail(x, err)
-		return
-	}
-	x.outcome = "locked"
-	a.reply(x, http.StatusOK, compatReply{RequestId: x.compatRequestID(), Code: compatQueueDone,
-		Msg: "concurrency locked; call StartProject now", Data: data, UserId: mintedOnly(x.identity), Ticket: ticket})
-}
-
-// dequeue is the demo's /Dequeue: there is no queue to leave, and it must
-// not destroy anything.
-func (a *API) dequeue(x *exchange) {
-	if _, err := a.readRequest(x); err != nil {
-		a.fail(x, err)
-		return
-	}
-	x.outcome = "dequeued"
-	a.reply(x, http.StatusOK, compatReply{RequestId: x.compatRequestID(), Code: compatOK, Msg: "ok"})
 }
 
 // readRequest reads the body's fields and the client's RequestId, which is
 // kept for the log line (and the compat echo) only when it is safe.
-func (a *API) readRequest(x *exchange) (fields, error) {
+func (a *api) readRequest(x *exchange) (fields, error) {
 	f, err := readFields(x.r)
 	if err != nil {
 		return nil, err
@@ -312,7 +211,7 @@ func (a *API) readRequest(x *exchange) (fields, error) {
 
 // logRequest writes the request's one log line. It never logs a body, a
 // credential, a ClientSession or a ServerSession.
-func (a *API) logRequest(x *exchange) {
+func (a *api) logRequest(x *exchange) {
 	level := slog.LevelInfo
 	attrs := []slog.Attr{
 		slog.String("request_id", x.requestID),
@@ -339,12 +238,7 @@ func (a *API) logRequest(x *exchange) {
 		if x.err.Err != nil {
 			attrs = append(attrs, slog.String("cause", x.err.Err.Error()))
 		}
-		switch {
-		case x.err.Kind == fault.Internal || x.err.Kind == fault.Upstream || x.err.Kind == fault.Timeout:
-			level = slog.LevelError
-		case x.err.Kind == fault.Invalid && x.err.Code != "":
-			level = slog.LevelWarn // CAR rejected what we validated: usually a stale ClientSession
-		}
+		level = x.err.LogLevel()
 	} else if x.outcome != "" {
 		attrs = append(attrs, slog.String("outcome", x.outcome))
 	}

@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/app"
 	"carbroker/internal/auth"
 	"carbroker/internal/car"
 	"carbroker/internal/caremu"
 	"carbroker/internal/config"
+	"carbroker/internal/httpapi"
 	"carbroker/internal/session"
 )
 
@@ -100,7 +100,7 @@ func newEnv(t *testing.T, emuOpt caremu.Options, vars map[string]string) *env {
 	c := car.New(car.Options{Host: "car.tencentcloudapi.com", Transport: emu.Transport(), Getenv: func(k string) string { return creds[k] }})
 	e := &env{t: t, emu: emu, cfg: cfg, logs: &syncBuffer{}}
 	// The production wiring, with a controllable clock and fast backoff.
-	api, err := app.NewHandler(cfg, c, app.HandlerOptions{
+	api, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{
 		Logger:  slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Version: "test",
 		Auth:    auth.Options{Now: e.now},

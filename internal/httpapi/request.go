@@ -14,8 +14,9 @@ import (
 	"carbroker/internal/fault"
 )
 
-// MaxBodyBytes is the largest request body accepted.
-const MaxBodyBytes = 256 << 10
+// maxRequestBytes is the largest request body accepted (the platform allows
+// 6 MB: scf.MaxBodyBytes).
+const maxRequestBytes = 256 << 10
 
 // Limits on single fields.
 const (
@@ -39,7 +40,7 @@ type fields map[string]string
 // the Content-Type says application/x-www-form-urlencoded. An empty body
 // gives no fields. Query parameters are not read here.
 func readFields(r *http.Request) (fields, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxRequestBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

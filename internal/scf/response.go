@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net/http"
 	"unicode/utf8"
+
+	"carbroker/internal/fault"
 )
 
 // integrationResponse is what API Gateway (isIntegratedResponse: true) and
@@ -46,24 +48,12 @@ func EncodeResponse(status int, header http.Header, body []byte) []byte {
 	return b
 }
 
-// errorResponse is an integration response with a Tencent Cloud style JSON
-// error body.
-func errorResponse(status int, code, message, requestID string) []byte {
-	var e struct {
-		Error struct {
-			Code    string
-			Message string
-		}
-		RequestId string
-	}
-	e.Error.Code, e.Error.Message, e.RequestId = code, message, requestID
-	body, _ := json.Marshal(e) // strings only: cannot fail
-	return EncodeResponse(status, http.Header{
-		"Content-Type":           {"application/json; charset=utf-8"},
-		"Cache-Control":          {"no-store"},
-		"X-Content-Type-Options": {"nosniff"},
-		"X-Request-Id":           {requestID},
-	}, body)
+// errorResponse is the integration response of one of the runtime's own
+// failures, rendered by the function's one error renderer.
+func errorResponse(err error, requestID string) []byte {
+	w := newResponseBuffer()
+	fault.Write(w, err, requestID)
+	return w.result(requestID, false)
 }
 
 var errResponseTooLarge = errors.New("scf: response body exceeds 6 MB")
@@ -113,7 +103,7 @@ func (b *responseBuffer) result(requestID string, head bool) []byte {
 		b.body.Reset()
 	}
 	if b.tooLarge {
-		return errorResponse(http.StatusInternalServerError, "InternalError", "the response exceeds 6 MB", requestID)
+		return errorResponse(fault.New(fault.Internal, "the response exceeds 6 MB"), requestID)
 	}
 	if b.status == 0 {
 		b.WriteHeader(http.StatusOK)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"carbroker/internal/credential"
+	"carbroker/internal/fault"
 	"carbroker/internal/invocation"
 )
 
@@ -189,8 +190,8 @@ func (f *Function) Ping(PingRequest, *PingResponse) error { return nil }
 
 // Invoke serves one event. It always returns nil: every handler result, and
 // every failure the caller should see as HTTP (an event it cannot decode, a
-// misconfigured function), is an integration response in resp.Payload; only
-// a panic becomes resp.Error, with ShouldExit set.
+// HandlerSource error), is an integration response in resp.Payload; only a
+// panic becomes resp.Error, with ShouldExit set.
 func (f *Function) Invoke(req InvokeRequest, resp *InvokeResponse) error {
 	defer func() {
 		if v := recover(); v != nil {
@@ -216,20 +217,19 @@ func (f *Function) Invoke(req InvokeRequest, resp *InvokeResponse) error {
 
 	triple, h, err := f.prepare(req.Environment)
 	if err != nil {
-		f.log.Error("scf: function misconfigured", "request_id", req.RequestId, "err", err)
-		resp.Payload = errorResponse(http.StatusInternalServerError, "InternalError",
-			"function misconfigured: "+err.Error(), req.RequestId)
+		f.log.Error("scf: no handler", "request_id", req.RequestId, "err", err)
+		resp.Payload = errorResponse(err, req.RequestId)
 		return nil
 	}
 
 	ev, err := DecodeEvent(req.Payload)
 	if err != nil {
-		status, code := http.StatusBadRequest, "InvalidParameter"
+		kind := fault.Invalid
 		if errors.Is(err, ErrBodyTooLarge) {
-			status, code = http.StatusRequestEntityTooLarge, "RequestTooLarge"
+			kind = fault.TooLarge
 		}
 		f.log.Warn("scf: undecodable event", "request_id", req.RequestId, "bytes", len(req.Payload), "err", err)
-		resp.Payload = errorResponse(status, code, err.Error(), req.RequestId)
+		resp.Payload = errorResponse(fault.Wrap(kind, err.Error(), err), req.RequestId)
 		return nil
 	}
 	f.log.Debug("scf: invoke", "request_id", req.RequestId, "trigger", ev.Trigger,

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"carbroker/internal/credential"
+	"carbroker/internal/fault"
 	"carbroker/internal/invocation"
 	"carbroker/internal/scf"
 )
@@ -250,12 +251,13 @@ func TestInvokeUndecodableEvent(t *testing.T) {
 	}
 }
 
-// The source runs after the Environment is applied; its error is a 500
-// integration response naming it, and the next invoke recovers.
+// The source runs after the Environment is applied; its error is rendered
+// as package fault renders it (the caller-safe message only), and the next
+// invoke recovers.
 func TestInvokeHandlerSource(t *testing.T) {
 	src := func() (http.Handler, error) {
 		if m := os.Getenv("SCF_TEST_MODE"); m != "ok" {
-			return nil, errors.New("SCF_TEST_MODE: " + m + " is not ok")
+			return nil, fault.Wrap(fault.Internal, "function misconfigured: SCF_TEST_MODE is not ok", errors.New("SCF_TEST_MODE="+m))
 		}
 		return echoHandler, nil
 	}
@@ -269,7 +271,7 @@ func TestInvokeHandlerSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := apiError{RequestId: "r1"}
-	want.Error.Code, want.Error.Message = "InternalError", "function misconfigured: SCF_TEST_MODE: broken is not ok"
+	want.Error.Code, want.Error.Message = "InternalError", "function misconfigured: SCF_TEST_MODE is not ok"
 	if resp.Error != nil || r.StatusCode != http.StatusInternalServerError || e != want {
 		t.Errorf("got %+v, status %d, body %+v; want 500, %+v", resp.Error, r.StatusCode, e, want)
 	}

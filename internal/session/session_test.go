@@ -36,7 +36,7 @@ func (f *fakeCAR) next(action string) error {
 	if code == "" {
 		return nil
 	}
-	return &fault.Error{Kind: fault.Upstream, Code: code, Action: action}
+	return car.Classify(action, code)
 }
 
 func (f *fakeCAR) ApplyConcurrent(ctx context.Context, in car.ApplyConcurrentInput) (string, error) {
@@ -84,6 +84,14 @@ func TestStartRetryPolicy(t *testing.T) {
 		{"Stopping then ok", map[string][]string{"ApplyConcurrent": {"UnsupportedOperation.Stopping", "UnsupportedOperation.Stopping", ""}}, fast, "", 3, 1},
 		{"Initialization on create", map[string][]string{"CreateSession": {"ResourceUnavailable.Initialization", ""}}, fast, "", 1, 2},
 		{"rate limited", map[string][]string{"ApplyConcurrent": {"RequestLimitExceeded.UinLimitExceeded", ""}}, fast, "", 2, 1},
+		{"rate limited twice: one retry only", map[string][]string{"ApplyConcurrent": {"RequestLimitExceeded"}}, fast, "RequestLimitExceeded", 2, 0},
+		{"rate limit retry is not renewed by SlowDown", map[string][]string{"ApplyConcurrent": {"RequestLimitExceeded", "FailedOperation.SlowDown", "RequestLimitExceeded", ""}}, fast, "RequestLimitExceeded", 3, 0},
+		{"ProcessTimeout on ApplyConcurrent is retried", map[string][]string{"ApplyConcurrent": {"FailedOperation.ProcessTimeout", "FailedOperation.ProcessTimeout", ""}}, fast, "", 3, 1},
+		{"ProcessTimeout on CreateSession is not", map[string][]string{"CreateSession": {"FailedOperation.ProcessTimeout", ""}}, fast, "FailedOperation.ProcessTimeout", 1, 1},
+		{"PathNotFound is final", map[string][]string{"CreateSession": {"FailedOperation.PathNotFound", ""}}, fast, "FailedOperation.PathNotFound", 1, 1},
+		{"a failed connection gets one more attempt", map[string][]string{"ApplyConcurrent": {"ClientError.NetworkError", ""}}, fast, "", 2, 1},
+		{"and only one", map[string][]string{"ApplyConcurrent": {"ClientError.NetworkError"}}, fast, "ClientError.NetworkError", 2, 0},
+		{"JsonParseError is not retried", map[string][]string{"ApplyConcurrent": {"InvalidParameter.JsonParseError", ""}}, fast, "InvalidParameter.JsonParseError", 1, 0},
 		{"SlowDown forever stops at MaxAttempts", map[string][]string{"ApplyConcurrent": {"FailedOperation.SlowDown"}}, fast, "FailedOperation.SlowDown", 6, 0},
 		{"LockTimeout: apply again, create once more", map[string][]string{"CreateSession": {"FailedOperation.LockTimeout", ""}}, fast, "", 2, 2},
 		{"LockTimeout twice is final", map[string][]string{"CreateSession": {"FailedOperation.LockTimeout"}}, fast, "FailedOperation.LockTimeout", 2, 2},
@@ -194,5 +202,18 @@ func TestStopToleratesMissingAndStopping(t *testing.T) {
 	var fe *fault.Error
 	if !errors.As(err, &fe) || fe.Code != "InternalError" {
 		t.Errorf("err = %v", err)
+	}
+	if n := f.count("DestroySession"); n != 1 {
+		t.Errorf("InternalError: DestroySession called %d times", n)
+	}
+	// CAR's spec lists these for DestroySession, which is idempotent: retried.
+	for _, code := range []string{"ResourceUnavailable.AccessFailed", "FailedOperation.ProcessTimeout"} {
+		f := &fakeCAR{script: map[string][]string{"DestroySession": {code, code, ""}}}
+		if err := session.New(f, fast).Stop(context.Background(), "u1"); err != nil {
+			t.Errorf("%s then success: %v", code, err)
+		}
+		if n := f.count("DestroySession"); n != 3 {
+			t.Errorf("%s: DestroySession called %d times, want 3", code, n)
+		}
 	}
 }

@@ -3,8 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
+	"log/slog"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"regexp"
@@ -15,50 +16,43 @@ import (
 
 	"go.uber.org/goleak"
 
-	"carbroker/internal/app"
+	"carbroker/internal/car"
 	"carbroker/internal/caremu"
+	"carbroker/internal/config"
+	"carbroker/internal/httpapi"
+	"carbroker/internal/scf"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// inProcess runs the function's real wiring (app.Main, HTTP mode) in this
-// process: the harness logic without building a binary.
-func inProcess(ctx context.Context, env []string) (*function, error) {
+// inProcess serves the function's real wiring (httpapi.NewFromConfig
+// behind the web-function adapter, as in HTTP mode) from this process: the
+// harness logic without building a binary.
+func inProcess(_ context.Context, env []string) (*function, error) {
 	vars := map[string]string{}
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
 		vars[k] = v
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	logs := &tail{max: 16 << 10}
-	ready := make(chan string, 1)
-	done := make(chan int, 1)
-	go func() {
-		done <- app.Main(ctx, app.Env{
-			Args:   []string{"-listen", "127.0.0.1:0"},
-			Getenv: func(k string) string { return vars[k] },
-			Stdout: logs, Stderr: logs,
-			Ready: func(addr string) { ready <- addr },
-		}, "test")
-	}()
-	select {
-	case addr := <-ready:
-		var once sync.Once
-		var err error
-		stop := func() error {
-			once.Do(func() {
-				cancel()
-				if code := <-done; code != 0 {
-					err = fmt.Errorf("exit code %d", code)
-				}
-			})
-			return err
-		}
-		return &function{url: "http://" + addr, pid: os.Getpid(), logs: logs.String, stop: stop}, nil
-	case code := <-done:
-		cancel()
-		return nil, fmt.Errorf("exit code %d: %s", code, logs)
+	getenv := func(k string) string { return vars[k] }
+	cfg, err := config.Load(getenv, config.Options{})
+	if err != nil {
+		return nil, err
 	}
+	logs := &tail{max: 16 << 10}
+	tr := car.NewTransport()
+	c := car.New(car.Options{Host: cfg.Endpoint.Host, Scheme: cfg.Endpoint.Scheme, Transport: tr, Getenv: getenv})
+	h, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Version: "test"})
+	if err != nil {
+		return nil, err
+	}
+	srv := httptest.NewServer(scf.WebFunction(h, httpapi.TrustedPeer(cfg.TrustedProxies)))
+	stop := func() error {
+		srv.Close()
+		tr.CloseIdleConnections()
+		return nil
+	}
+	return &function{url: srv.URL, pid: os.Getpid(), logs: logs.String, stop: stop}, nil
 }
 
 // small is a run that crosses retention several times in about 2 s, with a

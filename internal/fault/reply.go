@@ -1,0 +1,79 @@
+package fault
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// statusOf is the one table from error kind to HTTP status.
+var statusOf = [...]int{
+	Internal:         http.StatusInternalServerError,
+	Invalid:          http.StatusBadRequest,
+	TooLarge:         http.StatusRequestEntityTooLarge,
+	Unauthenticated:  http.StatusUnauthorized,
+	Forbidden:        http.StatusForbidden,
+	NotFound:         http.StatusNotFound,
+	MethodNotAllowed: http.StatusMethodNotAllowed,
+	RoleFull:         http.StatusConflict,
+	RateLimited:      http.StatusTooManyRequests,
+	NoIdle:           http.StatusServiceUnavailable,
+	Unavailable:      http.StatusServiceUnavailable,
+	Timeout:          http.StatusGatewayTimeout,
+	Upstream:         http.StatusBadGateway,
+}
+
+// Status is the HTTP status of the kind.
+func (k Kind) Status() int {
+	if k < 0 || int(k) >= len(statusOf) {
+		return http.StatusInternalServerError
+	}
+	return statusOf[k]
+}
+
+// Reply is the JSON body of every native error reply, whoever renders it
+// (the HTTP API, the SCF runtime for an event it cannot decode, a
+// misconfigured function).
+type Reply struct {
+	Error     ReplyError
+	RequestId string
+	UserId    string `json:",omitempty"` // only for a UserId the server just chose
+	Ticket    string `json:",omitempty"` // its credential
+}
+
+// ReplyError is what the caller may read of an error.
+type ReplyError struct {
+	Code    string
+	Message string
+}
+
+// Render returns the status and the body of err's reply: the kind's code
+// and the caller-safe message only, never the cause.
+func Render(err error, requestID string) (int, Reply) {
+	fe := As(err)
+	return fe.Kind.Status(), Reply{Error: ReplyError{Code: fe.Kind.String(), Message: fe.Message}, RequestId: requestID}
+}
+
+// Write writes err's reply (see Render) with the headers every reply of
+// the function carries.
+func Write(w http.ResponseWriter, err error, requestID string) {
+	status, body := Render(err, requestID)
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if requestID != "" {
+		h.Set("X-Request-Id", requestID)
+	}
+	WriteJSON(w, status, body)
+}
+
+// WriteJSON writes body as JSON with status: the one JSON writer of the
+// function's replies.
+func WriteJSON(w http.ResponseWriter, status int, body any) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"Error":{"Code":"InternalError","Message":"internal error"},"RequestId":""}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}

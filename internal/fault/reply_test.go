@@ -1,0 +1,56 @@
+package fault_test
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"carbroker/internal/fault"
+)
+
+func TestEveryKindHasAStatus(t *testing.T) {
+	for k := fault.Internal; k <= fault.Upstream; k++ {
+		if s := k.Status(); s < 400 || s > 599 {
+			t.Errorf("%v: status %d", k, s)
+		}
+	}
+	if s := fault.Kind(99).Status(); s != http.StatusInternalServerError {
+		t.Errorf("unknown kind: %d", s)
+	}
+}
+
+// The reply is valid JSON whatever the message holds, and never carries the
+// cause.
+func TestWriteRendersOnlyWhatTheCallerMayRead(t *testing.T) {
+	cases := []struct {
+		err    error
+		status int
+		code   string
+		msg    string
+	}{
+		{fault.Wrap(fault.Invalid, "bad \x01 \"value\" </script>", errors.New("cause-secret")), 400, "InvalidParameter", "bad \x01 \"value\" </script>"},
+		{errors.New("raw cause-secret"), 500, "InternalError", "internal error"},
+		{fault.New(fault.NoIdle, "busy"), 503, "NoIdleConcurrency", "busy"},
+	}
+	for _, c := range cases {
+		w := httptest.NewRecorder()
+		fault.Write(w, c.err, "req-1")
+		var got fault.Reply
+		if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
+			t.Fatalf("not JSON: %q", w.Body)
+		}
+		if w.Code != c.status || got.Error.Code != c.code || got.Error.Message != c.msg || got.RequestId != "req-1" {
+			t.Errorf("%v: %d %s", c.err, w.Code, w.Body)
+		}
+		if strings.Contains(w.Body.String(), "cause-secret") {
+			t.Errorf("the cause is rendered: %s", w.Body)
+		}
+		h := w.Header()
+		if h.Get("Content-Type") != "application/json; charset=utf-8" || h.Get("Cache-Control") != "no-store" || h.Get("X-Request-Id") != "req-1" {
+			t.Errorf("headers %v", h)
+		}
+	}
+}

@@ -1,0 +1,184 @@
+package session_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"carbroker/internal/calllog"
+	"carbroker/internal/car"
+	"carbroker/internal/fault"
+	"carbroker/internal/session"
+)
+
+// stallCAR stands for a CAR reached through connections that may be dead:
+// the calls listed in stall[action] (1-based) never answer, or answer after
+// slow[action]; the others answer at once. Each call's deadline is recorded.
+type stallCAR struct {
+	mu        sync.Mutex
+	stall     map[string]map[int]bool
+	slow      map[string]time.Duration
+	calls     map[string]int
+	deadlines map[string][]time.Duration // time left at each call's start
+	attempts  map[string][]int           // the calllog attempt number of each call
+}
+
+func newStallCAR() *stallCAR {
+	return &stallCAR{stall: map[string]map[int]bool{}, slow: map[string]time.Duration{}, calls: map[string]int{},
+		deadlines: map[string][]time.Duration{}, attempts: map[string][]int{}}
+}
+
+func (f *stallCAR) do(ctx context.Context, action string) error {
+	f.mu.Lock()
+	f.calls[action]++
+	n := f.calls[action]
+	left := time.Duration(-1)
+	if dl, ok := ctx.Deadline(); ok {
+		left = time.Until(dl)
+	}
+	f.deadlines[action] = append(f.deadlines[action], left)
+	f.attempts[action] = append(f.attempts[action], calllog.AttemptOf(ctx))
+	stall, slow := f.stall[action][n], f.slow[action]
+	f.mu.Unlock()
+	wait := slow
+	if stall {
+		wait = time.Hour
+	}
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			// what the CAR client returns when the deadline cuts a call
+			return &fault.Error{Kind: fault.Timeout, Retry: fault.Once, Action: action, Code: "ClientError.NetworkError", Err: ctx.Err()}
+		}
+	}
+	return nil
+}
+
+func (f *stallCAR) count(action string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[action]
+}
+
+func (f *stallCAR) ApplyConcurrent(ctx context.Context, in car.ApplyConcurrentInput) (string, error) {
+	return "rid", f.do(ctx, "ApplyConcurrent")
+}
+
+func (f *stallCAR) CreateSession(ctx context.Context, in car.CreateSessionInput) (car.CreateSessionOutput, error) {
+	if err := f.do(ctx, "CreateSession"); err != nil {
+		return car.CreateSessionOutput{}, err
+	}
+	return car.CreateSessionOutput{ServerSession: "ss"}, nil
+}
+
+func (f *stallCAR) DestroySession(ctx context.Context, userID string) (string, error) {
+	return "rid", f.do(ctx, "DestroySession")
+}
+
+var attemptOpts = session.Options{MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond,
+	AttemptTimeout: 100 * time.Millisecond, MinAttempt: 50 * time.Millisecond}
+
+var startIn = session.StartInput{UserID: "u1", UserIP: "203.0.113.1", ProjectID: "cap-1", ClientSession: "cs"}
+
+// A first attempt that never answers costs AttemptTimeout, not the budget:
+// the call is repeated (on a fresh connection) and succeeds.
+func TestDeadFirstAttemptCostsAttemptTimeout(t *testing.T) {
+	for _, action := range []string{"ApplyConcurrent", "DestroySession"} {
+		t.Run(action, func(t *testing.T) {
+			f := newStallCAR()
+			f.stall[action] = map[int]bool{1: true}
+			s := session.New(f, attemptOpts)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			start := time.Now()
+			var err error
+			if action == "DestroySession" {
+				err = s.Stop(ctx, "u1")
+			} else {
+				_, err = s.Start(ctx, startIn)
+			}
+			el := time.Since(start)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// At least the attempt timeout, and far from the 20 s budget
+			// (the upper bound leaves room for a loaded machine).
+			if el < 100*time.Millisecond || el > 5*time.Second {
+				t.Errorf("took %v with a 100ms attempt timeout", el)
+			}
+			if n := f.count(action); n != 2 {
+				t.Errorf("%s called %d times, want 2", action, n)
+			}
+			if got := f.attempts[action]; got[0] != 0 || got[1] != 2 {
+				t.Errorf("attempt numbers in the call log: %v", got)
+			}
+		})
+	}
+}
+
+// A CAR that never answers still gets a timeout, within the budget: the
+// attempt after the short one gets the rest of it.
+func TestHangingCARTimesOutAtTheBudget(t *testing.T) {
+	f := newStallCAR()
+	f.stall["ApplyConcurrent"] = map[int]bool{1: true, 2: true, 3: true}
+	s := session.New(f, attemptOpts)
+	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := s.Start(ctx, startIn)
+	el := time.Since(start)
+	if fault.KindOf(err) != fault.Timeout {
+		t.Fatalf("err = %v, want a timeout", err)
+	}
+	if el > 600*time.Millisecond+time.Second {
+		t.Errorf("took %v with a 600ms budget", el)
+	}
+	if n := f.count("ApplyConcurrent"); n != 2 {
+		t.Errorf("ApplyConcurrent called %d times, want 2", n)
+	}
+	// The second attempt got the rest of the budget less CreateSession's
+	// reserve, not another short share.
+	if left := f.deadlines["ApplyConcurrent"][1]; left < 200*time.Millisecond {
+		t.Errorf("the last attempt had %v", left)
+	}
+}
+
+// A slow but live CAR is cut short once at most: the retry, and every call
+// after a success, get the rest of the budget.
+func TestSlowCARIsCutShortOnceAtMost(t *testing.T) {
+	f := newStallCAR()
+	f.slow["ApplyConcurrent"] = 200 * time.Millisecond
+	f.slow["CreateSession"] = 200 * time.Millisecond
+	s := session.New(f, attemptOpts)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := s.Start(ctx, startIn); err != nil {
+		t.Fatal(err)
+	}
+	if a, c := f.count("ApplyConcurrent"), f.count("CreateSession"); a != 2 || c != 1 {
+		t.Errorf("ApplyConcurrent %d, CreateSession %d; want 2, 1", a, c)
+	}
+}
+
+// With a budget too small for a retry after a short attempt, the only
+// attempt gets all of it.
+func TestSmallBudgetGoesToOneAttempt(t *testing.T) {
+	f := newStallCAR()
+	f.slow["ApplyConcurrent"] = 120 * time.Millisecond
+	s := session.New(f, attemptOpts)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	short, cancel2 := context.WithTimeout(ctx, 140*time.Millisecond)
+	defer cancel2()
+	err := s.Apply(short, startIn)
+	if err != nil && fault.KindOf(err) != fault.Timeout {
+		t.Fatal(err)
+	}
+	if n := f.count("ApplyConcurrent"); n != 1 {
+		t.Errorf("ApplyConcurrent called %d times, want 1", n)
+	}
+}
