@@ -29,6 +29,7 @@ import (
 	"carbroker/internal/config"
 	"carbroker/internal/fault"
 	"carbroker/internal/httpapi"
+	"carbroker/internal/memredis"
 	"carbroker/internal/invocation"
 	"carbroker/internal/scf"
 )
@@ -118,8 +119,23 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 		fmt.Fprintf(env.Stderr, "configuration:\n%v\n", err)
 		return 2
 	}
+	lineNote := "waiting line off (DEV_QUEUE=false)"
+	switch {
+	case !cfg.Dev.Queue:
+		cfg.Queue.RedisURL = ""
+	case cfg.Queue.RedisURL != "":
+		lineNote = "waiting line on QUEUE_REDIS_URL"
+	default:
+		mem, err := memredis.Start("")
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "embedded Redis: %v\n", err)
+			return 1
+		}
+		defer mem.Close()
+		cfg.Queue.RedisURL, lineNote = mem.URL(), "waiting line on an embedded Redis"
+	}
 	id, key := "AKIDdev"+randomHex(8), randomHex(24)
-	emu := caremu.New(caremu.Options{Concurrency: 4, Retention: 90 * time.Second,
+	emu := caremu.New(caremu.Options{Concurrency: cfg.Dev.Concurrency, Retention: 90 * time.Second,
 		Credentials: map[string]caremu.Credential{id: {SecretKey: key}}})
 	cfg.Endpoint = config.Endpoint{Host: "car.emulator.invalid", Scheme: "HTTP"}
 	creds := map[string]string{"TENCENTCLOUD_SECRETID": id, "TENCENTCLOUD_SECRETKEY": key}
@@ -134,7 +150,8 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 		addr = "127.0.0.1:9000"
 	}
 	return serveHTTP(ctx, env, addr, h, cfg, log, func(url string) {
-		fmt.Fprintf(env.Stdout, "dev mode: the function on %s with an embedded CAR emulator (4 concurrencies, 90 s retention, AUTH_MODE=%s)\n", url, cfg.Auth.Mode)
+		fmt.Fprintf(env.Stdout, "dev mode: the function on %s with an embedded CAR emulator (%d concurrencies, 90 s retention, AUTH_MODE=%s, %s)\n",
+			url, cfg.Dev.Concurrency, cfg.Auth.Mode, lineNote)
 		body, note := `{"UserId":"demo-user","ClientSession":"dev-client-session"}`, ""
 		switch cfg.Auth.Mode {
 		case config.AuthTicket:

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -44,6 +45,24 @@ type Config struct {
 	LogLevel         string         // LOG_LEVEL: debug, info, warn, error
 
 	Auth Auth
+
+	Queue Queue
+	Dev   Dev // read in dev mode only
+}
+
+// Queue is the launch-day waiting line (docs/queue.md).
+type Queue struct {
+	RedisURL  string        // QUEUE_REDIS_URL: redis:// or rediss://; "" means no line. Holds a password: never log it
+	Abandon   time.Duration // QUEUE_ABANDON: a place not polled for this long is dropped
+	MaxPerIP  int           // QUEUE_MAX_PER_IP: places per client IP
+	KeyPrefix string        // QUEUE_KEY_PREFIX
+	HoldTTL   time.Duration // QUEUE_HOLD_TTL: how long a user who got a concurrency through us skips the line
+}
+
+// Dev is dev mode's own settings.
+type Dev struct {
+	Queue       bool // DEV_QUEUE: the line on an embedded Redis (default true; false turns the line off)
+	Concurrency int  // DEV_CONCURRENCY: the embedded emulator's pool size (default 4)
 }
 
 // Endpoint is where CAR is reached.
@@ -165,6 +184,19 @@ func Load(getenv func(string) string, opt Options) (Config, error) {
 	}
 
 	c.Auth = loadAuth(get, opt, bad)
+	c.Queue = loadQueue(get, bad)
+	if opt.Dev {
+		c.Dev.Queue = boolean(get, "DEV_QUEUE", true, bad)
+		c.Dev.Concurrency = 4
+		if v := get("DEV_CONCURRENCY"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 1000 {
+				bad("DEV_CONCURRENCY %q must be a number from 1 to 1000", v)
+			} else {
+				c.Dev.Concurrency = n
+			}
+		}
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -229,6 +261,34 @@ func loadAuth(get func(string) string, opt Options, bad func(string, ...any)) Au
 		bad("AUTH_MODE %q must be one of none, ticket, jwt, sign", a.Mode)
 	}
 	return a
+}
+
+func loadQueue(get func(string) string, bad func(string, ...any)) Queue {
+	q := Queue{RedisURL: get("QUEUE_REDIS_URL"), KeyPrefix: get("QUEUE_KEY_PREFIX")}
+	if q.RedisURL != "" {
+		u, err := url.Parse(q.RedisURL)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			// never echo the value: it holds the password
+			bad("QUEUE_REDIS_URL must be redis://[:password@]host:port[/db] or rediss://… (TencentDB: redis://:account@password@host:6379)")
+		}
+	}
+	if q.KeyPrefix == "" {
+		q.KeyPrefix = "{carbroker}:"
+	} else if len(q.KeyPrefix) > 64 || strings.ContainsAny(q.KeyPrefix, " \t\r\n") {
+		bad("QUEUE_KEY_PREFIX must be at most 64 characters without spaces")
+	}
+	q.Abandon = duration(get, "QUEUE_ABANDON", 30*time.Second, time.Second, time.Hour, bad)
+	q.HoldTTL = duration(get, "QUEUE_HOLD_TTL", 2*time.Hour, time.Minute, 7*24*time.Hour, bad)
+	q.MaxPerIP = 4
+	if v := get("QUEUE_MAX_PER_IP"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1_000_000 {
+			bad("QUEUE_MAX_PER_IP %q must be a number from 1 to 1000000", v)
+		} else {
+			q.MaxPerIP = n
+		}
+	}
+	return q
 }
 
 // parseEndpoint accepts host[:port] or http(s)://host[:port][/].
@@ -302,6 +362,7 @@ var Keys = []string{
 	"CORS_ALLOW_ORIGINS", "LOG_LEVEL", "AUTH_MODE", "AUTH_SECRET", "AUTH_TICKET_TTL", "AUTH_INVITE_TTL",
 	"COMPAT_SIGN_SALT", "JWT_SECRET", "JWT_JWKS_URL", "JWT_PUBLIC_KEY", "JWT_ISSUER", "JWT_AUDIENCE",
 	"JWT_USER_CLAIM", "JWT_HASH_USER_ID", "JWT_LEEWAY",
+	"QUEUE_REDIS_URL", "QUEUE_ABANDON", "QUEUE_MAX_PER_IP", "QUEUE_KEY_PREFIX", "QUEUE_HOLD_TTL",
 }
 
 // Fingerprint identifies the configuration in the environment, so a caller

@@ -149,3 +149,38 @@ func TestKeysAreWhatLoadReads(t *testing.T) {
 		t.Errorf("Load reads %s, missing from Keys", k)
 	}
 }
+
+func TestQueueSettings(t *testing.T) {
+	load := func(vars map[string]string, dev bool) (Config, error) {
+		base := map[string]string{"CAR_PROJECT_ID": "cap-1", "AUTH_MODE": "none"}
+		for k, v := range vars {
+			base[k] = v
+		}
+		return Load(func(k string) string { return base[k] }, Options{Dev: dev})
+	}
+	c, err := load(nil, false)
+	if err != nil || c.Queue.RedisURL != "" || c.Queue.Abandon != 30*time.Second || c.Queue.MaxPerIP != 4 ||
+		c.Queue.KeyPrefix != "{carbroker}:" || c.Queue.HoldTTL != 2*time.Hour {
+		t.Fatalf("defaults: %+v %v", c.Queue, err)
+	}
+	c, err = load(map[string]string{"QUEUE_REDIS_URL": "rediss://:acct@pw@10.0.0.5:6379/1", "QUEUE_ABANDON": "10s",
+		"QUEUE_MAX_PER_IP": "2", "QUEUE_KEY_PREFIX": "app:", "QUEUE_HOLD_TTL": "5m"}, false)
+	if err != nil || c.Queue.Abandon != 10*time.Second || c.Queue.MaxPerIP != 2 || c.Queue.KeyPrefix != "app:" {
+		t.Fatalf("set: %+v %v", c.Queue, err)
+	}
+	for k, v := range map[string]string{"QUEUE_REDIS_URL": "http://:hunter2secret@x:1", "QUEUE_ABANDON": "500ms",
+		"QUEUE_MAX_PER_IP": "0", "QUEUE_HOLD_TTL": "1s"} {
+		_, err := load(map[string]string{k: v}, false)
+		if err == nil || !strings.Contains(err.Error(), k) || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s=%s: %v", k, v, err)
+		}
+	}
+	c, err = load(nil, true)
+	if err != nil || !c.Dev.Queue || c.Dev.Concurrency != 4 {
+		t.Fatalf("dev defaults: %+v %v", c.Dev, err)
+	}
+	c, err = load(map[string]string{"DEV_QUEUE": "false", "DEV_CONCURRENCY": "2"}, true)
+	if err != nil || c.Dev.Queue || c.Dev.Concurrency != 2 {
+		t.Fatalf("dev set: %+v %v", c.Dev, err)
+	}
+}

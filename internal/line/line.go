@@ -68,6 +68,8 @@ type Options struct {
 	Projects []string
 	// Jitter returns a number in [0, 1) for Retry-After; default math/rand.
 	Jitter func() float64
+	// Now stamps counts; it must be the Store's clock. Default time.Now.
+	Now func() time.Time
 }
 
 // Service runs the use case.
@@ -82,6 +84,9 @@ type Service struct {
 func New(o Options) *Service {
 	if o.Jitter == nil {
 		o.Jitter = rand.Float64
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	return &Service{o: o, counts: map[string]queue.Count{}}
 }
@@ -183,7 +188,7 @@ func (s *Service) poll(ctx context.Context, in session.StartInput) (queue.Decisi
 func (s *Service) describe(ctx context.Context, project string) (queue.Count, error) {
 	ctx, cancel := context.WithTimeout(ctx, describeBudget)
 	defer cancel()
-	at := time.Now()
+	at := s.o.Now()
 	cc, err := s.o.Counter.DescribeConcurrentCount(ctx, project, "")
 	if err != nil {
 		return queue.Count{}, err
@@ -285,7 +290,7 @@ func (s *Service) localCapacity(ctx context.Context, project string) (Capacity, 
 	s.mu.Lock()
 	c, ok := s.counts[project]
 	s.mu.Unlock()
-	if !ok || time.Since(c.At) >= time.Second {
+	if !ok || s.o.Now().Sub(c.At) >= time.Second {
 		var err error
 		if c, err = s.describe(ctx, project); err != nil {
 			return Capacity{}, err

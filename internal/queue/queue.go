@@ -158,17 +158,10 @@ func (s *Store) Degraded() bool {
 	return !s.downAt.IsZero()
 }
 
-// Check pings Redis when it has not been reached for a second, so that a
-// health check reports the truth even without traffic. It reports whether
-// the line is healthy.
+// Check pings Redis (within the call budget; not while a failure is
+// younger than RetryAfterFailure) and reports whether the line is healthy.
 func (s *Store) Check(ctx context.Context) bool {
-	s.mu.Lock()
-	stale := time.Since(s.lastTry) >= RetryAfterFailure
-	s.mu.Unlock()
-	if stale {
-		_ = s.do(ctx, func(ctx context.Context) error { return s.rdb.Ping(ctx).Err() })
-	}
-	return !s.Degraded()
+	return s.do(ctx, func(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }) == nil
 }
 
 // do runs one Redis call within the budget, keeping the health state.
