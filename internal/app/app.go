@@ -14,6 +14,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -59,6 +60,9 @@ func Main(ctx context.Context, env Env, version string) int {
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() { fmt.Fprint(env.Stderr, usage) }
 	if err := fs.Parse(env.Args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0 // the usage was asked for, and printed
+		}
 		return 2
 	}
 	if *showVersion {
@@ -200,9 +204,15 @@ func warm(ctx context.Context, c *car.Client) {
 	c.Warm(ctx)
 }
 
-// misconfigured answers every request with a 500 naming the problem.
+// misconfigured answers every request with a 500 naming the variables at
+// fault, never their values (those are in the log).
 func misconfigured(problem error) http.Handler {
-	reply := fault.Wrap(fault.Internal, "function misconfigured: "+strings.ReplaceAll(problem.Error(), "\n", "; "), problem)
+	msg := "function misconfigured: see the function's log"
+	var cerr *config.Error
+	if errors.As(problem, &cerr) {
+		msg = "function misconfigured: " + cerr.Public()
+	}
+	reply := fault.Wrap(fault.Internal, msg, problem)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info, _ := invocation.FromContext(r.Context())
 		fault.Write(w, reply, info.RequestID)

@@ -3,7 +3,9 @@ package app_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/rpc"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -173,6 +175,21 @@ func TestUsageWithoutMode(t *testing.T) {
 	out, err := exec_(binary, nil)
 	if err == nil || !strings.Contains(out, "-dev") || !strings.Contains(out, "-listen") || !strings.Contains(out, "_LAMBDA_SERVER_PORT") {
 		t.Fatalf("err %v, output %q", err, out)
+	}
+}
+
+// Asking for help is not an error: -h and -help print the usage and exit 0;
+// an unknown flag still exits 2.
+func TestHelpExitsZero(t *testing.T) {
+	for _, arg := range []string{"-h", "-help", "--help"} {
+		out, err := exec_(binary, nil, arg)
+		if err != nil || !strings.Contains(out, "-dev") || !strings.Contains(out, "-listen") {
+			t.Errorf("%s: err %v, output %q", arg, err, out)
+		}
+	}
+	var exit *exec.ExitError
+	if _, err := exec_(binary, nil, "-nonsense"); !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Errorf("-nonsense: %v", err)
 	}
 }
 

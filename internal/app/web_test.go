@@ -47,10 +47,10 @@ func TestWebFunctionHeaders(t *testing.T) {
 
 // A web function on SCF that is misconfigured keeps serving, and answers
 // every request with a valid JSON error naming the variables at fault, even
-// when a value holds control characters.
+// when a value holds control characters. The values are in the log only.
 func TestWebFunctionMisconfiguredReplyIsJSON(t *testing.T) {
 	w := newWorld(t, caremu.Options{})
-	base, _ := w.httpFunction("TENCENTCLOUD_RUNENV=SCF", "CAR_ALLOW_APPLICATION_PARAMETERS=\x01(", "AUTH_MODE=")
+	base, p := w.httpFunction("TENCENTCLOUD_RUNENV=SCF", "CAR_ALLOW_APPLICATION_PARAMETERS=\x01(pattern-value", "AUTH_MODE=")
 	res, err := http.Post(base+"/session", "application/json", strings.NewReader(`{"UserId":"alice","ClientSession":"cs"}`))
 	if err != nil {
 		t.Fatal(err)
@@ -66,5 +66,11 @@ func TestWebFunctionMisconfiguredReplyIsJSON(t *testing.T) {
 	if res.StatusCode != 500 || reply.Error.Code != "InternalError" ||
 		!strings.Contains(reply.Error.Message, "CAR_ALLOW_APPLICATION_PARAMETERS") || !strings.Contains(reply.Error.Message, "AUTH_MODE") {
 		t.Fatalf("%d %s", res.StatusCode, b)
+	}
+	if strings.Contains(string(b), "pattern-value") {
+		t.Errorf("the reply holds a value: %s", b)
+	}
+	if !strings.Contains(p.stderr.String(), "pattern-value") {
+		t.Errorf("the log lacks the value:\n%s", p.stderr.String())
 	}
 }

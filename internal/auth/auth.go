@@ -83,3 +83,29 @@ type Authenticator interface {
 	// fresh on every success ("" for modes without one).
 	Credential(id Identity) (string, error)
 }
+
+// UserIDRule says in words what ValidUserID accepts, for messages.
+const UserIDRule = "1-64 characters of A-Z a-z 0-9 _ . @ : -"
+
+// ValidUserID reports whether s is a UserId: 1 to 64 of [A-Za-z0-9_.@:-].
+// It is the one rule, for the UserIds callers send and for those the
+// authenticators issue or accept.
+func ValidUserID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '_', c == '.', c == '@', c == ':', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// ValidRole reports whether r is a role in a host's room: RolePlayer or
+// RoleViewer.
+func ValidRole(r string) bool { return r == RolePlayer || r == RoleViewer }

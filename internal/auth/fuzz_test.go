@@ -63,11 +63,11 @@ func FuzzJWT(f *testing.F) {
 	var as []auth.Authenticator
 	for _, cfg := range []config.Auth{
 		{JWTSecret: hsSecret, JWTHashUserID: true},
-		{JWTPublicKey: pkixPEM(f, &k.rsa.PublicKey), JWTIssuer: "iss", JWTAudience: "aud"},
-		{JWTPublicKey: pkixPEM(f, &k.ec.PublicKey), JWTUserClaim: "uid"},
+		{JWTPublicKey: parsePEM(f, pkixPEM(f, &k.rsa.PublicKey)), JWTIssuer: "iss", JWTAudience: "aud"},
+		{JWTPublicKey: parsePEM(f, pkixPEM(f, &k.ec.PublicKey)), JWTUserClaim: "uid"},
 	} {
 		cfg.Mode = config.AuthJWT
-		a, err := auth.New(cfg, auth.Options{Now: c.Now})
+		a, err := auth.New(withDefaults(f, cfg), auth.Options{Now: c.Now})
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -40,9 +40,26 @@ var (
 	secretC = []byte("secret-C-0123456789-0123456789-0123456789")
 )
 
+// withDefaults fills what cfg leaves unset with config.Load's defaults, as
+// the function hands auth.New a loaded configuration.
+func withDefaults(t testing.TB, cfg config.Auth) config.Auth {
+	t.Helper()
+	loaded, err := config.Load(func(k string) string {
+		return map[string]string{"CAR_PROJECT_ID": "cap-1", "AUTH_MODE": "none"}[k]
+	}, config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := loaded.Auth
+	if cfg.JWTUserClaim == "" {
+		cfg.JWTUserClaim = d.JWTUserClaim
+	}
+	return cfg
+}
+
 func mustNew(t testing.TB, cfg config.Auth, opts auth.Options) auth.Authenticator {
 	t.Helper()
-	a, err := auth.New(cfg, opts)
+	a, err := auth.New(withDefaults(t, cfg), opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

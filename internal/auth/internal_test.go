@@ -43,17 +43,6 @@ func FuzzParseJWKS(f *testing.F) {
 	})
 }
 
-func FuzzParsePublicKeyPEM(f *testing.F) {
-	f.Add("-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n")
-	f.Add("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
-	f.Add("junk")
-	f.Fuzz(func(t *testing.T, s string) {
-		if k, err := parsePublicKeyPEM(s); err == nil && k.alg != "RS256" && k.alg != "ES256" {
-			t.Fatalf("pinned to %q", k.alg)
-		}
-	})
-}
-
 // FuzzCompareUTF16 checks the demo's key order against a reference built on
 // unicode/utf16.
 func FuzzCompareUTF16(f *testing.F) {

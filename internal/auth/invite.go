@@ -60,7 +60,7 @@ func (v *Invites) Mint(host, role string, ttl time.Duration) (token string, expi
 	switch {
 	case code == 0:
 		return "", time.Time{}, fault.New(fault.Invalid, "Role must be Player or Viewer")
-	case !validUserID(host):
+	case !ValidUserID(host):
 		return "", time.Time{}, fault.New(fault.Invalid, "the host UserId is not valid")
 	case ttl < 0:
 		return "", time.Time{}, fault.New(fault.Invalid, "the invite lifetime must not be negative")
@@ -90,7 +90,7 @@ func (v *Invites) Verify(token, host string) (role string, err error) {
 	r := reader{b: p[1:]}
 	iat, exp, code, inviteHost := r.time(), r.time(), r.byte(), r.string()
 	role = roleName(code)
-	if !r.done() || role == "" || !validUserID(inviteHost) {
+	if !r.done() || role == "" || !ValidUserID(inviteHost) {
 		return "", badInvite()
 	}
 	if !live(iat, exp, v.now().Unix(), int64(v.maxTTL/time.Second)) {

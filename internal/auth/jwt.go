@@ -2,21 +2,16 @@ package auth
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/golang-jwt/jwt/v5"
 
 	"carbroker/internal/config"
 	"carbroker/internal/fault"
+	"carbroker/internal/jwtkey"
 )
 
 // JWT mode, for apps with a login of their own: the caller presents
@@ -58,28 +53,18 @@ func (k staticKey) keyFor(_ context.Context, _, alg string) (any, error) {
 	return k.key, nil
 }
 
-func newJWTAuth(cfg config.Auth, opts Options) (*jwtAuth, error) {
+// newJWTAuth builds jwt mode from exactly one key source, as config.Load
+// guarantees.
+func newJWTAuth(cfg config.Auth, opts Options) *jwtAuth {
 	var src keySource
 	var algs []string
-	n := 0
-	if len(cfg.JWTSecret) > 0 {
-		n++
+	switch {
+	case len(cfg.JWTSecret) > 0:
 		src, algs = staticKey{alg: "HS256", key: cfg.JWTSecret}, []string{"HS256"}
-	}
-	if cfg.JWTPublicKey != "" {
-		n++
-		k, err := parsePublicKeyPEM(cfg.JWTPublicKey)
-		if err != nil {
-			return nil, err
-		}
-		src, algs = staticKey(k), []string{k.alg}
-	}
-	if cfg.JWTJWKSURL != "" {
-		n++
+	case cfg.JWTPublicKey != nil:
+		src, algs = staticKey{alg: cfg.JWTPublicKey.Alg, key: cfg.JWTPublicKey.Key}, []string{cfg.JWTPublicKey.Alg}
+	default:
 		src, algs = newJWKS(cfg.JWTJWKSURL, opts), []string{"RS256", "ES256"}
-	}
-	if n != 1 {
-		return nil, errors.New("auth: jwt mode needs exactly one of JWT_SECRET, JWT_JWKS_URL, JWT_PUBLIC_KEY")
 	}
 	po := []jwt.ParserOption{
 		jwt.WithValidMethods(algs),
@@ -95,11 +80,7 @@ func newJWTAuth(cfg config.Auth, opts Options) (*jwtAuth, error) {
 	if cfg.JWTAudience != "" {
 		po = append(po, jwt.WithAudience(cfg.JWTAudience))
 	}
-	claim := cfg.JWTUserClaim
-	if claim == "" {
-		claim = "sub"
-	}
-	return &jwtAuth{parser: jwt.NewParser(po...), keys: src, claim: claim, hash: cfg.JWTHashUserID}, nil
+	return &jwtAuth{parser: jwt.NewParser(po...), keys: src, claim: cfg.JWTUserClaim, hash: cfg.JWTHashUserID}
 }
 
 func (a *jwtAuth) Authenticate(ctx context.Context, r Request) (Identity, error) {
@@ -166,7 +147,7 @@ func (a *jwtAuth) userID(claims jwt.MapClaims) (string, error) {
 	switch {
 	case !ok || v == "":
 		return "", unauthenticated("the token has no string " + a.claim + " claim")
-	case validUserID(v):
+	case ValidUserID(v):
 		if a.hash && isHashedUserID(v) {
 			// Reserved, or a user able to choose this claim could take the
 			// UserId of one whose claim hashes to it.
@@ -203,56 +184,8 @@ func isHashedUserID(s string) bool {
 	return true
 }
 
-// parsePublicKeyPEM reads JWT_PUBLIC_KEY: one PEM block, a PUBLIC KEY (PKIX),
-// RSA PUBLIC KEY (PKCS #1) or CERTIFICATE (only its key is used; its dates and
-// issuer are not checked).
-func parsePublicKeyPEM(s string) (pinnedKey, error) {
-	block, rest := pem.Decode([]byte(s))
-	if block == nil {
-		return pinnedKey{}, errors.New("auth: JWT_PUBLIC_KEY is not a PEM block")
-	}
-	if strings.TrimSpace(string(rest)) != "" {
-		return pinnedKey{}, errors.New("auth: JWT_PUBLIC_KEY must hold a single PEM block")
-	}
-	var pub any
-	var err error
-	switch block.Type {
-	case "PUBLIC KEY":
-		pub, err = x509.ParsePKIXPublicKey(block.Bytes)
-	case "RSA PUBLIC KEY":
-		pub, err = x509.ParsePKCS1PublicKey(block.Bytes)
-	case "CERTIFICATE":
-		var cert *x509.Certificate
-		if cert, err = x509.ParseCertificate(block.Bytes); err == nil {
-			pub = cert.PublicKey
-		}
-	default:
-		return pinnedKey{}, fmt.Errorf("auth: JWT_PUBLIC_KEY: a %q PEM block is not a public key (want PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE)", block.Type)
-	}
-	if err != nil {
-		return pinnedKey{}, fmt.Errorf("auth: JWT_PUBLIC_KEY: %w", err)
-	}
-	k, err := pin(pub)
-	if err != nil {
-		return pinnedKey{}, fmt.Errorf("auth: JWT_PUBLIC_KEY: %w", err)
-	}
-	return k, nil
-}
-
-// pin returns pub with its algorithm: RSA (2048 to 8192 bits) RS256, ECDSA
-// P-256 ES256; anything else is refused.
+// pin returns pub with the one algorithm it may verify (see jwtkey.Pin).
 func pin(pub any) (pinnedKey, error) {
-	switch k := pub.(type) {
-	case *rsa.PublicKey:
-		if n := k.N.BitLen(); n < 2048 || n > 8192 {
-			return pinnedKey{}, fmt.Errorf("an RSA key of %d bits (want 2048 to 8192)", n)
-		}
-		return pinnedKey{alg: "RS256", key: k}, nil
-	case *ecdsa.PublicKey:
-		if k.Curve != elliptic.P256() {
-			return pinnedKey{}, errors.New("an EC key not on P-256 (only ES256 is supported)")
-		}
-		return pinnedKey{alg: "ES256", key: k}, nil
-	}
-	return pinnedKey{}, fmt.Errorf("unsupported key type %T (want RSA or EC P-256)", pub)
+	k, err := jwtkey.Pin(pub)
+	return pinnedKey{alg: k.Alg, key: k.Key}, err
 }

@@ -64,21 +64,19 @@ func sameScheme(req *http.Request, via []*http.Request) error {
 	return nil
 }
 
-// New returns the Authenticator for cfg.Mode. cfg is expected to have passed
-// config.Load; New still refuses a configuration it cannot work with.
+// New returns the Authenticator for cfg.Mode. cfg must have passed
+// config.Load, the one place that validates it: New does not check it again,
+// and fails only for a mode it does not know.
 func New(cfg config.Auth, opts Options) (Authenticator, error) {
 	opts = opts.withDefaults()
 	switch cfg.Mode {
 	case config.AuthNone:
 		return noneAuth{}, nil
 	case config.AuthTicket:
-		return newTicketAuth(cfg, opts)
+		return newTicketAuth(cfg, opts), nil
 	case config.AuthJWT:
-		return newJWTAuth(cfg, opts)
+		return newJWTAuth(cfg, opts), nil
 	case config.AuthSign:
-		if cfg.SignSalt == "" {
-			return nil, errors.New("auth: sign mode needs COMPAT_SIGN_SALT")
-		}
 		return signAuth{salt: cfg.SignSalt}, nil
 	}
 	return nil, fmt.Errorf("auth: unknown mode %q", cfg.Mode)
@@ -124,24 +122,6 @@ func bearer(h http.Header) (token string, present bool, err error) {
 		return "", true, unauthenticated("the credential is too long")
 	}
 	return tok, true, nil
-}
-
-// validUserID reports whether s is a UserId this package issues or accepts:
-// 1 to 64 of [A-Za-z0-9_.@:-].
-func validUserID(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case c == '_', c == '.', c == '@', c == ':', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 func unauthenticated(msg string) *fault.Error { return fault.New(fault.Unauthenticated, msg) }

@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"encoding/base32"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -35,19 +34,15 @@ const (
 	maxTicketPayload = 1 + 8 + 8 + 1 + 64
 )
 
-func newTicketAuth(cfg config.Auth, opts Options) (*ticketAuth, error) {
-	if len(cfg.Secrets) == 0 {
-		return nil, errors.New("auth: ticket mode needs AUTH_SECRET")
-	}
-	if cfg.TicketTTL < time.Second {
-		return nil, errors.New("auth: AUTH_TICKET_TTL must be at least a second")
-	}
+// newTicketAuth builds ticket mode from secrets and a lifetime that
+// config.Load checked.
+func newTicketAuth(cfg config.Auth, opts Options) *ticketAuth {
 	return &ticketAuth{
 		seal: newSealer(cfg.Secrets, ticketKind, "ticket"),
 		ttl:  cfg.TicketTTL,
 		now:  opts.Now,
 		rand: opts.Rand,
-	}, nil
+	}
 }
 
 func (t *ticketAuth) Authenticate(_ context.Context, r Request) (Identity, error) {
@@ -80,7 +75,7 @@ func (t *ticketAuth) Authenticate(_ context.Context, r Request) (Identity, error
 
 // Credential issues a ticket for id.UserID valid for AUTH_TICKET_TTL from now.
 func (t *ticketAuth) Credential(id Identity) (string, error) {
-	if !validUserID(id.UserID) {
+	if !ValidUserID(id.UserID) {
 		return "", fault.Wrap(fault.Internal, "internal error", fmt.Errorf("auth: no ticket for an invalid UserId"))
 	}
 	iat := t.now().Unix()
@@ -99,7 +94,7 @@ func (t *ticketAuth) open(tok string) (string, bool) {
 	}
 	r := reader{b: p[1:]}
 	iat, exp, id := r.time(), r.time(), r.string()
-	if !r.done() || !validUserID(id) || !live(iat, exp, t.now().Unix(), int64(t.ttl/time.Second)) {
+	if !r.done() || !ValidUserID(id) || !live(iat, exp, t.now().Unix(), int64(t.ttl/time.Second)) {
 		return "", false
 	}
 	return id, true

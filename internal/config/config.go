@@ -1,6 +1,9 @@
 // Package config reads and validates the function's configuration from the
-// environment. Load reports every problem at once, one clear line each, and
-// never echoes a secret's value.
+// environment. It is the one place that validates the configuration and
+// sets its defaults: the constructors that take a Config do not check it
+// again. Load reports every problem at once, one clear line each, and never
+// echoes a secret's value; callers of a misconfigured function get the
+// problems without any value (Error.Public).
 package config
 
 import (
@@ -8,12 +11,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"carbroker/internal/jwtkey"
 )
 
 // Auth modes.
@@ -84,7 +91,7 @@ type Auth struct {
 
 	JWTSecret     []byte        // JWT_SECRET (HS256)
 	JWTJWKSURL    string        // JWT_JWKS_URL (RS256/ES256)
-	JWTPublicKey  string        // JWT_PUBLIC_KEY, PEM (RS256/ES256)
+	JWTPublicKey  *jwtkey.Key   // JWT_PUBLIC_KEY, PEM (RS256/ES256), parsed
 	JWTIssuer     string        // JWT_ISSUER
 	JWTAudience   string        // JWT_AUDIENCE
 	JWTUserClaim  string        // JWT_USER_CLAIM
@@ -100,79 +107,139 @@ type Options struct {
 // devProjectID is the project the embedded emulator serves in dev mode.
 const devProjectID = "cap-dev00000"
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+var (
+	idPattern      = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+	projectPattern = regexp.MustCompile(`^cap-[a-z0-9]{1,60}$`)
+)
 
-// Load reads the configuration through getenv.
+// Problem is one thing wrong with the configuration.
+type Problem struct {
+	Var     string // the variable at fault
+	Message string // what is wrong and how to fix it; never holds the value
+	Value   string // the value, for the operator's log; "" for a secret
+}
+
+// Error is every problem Load found.
+type Error struct {
+	Problems []Problem
+}
+
+// Error lists the problems, one a line, each with its value unless it is a
+// secret: for the operator's terminal and log, never for callers.
+func (e *Error) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.Message
+		if p.Value != "" {
+			lines[i] += fmt.Sprintf(" (got %q)", p.Value)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Public is what callers of a misconfigured function may read: the
+// problems, naming the variables at fault, without any value.
+func (e *Error) Public() string {
+	msgs := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		msgs[i] = p.Message
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// problems collects what Load finds.
+type problems struct{ list []Problem }
+
+// bad records a problem with key; value is shown only in the log (pass ""
+// for a secret).
+func (p *problems) bad(key, value, msg string) {
+	p.list = append(p.list, Problem{Var: key, Message: msg, Value: value})
+}
+
+func (p *problems) err() error {
+	if len(p.list) == 0 {
+		return nil
+	}
+	return &Error{Problems: p.list}
+}
+
+// Load reads the configuration through getenv. A problem is reported as an
+// *Error listing every problem at once.
 func Load(getenv func(string) string, opt Options) (Config, error) {
-	var errs []error
-	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	p := &problems{}
 	get := func(k string) string { return strings.TrimSpace(getenv(k)) }
 
 	c := Config{ProjectID: get("CAR_PROJECT_ID"), ApplicationID: get("CAR_APPLICATION_ID")}
 	if c.ProjectID == "" && opt.Dev {
 		c.ProjectID = devProjectID
 	}
+	const projectForm = "cap- followed by lowercase letters and digits"
 	if c.ProjectID == "" {
-		bad("CAR_PROJECT_ID is required (your CAR project id, cap-…)")
-	} else if !idPattern.MatchString(c.ProjectID) {
-		bad("CAR_PROJECT_ID %q is not a CAR project id (cap-…)", c.ProjectID)
+		p.bad("CAR_PROJECT_ID", "", "CAR_PROJECT_ID is required (your CAR project id: "+projectForm+")")
+	} else if !projectPattern.MatchString(c.ProjectID) {
+		p.bad("CAR_PROJECT_ID", c.ProjectID, "CAR_PROJECT_ID is not a CAR project id ("+projectForm+")")
 	}
 	c.AllowedProjectIDs = list(get("CAR_ALLOWED_PROJECT_IDS"))
-	if len(c.AllowedProjectIDs) == 0 && c.ProjectID != "" {
+	for _, id := range c.AllowedProjectIDs {
+		if !projectPattern.MatchString(id) {
+			p.bad("CAR_ALLOWED_PROJECT_IDS", id, "CAR_ALLOWED_PROJECT_IDS: every entry must be a CAR project id ("+projectForm+")")
+		}
+	}
+	switch {
+	case len(c.AllowedProjectIDs) == 0 && c.ProjectID != "":
 		c.AllowedProjectIDs = []string{c.ProjectID}
+	case c.ProjectID != "" && !slices.Contains(c.AllowedProjectIDs, c.ProjectID):
+		p.bad("CAR_ALLOWED_PROJECT_IDS", "", "CAR_ALLOWED_PROJECT_IDS must include CAR_PROJECT_ID, the project used when a request names none")
 	}
 	c.AllowedAppIDs = list(get("CAR_ALLOWED_APPLICATION_IDS"))
 	c.AllowedVersionIDs = list(get("CAR_ALLOWED_VERSION_IDS"))
-	for name, ids := range map[string][]string{"CAR_ALLOWED_PROJECT_IDS": c.AllowedProjectIDs,
-		"CAR_ALLOWED_APPLICATION_IDS": c.AllowedAppIDs, "CAR_ALLOWED_VERSION_IDS": c.AllowedVersionIDs} {
-		for _, id := range ids {
+	for _, l := range []struct {
+		name string
+		ids  []string
+	}{{"CAR_ALLOWED_APPLICATION_IDS", c.AllowedAppIDs}, {"CAR_ALLOWED_VERSION_IDS", c.AllowedVersionIDs}} {
+		for _, id := range l.ids {
 			if !idPattern.MatchString(id) {
-				bad("%s: %q is not a valid id", name, id)
+				p.bad(l.name, id, l.name+": every entry must be 1-64 characters of A-Z a-z 0-9 _ . -")
 			}
 		}
 	}
 	if c.ApplicationID != "" && !idPattern.MatchString(c.ApplicationID) {
-		bad("CAR_APPLICATION_ID %q is not a valid id (app-…)", c.ApplicationID)
+		p.bad("CAR_APPLICATION_ID", c.ApplicationID, "CAR_APPLICATION_ID is not a valid id (app-…)")
 	}
-	if p := getenv("CAR_ALLOW_APPLICATION_PARAMETERS"); p != "" {
-		re, err := regexp.Compile(`^(?:` + p + `)$`)
-		if err != nil {
-			bad("CAR_ALLOW_APPLICATION_PARAMETERS is not a valid regular expression: %v", err)
-		}
-		c.AppParamsPattern = re
-	}
-	c.AllowRunWithoutClient = boolean(get, "CAR_ALLOW_RUN_WITHOUT_CLIENT", false, bad)
-	c.GuestApply = boolean(get, "CAR_GUEST_APPLY", false, bad)
-	c.NoIdleWait = duration(get, "CAR_NOIDLE_WAIT", 0, 0, 15*time.Minute, bad)
+	c.AppParamsPattern = appParamsPattern(getenv("CAR_ALLOW_APPLICATION_PARAMETERS"), p)
+	c.AllowRunWithoutClient = boolean(get, "CAR_ALLOW_RUN_WITHOUT_CLIENT", false, p)
+	c.GuestApply = boolean(get, "CAR_GUEST_APPLY", false, p)
+	c.NoIdleWait = duration(get, "CAR_NOIDLE_WAIT", 0, 0, 15*time.Minute, p)
+	c.Endpoint = defaultEndpoint
 	if ep := get("CAR_ENDPOINT"); ep != "" {
 		e, err := parseEndpoint(ep)
 		if err != nil {
-			bad("CAR_ENDPOINT: %v", err)
+			p.bad("CAR_ENDPOINT", ep, "CAR_ENDPOINT: "+err.Error())
 		}
 		c.Endpoint = e
-	} else {
-		c.Endpoint = defaultEndpoint
 	}
 
-	c.RequestTimeout = duration(get, "REQUEST_TIMEOUT", 10*time.Second, 100*time.Millisecond, 15*time.Minute, bad)
+	c.RequestTimeout = duration(get, "REQUEST_TIMEOUT", 10*time.Second, 100*time.Millisecond, 15*time.Minute, p)
 	for _, s := range list(get("TRUSTED_PROXY_CIDRS")) {
-		p, err := netip.ParsePrefix(s)
+		pfx, err := netip.ParsePrefix(s)
 		if err != nil {
 			if a, aerr := netip.ParseAddr(s); aerr == nil {
-				p, err = a.Prefix(a.BitLen())
+				pfx, err = a.Prefix(a.BitLen())
 			}
 		}
 		if err != nil {
-			bad("TRUSTED_PROXY_CIDRS: %q is not a CIDR (e.g. 127.0.0.1/32)", s)
+			p.bad("TRUSTED_PROXY_CIDRS", s, "TRUSTED_PROXY_CIDRS: every entry must be a CIDR (e.g. 127.0.0.1/32) or an address")
 			continue
 		}
-		c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+		c.TrustedProxies = append(c.TrustedProxies, pfx.Masked())
 	}
-	c.CORSAllowOrigins = list(get("CORS_ALLOW_ORIGINS"))
-	for _, o := range c.CORSAllowOrigins {
-		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
-			bad("CORS_ALLOW_ORIGINS: %q is not an origin (https://host[:port]) or *", o)
+	for _, o := range list(get("CORS_ALLOW_ORIGINS")) {
+		origin, ok := normalOrigin(o)
+		if !ok {
+			p.bad("CORS_ALLOW_ORIGINS", o, "CORS_ALLOW_ORIGINS: every entry must be an origin (https://host[:port], no path) or *")
+			continue
 		}
+		c.CORSAllowOrigins = append(c.CORSAllowOrigins, origin)
 	}
 	c.LogLevel = strings.ToLower(get("LOG_LEVEL"))
 	switch c.LogLevel {
@@ -180,115 +247,187 @@ func Load(getenv func(string) string, opt Options) (Config, error) {
 		c.LogLevel = "info"
 	case "debug", "info", "warn", "error":
 	default:
-		bad("LOG_LEVEL %q must be one of debug, info, warn, error", c.LogLevel)
+		p.bad("LOG_LEVEL", c.LogLevel, "LOG_LEVEL must be one of debug, info, warn, error")
 	}
 
-	c.Auth = loadAuth(get, opt, bad)
-	c.Queue = loadQueue(get, bad)
+	c.Auth = loadAuth(get, opt, p)
+	c.Queue = loadQueue(get, p)
 	if opt.Dev {
-		c.Dev.Queue = boolean(get, "DEV_QUEUE", true, bad)
+		c.Dev.Queue = boolean(get, "DEV_QUEUE", true, p)
 		c.Dev.Concurrency = 4
 		if v := get("DEV_CONCURRENCY"); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 || n > 1000 {
-				bad("DEV_CONCURRENCY %q must be a number from 1 to 1000", v)
+				p.bad("DEV_CONCURRENCY", v, "DEV_CONCURRENCY must be a number from 1 to 1000")
 			} else {
 				c.Dev.Concurrency = n
 			}
 		}
 	}
-	return c, errors.Join(errs...)
+	return c, p.err()
 }
 
-func loadAuth(get func(string) string, opt Options, bad func(string, ...any)) Auth {
+// appParamsPattern compiles CAR_ALLOW_APPLICATION_PARAMETERS, anchored to
+// match whole values. The pattern is compiled alone first, so that it
+// cannot close the anchoring group ("a)|(.*" would match anything).
+func appParamsPattern(s string, p *problems) *regexp.Regexp {
+	if s == "" {
+		return nil
+	}
+	if _, err := regexp.Compile(s); err != nil {
+		p.bad("CAR_ALLOW_APPLICATION_PARAMETERS", s, "CAR_ALLOW_APPLICATION_PARAMETERS is not a valid regular expression")
+		return nil
+	}
+	return regexp.MustCompile(`^(?:` + s + `)$`) // a valid pattern stays valid in a group
+}
+
+// normalOrigin returns o as browsers send it in Origin: lowercase scheme and
+// host, no default port, no trailing slash ("https://App.example.com:443/"
+// becomes "https://app.example.com"). It refuses anything with a path, a
+// query, a fragment or user information. "*" stays "*".
+func normalOrigin(o string) (string, bool) {
+	if o == "*" {
+		return o, true
+	}
+	u, err := url.Parse(o)
+	if err != nil || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") ||
+		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(o, "#") {
+		return "", false
+	}
+	scheme, host := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname())
+	switch {
+	case scheme != "http" && scheme != "https":
+		return "", false
+	case u.Port() != "" && !(scheme == "http" && u.Port() == "80" || scheme == "https" && u.Port() == "443"):
+		host = net.JoinHostPort(host, u.Port())
+	case strings.Contains(host, ":"):
+		host = "[" + host + "]" // IPv6, default port
+	}
+	return scheme + "://" + host, true
+}
+
+func loadAuth(get func(string) string, opt Options, p *problems) Auth {
 	a := Auth{Mode: strings.ToLower(get("AUTH_MODE"))}
 	if a.Mode == "" && opt.Dev {
 		a.Mode = AuthNone
 	}
+	secretSet := get("AUTH_SECRET") != ""
 	for _, s := range list(get("AUTH_SECRET")) {
 		if len(s) < 32 {
-			bad("AUTH_SECRET: every secret must be at least 32 characters (generate one with: openssl rand -base64 48)")
+			p.bad("AUTH_SECRET", "", "AUTH_SECRET: every secret must be at least 32 characters (generate one with: openssl rand -base64 48)")
+			a.Secrets = nil
 			break
 		}
 		a.Secrets = append(a.Secrets, []byte(s))
 	}
-	a.TicketTTL = duration(get, "AUTH_TICKET_TTL", 720*time.Hour, time.Minute, 24*365*time.Hour, bad)
-	a.InviteTTL = duration(get, "AUTH_INVITE_TTL", time.Hour, time.Minute, 7*24*time.Hour, bad)
+	a.TicketTTL = duration(get, "AUTH_TICKET_TTL", 720*time.Hour, time.Minute, 24*365*time.Hour, p)
+	a.InviteTTL = duration(get, "AUTH_INVITE_TTL", time.Hour, time.Minute, 7*24*time.Hour, p)
 	a.SignSalt = get("COMPAT_SIGN_SALT")
 	if s := get("JWT_SECRET"); s != "" {
 		if len(s) < 32 {
-			bad("JWT_SECRET must be at least 32 characters")
+			p.bad("JWT_SECRET", "", "JWT_SECRET must be at least 32 characters")
 		}
 		a.JWTSecret = []byte(s)
 	}
 	a.JWTJWKSURL = get("JWT_JWKS_URL")
-	a.JWTPublicKey = strings.ReplaceAll(get("JWT_PUBLIC_KEY"), `\n`, "\n")
+	pemKey := strings.ReplaceAll(get("JWT_PUBLIC_KEY"), `\n`, "\n")
 	a.JWTIssuer = get("JWT_ISSUER")
 	a.JWTAudience = get("JWT_AUDIENCE")
 	a.JWTUserClaim = get("JWT_USER_CLAIM")
 	if a.JWTUserClaim == "" {
 		a.JWTUserClaim = "sub"
 	}
-	a.JWTHashUserID = boolean(get, "JWT_HASH_USER_ID", false, bad)
-	a.JWTLeeway = duration(get, "JWT_LEEWAY", 30*time.Second, 0, 10*time.Minute, bad)
+	a.JWTHashUserID = boolean(get, "JWT_HASH_USER_ID", false, p)
+	a.JWTLeeway = duration(get, "JWT_LEEWAY", 30*time.Second, 0, 10*time.Minute, p)
 
 	switch a.Mode {
 	case "":
-		bad("AUTH_MODE is required: one of none, ticket, jwt, sign (see README, Authentication)")
+		p.bad("AUTH_MODE", "", "AUTH_MODE is required: one of none, ticket, jwt, sign (see README, Authentication)")
 	case AuthNone:
 	case AuthTicket:
-		if len(a.Secrets) == 0 {
-			bad("AUTH_MODE=ticket needs AUTH_SECRET (one or more comma-separated secrets of 32+ characters)")
+		if !secretSet {
+			p.bad("AUTH_SECRET", "", "AUTH_MODE=ticket needs AUTH_SECRET (one or more comma-separated secrets of 32+ characters)")
 		}
 	case AuthJWT:
 		n := 0
-		for _, set := range []bool{a.JWTSecret != nil, a.JWTJWKSURL != "", a.JWTPublicKey != ""} {
+		for _, set := range []bool{a.JWTSecret != nil, a.JWTJWKSURL != "", pemKey != ""} {
 			if set {
 				n++
 			}
 		}
 		if n != 1 {
-			bad("AUTH_MODE=jwt needs exactly one of JWT_SECRET, JWT_JWKS_URL, JWT_PUBLIC_KEY")
+			p.bad("AUTH_MODE", "", "AUTH_MODE=jwt needs exactly one of JWT_SECRET, JWT_JWKS_URL, JWT_PUBLIC_KEY")
 		}
-		if a.JWTJWKSURL != "" && !strings.HasPrefix(a.JWTJWKSURL, "https://") && !strings.HasPrefix(a.JWTJWKSURL, "http://127.0.0.1") && !strings.HasPrefix(a.JWTJWKSURL, "http://localhost") {
-			bad("JWT_JWKS_URL must be an https:// URL")
+		if a.JWTJWKSURL != "" && !secureURL(a.JWTJWKSURL) {
+			p.bad("JWT_JWKS_URL", a.JWTJWKSURL, "JWT_JWKS_URL must be an https:// URL (plain http only to a loopback address)")
+		}
+		if pemKey != "" {
+			k, err := jwtkey.ParsePEM(pemKey)
+			if err != nil {
+				p.bad("JWT_PUBLIC_KEY", "", "JWT_PUBLIC_KEY: "+err.Error())
+			} else {
+				a.JWTPublicKey = &k
+			}
 		}
 	case AuthSign:
 		if a.SignSalt == "" {
-			bad("AUTH_MODE=sign needs COMPAT_SIGN_SALT")
+			p.bad("COMPAT_SIGN_SALT", "", "AUTH_MODE=sign needs COMPAT_SIGN_SALT")
 		}
 	default:
-		bad("AUTH_MODE %q must be one of none, ticket, jwt, sign", a.Mode)
+		p.bad("AUTH_MODE", a.Mode, "AUTH_MODE must be one of none, ticket, jwt, sign")
 	}
 	return a
 }
 
-func loadQueue(get func(string) string, bad func(string, ...any)) Queue {
+func loadQueue(get func(string) string, p *problems) Queue {
 	q := Queue{RedisURL: get("QUEUE_REDIS_URL"), KeyPrefix: get("QUEUE_KEY_PREFIX")}
 	if q.RedisURL != "" {
 		u, err := url.Parse(q.RedisURL)
 		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
 			// never echo the value: it holds the password
-			bad("QUEUE_REDIS_URL must be redis://[:password@]host:port[/db] or rediss://… (TencentDB: redis://:account@password@host:6379)")
+			p.bad("QUEUE_REDIS_URL", "", "QUEUE_REDIS_URL must be redis://[:password@]host:port[/db] or rediss://… (TencentDB: redis://:account@password@host:6379)")
 		}
 	}
 	if q.KeyPrefix == "" {
 		q.KeyPrefix = "{carbroker}:"
 	} else if len(q.KeyPrefix) > 64 || strings.ContainsAny(q.KeyPrefix, " \t\r\n") {
-		bad("QUEUE_KEY_PREFIX must be at most 64 characters without spaces")
+		p.bad("QUEUE_KEY_PREFIX", q.KeyPrefix, "QUEUE_KEY_PREFIX must be at most 64 characters without spaces")
 	}
-	q.Abandon = duration(get, "QUEUE_ABANDON", 30*time.Second, time.Second, time.Hour, bad)
-	q.HoldTTL = duration(get, "QUEUE_HOLD_TTL", 2*time.Hour, time.Minute, 7*24*time.Hour, bad)
+	q.Abandon = duration(get, "QUEUE_ABANDON", 30*time.Second, time.Second, time.Hour, p)
+	q.HoldTTL = duration(get, "QUEUE_HOLD_TTL", 2*time.Hour, time.Minute, 7*24*time.Hour, p)
 	q.MaxPerIP = 4
 	if v := get("QUEUE_MAX_PER_IP"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1_000_000 {
-			bad("QUEUE_MAX_PER_IP %q must be a number from 1 to 1000000", v)
+			p.bad("QUEUE_MAX_PER_IP", v, "QUEUE_MAX_PER_IP must be a number from 1 to 1000000")
 		} else {
 			q.MaxPerIP = n
 		}
 	}
 	return q
+}
+
+// secureURL reports whether s is an https URL, or a plain http one to a
+// loopback host (localhost, 127.0.0.0/8, ::1). The host is the URL's, as
+// parsed: "http://127.0.0.1.evil.example/" and "http://localhost@evil.example/"
+// are not loopback.
+func secureURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.User != nil {
+		return false
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return true
+	case "http":
+		h := u.Hostname()
+		if strings.EqualFold(h, "localhost") {
+			return true
+		}
+		a, err := netip.ParseAddr(h)
+		return err == nil && a.IsLoopback()
+	}
+	return false
 }
 
 // parseEndpoint accepts host[:port] or http(s)://host[:port][/].
@@ -300,11 +439,11 @@ func parseEndpoint(s string) (Endpoint, error) {
 	case strings.HasPrefix(strings.ToLower(s), "http://"):
 		s, e.Scheme = s[len("http://"):], "HTTP"
 	case strings.Contains(s, "://"):
-		return e, fmt.Errorf("%q: only http:// and https:// are supported", s)
+		return e, errors.New("only http:// and https:// are supported")
 	}
 	s = strings.TrimSuffix(s, "/")
 	if s == "" || strings.ContainsAny(s, "/?#@ ") {
-		return e, fmt.Errorf("%q must be host[:port] or http(s)://host[:port], without a path", s)
+		return e, errors.New("must be host[:port] or http(s)://host[:port], without a path")
 	}
 	e.Host = s
 	return e, nil
@@ -320,19 +459,19 @@ func list(s string) []string {
 	return out
 }
 
-func boolean(get func(string) string, key string, def bool, bad func(string, ...any)) bool {
+func boolean(get func(string) string, key string, def bool, p *problems) bool {
 	v := get(key)
 	if v == "" {
 		return def
 	}
 	b, err := strconv.ParseBool(v)
 	if err != nil {
-		bad("%s %q must be true or false", key, v)
+		p.bad(key, v, key+" must be true or false")
 	}
 	return b
 }
 
-func duration(get func(string) string, key string, def, lo, hi time.Duration, bad func(string, ...any)) time.Duration {
+func duration(get func(string) string, key string, def, lo, hi time.Duration, p *problems) time.Duration {
 	v := get(key)
 	if v == "" {
 		return def
@@ -344,11 +483,11 @@ func duration(get func(string) string, key string, def, lo, hi time.Duration, ba
 		}
 	}
 	if err != nil {
-		bad("%s %q must be a duration such as 10s or 1m30s", key, v)
+		p.bad(key, v, key+" must be a duration such as 10s or 1m30s")
 		return def
 	}
 	if d < lo || d > hi {
-		bad("%s %v must be between %v and %v", key, d, lo, hi)
+		p.bad(key, v, fmt.Sprintf("%s must be between %v and %v", key, lo, hi))
 		return def
 	}
 	return d

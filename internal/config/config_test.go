@@ -1,6 +1,8 @@
 package config
 
 import (
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -150,6 +152,143 @@ func TestKeysAreWhatLoadReads(t *testing.T) {
 	}
 }
 
+func problemsOf(t *testing.T, err error) []Problem {
+	t.Helper()
+	var cerr *Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("want an *Error, got %v", err)
+	}
+	return cerr.Problems
+}
+
+// Callers of a misconfigured function read the variables at fault, never
+// their values; the operator's text has the values that are not secrets.
+func TestPublicNamesVariablesNotValues(t *testing.T) {
+	_, err := load(t, map[string]string{"CAR_PROJECT_ID": "cap-1", "AUTH_MODE": "ticket", "AUTH_SECRET": "short-secret-value",
+		"REQUEST_TIMEOUT": "soon\x01ish", "CORS_ALLOW_ORIGINS": "https://a.example/path"}, Options{})
+	cerr := &Error{Problems: problemsOf(t, err)}
+	pub := cerr.Public()
+	for _, want := range []string{"AUTH_SECRET", "REQUEST_TIMEOUT", "CORS_ALLOW_ORIGINS"} {
+		if !strings.Contains(pub, want) {
+			t.Errorf("public text does not name %s: %s", want, pub)
+		}
+	}
+	for _, value := range []string{"soon", "a.example", "short-secret-value"} {
+		if strings.Contains(pub, value) {
+			t.Errorf("public text holds the value %q: %s", value, pub)
+		}
+	}
+	if log := cerr.Error(); !strings.Contains(log, `"soon\x01ish"`) || !strings.Contains(log, "https://a.example/path") ||
+		strings.Contains(log, "short-secret-value") {
+		t.Errorf("operator text: %s", log)
+	}
+}
+
+// A short AUTH_SECRET is one problem, not also a missing one.
+func TestShortAuthSecretIsOneProblem(t *testing.T) {
+	_, err := load(t, map[string]string{"CAR_PROJECT_ID": "cap-1", "AUTH_MODE": "ticket", "AUTH_SECRET": "short"}, Options{})
+	ps := problemsOf(t, err)
+	if len(ps) != 1 || ps[0].Var != "AUTH_SECRET" || !strings.Contains(ps[0].Message, "at least 32") {
+		t.Errorf("problems: %+v", ps)
+	}
+}
+
+// JWT_PUBLIC_KEY is read with the rest: its problem arrives in the same pass.
+func TestJWTPublicKeyProblemInTheSamePass(t *testing.T) {
+	_, err := load(t, map[string]string{"CAR_PROJECT_ID": "cap-1", "AUTH_MODE": "jwt", "JWT_PUBLIC_KEY": "MIIB-not-a-pem",
+		"REQUEST_TIMEOUT": "soon"}, Options{})
+	vars := map[string]bool{}
+	for _, p := range problemsOf(t, err) {
+		vars[p.Var] = true
+		if strings.Contains(p.Message, "MIIB") || strings.Contains(p.Value, "MIIB") {
+			t.Errorf("the key is echoed: %+v", p)
+		}
+	}
+	if !vars["JWT_PUBLIC_KEY"] || !vars["REQUEST_TIMEOUT"] {
+		t.Errorf("problems for %v", vars)
+	}
+}
+
+func TestJWKSURLPlainHTTPOnlyToLoopback(t *testing.T) {
+	for url, ok := range map[string]bool{
+		"https://idp.example/.well-known/jwks.json":  true,
+		"http://127.0.0.1:8080/jwks":                 true,
+		"http://127.9.9.9/jwks":                      true,
+		"http://localhost:5556/jwks":                 true,
+		"http://[::1]:5556/jwks":                     true,
+		"http://example.com/jwks":                    false,
+		"http://127.0.0.1.evil.example/jwks":         false,
+		"http://localhost@evil.example/jwks":         false,
+		"http://localhost.evil.example/jwks":         false,
+		"https://user:pass@idp.example/jwks":         false,
+		"ftp://127.0.0.1/jwks":                       false,
+		"https:///jwks":                              false,
+		"http://127.0.0.1:8080@evil.example:80/jwks": false,
+	} {
+		_, err := load(t, map[string]string{"CAR_PROJECT_ID": "cap-1", "AUTH_MODE": "jwt", "JWT_JWKS_URL": url}, Options{})
+		if (err == nil) != ok {
+			t.Errorf("%s: err %v, want ok=%v", url, err, ok)
+		}
+	}
+}
+
+func TestApplicationParametersPatternIsAnchored(t *testing.T) {
+	if _, err := load(t, map[string]string{"CAR_PROJECT_ID": "cap-1", "AUTH_MODE": "none",
+		"CAR_ALLOW_APPLICATION_PARAMETERS": "a)|(.*"}, Options{}); err == nil {
+		t.Error(`"a)|(.*" accepted: it would match anything once anchored`)
+	}
+	c, err := load(t, map[string]string{"CAR_PROJECT_ID": "cap-1", "AUTH_MODE": "none",
+		"CAR_ALLOW_APPLICATION_PARAMETERS": "mode=(easy|hard)|level=[0-9]"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v, want := range map[string]bool{"mode=easy": true, "level=3": true, "mode=easyX": false, "xlevel=3": false, "mode=easy|level=3": false} {
+		if got := c.AppParamsPattern.MatchString(v); got != want {
+			t.Errorf("%q: match %v, want %v", v, got, want)
+		}
+	}
+}
+
+func TestProjectIDs(t *testing.T) {
+	cases := []struct {
+		project, allowed string
+		ok               bool
+	}{
+		{"cap-abc123", "", true},
+		{"cap-abc123", "cap-abc123,cap-other1", true},
+		{"cap-abc123", "cap-other1", false}, // every request would be refused
+		{"CAP-abc123", "", false},
+		{"cap-ABC", "", false},
+		{"cap-", "", false},
+		{"cap-a_b", "", false},
+		{"app-abc123", "", false},
+		{"cap-abc123", "cap-abc123,Cap-x", false},
+	}
+	for _, c := range cases {
+		_, err := load(t, map[string]string{"CAR_PROJECT_ID": c.project, "CAR_ALLOWED_PROJECT_IDS": c.allowed, "AUTH_MODE": "none"}, Options{})
+		if (err == nil) != c.ok {
+			t.Errorf("%q allowed %q: err %v", c.project, c.allowed, err)
+		}
+	}
+}
+
+// CORS origins are kept as browsers send Origin.
+func TestCORSOriginsNormalised(t *testing.T) {
+	c, err := load(t, map[string]string{"CAR_PROJECT_ID": "cap-1", "AUTH_MODE": "none",
+		"CORS_ALLOW_ORIGINS": "https://a.example/, HTTPS://B.Example:443, http://localhost:5173, *, http://[::1]:80/"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"https://a.example", "https://b.example", "http://localhost:5173", "*", "http://[::1]"}
+	if !slices.Equal(c.CORSAllowOrigins, want) {
+		t.Errorf("got %q, want %q", c.CORSAllowOrigins, want)
+	}
+	for _, bad := range []string{"example.com", "https://a.example/app", "https://a.example?x", "https://u@a.example", "ftp://a.example", "https://a.example#x"} {
+		if _, err := load(t, map[string]string{"CAR_PROJECT_ID": "cap-1", "AUTH_MODE": "none", "CORS_ALLOW_ORIGINS": bad}, Options{}); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
 func TestQueueSettings(t *testing.T) {
 	load := func(vars map[string]string, dev bool) (Config, error) {
 		base := map[string]string{"CAR_PROJECT_ID": "cap-1", "AUTH_MODE": "none"}

@@ -18,9 +18,6 @@ func (a *api) authenticate(x *exchange, op auth.Op, userID string, f fields) (au
 	if err != nil {
 		return id, err
 	}
-	if !userIDPattern.MatchString(id.UserID) {
-		return id, fault.New(fault.Invalid, "UserId is required")
-	}
 	x.userID, x.identity = id.UserID, id
 	return id, nil
 }
@@ -160,10 +157,10 @@ func (a *api) invite(x *exchange) {
 	}
 	role := f["Role"]
 	if role == "" {
-		role = "Player"
+		role = auth.RolePlayer
 	}
-	if role != "Player" && role != "Viewer" {
-		a.fail(x, fault.New(fault.Invalid, "Role must be Player or Viewer"))
+	if !auth.ValidRole(role) {
+		a.fail(x, errBadRole)
 		return
 	}
 	var ttl time.Duration

@@ -98,3 +98,21 @@ func TestStopUserIDRules(t *testing.T) {
 		t.Errorf("DestroySession calls = %d, want 1 (only the valid request)", n)
 	}
 }
+
+// ApplicationParameters reach CAR's command line: control characters are
+// refused even when the allowed pattern would match them.
+func TestApplicationParametersControlCharacters(t *testing.T) {
+	e := newEnv(t, caremu.Options{}, map[string]string{"CAR_ALLOW_APPLICATION_PARAMETERS": `(?s).*`})
+	for _, p := range []string{`-a\n-b`, `-a\r`, `-a\u0000`, `-a\u007f`, `-a\u0085`} {
+		r := e.do("POST", "/session", `{"UserId":"u1","ClientSession":"cs","ApplicationParameters":"`+p+`"}`)
+		if r.Status != 400 || !strings.Contains(r.str("Error", "Message"), "control characters") {
+			t.Errorf("%s: %d %s", p, r.Status, r.Raw)
+		}
+	}
+	if n := e.carCalls(""); n != 0 {
+		t.Fatalf("%d CAR calls for refused requests", n)
+	}
+	if r := e.do("POST", "/session", `{"UserId":"u1","ClientSession":"cs","ApplicationParameters":"-level=1 -name=é"}`); r.Status != 200 {
+		t.Errorf("plain parameters: %d %s", r.Status, r.Raw)
+	}
+}

@@ -10,7 +10,9 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"unicode"
 
+	"carbroker/internal/auth"
 	"carbroker/internal/fault"
 )
 
@@ -26,7 +28,6 @@ const (
 )
 
 var (
-	userIDPattern     = regexp.MustCompile(`^[A-Za-z0-9_.@:-]{1,64}$`)
 	requestIDPattern  = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
 	resourceIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 )
@@ -133,11 +134,11 @@ func validateStart(f fields, lockOnly bool) (startFields, error) {
 		ApplicationParameters: f["ApplicationParameters"], RunMode: f["RunMode"],
 		HostUserID: f["HostUserId"], Role: f["Role"], Invite: f["Invite"],
 	}
-	if s.UserID != "" && !userIDPattern.MatchString(s.UserID) {
-		return s, fault.New(fault.Invalid, "UserId must be 1-64 characters of A-Z a-z 0-9 _ . @ : -")
+	if s.UserID != "" && !auth.ValidUserID(s.UserID) {
+		return s, badUserID("UserId")
 	}
-	if s.HostUserID != "" && !userIDPattern.MatchString(s.HostUserID) {
-		return s, fault.New(fault.Invalid, "HostUserId must be 1-64 characters of A-Z a-z 0-9 _ . @ : -")
+	if s.HostUserID != "" && !auth.ValidUserID(s.HostUserID) {
+		return s, badUserID("HostUserId")
 	}
 	for name, v := range map[string]string{"ProjectId": s.ProjectID, "ApplicationId": s.ApplicationID,
 		"ApplicationVersionId": s.ApplicationVersionID} {
@@ -150,10 +151,8 @@ func validateStart(f fields, lockOnly bool) (startFields, error) {
 	default:
 		return s, fault.New(fault.Invalid, "RunMode must be empty or RunWithoutClient")
 	}
-	switch s.Role {
-	case "", "Player", "Viewer":
-	default:
-		return s, fault.New(fault.Invalid, "Role must be Player or Viewer")
+	if s.Role != "" && !auth.ValidRole(s.Role) {
+		return s, errBadRole
 	}
 	if !lockOnly && s.RunMode != runWithoutClient && s.ClientSession == "" {
 		return s, fault.New(fault.Invalid, "ClientSession is required: pass TCGSDK.getClientSession() from the client SDK")
@@ -167,11 +166,20 @@ func validateStart(f fields, lockOnly bool) (startFields, error) {
 	if len(s.ApplicationParameters) > maxAppParams {
 		return s, fault.New(fault.Invalid, "ApplicationParameters is longer than 1 KiB")
 	}
+	if strings.ContainsFunc(s.ApplicationParameters, unicode.IsControl) {
+		return s, fault.New(fault.Invalid, "ApplicationParameters contains control characters")
+	}
 	if len(s.Invite) > 2048 {
 		return s, fault.New(fault.Invalid, "Invite is malformed")
 	}
 	return s, nil
 }
+
+func badUserID(field string) error {
+	return fault.New(fault.Invalid, field+" must be "+auth.UserIDRule)
+}
+
+var errBadRole = fault.New(fault.Invalid, "Role must be "+auth.RolePlayer+" or "+auth.RoleViewer)
 
 func validateClientRequestID(id string) error {
 	if id != "" && !requestIDPattern.MatchString(id) {
@@ -194,8 +202,8 @@ func userIDFrom(f fields, q url.Values) (string, error) {
 	if id == "" {
 		id = query
 	}
-	if id != "" && !userIDPattern.MatchString(id) {
-		return "", fault.New(fault.Invalid, "UserId must be 1-64 characters of A-Z a-z 0-9 _ . @ : -")
+	if id != "" && !auth.ValidUserID(id) {
+		return "", badUserID("UserId")
 	}
 	return id, nil
 }
