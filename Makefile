@@ -16,6 +16,8 @@ test: ## vet, format check, and every test with the race detector
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	@if command -v redis-server >/dev/null 2>&1; then echo "make test: the waiting-line suites use a real redis-server ($$(command -v redis-server))"; \
+	  else echo "make test: redis-server is not on PATH: the waiting-line suites use the embedded store (miniredis) instead (apt-get install redis-server for the real one)"; fi
 	$(GO) test -race -count=1 ./...
 
 build: ## static linux/amd64 binary for SCF (CGO off here only: -race needs cgo)

@@ -30,8 +30,8 @@ import (
 	"carbroker/internal/config"
 	"carbroker/internal/fault"
 	"carbroker/internal/httpapi"
-	"carbroker/internal/memredis"
 	"carbroker/internal/invocation"
+	"carbroker/internal/memredis"
 	"carbroker/internal/scf"
 )
 

@@ -73,11 +73,11 @@ type api struct {
 
 // Operations (also the route names in logs).
 const (
-	opStart   = "start"
-	opStop    = "stop"
-	opInvite  = "invite"
-	opHealth  = "health"
-	opEnqueue = "enqueue"
+	opStart    = "start"
+	opStop     = "stop"
+	opInvite   = "invite"
+	opHealth   = "health"
+	opEnqueue  = "enqueue"
 	opDequeue  = "dequeue"
 	opCapacity = "capacity"
 )
