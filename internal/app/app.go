@@ -142,8 +142,8 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 	emu := caremu.New(caremu.Options{Concurrency: cfg.Dev.Concurrency, Retention: 90 * time.Second,
 		Credentials: map[string]caremu.Credential{id: {SecretKey: key}}})
 	cfg.Endpoint = config.Endpoint{Host: "car.emulator.invalid", Scheme: "HTTP"}
-	creds := map[string]string{"TENCENTCLOUD_SECRETID": id, "TENCENTCLOUD_SECRETKEY": key}
-	c := carClient(cfg, emu.Transport(), func(k string) string { return creds[k] })
+	cl := emu.Client()
+	c := carClient(cfg, cl.Transport, cl.Getenv)
 	log := newLogger(env.Stderr, cfg.LogLevel)
 	h, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{Logger: log, Version: version})
 	if err != nil {

@@ -1,26 +1,25 @@
 package app_test
 
 import (
-	"bytes"
-	"encoding/base64"
+	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/rpc"
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"carbroker/internal/build"
 	"carbroker/internal/caremu"
+	"carbroker/internal/scf/scftest"
+	"carbroker/internal/testkit"
 )
 
 // The end-to-end tests start the built binary and act as the SCF runtime
@@ -33,11 +32,8 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	binary = filepath.Join(dir, "main")
-	build := exec.Command("go", "build", "-o", binary, "carbroker/function")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building the function:", err)
+	if binary, err = build.Function(context.Background(), dir, false); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -51,45 +47,6 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(code)
-}
-
-// The platform's side of the Go1 protocol, declared independently of
-// internal/scf: gob matches fields by name.
-type rpcTimestamp struct{ Seconds, Nanos int64 }
-
-type invokeRequest struct {
-	Payload               []byte
-	RequestId             string
-	TraceId               string
-	Deadline              rpcTimestamp
-	InvokedFunctionUnique string
-	ClientContext         []byte
-	Namespace             string
-	FunctionName          string
-	FunctionVersion       string
-	MemoryLimitInMb       int32
-	TimeLimitInMs         int32
-	Environment           string
-	TencentcloudRegion    string
-	TencentcloudAppID     string
-	TencentcloudUin       string
-	FunctionTrace         string
-}
-
-type invokeResponse struct {
-	Payload []byte
-	Error   *struct {
-		Message    string
-		Type       string
-		ShouldExit bool
-	}
-}
-
-type integrationResponse struct {
-	IsBase64Encoded bool           `json:"isBase64Encoded"`
-	StatusCode      int            `json:"statusCode"`
-	Headers         map[string]any `json:"headers"`
-	Body            string         `json:"body"`
 }
 
 const (
@@ -126,31 +83,14 @@ func (w *world) baseEnv() []string {
 // proc is the function running as a subprocess.
 type proc struct {
 	cmd            *exec.Cmd
-	stdout, stderr *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	stdout, stderr *testkit.Buffer
 }
 
 func start(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Env = env
-	p := &proc{cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
+	p := &proc{cmd: cmd, stdout: &testkit.Buffer{}, stderr: &testkit.Buffer{}}
 	cmd.Stderr = p.stderr
 	cmd.Stdout = p.stdout
 	if err := cmd.Start(); err != nil {
@@ -173,16 +113,7 @@ func start(t *testing.T, env []string, args ...string) *proc {
 	return p
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
-}
+var freePort = testkit.FreePort
 
 // eventFunction starts the binary in event mode and dials it as the platform.
 func (w *world) eventFunction(extraEnv ...string) (*rpc.Client, *proc) {
@@ -223,14 +154,7 @@ func (w *world) httpFunction(extraEnv ...string) (string, *proc) {
 	return "", nil
 }
 
-func environment(kv ...string) string {
-	m := map[string]string{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		m[kv[i]] = kv[i+1]
-	}
-	b, _ := json.Marshal(m)
-	return string(b)
-}
+var environment = scftest.Environment
 
 func credsA() string {
 	return environment("TENCENTCLOUD_SECRETID", credA, "TENCENTCLOUD_SECRETKEY", keyA)
@@ -258,25 +182,21 @@ func urlEvent(method, path, body string, headers map[string]string) []byte {
 	return b
 }
 
-func invoke(t *testing.T, c *rpc.Client, payload []byte, env string, deadline time.Time) (integrationResponse, invokeResponse) {
+func invoke(t *testing.T, c *rpc.Client, payload []byte, env string, deadline time.Time) (scftest.Response, scftest.InvokeResponse) {
 	t.Helper()
-	req := invokeRequest{Payload: payload, RequestId: fmt.Sprintf("scf-req-%d", time.Now().UnixNano()), Environment: env,
+	req := scftest.InvokeRequest{Payload: payload, RequestId: fmt.Sprintf("scf-req-%d", time.Now().UnixNano()), Environment: env,
 		FunctionName: "carbroker", MemoryLimitInMb: 64, TimeLimitInMs: 15000}
 	if !deadline.IsZero() {
-		req.Deadline = rpcTimestamp{Seconds: deadline.Unix(), Nanos: int64(deadline.Nanosecond())}
+		req.Deadline = scftest.At(deadline)
 	}
-	var resp invokeResponse
-	if err := c.Call("Function.Invoke", req, &resp); err != nil {
+	resp, err := scftest.Invoke(c, req)
+	if err != nil {
 		t.Fatalf("Function.Invoke: %v", err)
 	}
-	var ir integrationResponse
+	var ir scftest.Response
 	if resp.Error == nil {
-		if err := json.Unmarshal(resp.Payload, &ir); err != nil {
-			t.Fatalf("integration response is not JSON: %q", resp.Payload)
-		}
-		if ir.IsBase64Encoded {
-			b, _ := base64.StdEncoding.DecodeString(ir.Body)
-			ir.Body = string(b)
+		if ir, err = scftest.Decode(resp.Payload); err != nil {
+			t.Fatal(err)
 		}
 	}
 	return ir, resp

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"carbroker/internal/caremu"
+	"carbroker/internal/scf/scftest"
 )
 
 func TestEventModePingAndInvoke(t *testing.T) {
@@ -210,15 +211,14 @@ func TestEventModeTimeLimitAndHead(t *testing.T) {
 		t.Errorf("HEAD: %d %q", ir.StatusCode, ir.Body)
 	}
 	w.emu.SetLatency("ApplyConcurrent", 5*time.Second)
-	req := invokeRequest{Payload: urlEvent("POST", "/session", `{"UserId":"alice","ClientSession":"cs"}`, nil),
+	req := scftest.InvokeRequest{Payload: urlEvent("POST", "/session", `{"UserId":"alice","ClientSession":"cs"}`, nil),
 		RequestId: "no-deadline", Environment: credsA(), TimeLimitInMs: 300}
-	var resp invokeResponse
 	begin := time.Now()
-	if err := c.Call("Function.Invoke", req, &resp); err != nil {
+	resp, err := scftest.Invoke(c, req)
+	if err != nil {
 		t.Fatal(err)
 	}
-	var out integrationResponse
-	_ = json.Unmarshal(resp.Payload, &out)
+	out, _ := scftest.Decode(resp.Payload)
 	if out.StatusCode != 504 || time.Since(begin) > 300*time.Millisecond {
 		t.Errorf("status %d after %v with a 300ms time limit", out.StatusCode, time.Since(begin))
 	}
@@ -232,7 +232,7 @@ func TestEventModeLogLevelFromEnvironment(t *testing.T) {
 	ev := urlEvent("GET", "/healthz", "", nil)
 	// logged waits for the request line of an invoke (stderr is copied
 	// from a pipe), and returns the log up to then.
-	logged := func(ir integrationResponse) string {
+	logged := func(ir scftest.Response) string {
 		t.Helper()
 		line := `"request_id":"` + ir.Headers["X-Request-Id"].(string) + `","method"`
 		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {

@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 	"syscall"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"carbroker/internal/caremu"
+	"carbroker/internal/scf/scftest"
 )
 
 // On SIGTERM the HTTP server stops accepting, finishes the request in
@@ -80,13 +80,12 @@ func TestEventModeDrainsOnSIGTERM(t *testing.T) {
 	w := newWorld(t, caremu.Options{})
 	c, p := w.eventFunction()
 	w.emu.SetLatency("CreateSession", 400*time.Millisecond)
-	got := make(chan integrationResponse, 1)
+	got := make(chan scftest.Response, 1)
 	go func() {
-		var resp invokeResponse
-		var ir integrationResponse
-		req := invokeRequest{Payload: urlEvent("POST", "/session", `{"UserId":"alice","ClientSession":"cs"}`, nil), RequestId: "drain", Environment: credsA()}
-		if err := c.Call("Function.Invoke", req, &resp); err == nil {
-			_ = json.Unmarshal(resp.Payload, &ir)
+		var ir scftest.Response
+		req := scftest.InvokeRequest{Payload: urlEvent("POST", "/session", `{"UserId":"alice","ClientSession":"cs"}`, nil), RequestId: "drain", Environment: credsA()}
+		if resp, err := scftest.Invoke(c, req); err == nil {
+			ir, _ = scftest.Decode(resp.Payload)
 		}
 		got <- ir
 	}()

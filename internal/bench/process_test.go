@@ -2,6 +2,7 @@ package bench_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,15 +11,17 @@ import (
 	"net/rpc"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"carbroker/internal/build"
 	"carbroker/internal/caremu"
 	"carbroker/internal/procstat"
+	"carbroker/internal/scf/scftest"
+	"carbroker/internal/testkit"
 )
 
 // The binary is built once per run, as make build builds it.
@@ -37,9 +40,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// deployFlags are make build's flags (without its -X main.version).
-var deployFlags = []string{"build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid="}
-
 // binary returns the function's binary for linux/amd64, built with the
 // deployment's flags. It skips under -short.
 func binary(b *testing.B) string {
@@ -51,14 +51,7 @@ func binary(b *testing.B) string {
 		if buildDir, buildErr = os.MkdirTemp("", "bench-"); buildErr != nil {
 			return
 		}
-		bin := filepath.Join(buildDir, "main")
-		cmd := exec.Command("go", append(deployFlags, "-o", bin, "carbroker/function")...)
-		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-			return
-		}
-		builtBin = bin
+		builtBin, buildErr = build.Function(context.Background(), buildDir, true)
 	})
 	if buildErr != nil {
 		b.Fatal(buildErr)
@@ -143,16 +136,6 @@ func (p *process) stop() {
 	}
 }
 
-func freePort(b *testing.B) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
-}
-
 // modeEnv is the environment of HTTP and event mode against the emulator at
 // endpoint; the log stays at its default level (info, one line a request).
 func modeEnv(endpoint string) []string {
@@ -180,31 +163,9 @@ func httpStart(client *http.Client, addr string) firstAnswer {
 	}
 }
 
-// The Go1 runtime's RPC messages, declared here as the platform declares
-// its own: gob matches them to the function's by field name.
-type (
-	rpcTimestamp struct{ Seconds, Nanos int64 }
-	rpcInvoke    struct {
-		Payload     []byte
-		RequestId   string
-		Deadline    rpcTimestamp
-		Environment string
-	}
-	rpcError struct {
-		Message, Type string
-		ShouldExit    bool
-	}
-	rpcResult struct {
-		Payload []byte
-		Error   *rpcError
-	}
-)
-
 func invoke(client *rpc.Client, user string) error {
 	dl := time.Now().Add(3 * time.Second)
-	var res rpcResult
-	err := client.Call("Function.Invoke", rpcInvoke{Payload: event(user), RequestId: "bench-" + user,
-		Deadline: rpcTimestamp{dl.Unix(), int64(dl.Nanosecond())}}, &res)
+	res, err := scftest.Invoke(client, scftest.InvokeRequest{Payload: event(user), RequestId: "bench-" + user, Deadline: scftest.At(dl)})
 	switch {
 	case err != nil:
 		return err
@@ -269,7 +230,7 @@ func BenchmarkColdStart(b *testing.B) {
 			for i := range b.N {
 				b.StopTimer()
 				emu.Reset()
-				port := freePort(b)
+				port := testkit.FreePort(b)
 				user := fmt.Sprintf("cold-%d", i)
 				b.StartTimer()
 				t0 := time.Now()
@@ -377,7 +338,7 @@ func BenchmarkPeakRSS(b *testing.B) {
 			var peak int64
 			for range b.N {
 				emu.Reset()
-				p := m.run(b, freePort(b))
+				p := m.run(b, testkit.FreePort(b))
 				rss, err := procstat.PeakRSS(p.cmd.Process.Pid)
 				p.stop()
 				if err != nil {

@@ -24,10 +24,11 @@ const (
 func newPair(t *testing.T, getenv func(string) string) (*car.Client, *caremu.Emulator) {
 	t.Helper()
 	emu := caremu.New(caremu.Options{Credentials: map[string]caremu.Credential{id: {SecretKey: key}, "AKIDtok": {SecretKey: key, Token: "tok"}}})
+	cl := emu.Client() // id, the first SecretId
 	if getenv == nil {
-		getenv = env(id, key, "")
+		getenv = cl.Getenv
 	}
-	return car.New(car.Options{Host: "car.tencentcloudapi.com", Transport: emu.Transport(), Getenv: getenv}), emu
+	return car.New(car.Options{Host: "car.tencentcloudapi.com", Transport: cl.Transport, Getenv: getenv}), emu
 }
 
 func env(id, key, token string) func(string) string {

@@ -12,7 +12,9 @@
 //
 // Three wirings serve the same emulator: *Emulator is an http.Handler,
 // Transport is an in-process http.RoundTripper for
-// (*common.Client).WithHttpTransport, and Listen serves it on 127.0.0.1.
+// (*common.Client).WithHttpTransport, and Listen (or Serve, with an idle
+// timeout) serves it on 127.0.0.1. Proxy sits between a client and a
+// served emulator to break connections: black hole, RST, half-close.
 //
 // Where CAR's documentation is silent, the emulator chooses as follows:
 //   - A wrong X-TC-Version answers NoSuchVersion (a Tencent Cloud common code);
@@ -53,8 +55,6 @@ package caremu
 import (
 	"crypto/rand"
 	"encoding/base64"
-	"net"
-	"net/http"
 	"sync"
 	"time"
 
@@ -257,40 +257,7 @@ func (e *Emulator) record(c Call) {
 // HttpProfile.Scheme "HTTP". stop closes the listener and every connection,
 // and returns once every handler has returned.
 func (e *Emulator) Listen(addr string) (endpoint string, stop func(), err error) {
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", nil, err
-	}
-	var conns sync.WaitGroup // Add runs on the Serve goroutine only
-	srv := &http.Server{
-		Handler:           e,
-		ReadHeaderTimeout: 10 * time.Second,
-		ConnState: func(_ net.Conn, s http.ConnState) {
-			switch s {
-			case http.StateNew:
-				conns.Add(1)
-			case http.StateClosed, http.StateHijacked:
-				conns.Done()
-			}
-		},
-	}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = srv.Serve(ln) // returns http.ErrServerClosed after Close
-	}()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			_ = srv.Close()
-			<-served
-			conns.Wait()
-		})
-	}
-	return ln.Addr().String(), stop, nil
+	return e.Serve(ServeOptions{Addr: addr})
 }
 
 // newServerSession returns an opaque random base64 string (384 characters).

@@ -87,7 +87,8 @@ func newEnv(t *testing.T, opt caremu.Options) *env {
 	t.Helper()
 	em := caremu.New(opt)
 	em.SetNow(t0)
-	return &env{t: t, em: em, c: newClient(em.Transport(), "", caremu.DefaultSecretID, caremu.DefaultSecretKey, "")}
+	cl := em.Client()
+	return &env{t: t, em: em, c: newClient(cl.Transport, "", cl.SecretID, cl.SecretKey, cl.Token)}
 }
 
 func (v *env) call(action string, params map[string]any) (map[string]any, string) {
@@ -228,6 +229,25 @@ func TestSDKCredentials(t *testing.T) {
 		c := newClient(em.Transport(), "", tc.id, tc.key, tc.token)
 		_, err := send(context.Background(), c, "DescribeConcurrentCount", map[string]any{})
 		want(t, tc.id+"/"+tc.key+"/"+tc.token, code(err), tc.want)
+	}
+}
+
+// Client hands out a credential the emulator accepts, token included, and
+// reads it as the SDKs read the environment.
+func TestClientIsReady(t *testing.T) {
+	for _, creds := range []map[string]caremu.Credential{
+		nil,
+		{"AKIDtoken": {SecretKey: "key2", Token: "tok"}, "AKIDzzz": {SecretKey: "other"}},
+	} {
+		cl := caremu.New(caremu.Options{Credentials: creds}).Client()
+		c := common.NewCommonClient(common.NewTokenCredential(cl.Getenv("TENCENTCLOUD_SECRETID"), cl.Getenv("TENCENTCLOUD_SECRETKEY"),
+			cl.Getenv("TENCENTCLOUD_SESSIONTOKEN")), "", profile.NewClientProfile()).WithHttpTransport(cl.Transport)
+		if _, err := send(context.Background(), c, "DescribeConcurrentCount", map[string]any{}); err != nil {
+			t.Errorf("%v: %v", creds, err)
+		}
+		if cl.Getenv("PATH") != "" {
+			t.Error("Getenv reads more than the credential")
+		}
 	}
 }
 

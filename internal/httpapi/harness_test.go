@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"carbroker/internal/config"
 	"carbroker/internal/httpapi"
 	"carbroker/internal/session"
+	"carbroker/internal/testkit"
 )
 
 // env is the real wiring under test: HTTP API → use case → CAR client →
@@ -28,7 +28,7 @@ type env struct {
 	t    *testing.T
 	emu  *caremu.Emulator
 	api  http.Handler
-	logs *syncBuffer
+	logs *testkit.Buffer
 	cfg  config.Config
 
 	clockMu sync.Mutex
@@ -51,23 +51,6 @@ func (e *env) travel(d time.Duration) {
 	e.clockMu.Lock()
 	e.clock = t
 	e.clockMu.Unlock()
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 const (
@@ -93,12 +76,12 @@ func newEnv(t *testing.T, emuOpt caremu.Options, vars map[string]string) *env {
 	}
 	emu := caremu.New(emuOpt)
 	emu.SetNow(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
-	creds := map[string]string{"TENCENTCLOUD_SECRETID": testSecretID, "TENCENTCLOUD_SECRETKEY": testSecretKey}
+	cl := emu.Client()
 	if v, ok := vars["TENCENTCLOUD_SECRETKEY"]; ok {
-		creds["TENCENTCLOUD_SECRETKEY"] = v
+		cl.SecretKey = v
 	}
-	c := car.New(car.Options{Host: "car.tencentcloudapi.com", Transport: emu.Transport(), Getenv: func(k string) string { return creds[k] }})
-	e := &env{t: t, emu: emu, cfg: cfg, logs: &syncBuffer{}}
+	c := car.New(car.Options{Host: "car.tencentcloudapi.com", Transport: cl.Transport, Getenv: cl.Getenv})
+	e := &env{t: t, emu: emu, cfg: cfg, logs: &testkit.Buffer{}}
 	// The production wiring, with a controllable clock and fast backoff.
 	api, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{
 		Logger:  slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -1,7 +1,6 @@
 package scf_test
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,14 +12,15 @@ import (
 
 	"carbroker/internal/credential"
 	"carbroker/internal/invocation"
+	"carbroker/internal/scf/scftest"
 
 	smithytesting "github.com/aws/smithy-go/testing"
 )
 
-// fixture reads testdata/scf/name at the module root.
+// fixture reads testdata/name, the golden events next to their decoder.
 func fixture(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "scf", name))
+	b, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,26 +60,11 @@ var echoHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) 
 	json.NewEncoder(w).Encode(s)
 })
 
-// integration is an integration response as the platform reads it.
-type integration struct {
-	IsBase64Encoded bool
-	StatusCode      int
-	Headers         map[string]json.RawMessage
-	Body            string
-}
-
-func decodeIntegration(t testing.TB, payload []byte) integration {
+func decodeIntegration(t testing.TB, payload []byte) scftest.Response {
 	t.Helper()
-	var r integration
-	if err := json.Unmarshal(payload, &r); err != nil {
-		t.Fatalf("payload %q is not an integration response: %v", payload, err)
-	}
-	if r.IsBase64Encoded {
-		b, err := base64.StdEncoding.DecodeString(r.Body)
-		if err != nil {
-			t.Fatalf("body is not base64: %v", err)
-		}
-		r.Body = string(b)
+	r, err := scftest.Decode(payload)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return r
 }

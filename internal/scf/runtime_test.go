@@ -18,46 +18,7 @@ import (
 	"carbroker/internal/fault"
 	"carbroker/internal/invocation"
 	"carbroker/internal/scf"
-)
-
-// The platform's side of the wire, declared independently: gob matches
-// fields by name, so these must interoperate with the package's types.
-type (
-	platformPing      struct{}
-	platformTimestamp struct{ Seconds, Nanos int64 }
-	platformRequest   struct {
-		Payload               []byte
-		RequestId             string
-		TraceId               string
-		Deadline              platformTimestamp
-		InvokedFunctionUnique string
-		ClientContext         []byte
-		Namespace             string
-		FunctionName          string
-		FunctionVersion       string
-		MemoryLimitInMb       int32
-		TimeLimitInMs         int32
-		Environment           string
-		TencentcloudRegion    string
-		TencentcloudAppID     string
-		TencentcloudUin       string
-		FunctionTrace         string
-	}
-	platformFrame struct {
-		Path  string
-		Line  int32
-		Label string
-	}
-	platformError struct {
-		Message    string
-		Type       string
-		StackTrace []*platformFrame
-		ShouldExit bool
-	}
-	platformResponse struct {
-		Payload []byte
-		Error   *platformError
-	}
+	"carbroker/internal/scf/scftest"
 )
 
 var quiet = scf.WithLogger(slog.New(slog.DiscardHandler))
@@ -97,27 +58,20 @@ func startRuntime(t *testing.T, src scf.HandlerSource) *rpc.Client {
 
 func echoSource() (http.Handler, error) { return echoHandler, nil }
 
-func invoke(t *testing.T, c *rpc.Client, req platformRequest) platformResponse {
+func invoke(t *testing.T, c *rpc.Client, req scftest.InvokeRequest) scftest.InvokeResponse {
 	t.Helper()
-	var resp platformResponse
-	if err := c.Call("Function.Invoke", req, &resp); err != nil {
+	resp, err := scftest.Invoke(c, req)
+	if err != nil {
 		t.Fatalf("Function.Invoke: %v", err)
 	}
 	return resp
 }
 
-func environment(kv ...string) string {
-	m := map[string]string{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		m[kv[i]] = kv[i+1]
-	}
-	b, _ := json.Marshal(m)
-	return string(b)
-}
+var environment = scftest.Environment
 
 func TestPing(t *testing.T) {
 	c := startRuntime(t, echoSource)
-	if err := c.Call("Function.Ping", platformPing{}, &platformPing{}); err != nil {
+	if err := c.Call("Function.Ping", scftest.Ping{}, &scftest.Ping{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -134,10 +88,10 @@ func TestInvoke(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			resp := invoke(t, c, platformRequest{
+			resp := invoke(t, c, scftest.InvokeRequest{
 				Payload:     fixture(t, tt.file),
 				RequestId:   "req-" + tt.file,
-				Deadline:    platformTimestamp{deadline.Unix(), int64(deadline.Nanosecond())},
+				Deadline:    scftest.At(deadline),
 				Environment: environment("TENCENTCLOUD_SECRETID", "id", "TENCENTCLOUD_SECRETKEY", "key", "TENCENTCLOUD_SESSIONTOKEN", "token"),
 			})
 			if resp.Error != nil {
@@ -167,7 +121,7 @@ func TestInvoke(t *testing.T) {
 
 func TestInvokeWithoutDeadline(t *testing.T) {
 	c := startRuntime(t, echoSource)
-	s := decodeSeen(t, invoke(t, c, platformRequest{Payload: fixture(t, "url_no_remote_addr.json"), RequestId: "r"}).Payload)
+	s := decodeSeen(t, invoke(t, c, scftest.InvokeRequest{Payload: fixture(t, "url_no_remote_addr.json"), RequestId: "r"}).Payload)
 	if s.Deadline != nil {
 		t.Errorf("Deadline = %v, want none", s.Deadline)
 	}
@@ -188,8 +142,8 @@ func TestInvokeConcurrentCredentials(t *testing.T) {
 	for i := range 64 {
 		wg.Go(func() {
 			n := fmt.Sprint(i)
-			var resp platformResponse
-			err := c.Call("Function.Invoke", platformRequest{
+			var resp scftest.InvokeResponse
+			err := c.Call("Function.Invoke", scftest.InvokeRequest{
 				Payload:   payload,
 				RequestId: n,
 				Environment: environment("TENCENTCLOUD_SECRETID", "id-"+n, "TENCENTCLOUD_SECRETKEY", "key-"+n,
@@ -211,7 +165,7 @@ func TestInvokeConcurrentCredentials(t *testing.T) {
 
 func TestInvokePanic(t *testing.T) {
 	c := startRuntime(t, echoSource)
-	resp := invoke(t, c, platformRequest{Payload: []byte(`{"httpMethod":"GET","path":"/panic"}`), RequestId: "p"})
+	resp := invoke(t, c, scftest.InvokeRequest{Payload: []byte(`{"httpMethod":"GET","path":"/panic"}`), RequestId: "p"})
 	e := resp.Error
 	if e == nil {
 		t.Fatalf("no Error; payload %s", resp.Payload)
@@ -223,13 +177,13 @@ func TestInvokePanic(t *testing.T) {
 		t.Errorf("top frame = %+v, want the panicking handler", top)
 	}
 	// The connection and the process keep serving.
-	decodeSeen(t, invoke(t, c, platformRequest{Payload: fixture(t, "url_post_json.json")}).Payload)
+	decodeSeen(t, invoke(t, c, scftest.InvokeRequest{Payload: fixture(t, "url_post_json.json")}).Payload)
 }
 
 func TestInvokeUndecodableEvent(t *testing.T) {
 	c := startRuntime(t, echoSource)
 	for _, payload := range []string{"garbage", "", "null", "{}", `{"httpMethod":"GET","body":1}`} {
-		resp := invoke(t, c, platformRequest{Payload: []byte(payload), RequestId: "bad-1"})
+		resp := invoke(t, c, scftest.InvokeRequest{Payload: []byte(payload), RequestId: "bad-1"})
 		if resp.Error != nil {
 			t.Fatalf("%q: Error = %+v", payload, resp.Error)
 		}
@@ -241,13 +195,13 @@ func TestInvokeUndecodableEvent(t *testing.T) {
 		if r.StatusCode != http.StatusBadRequest || e.Error.Code != "InvalidParameter" || e.Error.Message == "" || e.RequestId != "bad-1" {
 			t.Errorf("%q: status %d, body %s", payload, r.StatusCode, r.Body)
 		}
-		if ct := string(r.Headers["Content-Type"]); ct != `"application/json; charset=utf-8"` {
+		if ct := r.Headers["Content-Type"]; ct != "application/json; charset=utf-8" {
 			t.Errorf("%q: Content-Type %s", payload, ct)
 		}
-		if cc := string(r.Headers["Cache-Control"]); cc != `"no-store"` {
+		if cc := r.Headers["Cache-Control"]; cc != "no-store" {
 			t.Errorf("%q: Cache-Control %s", payload, cc)
 		}
-		decodeSeen(t, invoke(t, c, platformRequest{Payload: fixture(t, "url_post_json.json")}).Payload)
+		decodeSeen(t, invoke(t, c, scftest.InvokeRequest{Payload: fixture(t, "url_post_json.json")}).Payload)
 	}
 }
 
@@ -264,7 +218,7 @@ func TestInvokeHandlerSource(t *testing.T) {
 	c := startRuntime(t, src)
 	payload := fixture(t, "url_post_json.json")
 
-	resp := invoke(t, c, platformRequest{Payload: payload, RequestId: "r1", Environment: environment("SCF_TEST_MODE", "broken")})
+	resp := invoke(t, c, scftest.InvokeRequest{Payload: payload, RequestId: "r1", Environment: environment("SCF_TEST_MODE", "broken")})
 	r := decodeIntegration(t, resp.Payload)
 	var e apiError
 	if err := json.Unmarshal([]byte(r.Body), &e); err != nil {
@@ -276,10 +230,10 @@ func TestInvokeHandlerSource(t *testing.T) {
 		t.Errorf("got %+v, status %d, body %+v; want 500, %+v", resp.Error, r.StatusCode, e, want)
 	}
 
-	decodeSeen(t, invoke(t, c, platformRequest{Payload: payload, Environment: environment("SCF_TEST_MODE", "ok")}).Payload)
+	decodeSeen(t, invoke(t, c, scftest.InvokeRequest{Payload: payload, Environment: environment("SCF_TEST_MODE", "ok")}).Payload)
 	// A malformed Environment is ignored: the previous one still holds.
-	decodeSeen(t, invoke(t, c, platformRequest{Payload: payload, Environment: `{"SCF_TEST_MODE":`}).Payload)
-	decodeSeen(t, invoke(t, c, platformRequest{Payload: payload, Environment: `{"SCF_TEST_MODE":1}`}).Payload)
+	decodeSeen(t, invoke(t, c, scftest.InvokeRequest{Payload: payload, Environment: `{"SCF_TEST_MODE":`}).Payload)
+	decodeSeen(t, invoke(t, c, scftest.InvokeRequest{Payload: payload, Environment: `{"SCF_TEST_MODE":1}`}).Payload)
 }
 
 func TestInvokeResponse(t *testing.T) {

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -32,17 +31,6 @@ type launcher func(ctx context.Context, env []string) (*function, error)
 
 // healthTimeout bounds the wait for the function's first /healthz.
 const healthTimeout = 10 * time.Second
-
-// buildFunction builds the function's command into dir and returns the
-// binary's path. It must run inside the module.
-func buildFunction(ctx context.Context, dir string) (string, error) {
-	bin := filepath.Join(dir, "main")
-	cmd := exec.CommandContext(ctx, "go", "build", "-buildvcs=false", "-o", bin, "carbroker/function")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build carbroker/function (run inside the module, or pass -bin): %v\n%s", err, out)
-	}
-	return bin, nil
-}
 
 var errAddrInUse = errors.New("address already in use")
 

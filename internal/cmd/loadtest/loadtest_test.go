@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"carbroker/internal/build"
 	"carbroker/internal/car"
 	"carbroker/internal/caremu"
 	"carbroker/internal/config"
@@ -252,7 +253,7 @@ func TestBinary(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("no go command")
 	}
-	bin, err := buildFunction(context.Background(), t.TempDir())
+	bin, err := build.Function(context.Background(), t.TempDir(), false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,6 +59,7 @@ import (
 	"syscall"
 	"time"
 
+	"carbroker/internal/build"
 	"carbroker/internal/caremu"
 	"carbroker/internal/procstat"
 )
@@ -129,7 +130,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		defer os.RemoveAll(dir)
-		if bin, err = buildFunction(ctx, dir); err != nil {
+		if bin, err = build.Function(ctx, dir, false); err != nil {
 			fmt.Fprintf(stderr, "loadtest: %v\n", err)
 			return 1
 		}
