@@ -21,6 +21,7 @@ import (
 	"carbroker/internal/queue"
 	"carbroker/internal/redistest"
 	"carbroker/internal/session"
+	"carbroker/internal/testkit"
 )
 
 // lineEnv is several function instances sharing one Redis and one CAR
@@ -30,7 +31,7 @@ type lineEnv struct {
 	emu   *caremu.Emulator
 	redis *redistest.Server
 	apis  []http.Handler
-	logs  *syncBuffer
+	logs  *testkit.Buffer
 	next  int
 
 	mu  sync.Mutex
@@ -61,13 +62,12 @@ func newLineEnv(t *testing.T, instances int, emuOpt caremu.Options, vars map[str
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	emuOpt.Credentials = map[string]caremu.Credential{testSecretID: {SecretKey: testSecretKey}}
 	emu := caremu.New(emuOpt)
 	emu.SetNow(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
-	e := &lineEnv{t: t, emu: emu, redis: srv, logs: &syncBuffer{}, now: time.Now()}
-	creds := map[string]string{"TENCENTCLOUD_SECRETID": testSecretID, "TENCENTCLOUD_SECRETKEY": testSecretKey}
+	e := &lineEnv{t: t, emu: emu, redis: srv, logs: &testkit.Buffer{}, now: time.Now()}
+	cl := emu.Client()
 	for range instances {
-		c := car.New(car.Options{Host: "car.tencentcloudapi.com", Transport: emu.Transport(), Getenv: func(k string) string { return creds[k] }})
+		c := car.New(car.Options{Host: "car.tencentcloudapi.com", Transport: cl.Transport, Getenv: cl.Getenv})
 		api, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{
 			Logger:  slog.New(slog.NewJSONHandler(e.logs, nil)),
 			Version: "test",

@@ -1,7 +1,6 @@
 package queue_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 
 	"carbroker/internal/queue"
 	"carbroker/internal/redistest"
+	"carbroker/internal/testkit"
 )
 
 const project = "cap-q0001"
@@ -42,19 +42,19 @@ type fixture struct {
 	srv   *redistest.Server
 	store *queue.Store
 	clock *clock
-	logs  *bytes.Buffer
+	logs  *testkit.Buffer
 	raw   *redis.Client
 }
 
 func newFixture(t *testing.T, o queue.Options) *fixture {
 	t.Helper()
 	srv := redistest.Start(t)
-	f := &fixture{t: t, srv: srv, clock: &clock{t: time.Now()}, logs: &bytes.Buffer{}}
+	f := &fixture{t: t, srv: srv, clock: &clock{t: time.Now()}, logs: &testkit.Buffer{}}
 	if o.URL == "" {
 		o.URL = srv.URL()
 	}
 	o.Now = f.clock.now
-	o.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: f.logs}, nil))
+	o.Logger = slog.New(slog.NewTextHandler(f.logs, nil))
 	s, err := queue.Open(o)
 	if err != nil {
 		t.Fatal(err)
@@ -64,17 +64,6 @@ func newFixture(t *testing.T, o queue.Options) *fixture {
 	f.raw = redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	t.Cleanup(func() { f.raw.Close() })
 	return f
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 func (f *fixture) poll(user, ip string) queue.Decision {
@@ -102,10 +91,6 @@ func (f *fixture) done(user string, o queue.Outcome) queue.Decision {
 		f.t.Fatal(err)
 	}
 	return d
-}
-
-func TestMain(m *testing.M) {
-	m.Run()
 }
 
 // A stale count hands one caller the lease to refresh it; meanwhile a
@@ -435,15 +420,15 @@ func TestParseURLMasksPassword(t *testing.T) {
 		}
 	}
 	// A failing store never logs the password.
-	var logs bytes.Buffer
+	var logs testkit.Buffer
 	s, err := queue.Open(queue.Options{URL: "redis://:s3cretpw@127.0.0.1:1/0",
-		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &logs}, nil))})
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	_, err = s.Poll(context.Background(), project, "a", "198.51.100.1", nil, false)
-	if err == nil || strings.Contains(err.Error(), "s3cret") || strings.Contains(logs.String(), "s3cret") || logs.Len() == 0 {
+	if err == nil || strings.Contains(err.Error(), "s3cret") || strings.Contains(logs.String(), "s3cret") || logs.String() == "" {
 		t.Fatalf("err %v, logs %s", err, logs.String())
 	}
 }
