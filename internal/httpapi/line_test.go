@@ -1,15 +1,11 @@
 package httpapi_test
 
 import (
-	"context"
-	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -33,23 +29,11 @@ type lineEnv struct {
 	apis  []http.Handler
 	logs  *testkit.Buffer
 	next  int
-
-	mu  sync.Mutex
-	now time.Time // the line's clock, shared by every instance
+	clock *testkit.Clock // the line's clock, shared by every instance
 }
 
-func (e *lineEnv) clock() time.Time {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.now
-}
-
-// tick moves the line's clock past the count's freshness (1 s).
-func (e *lineEnv) tick(d time.Duration) {
-	e.mu.Lock()
-	e.now = e.now.Add(d)
-	e.mu.Unlock()
-}
+// tick moves the line's clock (past the count's freshness, 1 s, for one).
+func (e *lineEnv) tick(d time.Duration) { e.clock.Advance(d) }
 
 func newLineEnv(t *testing.T, instances int, emuOpt caremu.Options, vars map[string]string) *lineEnv {
 	t.Helper()
@@ -64,7 +48,7 @@ func newLineEnv(t *testing.T, instances int, emuOpt caremu.Options, vars map[str
 	}
 	emu := caremu.New(emuOpt)
 	emu.SetNow(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
-	e := &lineEnv{t: t, emu: emu, redis: srv, logs: &testkit.Buffer{}, now: time.Now()}
+	e := &lineEnv{t: t, emu: emu, redis: srv, logs: &testkit.Buffer{}, clock: testkit.NewClock(time.Now())}
 	cl := emu.Client()
 	for range instances {
 		c := car.New(car.Options{Host: "car.tencentcloudapi.com", Transport: cl.Transport, Getenv: cl.Getenv})
@@ -73,7 +57,7 @@ func newLineEnv(t *testing.T, instances int, emuOpt caremu.Options, vars map[str
 			Version: "test",
 			Auth:    auth.Options{},
 			Session: session.Options{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
-			Queue:   queue.Options{Now: e.clock},
+			Queue:   queue.Options{Now: e.clock.Now},
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -93,19 +77,7 @@ func (e *lineEnv) do(ip, method, target, body string, header ...string) reply {
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Add(header[i], header[i+1])
 	}
-	ctx, cancel := context.WithTimeout(req.Context(), 10*time.Second)
-	defer cancel()
-	rec := httptest.NewRecorder()
-	api.ServeHTTP(rec, req.WithContext(ctx))
-	res := rec.Result()
-	raw, _ := io.ReadAll(res.Body)
-	r := reply{Status: res.StatusCode, Header: res.Header, Raw: string(raw)}
-	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &r.Body); err != nil {
-			e.t.Fatalf("reply is not JSON: %q", raw)
-		}
-	}
-	return r
+	return serveOn(e.t, api, req)
 }
 
 // start is POST /session for user from its own address.

@@ -19,29 +19,11 @@ import (
 
 const project = "cap-q0001"
 
-// clock is a settable clock for the line's timestamps.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type fixture struct {
 	t     *testing.T
 	srv   *redistest.Server
 	store *queue.Store
-	clock *clock
+	clock *testkit.Clock
 	logs  *testkit.Buffer
 	raw   *redis.Client
 }
@@ -49,11 +31,11 @@ type fixture struct {
 func newFixture(t *testing.T, o queue.Options) *fixture {
 	t.Helper()
 	srv := redistest.Start(t)
-	f := &fixture{t: t, srv: srv, clock: &clock{t: time.Now()}, logs: &testkit.Buffer{}}
+	f := &fixture{t: t, srv: srv, clock: testkit.NewClock(time.Now()), logs: &testkit.Buffer{}}
 	if o.URL == "" {
 		o.URL = srv.URL()
 	}
-	o.Now = f.clock.now
+	o.Now = f.clock.Now
 	o.Logger = slog.New(slog.NewTextHandler(f.logs, nil))
 	s, err := queue.Open(o)
 	if err != nil {
@@ -78,7 +60,7 @@ func (f *fixture) poll(user, ip string) queue.Decision {
 // count stores a fresh DescribeConcurrentCount (as a refresher would).
 func (f *fixture) count(total, running int) {
 	f.t.Helper()
-	c := &queue.Count{Total: total, Running: running, At: f.clock.now()}
+	c := &queue.Count{Total: total, Running: running, At: f.clock.Now()}
 	if _, err := f.store.Capacity(context.Background(), project, c); err != nil {
 		f.t.Fatal(err)
 	}
@@ -104,7 +86,7 @@ func TestRefreshLease(t *testing.T) {
 	if d.Verdict != queue.Go || d.Position != 1 {
 		t.Fatalf("bob while alice refreshes: %+v, want Go at position 1 (the head may)", d)
 	}
-	c := &queue.Count{Total: 2, Running: 2, At: f.clock.now()}
+	c := &queue.Count{Total: 2, Running: 2, At: f.clock.Now()}
 	d, err := f.store.Poll(context.Background(), project, "alice", "198.51.100.1", c, false)
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +138,7 @@ func TestFIFOAndPositions(t *testing.T) {
 		}
 	}
 	// Two concurrencies free up: the count says so a second later.
-	f.clock.advance(1100 * time.Millisecond)
+	f.clock.Advance(1100 * time.Millisecond)
 	f.count(3, 1)
 	if d := f.poll("u2", "198.51.100.2"); d.Verdict != queue.Go || d.Position != 2 {
 		t.Fatalf("u2 with 2 idle: %+v, want Go at 2", d)
@@ -190,9 +172,9 @@ func TestAbandon(t *testing.T) {
 	f.count(1, 1)
 	f.poll("gone", "198.51.100.1")
 	f.poll("stays", "198.51.100.2")
-	f.clock.advance(1500 * time.Millisecond)
+	f.clock.Advance(1500 * time.Millisecond)
 	f.poll("stays", "198.51.100.2")
-	f.clock.advance(600 * time.Millisecond)
+	f.clock.Advance(600 * time.Millisecond)
 	d := f.poll("stays", "198.51.100.2")
 	if d.Position != 1 || d.Waiting != 1 {
 		t.Fatalf("after gone abandoned: %+v, want stays at 1 of 1", d)
@@ -250,7 +232,7 @@ func TestLinesPerProject(t *testing.T) {
 	f.count(1, 1)
 	f.poll("a", "198.51.100.1")
 	f.poll("b", "198.51.100.1")
-	other := &queue.Count{Total: 2, Running: 0, At: f.clock.now()}
+	other := &queue.Count{Total: 2, Running: 0, At: f.clock.Now()}
 	d, err := f.store.Poll(context.Background(), "cap-other", "c", "198.51.100.1", other, false)
 	if err != nil {
 		t.Fatal(err)
@@ -299,7 +281,7 @@ func TestETA(t *testing.T) {
 	}
 	for _, u := range []string{"g1", "g2", "g3"} {
 		f.done(u, queue.Granted)
-		f.clock.advance(2 * time.Second)
+		f.clock.Advance(2 * time.Second)
 	}
 	f.count(1, 1)
 	d1, d2 := f.poll("w1", "198.51.100.1"), f.poll("w2", "198.51.100.1")
