@@ -7,7 +7,7 @@ FUZZTIME ?= 10s
 URL      ?=
 SMOKE_FLAGS ?=
 
-.PHONY: run test build package deploy smoke fuzz bench loadtest clean
+.PHONY: run test build package deploy smoke fuzz bench loadtest screenshot clean
 
 run: ## serve the function on 127.0.0.1:9000 with the embedded CAR emulator
 	$(GO) run ./function -dev
@@ -16,8 +16,10 @@ test: ## vet, format check, and every test with the race detector
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	@command -v $${CHROMIUM:-chromium} >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  echo "make test: SKIPPING the browser tests (internal/console): chromium is not on PATH (apt-get install -y chromium, or set CHROMIUM)"
 	@if command -v redis-server >/dev/null 2>&1; then echo "make test: the waiting-line suites use a real redis-server ($$(command -v redis-server))"; \
-	  else echo "make test: redis-server is not on PATH: the waiting-line suites use the embedded store (miniredis) instead (apt-get install redis-server for the real one)"; fi
+	  else echo "make test: redis-server is not on PATH: the waiting-line suites use the embedded store (miniredis) instead (apt-get install -y redis-server for the real one)"; fi
 	$(GO) test -race -count=1 ./...
 
 build: ## static linux/amd64 binary for SCF (CGO off here only: -race needs cgo)
@@ -45,6 +47,9 @@ bench: ## Go benchmarks (per-request overhead, cold start, size, RSS); see docs/
 
 loadtest: ## many simulated users against the function + emulator, invariants checked
 	$(GO) run ./internal/cmd/loadtest
+
+screenshot: ## docs/console.png: the dev console in a real headless Chromium (needs chromium)
+	$(GO) run ./internal/cmd/screenshot -out docs/console.png
 
 clean:
 	rm -rf dist

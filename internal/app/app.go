@@ -28,6 +28,7 @@ import (
 	"carbroker/internal/car"
 	"carbroker/internal/caremu"
 	"carbroker/internal/config"
+	"carbroker/internal/console"
 	"carbroker/internal/fault"
 	"carbroker/internal/httpapi"
 	"carbroker/internal/invocation"
@@ -123,9 +124,10 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 		fmt.Fprintf(env.Stderr, "configuration:\n%v\n", err)
 		return 2
 	}
+	pool := cfg.Dev
 	lineNote := "waiting line off (DEV_QUEUE=false)"
 	switch {
-	case !cfg.Dev.Queue:
+	case !cfg.DevQueue:
 		cfg.Queue.RedisURL = ""
 	case cfg.Queue.RedisURL != "":
 		lineNote = "waiting line on QUEUE_REDIS_URL"
@@ -139,7 +141,7 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 		cfg.Queue.RedisURL, lineNote = mem.URL(), "waiting line on an embedded Redis"
 	}
 	id, key := "AKIDdev"+randomHex(8), randomHex(24)
-	emu := caremu.New(caremu.Options{Concurrency: cfg.Dev.Concurrency, Retention: 90 * time.Second,
+	emu := caremu.New(caremu.Options{Concurrency: pool.Size, Retention: pool.Retention, ClientWait: pool.ClientWait,
 		Credentials: map[string]caremu.Credential{id: {SecretKey: key}}})
 	cfg.Endpoint = config.Endpoint{Host: "car.emulator.invalid", Scheme: "HTTP"}
 	cl := emu.Client()
@@ -150,12 +152,15 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 		fmt.Fprintf(env.Stderr, "configuration: %v\n", err)
 		return 2
 	}
+	h = console.Handler(h, console.Options{Pool: emu, Retention: pool.Retention, ClientWait: pool.ClientWait,
+		AuthMode: string(cfg.Auth.Mode), ProjectID: cfg.ProjectID})
 	if addr == "" {
 		addr = "127.0.0.1:9000"
 	}
 	return serveHTTP(ctx, env, addr, h, cfg, log, func(url string) {
-		fmt.Fprintf(env.Stdout, "dev mode: the function on %s with an embedded CAR emulator (%d concurrencies, 90 s retention, AUTH_MODE=%s, %s)\n",
-			url, cfg.Dev.Concurrency, cfg.Auth.Mode, lineNote)
+		fmt.Fprintf(env.Stdout, "dev mode: the function on %s with an embedded CAR emulator (%d concurrencies, %g s retention, AUTH_MODE=%s, %s)\n",
+			url, pool.Size, pool.Retention.Seconds(), cfg.Auth.Mode, lineNote)
+		fmt.Fprintf(env.Stdout, "dev console: open %s/ in a browser\n", url)
 		body, note := `{"UserId":"demo-user","ClientSession":"dev-client-session"}`, ""
 		switch cfg.Auth.Mode {
 		case config.AuthTicket:

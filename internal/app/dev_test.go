@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"carbroker/internal/caremu"
 )
 
 var printedCurl = regexp.MustCompile(`curl -s -X POST (\S+) -d '([^']*)'`)
@@ -39,26 +41,120 @@ func TestDevModePrintedCurlWorks(t *testing.T) {
 	}
 }
 
-var devURL = regexp.MustCompile(`dev mode: the function on (\S+) `)
+// devFunction starts the binary with -dev on a free port and returns its URL.
+func devFunction(t *testing.T, extraEnv ...string) (string, *proc) {
+	t.Helper()
+	p := start(t, append([]string{"PATH=" + os.Getenv("PATH")}, extraEnv...), "-dev", "-listen", "127.0.0.1:0")
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := listening.FindStringSubmatch(p.stderr.String()); m != nil {
+			return "http://" + m[1], p
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("dev mode did not report its address:\n%s", p.stderr.String())
+	return "", nil
+}
 
-// Dev mode runs the waiting line on an embedded Redis by default, with the
-// pool size DEV_CONCURRENCY; DEV_QUEUE=false turns the line off.
+func get(t *testing.T, url string) (int, string, http.Header) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b), res.Header
+}
+
+// The console, its module and the dev endpoints exist in dev mode only.
+func TestConsoleOnlyInDevMode(t *testing.T) {
+	dev, _ := devFunction(t)
+	for _, path := range []string{"/", "/console.js", "/carbroker.js", "/dev/state"} {
+		if status, _, _ := get(t, dev+path); status != 200 {
+			t.Errorf("dev mode: GET %s = %d", path, status)
+		}
+	}
+	w := newWorld(t, caremu.Options{})
+	base, _ := w.httpFunction()
+	rpcc, _ := w.eventFunction()
+	for _, path := range []string{"/", "/console.js", "/carbroker.js", "/dev/state"} {
+		if status, body, _ := get(t, base+path); status != 404 || field(body, "Error.Code") != "NotFound" {
+			t.Errorf("HTTP mode: GET %s = %d %s", path, status, body)
+		}
+		ir, _ := invoke(t, rpcc, urlEvent("GET", path, "", nil), credsA(), time.Time{})
+		if ir.StatusCode != 404 || field(ir.Body, "Error.Code") != "NotFound" {
+			t.Errorf("event mode: GET %s = %d %s", path, ir.StatusCode, ir.Body)
+		}
+	}
+	for _, path := range []string{"/dev/connect", "/dev/disconnect"} {
+		res, err := http.Post(base+path, "application/json", strings.NewReader(`{"UserId":"u1"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 404 {
+			t.Errorf("HTTP mode: POST %s = %d", path, res.StatusCode)
+		}
+	}
+}
+
+// In dev mode no client ever connects, so without the emulator's client
+// wait the pool would fill for good: here a pool of one frees itself.
+func TestDevPoolDoesNotFillForGood(t *testing.T) {
+	dev, p := devFunction(t, "DEV_POOL_SIZE=1", "DEV_CLIENT_WAIT=1s", "DEV_RETENTION=1s")
+	if !strings.Contains(p.stdout.String(), "(1 concurrencies, 1 s retention") {
+		t.Errorf("banner: %s", p.stdout.String())
+	}
+	post := func(user string) int {
+		res, err := http.Post(dev+"/session", "text/plain", strings.NewReader(`{"UserId":"`+user+`","ClientSession":"cs"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if s := post("first"); s != 200 {
+		t.Fatalf("first: %d", s)
+	}
+	_, state, _ := get(t, dev+"/dev/state")
+	if field(state, "RetentionSeconds") != "1" || field(state, "ClientWaitSeconds") != "1" {
+		t.Fatalf("state %s", state)
+	}
+	if s := post("second"); s != http.StatusAccepted { // dev mode's waiting line gives it a place
+		t.Fatalf("second while the pool is full: %d", s)
+	}
+	// The first session's client never connects: retained after 1 s, idle 1 s later.
+	deadline := time.Now().Add(15 * time.Second)
+	for post("second") != 200 {
+		if time.Now().After(deadline) {
+			_, state, _ := get(t, dev+"/dev/state")
+			t.Fatalf("the pool stayed full: %s", state)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func TestDevPoolSettingsRefused(t *testing.T) {
+	for _, bad := range []string{"DEV_POOL_SIZE=0", "DEV_POOL_SIZE=x", "DEV_CLIENT_WAIT=0s", "DEV_RETENTION=48h"} {
+		out, err := exec_(binary, []string{"PATH=" + os.Getenv("PATH"), bad}, "-dev", "-listen", "127.0.0.1:0")
+		name, _, _ := strings.Cut(bad, "=")
+		if err == nil || !strings.Contains(out, name) {
+			t.Errorf("%s: err %v, output %q", bad, err, out)
+		}
+	}
+}
+
+// Dev mode runs the waiting line on an embedded Redis by default;
+// DEV_QUEUE=false turns it off.
 func TestDevModeLine(t *testing.T) {
 	for _, c := range []struct {
 		queue      string
 		wantStatus int
 	}{{"", http.StatusAccepted}, {"false", http.StatusServiceUnavailable}} {
-		env := []string{"PATH=" + os.Getenv("PATH"), "DEV_CONCURRENCY=1", "DEV_QUEUE=" + c.queue}
-		p := start(t, env, "-dev", "-listen", "127.0.0.1:0")
-		var m []string
-		for deadline := time.Now().Add(10 * time.Second); m == nil && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			m = devURL.FindStringSubmatch(p.stdout.String())
-		}
-		if m == nil {
-			t.Fatalf("no URL printed:\n%s\n%s", p.stdout.String(), p.stderr.String())
-		}
+		url, _ := devFunction(t, "DEV_POOL_SIZE=1", "DEV_QUEUE="+c.queue)
 		post := func(user string) (int, string) {
-			res, err := http.Post(m[1]+"/session", "", strings.NewReader(`{"UserId":"`+user+`","ClientSession":"cs"}`))
+			res, err := http.Post(url+"/session", "", strings.NewReader(`{"UserId":"`+user+`","ClientSession":"cs"}`))
 			if err != nil {
 				t.Fatal(err)
 			}

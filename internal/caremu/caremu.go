@@ -7,7 +7,7 @@
 // through idle → locked → session → retained/stopping → idle for
 // ApplyConcurrent, CreateSession, DestroySession and DescribeConcurrentCount,
 // multi-person rooms, and test controls: a pool clock (SetNow, Advance),
-// Disconnect, inspection (State, SlotOf, Calls, Takeovers, InFlight) and
+// Connect and Disconnect (the client SDK's connection), inspection (State, SlotOf, Calls, Takeovers, InFlight) and
 // per-action fault injection (Inject, SetLatency).
 //
 // Three wirings serve the same emulator: *Emulator is an http.Handler,
@@ -26,6 +26,15 @@
 //   - The lock taken by ApplyConcurrent lasts Options.LockTime. A lock on a
 //     slot that is in session or retained does not end that session: when the
 //     lock expires the slot goes back to what it was.
+//   - A session whose client never connects (no Connect within
+//     Options.ClientWait, default 30 s) is retained from then on, as if its
+//     client had left, and becomes idle after Options.Retention (90 s, CAR's
+//     documented default). CAR documents the retention, not how long a
+//     session waits for its first client: 30 s is the emulator's
+//     approximation. Expiry is evaluated lazily from the pool clock on every
+//     call and inspection; no goroutine or timer runs. A second
+//     CreateSession on a live session counts as a takeover whether or not
+//     a client had connected. Guests' connections are not tracked.
 //   - DestroySession for a UserId that holds nothing succeeds; for a slot
 //     already stopping it succeeds without restarting the stop time.
 //   - A guest (HostUserId set and different from UserId) joins the host's room
@@ -44,7 +53,7 @@
 // Not modelled: UserIp scheduling and regions; rate limits and server-side
 // timeouts (inject them); ApplicationId, ApplicationVersionId and
 // ApplicationParameters semantics (accepted and recorded only); the client
-// SDK's connection itself (Disconnect stands for it) and ClientSession
+// SDK's connection itself (Connect and Disconnect stand for it) and ClientSession
 // contents; RunWithoutClient release rules (such a session is treated like
 // any other); stream push actions; instance initialisation
 // (ResourceUnavailable.Initialization only by injection); GET and
@@ -84,7 +93,7 @@ type State string
 const (
 	Idle     State = "idle"     // free for anyone
 	Locked   State = "locked"   // reserved by ApplyConcurrent until Slot.Until
-	Session  State = "session"  // CreateSession succeeded and the client is connected
+	Session  State = "session"  // CreateSession succeeded; its client has connected, or has until Slot.Until to
 	Retained State = "retained" // the client left; kept for a reconnect until Slot.Until
 	Stopping State = "stopping" // DestroySession was called; idle again at Slot.Until
 )
@@ -95,10 +104,16 @@ type Credential = tc3.Credential
 // Options configure an Emulator. Zero values take the defaults shown.
 type Options struct {
 	Concurrency int           // pool size; default 4
-	Retention   time.Duration // how long a disconnected session waits for a reconnect; default 90s
-	LockTime    time.Duration // how long an ApplyConcurrent lock waits for CreateSession; default 30s
-	StopTime    time.Duration // how long a slot stays stopping after DestroySession; default 2s
-	Projects    []string      // accepted ProjectIds; empty accepts any
+	Retention   time.Duration // how long a disconnected session waits for a reconnect; default 90s (CAR's documented default)
+	// ClientWait is how long a new session waits for its client to connect
+	// (Connect) before it is retained as if the client had left; default 30s,
+	// the emulator's approximation (CAR does not document it). Negative: a
+	// session counts as connected from CreateSession on (only Disconnect
+	// ends it).
+	ClientWait time.Duration
+	LockTime   time.Duration // how long an ApplyConcurrent lock waits for CreateSession; default 30s
+	StopTime   time.Duration // how long a slot stays stopping after DestroySession; default 2s
+	Projects   []string      // accepted ProjectIds; empty accepts any
 	// Credentials maps a SecretId to its key; empty means
 	// {DefaultSecretID: {SecretKey: DefaultSecretKey}}.
 	Credentials    map[string]Credential
@@ -111,9 +126,13 @@ type Options struct {
 type Slot struct {
 	ID     int
 	State  State
-	UserID string            // the owner; "" when idle
-	Until  time.Time         // when a locked, retained or stopping state ends (pool clock); zero otherwise
-	Guests map[string]string // guests in the owner's room: UserId → Role
+	UserID string // the owner; "" when idle
+	// Until is when a locked, retained or stopping state ends, or when a
+	// session whose client has not connected is retained (pool clock); zero
+	// otherwise.
+	Until     time.Time
+	Connected bool              // in session: the owner's client has connected
+	Guests    map[string]string // guests in the owner's room: UserId → Role
 }
 
 // Call is one request as the emulator saw it. ClientSession and
@@ -154,6 +173,9 @@ func New(opt Options) *Emulator {
 	}
 	if opt.Retention <= 0 {
 		opt.Retention = 90 * time.Second
+	}
+	if opt.ClientWait == 0 {
+		opt.ClientWait = 30 * time.Second
 	}
 	if opt.LockTime <= 0 {
 		opt.LockTime = 30 * time.Second

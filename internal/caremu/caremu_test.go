@@ -412,6 +412,9 @@ func TestReconnectWhileConnected(t *testing.T) {
 	if n := v.em.Takeovers("u"); n != 1 {
 		t.Fatalf("takeovers %d", n)
 	}
+	if !v.em.Connect("u") || v.em.Connect("u") {
+		t.Fatal("Connect: want true once, then false")
+	}
 	// A lock on a live session that is not followed by CreateSession leaves the session.
 	want(t, "apply", v.apply("u"), "")
 	v.slot("u", caremu.Locked)
@@ -436,6 +439,71 @@ func TestReconnectWithinRetention(t *testing.T) {
 	if n := v.em.Takeovers("u"); n != 0 {
 		t.Fatalf("takeovers %d", n)
 	}
+}
+
+// A session whose client never connects is retained after ClientWait, then
+// freed after Retention, evaluated from the pool clock alone.
+func TestClientNeverConnects(t *testing.T) {
+	v := newEnv(t, caremu.Options{Concurrency: 1, ClientWait: 20 * time.Second, Retention: 60 * time.Second})
+	first := v.start("u")
+	if s := v.slot("u", caremu.Session); s.Connected || !s.Until.Equal(t0.Add(20*time.Second)) {
+		t.Fatalf("new session %+v", s)
+	}
+	v.em.Advance(19 * time.Second)
+	v.slot("u", caremu.Session)
+	v.em.Advance(time.Second)
+	if s := v.slot("u", caremu.Retained); !s.Until.Equal(t0.Add(80 * time.Second)) {
+		t.Fatalf("retained %+v", s)
+	}
+	want(t, "other user while retained", v.apply("other"), "ResourceNotFound.NoIdle")
+	v.em.Advance(59 * time.Second)
+	if again := v.start("u"); again.ID != first.ID {
+		t.Fatalf("reconnect within retention: slot %d then %d", first.ID, again.ID)
+	}
+	// One inspection long after the deadline carries the slot through
+	// retention to idle at once.
+	v.em.Advance(20*time.Second + 60*time.Second)
+	if st := v.em.State()[first.ID]; st.State != caremu.Idle || st.UserID != "" {
+		t.Fatalf("after wait and retention %+v", st)
+	}
+	if v.em.Connect("u") {
+		t.Fatal("Connect without a session reported a change")
+	}
+}
+
+func TestConnectedSessionStays(t *testing.T) {
+	v := newEnv(t, caremu.Options{ClientWait: 5 * time.Second})
+	v.start("u")
+	if !v.em.Connect("u") {
+		t.Fatal("Connect changed nothing")
+	}
+	if s := v.slot("u", caremu.Session); !s.Connected || !s.Until.IsZero() {
+		t.Fatalf("connected session %+v", s)
+	}
+	v.em.Advance(24 * time.Hour)
+	v.slot("u", caremu.Session)
+	// Disconnect retains it; a reconnect's new session waits for its client again.
+	v.em.Disconnect("u")
+	v.slot("u", caremu.Retained)
+	v.start("u")
+	if s := v.slot("u", caremu.Session); s.Connected || s.Until.IsZero() {
+		t.Fatalf("session after reconnect %+v", s)
+	}
+	// Disconnect before the client connected retains it too.
+	if !v.em.Disconnect("u") {
+		t.Fatal("Disconnect of a session without its client changed nothing")
+	}
+	v.slot("u", caremu.Retained)
+}
+
+func TestClientWaitNegativeMeansConnected(t *testing.T) {
+	v := newEnv(t, caremu.Options{ClientWait: -1})
+	v.start("u")
+	if s := v.slot("u", caremu.Session); !s.Connected || !s.Until.IsZero() {
+		t.Fatalf("session %+v", s)
+	}
+	v.em.Advance(24 * time.Hour)
+	v.slot("u", caremu.Session)
 }
 
 func TestReconnectAfterRetention(t *testing.T) {

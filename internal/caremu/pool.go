@@ -12,15 +12,21 @@ type slot struct {
 	id        int
 	base      State             // Idle, Session, Retained or Stopping
 	user      string            // the owner
-	until     time.Time         // end of Retained or Stopping
+	connected bool              // in Session: the owner's client has connected (Connect)
+	until     time.Time         // end of Retained or Stopping; in Session without a client, when it is retained
 	lockUntil time.Time         // end of the lock; zero when not locked
 	guests    map[string]string // room members other than the owner: UserId → Role
 }
 
-// settle applies every expiry due at now.
-func (s *slot) settle(now time.Time) {
+// settle applies every expiry due at now. A session whose client has not
+// connected by its deadline is retained from that deadline, as if its client
+// had left then, so one settle may carry it through retention to idle.
+func (s *slot) settle(now time.Time, retention time.Duration) {
 	if !s.lockUntil.IsZero() && !now.Before(s.lockUntil) {
 		s.lockUntil = time.Time{}
+	}
+	if s.base == Session && !s.connected && !s.until.IsZero() && !now.Before(s.until) {
+		s.base, s.until = Retained, s.until.Add(retention)
 	}
 	if (s.base == Retained || s.base == Stopping) && !now.Before(s.until) {
 		s.base, s.until = Idle, time.Time{}
@@ -45,6 +51,8 @@ func (s *slot) snapshot() Slot {
 	switch v.State {
 	case Locked:
 		v.Until = s.lockUntil
+	case Session:
+		v.Connected, v.Until = s.connected, s.until
 	case Retained, Stopping:
 		v.Until = s.until
 	}
@@ -55,7 +63,7 @@ func (s *slot) snapshot() Slot {
 func (e *Emulator) settleLocked() time.Time {
 	now := e.nowLocked()
 	for _, s := range e.slots {
-		s.settle(now)
+		s.settle(now, e.opt.Retention)
 	}
 	return now
 }
@@ -109,7 +117,7 @@ func (e *Emulator) applyConcurrent(p map[string]string) error {
 }
 
 func (e *Emulator) createSession(p map[string]string) (string, error) {
-	e.settleLocked()
+	now := e.settleLocked()
 	userID, host := p["UserId"], p["HostUserId"]
 	own := e.owned(userID)
 	locked := own != nil && !own.lockUntil.IsZero()
@@ -124,7 +132,10 @@ func (e *Emulator) createSession(p map[string]string) (string, error) {
 		e.takeovers[userID]++ // the previously connected device is disconnected
 	}
 	e.leaveRooms(userID)
-	own.base, own.until, own.lockUntil = Session, time.Time{}, time.Time{}
+	own.base, own.until, own.lockUntil, own.connected = Session, time.Time{}, time.Time{}, e.opt.ClientWait < 0
+	if !own.connected { // the new ServerSession waits for its client
+		own.until = now.Add(e.opt.ClientWait)
+	}
 	return newServerSession(), nil
 }
 
@@ -172,7 +183,7 @@ func (e *Emulator) destroySession(userID string) error {
 	now := e.settleLocked()
 	e.leaveRooms(userID)
 	if s := e.owned(userID); s != nil && s.base != Stopping {
-		s.base, s.until = Stopping, now.Add(e.opt.StopTime)
+		s.base, s.until, s.connected = Stopping, now.Add(e.opt.StopTime), false
 		s.lockUntil, s.guests = time.Time{}, nil
 	}
 	return nil
@@ -189,16 +200,33 @@ func (e *Emulator) countLocked() (total, running int) {
 	return len(e.slots), running
 }
 
+// Connect simulates userID's client connecting with its ServerSession
+// (TCGSDK.start): the session then stays until Disconnect or DestroySession
+// instead of being retained after Options.ClientWait. It reports whether
+// userID had a session waiting for its client.
+func (e *Emulator) Connect(userID string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.settleLocked()
+	s := e.owned(userID)
+	if s == nil || s.base != Session || s.connected {
+		return false
+	}
+	s.connected, s.until = true, time.Time{}
+	return true
+}
+
 // Disconnect simulates userID's client closing without DestroySession: its
-// session is retained for Options.Retention, or it leaves the room it is a
-// guest in. It reports whether anything changed.
+// session, whether its client had connected or not, is retained for
+// Options.Retention, or it leaves the room it is a guest in. It reports
+// whether anything changed.
 func (e *Emulator) Disconnect(userID string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.settleLocked()
 	changed := e.leaveRooms(userID)
 	if s := e.owned(userID); s != nil && s.base == Session {
-		s.base, s.until = Retained, now.Add(e.opt.Retention)
+		s.base, s.until, s.connected = Retained, now.Add(e.opt.Retention), false
 		changed = true
 	}
 	return changed

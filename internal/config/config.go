@@ -54,7 +54,11 @@ type Config struct {
 	Auth Auth
 
 	Queue Queue
-	Dev   Dev // read in dev mode only
+
+	Dev DevPool // dev mode only: the embedded emulator's pool
+	// DevQueue is DEV_QUEUE, dev mode only (default true): the waiting line
+	// on an embedded Redis (or QUEUE_REDIS_URL); false turns the line off.
+	DevQueue bool
 }
 
 // Queue is the launch-day waiting line (docs/queue.md).
@@ -66,10 +70,15 @@ type Queue struct {
 	HoldTTL   time.Duration // QUEUE_HOLD_TTL: how long a user who got a concurrency through us skips the line
 }
 
-// Dev is dev mode's own settings.
-type Dev struct {
-	Queue       bool // DEV_QUEUE: the line on an embedded Redis (default true; false turns the line off)
-	Concurrency int  // DEV_CONCURRENCY: the embedded emulator's pool size (default 4)
+// DevPool is the embedded CAR emulator's pool in dev mode (DEV_* variables,
+// read only in dev mode).
+type DevPool struct {
+	Size      int           // DEV_POOL_SIZE, default 4
+	Retention time.Duration // DEV_RETENTION, default 90s (CAR's documented default)
+	// ClientWait is DEV_CLIENT_WAIT, default 30s: how long a session waits
+	// for its client before it is retained as if the client had left. CAR
+	// does not document it; 30 s is the emulator's approximation.
+	ClientWait time.Duration
 }
 
 // Endpoint is where CAR is reached.
@@ -253,15 +262,11 @@ func Load(getenv func(string) string, opt Options) (Config, error) {
 	c.Auth = loadAuth(get, opt, p)
 	c.Queue = loadQueue(get, p)
 	if opt.Dev {
-		c.Dev.Queue = boolean(get, "DEV_QUEUE", true, p)
-		c.Dev.Concurrency = 4
-		if v := get("DEV_CONCURRENCY"); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 1000 {
-				p.bad("DEV_CONCURRENCY", v, "DEV_CONCURRENCY must be a number from 1 to 1000")
-			} else {
-				c.Dev.Concurrency = n
-			}
+		c.DevQueue = boolean(get, "DEV_QUEUE", true, p)
+		c.Dev = DevPool{
+			Size:       integer(get, "DEV_POOL_SIZE", 4, 1, 1000, p),
+			Retention:  duration(get, "DEV_RETENTION", 90*time.Second, time.Second, 24*time.Hour, p),
+			ClientWait: duration(get, "DEV_CLIENT_WAIT", 30*time.Second, time.Second, 24*time.Hour, p),
 		}
 	}
 	return c, p.err()
@@ -395,15 +400,7 @@ func loadQueue(get func(string) string, p *problems) Queue {
 	}
 	q.Abandon = duration(get, "QUEUE_ABANDON", 30*time.Second, time.Second, time.Hour, p)
 	q.HoldTTL = duration(get, "QUEUE_HOLD_TTL", 2*time.Hour, time.Minute, 7*24*time.Hour, p)
-	q.MaxPerIP = 4
-	if v := get("QUEUE_MAX_PER_IP"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1_000_000 {
-			p.bad("QUEUE_MAX_PER_IP", v, "QUEUE_MAX_PER_IP must be a number from 1 to 1000000")
-		} else {
-			q.MaxPerIP = n
-		}
-	}
+	q.MaxPerIP = integer(get, "QUEUE_MAX_PER_IP", 4, 1, 1_000_000, p)
 	return q
 }
 
@@ -471,6 +468,19 @@ func boolean(get func(string) string, key string, def bool, p *problems) bool {
 	return b
 }
 
+func integer(get func(string) string, key string, def, lo, hi int, p *problems) int {
+	v := get(key)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		p.bad(key, v, fmt.Sprintf("%s must be a whole number from %d to %d", key, lo, hi))
+		return def
+	}
+	return n
+}
+
 func duration(get func(string) string, key string, def, lo, hi time.Duration, p *problems) time.Duration {
 	v := get(key)
 	if v == "" {
@@ -493,7 +503,8 @@ func duration(get func(string) string, key string, def, lo, hi time.Duration, p 
 	return d
 }
 
-// Keys lists every environment variable the configuration reads.
+// Keys lists every environment variable the configuration reads outside dev
+// mode (dev mode adds DEV_POOL_SIZE, DEV_RETENTION, DEV_CLIENT_WAIT and DEV_QUEUE).
 var Keys = []string{
 	"CAR_PROJECT_ID", "CAR_ALLOWED_PROJECT_IDS", "CAR_APPLICATION_ID", "CAR_ALLOWED_APPLICATION_IDS",
 	"CAR_ALLOWED_VERSION_IDS", "CAR_ALLOW_APPLICATION_PARAMETERS", "CAR_ALLOW_RUN_WITHOUT_CLIENT",

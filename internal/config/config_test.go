@@ -30,9 +30,30 @@ func TestDevDefaults(t *testing.T) {
 	if err != nil || c.Auth.Mode != "none" || c.ProjectID != devProjectID {
 		t.Fatalf("%v %+v", err, c)
 	}
+	if c.Dev != (DevPool{Size: 4, Retention: 90 * time.Second, ClientWait: 30 * time.Second}) {
+		t.Errorf("dev pool %+v", c.Dev)
+	}
 	c, err = load(t, map[string]string{"AUTH_MODE": "ticket", "AUTH_SECRET": strings.Repeat("s", 32)}, Options{Dev: true})
 	if err != nil || c.Auth.Mode != "ticket" {
 		t.Fatalf("AUTH_MODE is honoured in dev mode: %v %+v", err, c.Auth.Mode)
+	}
+}
+
+func TestDevPool(t *testing.T) {
+	c, err := load(t, map[string]string{"DEV_POOL_SIZE": "2", "DEV_RETENTION": "5s", "DEV_CLIENT_WAIT": "3"}, Options{Dev: true})
+	if err != nil || c.Dev != (DevPool{Size: 2, Retention: 5 * time.Second, ClientWait: 3 * time.Second}) {
+		t.Fatalf("%v %+v", err, c.Dev)
+	}
+	// Outside dev mode the DEV_* variables mean nothing and are not read.
+	c, err = load(t, map[string]string{"CAR_PROJECT_ID": "cap-1234", "AUTH_MODE": "none", "DEV_POOL_SIZE": "x"}, Options{})
+	if err != nil || c.Dev != (DevPool{}) {
+		t.Fatalf("outside dev mode: %v %+v", err, c.Dev)
+	}
+	_, err = load(t, map[string]string{"DEV_POOL_SIZE": "0", "DEV_RETENTION": "forever", "DEV_CLIENT_WAIT": "100ms"}, Options{Dev: true})
+	for _, want := range []string{"DEV_POOL_SIZE", "DEV_RETENTION", "DEV_CLIENT_WAIT"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want a problem with %s: %v", want, err)
+		}
 	}
 }
 
@@ -315,11 +336,11 @@ func TestQueueSettings(t *testing.T) {
 		}
 	}
 	c, err = load(nil, true)
-	if err != nil || !c.Dev.Queue || c.Dev.Concurrency != 4 {
-		t.Fatalf("dev defaults: %+v %v", c.Dev, err)
+	if err != nil || !c.DevQueue {
+		t.Fatalf("dev default: the line is on: %v %v", c.DevQueue, err)
 	}
-	c, err = load(map[string]string{"DEV_QUEUE": "false", "DEV_CONCURRENCY": "2"}, true)
-	if err != nil || c.Dev.Queue || c.Dev.Concurrency != 2 {
-		t.Fatalf("dev set: %+v %v", c.Dev, err)
+	c, err = load(map[string]string{"DEV_QUEUE": "false"}, true)
+	if err != nil || c.DevQueue {
+		t.Fatalf("DEV_QUEUE=false: %v %v", c.DevQueue, err)
 	}
 }

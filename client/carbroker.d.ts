@@ -1,0 +1,108 @@
+// Types of carbroker.js, the browser client of a carbroker function.
+
+/** Where the caller stands in the function's waiting line (a 202 reply). */
+export interface QueuePlace {
+  /** 1 means next. Never increases while the client keeps polling. */
+  position: number;
+  /** position - 1 */
+  ahead: number;
+  /** An estimate in seconds; undefined while the function cannot tell. */
+  etaSeconds?: number;
+  /** The caller's UserId (the server's choice in ticket mode). */
+  userId: string;
+}
+
+/** One request and its reply, as the client saw them (for debugging panels). */
+export interface Exchange {
+  method: string;
+  url: string;
+  requestHeaders: Record<string, string>;
+  request: unknown;
+  status: number;
+  /** The parsed JSON reply, or its text when it was not JSON. */
+  reply: unknown;
+  /** Retry-After in milliseconds, 0 when absent. */
+  retryAfter: number;
+  ms: number;
+}
+
+export interface BrokerOptions {
+  /** The function's base URL (e.g. "https://…/release"); "" means this page's origin. */
+  baseUrl?: string;
+  /** AUTH_MODE=none or sign: the UserId to act as. Ticket mode: leave it out, the server chooses. */
+  userId?: string;
+  /** AUTH_MODE=jwt: returns the bearer JWT (called before each request without a ticket). */
+  token?: () => string | Promise<string>;
+  /** ProjectId for every start (default: the function's CAR_PROJECT_ID). */
+  projectId?: string;
+  /** Where the ticket is kept; default localStorage, null for memory only. */
+  storage?: Pick<Storage, "getItem" | "setItem" | "removeItem"> | null;
+  /** The storage key of the ticket; default "carbroker.ticket". */
+  storageKey?: string;
+  /** Consecutive transient failures (network, 429, 502, 503 Unavailable, 504) before giving up; default 5. */
+  maxRetries?: number;
+  /** Replaces globalThis.fetch. */
+  fetch?: typeof fetch;
+  /** Called after every HTTP exchange. */
+  onExchange?: (x: Exchange) => void;
+}
+
+export interface StartOptions {
+  /** TCGSDK.getClientSession() */
+  clientSession: string;
+  /** Called on each 202 reply while the caller waits in line. */
+  onQueue?: (place: QueuePlace) => void;
+  /** Aborting it rejects with signal.reason (an AbortError DOMException by default). */
+  signal?: AbortSignal;
+  /** Multiplayer: the room's owner (a guest's own start uses join()). */
+  hostUserId?: string;
+  role?: "Player" | "Viewer";
+  invite?: string;
+  projectId?: string;
+}
+
+/** The reply of POST /session/invite; join() takes it as is. */
+export interface Invitation {
+  Invite?: string;
+  HostUserId: string;
+  Role: "Player" | "Viewer";
+  ExpiresAt?: string;
+  RequestId?: string;
+}
+
+export interface Broker {
+  /** The UserId in use: the option's, or the one the server chose. */
+  readonly userId: string;
+  /** The ticket kept, "" when none. */
+  readonly ticket: string;
+  /** Starts or resumes the caller's session; resolves to the ServerSession for TCGSDK.start(). */
+  start(options: StartOptions): Promise<string>;
+  /** Joins a host's room as a guest (AUTH_MODE=none: { HostUserId, Role } is enough). */
+  join(invitation: Invitation, options: Omit<StartOptions, "hostUserId" | "role" | "invite">): Promise<string>;
+  /** Mints an invite to the caller's own room (needs AUTH_SECRET on the function). */
+  invite(role: "Player" | "Viewer", options?: { expiresIn?: number; signal?: AbortSignal }): Promise<Invitation>;
+  /** Stops the caller's session, or leaves the line. */
+  stop(options?: { signal?: AbortSignal }): Promise<{ UserId: string; RequestId: string }>;
+  /** Drops the kept ticket (the next start in ticket mode gets a new UserId). */
+  forget(): void;
+}
+
+/** Codes from the README's error table, and NetworkError when the function could not be reached. */
+export type BrokerErrorCode =
+  | "InvalidParameter" | "RequestTooLarge" | "Unauthorized" | "Forbidden" | "NotFound"
+  | "MethodNotAllowed" | "RoleFull" | "TooManyRequests" | "NoIdleConcurrency" | "Unavailable"
+  | "UpstreamTimeout" | "UpstreamError" | "InternalError" | "NetworkError";
+
+export class BrokerError extends Error {
+  constructor(code: BrokerErrorCode | string, message: string,
+    details?: { status?: number; requestId?: string; retryAfter?: number; cause?: unknown });
+  readonly name: "BrokerError";
+  readonly code: BrokerErrorCode | string;
+  /** HTTP status, 0 for NetworkError. */
+  readonly status: number;
+  readonly requestId: string;
+  /** Retry-After in milliseconds, 0 when absent (NoIdleConcurrency carries one). */
+  readonly retryAfter: number;
+}
+
+export function createBroker(options?: BrokerOptions): Broker;

@@ -1,0 +1,430 @@
+// The dev console. It drives simulated users through the public routes with
+// the same client module apps use (/carbroker.js), and reads the emulator's
+// pool from the dev-only GET /dev/state once a second.
+import { createBroker } from "/carbroker.js";
+
+const $ = (sel) => document.querySelector(sel);
+const POLL_MS = 1000;
+const LOG_MAX = 100;
+const TICKET_PREFIX = "carbroker.console.ticket.";
+
+const page = {
+  state: null,      // the last GET /dev/state
+  authMode: "",
+  users: new Map(), // key → user
+  next: 1,
+};
+
+// --- small DOM helpers -------------------------------------------------------
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") e.className = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c !== undefined && c !== null && c !== false) e.append(c);
+  }
+  return e;
+}
+
+function announce(text) {
+  const a = $("#announce");
+  a.textContent = "";
+  // a fresh text node so that screen readers read repeats too
+  setTimeout(() => { a.textContent = text; }, 50);
+}
+
+function json(v) {
+  return typeof v === "string" ? v : JSON.stringify(v, null, 2);
+}
+
+function short(s, n = 24) {
+  return s && s.length > n ? `${s.slice(0, n)}…` : s;
+}
+
+// --- the exchange log --------------------------------------------------------
+
+function logExchange(who, x) {
+  const path = x.url.replace(location.origin, "");
+  const headers = Object.entries(x.requestHeaders ?? {}).map(([k, v]) => `${k}: ${v}\n`).join("");
+  const reqText = `${x.method} ${path}\n${headers}${x.request === null || x.request === undefined ? "" : "\n" + json(x.request)}`;
+  const retry = x.retryAfter ? `Retry-After: ${Math.round(x.retryAfter / 1000)}\n` : "";
+  const repText = `HTTP ${x.status}\n${retry}\n${json(x.reply)}`;
+  const ok = x.status >= 200 && x.status < 300;
+  const item = el("li", { class: ok ? "ok" : "refused" },
+    el("details", { open: true },
+      el("summary", {},
+        el("span", { class: "who" }, who), " ",
+        el("code", {}, `${x.method} ${path}`), " → ",
+        el("strong", {}, String(x.status)), ok ? "" : " (refused)", ` · ${x.ms} ms`),
+      el("div", { class: "pair" },
+        el("div", {}, el("h3", {}, "Request"), el("pre", { tabindex: "0" }, reqText)),
+        el("div", {}, el("h3", {}, "Reply"), el("pre", { tabindex: "0" }, repText)))));
+  const log = $("#log");
+  log.prepend(item);
+  while (log.children.length > LOG_MAX) log.lastElementChild.remove();
+}
+
+// POST to a dev endpoint, logged like the module's exchanges.
+async function dev(path, body, who) {
+  const began = Date.now();
+  const res = await fetch(path, { method: "POST", body: JSON.stringify(body), cache: "no-store" });
+  const reply = await res.json().catch(() => null);
+  logExchange(who, { method: "POST", url: path, requestHeaders: {}, request: body, status: res.status, reply, retryAfter: 0, ms: Date.now() - began });
+  return reply;
+}
+
+// --- users -------------------------------------------------------------------
+
+const STATUS = {
+  new: "Not started",
+  starting: "Starting",
+  queued: "Waiting in line",
+  session: "In session",
+  disconnected: "Client gone",
+  stopped: "Stopped",
+  error: "Refused",
+};
+
+function addUser({ userId = "", guestOf = null, invitation = null } = {}) {
+  const key = userId || `user-${page.next}`;
+  page.next++;
+  const u = {
+    key, guestOf, invitation,
+    status: "new", error: null, queue: null, abort: null, slot: null,
+    broker: createBroker({
+      userId: page.authMode === "ticket" ? undefined : userId,
+      storageKey: TICKET_PREFIX + key,
+      onExchange: (x) => logExchange(label(u), x),
+    }),
+  };
+  u.broker.forget(); // a fresh simulated user: no ticket from an earlier visit
+  page.users.set(key, u);
+  u.el = renderUser(u);
+  $("#users").append(u.el);
+  update(u);
+  return u;
+}
+
+function label(u) {
+  return u.broker.userId || u.key;
+}
+
+function renderUser(u) {
+  const id = `u-${u.key.replace(/[^A-Za-z0-9_-]/g, "_")}`;
+  const act = (name, text, fn, extra = {}) =>
+    el("button", { type: "button", "data-action": name, onclick: () => fn(u), ...extra }, text);
+  const buttons = [
+    act("start", "Start", start),
+    act("disconnect", "Disconnect", disconnect, { title: "the client vanishes without stopping: CAR retains the concurrency" }),
+    act("stop", "Stop", stop),
+  ];
+  if (!u.guestOf) {
+    buttons.push(act("invite-viewer", "Invite a Viewer", (h) => invite(h, "Viewer")));
+    buttons.push(act("invite-player", "Invite a Player", (h) => invite(h, "Player")));
+  }
+  buttons.push(act("remove", "Remove", remove));
+  const li = el("li", { class: "card", "data-user": u.key, "aria-labelledby": `${id}-h` },
+    el("h3", { id: `${id}-h` }, el("span", { class: "name" }, label(u)),
+      u.guestOf ? el("span", { class: "tag" }, ` guest (${u.invitation.Role}) of ${label(u.guestOf)}`) : ""),
+    el("p", { class: "status", "data-state": "new", id: `${id}-s` }),
+    el("p", { class: "ticket" }),
+    el("div", { class: "actions", role: "group", "aria-label": `actions for ${label(u)}` }, buttons));
+  for (const b of li.querySelectorAll("button")) b.setAttribute("aria-describedby", `${id}-s`);
+  return li;
+}
+
+// statusText completes the card's status word (STATUS) with the details.
+function statusText(u) {
+  const slot = u.slot;
+  switch (u.status) {
+    case "new": return u.guestOf ? `Start joins ${label(u.guestOf)}'s room as ${u.invitation.Role}.` : "press Start to get a ServerSession.";
+    case "starting": return "asking the function for a ServerSession…";
+    case "queued": {
+      const q = u.queue;
+      const eta = q.etaSeconds === undefined || q.etaSeconds === null ? "ETA unknown" : `ETA about ${q.etaSeconds} s`;
+      return `Position ${q.position} (${q.ahead} ahead), ${eta}.`;
+    }
+    case "session":
+      if (u.guestOf) return `in ${label(u.guestOf)}'s room as ${u.invitation.Role}${slot ? ` (concurrency #${slot.Id})` : ""}.`;
+      if (!slot) return "but its concurrency is gone (stopped, or freed after its retention).";
+      if (slot.State === "retained") return `but concurrency #${slot.Id} is retained (no client connected): ${slot.SecondsLeft ?? "?"} s left to reconnect.`;
+      if (slot.State !== "session") return `concurrency #${slot.Id} is ${slot.State}.`;
+      return `on concurrency #${slot.Id}, ${slot.Connected ? "client connected" : `waiting for its client (${slot.SecondsLeft ?? "?"} s)`}.`;
+    case "disconnected":
+      if (u.guestOf) return "left the room. Join again to come back.";
+      if (slot && slot.State === "retained") return `concurrency #${slot.Id} retained, ${slot.SecondsLeft} s left to reconnect to it.`;
+      return "the retention is over and the concurrency was freed: Reconnect gets a new one.";
+    case "stopped": return "DELETE /session answered; CAR frees the concurrency.";
+    case "error": {
+      const e = u.error;
+      if (e?.code === "NoIdleConcurrency") {
+        return `no concurrency is free and the function has no waiting line. Try again later (NoIdleConcurrency${e.retryAfter ? `, Retry-After ${Math.round(e.retryAfter / 1000)} s` : ""}).`;
+      }
+      return `${e?.message ?? e} (${e?.code ?? e?.name ?? "error"}).`;
+    }
+  }
+  return u.status;
+}
+
+// slotOf finds the concurrency the user owns, or whose room it is in.
+function slotOf(u) {
+  const id = u.broker.userId;
+  if (!id || !page.state) return null;
+  return page.state.Slots.find((s) => s.UserId === id || s.Guests.some((g) => g.UserId === id)) ?? null;
+}
+
+function update(u) {
+  u.slot = slotOf(u);
+  const li = u.el;
+  li.querySelector(".name").textContent = label(u);
+  const st = li.querySelector(".status");
+  const text = statusText(u);
+  const word = STATUS[u.status];
+  if (st.textContent !== `${word}: ${text}`) {
+    st.replaceChildren(el("strong", {}, word), `: ${text}`);
+    st.dataset.state = u.status;
+  }
+  st.dataset.slot = u.slot ? String(u.slot.Id) : "";
+  const t = u.broker.ticket;
+  li.querySelector(".ticket").replaceChildren(t ? el("span", {}, "Ticket (localStorage): ", el("code", { title: t }, short(t, 32))) : "");
+  const busy = u.status === "starting" || u.status === "queued";
+  const live = u.status === "session";
+  const set = (name, disabled, text) => {
+    const b = li.querySelector(`[data-action="${name}"]`);
+    if (!b) return;
+    if (b.disabled !== disabled) b.disabled = disabled;
+    if (text && b.textContent !== text) b.textContent = text;
+  };
+  const startText = u.guestOf ? (u.status === "new" ? `Join as ${u.invitation.Role}` : "Join again")
+    : u.status === "disconnected" ? "Reconnect" : "Start";
+  set("start", busy, startText);
+  set("disconnect", !live);
+  set("stop", u.status === "new" || u.status === "stopped");
+  set("invite-viewer", !live);
+  set("invite-player", !live);
+  set("remove", busy || live || u.status === "disconnected");
+}
+
+function setStatus(u, status, error = null) {
+  const before = u.status;
+  u.status = status;
+  u.error = error;
+  update(u);
+  if (before !== status || status === "error") announce(`${label(u)}: ${u.el.querySelector(".status").textContent}`);
+}
+
+async function start(u) {
+  u.abort?.abort();
+  const ac = new AbortController();
+  u.abort = ac;
+  setStatus(u, "starting");
+  const opts = {
+    clientSession: `console-client-session-of-${u.key}`,
+    signal: ac.signal,
+    onQueue: (q) => { u.queue = q; setStatus(u, "queued"); },
+  };
+  try {
+    if (u.guestOf) {
+      await u.broker.join(u.invitation, opts);
+    } else {
+      await u.broker.start(opts);
+      // What TCGSDK.start(serverSession) does in a real app: the client connects.
+      await dev("/dev/connect", { UserId: u.broker.userId }, label(u));
+    }
+    await refresh().catch(() => {});
+    if (u.abort === ac) setStatus(u, "session");
+  } catch (e) {
+    if (e?.name !== "AbortError" && u.abort === ac) setStatus(u, "error", e);
+  } finally {
+    if (u.abort === ac) u.abort = null;
+  }
+}
+
+async function disconnect(u) {
+  u.abort?.abort();
+  await dev("/dev/disconnect", { UserId: u.broker.userId }, label(u));
+  await refresh();
+  setStatus(u, "disconnected");
+}
+
+async function stop(u) {
+  u.abort?.abort(); // leaving the line: stop polling, then DELETE /session
+  u.abort = null;
+  try {
+    if (u.broker.userId) await u.broker.stop();
+    setStatus(u, "stopped");
+  } catch (e) {
+    setStatus(u, "error", e);
+  }
+}
+
+async function invite(host, role) {
+  try {
+    const invitation = page.authMode === "none"
+      ? { HostUserId: host.broker.userId, Role: role } // none mode: the host's UserId is enough
+      : await host.broker.invite(role);
+    const n = [...page.users.values()].filter((x) => x.guestOf === host).length + 1;
+    const guest = addUser({
+      userId: page.authMode === "none" ? `${host.broker.userId}-${role.toLowerCase()}${n}` : "",
+      guestOf: host, invitation,
+    });
+    guest.el.querySelector('[data-action="start"]').focus();
+    announce(`${label(guest)} added: a ${role} guest of ${label(host)}`);
+  } catch (e) {
+    setStatus(host, "error", e);
+  }
+}
+
+function remove(u) {
+  u.abort?.abort();
+  u.broker.forget();
+  page.users.delete(u.key);
+  u.el.remove();
+  $("#new-user-id").focus();
+}
+
+// --- pool and line -----------------------------------------------------------
+
+const STATE_TEXT = {
+  idle: "○ idle",
+  locked: "◔ locked",
+  session: "● in session",
+  retained: "◑ retained",
+  stopping: "◌ stopping",
+};
+
+function renderPool(s) {
+  const counts = {};
+  for (const slot of s.Slots) counts[slot.State] = (counts[slot.State] ?? 0) + 1;
+  $("#pool-summary").textContent = `${s.Slots.length} concurrencies: ` +
+    Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(", ") + ".";
+  $("#slots").replaceChildren(...s.Slots.map((slot) => {
+    let detail = "";
+    if (slot.State === "session") detail = slot.Connected ? "client connected" : `no client yet: retained in ${slot.SecondsLeft} s`;
+    else if (slot.State === "retained") detail = `reconnect within ${slot.SecondsLeft} s`;
+    else if (slot.State === "locked") detail = `lock ends in ${slot.SecondsLeft} s`;
+    else if (slot.State === "stopping") detail = `idle in ${slot.SecondsLeft} s`;
+    const guests = slot.Guests.map((g) => `${g.UserId} (${g.Role})`).join(", ");
+    return el("li", { class: `slot ${slot.State}`, "data-slot": String(slot.Id), "data-state": slot.State },
+      el("span", { class: "id" }, `#${slot.Id}`),
+      el("span", { class: "state" }, STATE_TEXT[slot.State] ?? slot.State),
+      el("span", { class: "user" }, slot.UserId ? slot.UserId : "—"),
+      detail ? el("span", { class: "detail" }, detail) : "",
+      guests ? el("span", { class: "guests" }, `guests: ${guests}`) : "");
+  }));
+}
+
+function renderLine(s) {
+  let waiting = [];
+  if (s.Line) {
+    waiting = s.Line.Waiting.map((w) => ({ userId: w.UserId, position: w.Position, eta: w.EtaSeconds }));
+    $("#line-status").textContent = s.Line.Error ? `The line could not be read: ${s.Line.Error}` :
+      waiting.length ? `${waiting.length} waiting, first come first served.` : "Nobody waits.";
+  } else {
+    // No line on this function: list what our own users heard in 202 replies, if any.
+    for (const u of page.users.values()) {
+      if (u.status === "queued") waiting.push({ userId: label(u), position: u.queue.position, eta: u.queue.etaSeconds });
+    }
+    waiting.sort((a, b) => a.position - b.position);
+    $("#line-status").textContent = "This function has no waiting line: a user who finds every concurrency busy gets 503 NoIdleConcurrency.";
+  }
+  $("#line").replaceChildren(...waiting.map((w) => el("li", { "data-user": w.userId },
+    el("span", { class: "pos" }, `Position ${w.position}`), " ",
+    el("span", { class: "user" }, w.userId), " ",
+    el("span", { class: "eta" }, w.eta === undefined || w.eta === null ? "ETA unknown" : `ETA about ${w.eta} s`))));
+}
+
+function renderSummary(s) {
+  $("#summary").replaceChildren(
+    "AUTH_MODE=", el("strong", { id: "auth-mode" }, s.AuthMode),
+    ` · project ${s.ProjectId} · ${s.Slots.length} concurrencies · retention ${s.RetentionSeconds} s` +
+    ` · a session with no client is retained after ${s.ClientWaitSeconds} s`);
+}
+
+async function refresh() {
+  const res = await fetch("/dev/state", { cache: "no-store" });
+  if (!res.ok) throw new Error(`GET /dev/state: HTTP ${res.status}`);
+  const s = await res.json();
+  page.state = s;
+  renderSummary(s);
+  renderPool(s);
+  for (const u of page.users.values()) update(u);
+  renderLine(s);
+  return s;
+}
+
+async function poll() {
+  try {
+    await refresh();
+    document.body.dataset.ready = "true";
+  } catch (e) {
+    $("#pool-summary").textContent = `The function is not answering (${e.message}); retrying.`;
+  }
+  setTimeout(poll, POLL_MS);
+}
+
+// --- setup -------------------------------------------------------------------
+
+function setupAuth(mode) {
+  page.authMode = mode;
+  const input = $("#new-user-id");
+  const form = $("#add-user");
+  const notes = {
+    none: "AUTH_MODE=none: the UserId you type is trusted as is. A guest joins a room with the host's UserId (HostUserId), no invite.",
+    ticket: "AUTH_MODE=ticket: the server chooses each user's UserId and returns a Ticket, which the client module keeps in localStorage and sends as Authorization: Bearer. A guest needs an invite from its host (POST /session/invite).",
+  };
+  $("#auth-note").textContent = notes[mode] ??
+    `AUTH_MODE=${mode}: this console cannot produce this mode's credentials; use curl (see the README).`;
+  if (mode === "ticket") {
+    input.remove();
+    form.querySelector("label").remove();
+    form.querySelector(".help").textContent = "The server will choose the UserId.";
+  } else if (mode === "none") {
+    input.value = `user-${page.next}`;
+  } else {
+    form.querySelector("button").disabled = true;
+  }
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    if (mode === "ticket") {
+      addUser().el.querySelector('[data-action="start"]').focus();
+      return;
+    }
+    const id = input.value.trim();
+    if (!input.checkValidity() || !id) {
+      input.setAttribute("aria-invalid", "true");
+      input.focus();
+      return;
+    }
+    if (page.users.has(id)) {
+      announce(`${id} is already in the list.`);
+      input.focus();
+      return;
+    }
+    input.removeAttribute("aria-invalid");
+    addUser({ userId: id });
+    input.value = `user-${page.next}`;
+  });
+}
+
+async function main() {
+  for (let i = localStorage.length - 1; i >= 0; i--) {
+    const k = localStorage.key(i);
+    if (k?.startsWith(TICKET_PREFIX)) localStorage.removeItem(k);
+  }
+  $("#clear-log").addEventListener("click", () => $("#log").replaceChildren());
+  let s = null;
+  while (!s) {
+    try { s = await refresh(); } catch { await new Promise((r) => setTimeout(r, POLL_MS)); }
+  }
+  setupAuth(s.AuthMode);
+  document.body.dataset.ready = "true";
+  setTimeout(poll, POLL_MS);
+}
+
+main();

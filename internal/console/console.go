@@ -1,0 +1,208 @@
+// Package console is the dev console: one page (go:embed'ed, no build step,
+// no outside resources) that shows the embedded CAR emulator's pool, the
+// waiting line and simulated users, built on the browser client module
+// (carbroker/client), and the dev-only endpoints the page reads the pool
+// from. Dev mode puts Handler in front of the HTTP API; no other mode
+// serves any of it.
+//
+// Routes (exact paths; everything else goes to the API):
+//
+//	GET  /                     the page
+//	GET  /console.js, /console.css
+//	GET  /carbroker.js, /carbroker.d.ts   the client module
+//	GET  /dev/state            the pool (and the line) as JSON
+//	POST /dev/connect          {"UserId"}: the user's client connects (TCGSDK.start)
+//	POST /dev/disconnect       {"UserId"}: the user's client vanishes; CAR retains its concurrency
+//
+// The page drives sessions through the same public routes as any client.
+package console
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"io"
+	"io/fs"
+	"math"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"carbroker/client"
+	"carbroker/internal/caremu"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// Pool is the emulator as the console sees it.
+type Pool interface {
+	Now() time.Time
+	State() []caremu.Slot
+	Connect(userID string) bool
+	Disconnect(userID string) bool
+}
+
+var _ Pool = (*caremu.Emulator)(nil)
+
+// Waiter is one user in the waiting line.
+type Waiter struct {
+	UserId     string
+	Position   int
+	EtaSeconds *int `json:",omitempty"`
+}
+
+// Options describe what the page shows.
+type Options struct {
+	Pool       Pool
+	Retention  time.Duration // the emulator's, for the page's legend
+	ClientWait time.Duration
+	AuthMode   string
+	ProjectID  string
+	// Line lists who waits, first first; nil when the function has no line.
+	Line func(ctx context.Context) ([]Waiter, error)
+}
+
+// Handler serves the console in front of api.
+func Handler(api http.Handler, o Options) http.Handler {
+	files := map[string]struct {
+		fsys fs.FS
+		name string
+		typ  string
+	}{
+		"/":               {assets, "assets/index.html", "text/html; charset=utf-8"},
+		"/console.js":     {assets, "assets/console.js", "text/javascript; charset=utf-8"},
+		"/console.css":    {assets, "assets/console.css", "text/css; charset=utf-8"},
+		"/carbroker.js":   {client.Files, "carbroker.js", "text/javascript; charset=utf-8"},
+		"/carbroker.d.ts": {client.Files, "carbroker.d.ts", "text/plain; charset=utf-8"},
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f, ok := files[r.URL.Path]; ok && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			b, err := fs.ReadFile(f.fsys, f.name)
+			if err != nil { // embedded: cannot happen
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			h := w.Header()
+			h.Set("Content-Type", f.typ)
+			h.Set("Cache-Control", "no-store")
+			h.Set("X-Content-Type-Options", "nosniff")
+			// The page loads nothing from outside this origin.
+			h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+			h.Set("Referrer-Policy", "no-referrer")
+			if r.Method == http.MethodGet {
+				_, _ = w.Write(b)
+			}
+			return
+		}
+		switch {
+		case r.URL.Path == "/dev/state" && r.Method == http.MethodGet:
+			state(w, r, o)
+		case (r.URL.Path == "/dev/connect" || r.URL.Path == "/dev/disconnect") && r.Method == http.MethodPost:
+			connection(w, r, o.Pool, r.URL.Path == "/dev/connect")
+		case strings.HasPrefix(r.URL.Path, "/dev/"):
+			writeJSON(w, http.StatusNotFound, errorReply("NotFound", "dev endpoints: GET /dev/state, POST /dev/connect, POST /dev/disconnect"))
+		default:
+			api.ServeHTTP(w, r)
+		}
+	})
+}
+
+// slotView is one concurrency as the page shows it.
+type slotView struct {
+	Id          int
+	State       caremu.State
+	UserId      string `json:",omitempty"`
+	Connected   bool
+	SecondsLeft *int `json:",omitempty"` // until the state ends (retained, locked, stopping, session awaiting its client)
+	Guests      []guestView
+}
+
+type guestView struct {
+	UserId string
+	Role   string
+}
+
+type stateView struct {
+	AuthMode          string
+	ProjectId         string
+	RetentionSeconds  int
+	ClientWaitSeconds int
+	Slots             []slotView
+	// Line is null when the function has no line.
+	Line *lineView
+}
+
+type lineView struct {
+	Waiting []Waiter
+	Error   string `json:",omitempty"`
+}
+
+func state(w http.ResponseWriter, r *http.Request, o Options) {
+	now := o.Pool.Now()
+	v := stateView{AuthMode: o.AuthMode, ProjectId: o.ProjectID,
+		RetentionSeconds: seconds(o.Retention), ClientWaitSeconds: seconds(o.ClientWait), Slots: []slotView{}}
+	for _, s := range o.Pool.State() {
+		sv := slotView{Id: s.ID, State: s.State, UserId: s.UserID, Connected: s.Connected, Guests: []guestView{}}
+		if !s.Until.IsZero() {
+			left := seconds(s.Until.Sub(now))
+			sv.SecondsLeft = &left
+		}
+		for id, role := range s.Guests {
+			sv.Guests = append(sv.Guests, guestView{UserId: id, Role: role})
+		}
+		slices.SortFunc(sv.Guests, func(a, b guestView) int { return strings.Compare(a.UserId, b.UserId) })
+		v.Slots = append(v.Slots, sv)
+	}
+	if o.Line != nil {
+		lv := &lineView{Waiting: []Waiter{}}
+		if ws, err := o.Line(r.Context()); err != nil {
+			lv.Error = err.Error()
+		} else if ws != nil {
+			lv.Waiting = ws
+		}
+		v.Line = lv
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func connection(w http.ResponseWriter, r *http.Request, p Pool, connect bool) {
+	var in struct{ UserId string }
+	b, err := io.ReadAll(io.LimitReader(r.Body, 4096))
+	if err == nil {
+		err = json.Unmarshal(b, &in)
+	}
+	if err != nil || in.UserId == "" {
+		writeJSON(w, http.StatusBadRequest, errorReply("InvalidParameter", `body must be {"UserId":"…"}`))
+		return
+	}
+	changed := false
+	if connect {
+		changed = p.Connect(in.UserId)
+	} else {
+		changed = p.Disconnect(in.UserId)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"UserId": in.UserId, "Changed": changed})
+}
+
+func errorReply(code, msg string) map[string]any {
+	return map[string]any{"Error": map[string]string{"Code": code, "Message": msg}}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// seconds rounds up, so a countdown reaches 0 only when the state ends.
+func seconds(d time.Duration) int {
+	if d <= 0 {
+		return 0
+	}
+	return int(math.Ceil(d.Seconds()))
+}
