@@ -12,8 +12,6 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -127,7 +125,7 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 	pool := cfg.Dev
 	lineNote := "waiting line off (DEV_QUEUE=false)"
 	switch {
-	case !cfg.DevQueue:
+	case !pool.Queue:
 		cfg.Queue.RedisURL = ""
 	case cfg.Queue.RedisURL != "":
 		lineNote = "waiting line on QUEUE_REDIS_URL"
@@ -140,9 +138,8 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 		defer mem.Close()
 		cfg.Queue.RedisURL, lineNote = mem.URL(), "waiting line on an embedded Redis"
 	}
-	id, key := "AKIDdev"+randomHex(8), randomHex(24)
-	emu := caremu.New(caremu.Options{Concurrency: pool.Size, Retention: pool.Retention, ClientWait: pool.ClientWait,
-		Credentials: map[string]caremu.Credential{id: {SecretKey: key}}})
+	emu := caremu.New(caremu.Options{Concurrency: pool.Concurrency, Retention: pool.Retention, ClientWait: pool.ClientWait,
+		Credentials: caremu.RandomCredentials("AKIDdev")})
 	cfg.Endpoint = config.Endpoint{Host: "car.emulator.invalid", Scheme: "HTTP"}
 	cl := emu.Client()
 	c := carClient(cfg, cl.Transport, cl.Getenv)
@@ -159,7 +156,7 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 	}
 	return serveHTTP(ctx, env, addr, h, cfg, log, func(url string) {
 		fmt.Fprintf(env.Stdout, "dev mode: the function on %s with an embedded CAR emulator (%d concurrencies, %g s retention, AUTH_MODE=%s, %s)\n",
-			url, pool.Size, pool.Retention.Seconds(), cfg.Auth.Mode, lineNote)
+			url, pool.Concurrency, pool.Retention.Seconds(), cfg.Auth.Mode, lineNote)
 		fmt.Fprintf(env.Stdout, "dev console: open %s/ in a browser\n", url)
 		body, note := `{"UserId":"demo-user","ClientSession":"dev-client-session"}`, ""
 		switch cfg.Auth.Mode {
@@ -353,10 +350,4 @@ func (s *eventSource) current() (http.Handler, error) {
 	s.h, s.problem = h, nil
 	s.warm.Do(func() { go warm(context.Background(), c) })
 	return h, nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

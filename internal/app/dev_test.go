@@ -102,7 +102,7 @@ func TestConsoleOnlyInDevMode(t *testing.T) {
 // In dev mode no client ever connects, so without the emulator's client
 // wait the pool would fill for good: here a pool of one frees itself.
 func TestDevPoolDoesNotFillForGood(t *testing.T) {
-	dev, p := devFunction(t, "DEV_POOL_SIZE=1", "DEV_CLIENT_WAIT=1s", "DEV_RETENTION=1s")
+	dev, p := devFunction(t, "DEV_CONCURRENCY=1", "DEV_CLIENT_WAIT=1s", "DEV_RETENTION=1s")
 	if !strings.Contains(p.stdout.String(), "(1 concurrencies, 1 s retention") {
 		t.Errorf("banner: %s", p.stdout.String())
 	}
@@ -136,7 +136,7 @@ func TestDevPoolDoesNotFillForGood(t *testing.T) {
 }
 
 func TestDevPoolSettingsRefused(t *testing.T) {
-	for _, bad := range []string{"DEV_POOL_SIZE=0", "DEV_POOL_SIZE=x", "DEV_CLIENT_WAIT=0s", "DEV_RETENTION=48h"} {
+	for _, bad := range []string{"DEV_CONCURRENCY=0", "DEV_CONCURRENCY=x", "DEV_CLIENT_WAIT=0s", "DEV_RETENTION=48h"} {
 		out, err := exec_(binary, []string{"PATH=" + os.Getenv("PATH"), bad}, "-dev", "-listen", "127.0.0.1:0")
 		name, _, _ := strings.Cut(bad, "=")
 		if err == nil || !strings.Contains(out, name) {
@@ -152,7 +152,7 @@ func TestDevModeLine(t *testing.T) {
 		queue      string
 		wantStatus int
 	}{{"", http.StatusAccepted}, {"false", http.StatusServiceUnavailable}} {
-		url, _ := devFunction(t, "DEV_POOL_SIZE=1", "DEV_QUEUE="+c.queue)
+		url, _ := devFunction(t, "DEV_CONCURRENCY=1", "DEV_QUEUE="+c.queue)
 		post := func(user string) (int, string) {
 			res, err := http.Post(url+"/session", "", strings.NewReader(`{"UserId":"`+user+`","ClientSession":"cs"}`))
 			if err != nil {

@@ -807,3 +807,16 @@ func Example() {
 	// ok: true
 	// slot 0 locked
 }
+
+func TestRandomCredentialsAreFreshAndAccepted(t *testing.T) {
+	a, b := caremu.RandomCredentials("AKIDx"), caremu.RandomCredentials("AKIDx")
+	for id := range a {
+		if _, same := b[id]; same || len(id) != len("AKIDx")+16 || len(a[id].SecretKey) != 48 {
+			t.Fatalf("credentials %v and %v", a, b)
+		}
+	}
+	cl := caremu.New(caremu.Options{Credentials: a}).Client()
+	if _, ok := a[cl.SecretID]; !ok || cl.SecretKey != a[cl.SecretID].SecretKey {
+		t.Fatalf("Client hands out %+v, not the credential given", cl)
+	}
+}

@@ -1,6 +1,8 @@
 package caremu
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"net/http"
 	"slices"
 )
@@ -42,4 +44,17 @@ func (e *Emulator) Client() Client {
 	id := ids[0] // New always leaves at least one credential
 	cred := e.opt.Credentials[id]
 	return Client{Transport: e.Transport(), SecretID: id, SecretKey: cred.SecretKey, Token: cred.Token}
+}
+
+// RandomCredentials returns one credential nobody can guess: a SecretId of
+// prefix and 16 hex digits, a key of 48. An emulator that listens, or that
+// stands in for CAR in dev mode, accepts only it; Client hands it out.
+func RandomCredentials(prefix string) map[string]Credential {
+	return map[string]Credential{prefix + randomHex(8): {SecretKey: randomHex(24)}}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return hex.EncodeToString(b)
 }

@@ -55,10 +55,7 @@ type Config struct {
 
 	Queue Queue
 
-	Dev DevPool // dev mode only: the embedded emulator's pool
-	// DevQueue is DEV_QUEUE, dev mode only (default true): the waiting line
-	// on an embedded Redis (or QUEUE_REDIS_URL); false turns the line off.
-	DevQueue bool
+	Dev Dev // dev mode only
 }
 
 // Queue is the launch-day waiting line (docs/queue.md).
@@ -70,15 +67,17 @@ type Queue struct {
 	HoldTTL   time.Duration // QUEUE_HOLD_TTL: how long a user who got a concurrency through us skips the line
 }
 
-// DevPool is the embedded CAR emulator's pool in dev mode (DEV_* variables,
-// read only in dev mode).
-type DevPool struct {
-	Size      int           // DEV_POOL_SIZE, default 4
-	Retention time.Duration // DEV_RETENTION, default 90s (CAR's documented default)
+// Dev is dev mode's own settings (DEV_* variables, read only in dev mode).
+type Dev struct {
+	Concurrency int           // DEV_CONCURRENCY: the embedded emulator's pool size, default 4
+	Retention   time.Duration // DEV_RETENTION, default 90s (CAR's documented default)
 	// ClientWait is DEV_CLIENT_WAIT, default 30s: how long a session waits
 	// for its client before it is retained as if the client had left. CAR
 	// does not document it; 30 s is the emulator's approximation.
 	ClientWait time.Duration
+	// Queue is DEV_QUEUE, default true: the waiting line on an embedded
+	// Redis (or QUEUE_REDIS_URL); false turns the line off.
+	Queue bool
 }
 
 // Endpoint is where CAR is reached.
@@ -262,11 +261,11 @@ func Load(getenv func(string) string, opt Options) (Config, error) {
 	c.Auth = loadAuth(get, opt, p)
 	c.Queue = loadQueue(get, p)
 	if opt.Dev {
-		c.DevQueue = boolean(get, "DEV_QUEUE", true, p)
-		c.Dev = DevPool{
-			Size:       integer(get, "DEV_POOL_SIZE", 4, 1, 1000, p),
-			Retention:  duration(get, "DEV_RETENTION", 90*time.Second, time.Second, 24*time.Hour, p),
-			ClientWait: duration(get, "DEV_CLIENT_WAIT", 30*time.Second, time.Second, 24*time.Hour, p),
+		c.Dev = Dev{
+			Concurrency: integer(get, "DEV_CONCURRENCY", 4, 1, 1000, p),
+			Retention:   duration(get, "DEV_RETENTION", 90*time.Second, time.Second, 24*time.Hour, p),
+			ClientWait:  duration(get, "DEV_CLIENT_WAIT", 30*time.Second, time.Second, 24*time.Hour, p),
+			Queue:       boolean(get, "DEV_QUEUE", true, p),
 		}
 	}
 	return c, p.err()
@@ -504,7 +503,7 @@ func duration(get func(string) string, key string, def, lo, hi time.Duration, p 
 }
 
 // Keys lists every environment variable the configuration reads outside dev
-// mode (dev mode adds DEV_POOL_SIZE, DEV_RETENTION, DEV_CLIENT_WAIT and DEV_QUEUE).
+// mode (dev mode adds DEV_CONCURRENCY, DEV_RETENTION, DEV_CLIENT_WAIT and DEV_QUEUE).
 var Keys = []string{
 	"CAR_PROJECT_ID", "CAR_ALLOWED_PROJECT_IDS", "CAR_APPLICATION_ID", "CAR_ALLOWED_APPLICATION_IDS",
 	"CAR_ALLOWED_VERSION_IDS", "CAR_ALLOW_APPLICATION_PARAMETERS", "CAR_ALLOW_RUN_WITHOUT_CLIENT",

@@ -30,7 +30,7 @@ func TestDevDefaults(t *testing.T) {
 	if err != nil || c.Auth.Mode != "none" || c.ProjectID != devProjectID {
 		t.Fatalf("%v %+v", err, c)
 	}
-	if c.Dev != (DevPool{Size: 4, Retention: 90 * time.Second, ClientWait: 30 * time.Second}) {
+	if c.Dev != (Dev{Concurrency: 4, Retention: 90 * time.Second, ClientWait: 30 * time.Second, Queue: true}) {
 		t.Errorf("dev pool %+v", c.Dev)
 	}
 	c, err = load(t, map[string]string{"AUTH_MODE": "ticket", "AUTH_SECRET": strings.Repeat("s", 32)}, Options{Dev: true})
@@ -39,18 +39,18 @@ func TestDevDefaults(t *testing.T) {
 	}
 }
 
-func TestDevPool(t *testing.T) {
-	c, err := load(t, map[string]string{"DEV_POOL_SIZE": "2", "DEV_RETENTION": "5s", "DEV_CLIENT_WAIT": "3"}, Options{Dev: true})
-	if err != nil || c.Dev != (DevPool{Size: 2, Retention: 5 * time.Second, ClientWait: 3 * time.Second}) {
+func TestDevSettings(t *testing.T) {
+	c, err := load(t, map[string]string{"DEV_CONCURRENCY": "2", "DEV_RETENTION": "5s", "DEV_CLIENT_WAIT": "3"}, Options{Dev: true})
+	if err != nil || c.Dev != (Dev{Concurrency: 2, Retention: 5 * time.Second, ClientWait: 3 * time.Second, Queue: true}) {
 		t.Fatalf("%v %+v", err, c.Dev)
 	}
 	// Outside dev mode the DEV_* variables mean nothing and are not read.
-	c, err = load(t, map[string]string{"CAR_PROJECT_ID": "cap-1234", "AUTH_MODE": "none", "DEV_POOL_SIZE": "x"}, Options{})
-	if err != nil || c.Dev != (DevPool{}) {
+	c, err = load(t, map[string]string{"CAR_PROJECT_ID": "cap-1234", "AUTH_MODE": "none", "DEV_CONCURRENCY": "x"}, Options{})
+	if err != nil || c.Dev != (Dev{}) {
 		t.Fatalf("outside dev mode: %v %+v", err, c.Dev)
 	}
-	_, err = load(t, map[string]string{"DEV_POOL_SIZE": "0", "DEV_RETENTION": "forever", "DEV_CLIENT_WAIT": "100ms"}, Options{Dev: true})
-	for _, want := range []string{"DEV_POOL_SIZE", "DEV_RETENTION", "DEV_CLIENT_WAIT"} {
+	_, err = load(t, map[string]string{"DEV_CONCURRENCY": "0", "DEV_RETENTION": "forever", "DEV_CLIENT_WAIT": "100ms"}, Options{Dev: true})
+	for _, want := range []string{"DEV_CONCURRENCY", "DEV_RETENTION", "DEV_CLIENT_WAIT"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("want a problem with %s: %v", want, err)
 		}
@@ -336,11 +336,11 @@ func TestQueueSettings(t *testing.T) {
 		}
 	}
 	c, err = load(nil, true)
-	if err != nil || !c.DevQueue {
-		t.Fatalf("dev default: the line is on: %v %v", c.DevQueue, err)
+	if err != nil || !c.Dev.Queue {
+		t.Fatalf("dev default: the line is on: %v %v", c.Dev.Queue, err)
 	}
 	c, err = load(map[string]string{"DEV_QUEUE": "false"}, true)
-	if err != nil || c.DevQueue {
-		t.Fatalf("DEV_QUEUE=false: %v %v", c.DevQueue, err)
+	if err != nil || c.Dev.Queue {
+		t.Fatalf("DEV_QUEUE=false: %v %v", c.Dev.Queue, err)
 	}
 }

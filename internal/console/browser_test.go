@@ -105,7 +105,7 @@ func assetsLoaded(t *testing.T, tab *consoletest.Tab) {
 }
 
 func TestConsoleLineOffFullPool(t *testing.T) {
-	tab, _ := openConsole(t, map[string]string{"DEV_POOL_SIZE": "2"})
+	tab, _ := openConsole(t, map[string]string{"DEV_CONCURRENCY": "2"})
 	for _, u := range []string{"u1", "u2", "u3"} {
 		if key := must(tab.AddUser(u))(t); key != u {
 			t.Fatalf("added %q, card %q", u, key)
@@ -136,7 +136,7 @@ func TestConsoleLineOffFullPool(t *testing.T) {
 }
 
 func TestConsoleReconnectWithinRetention(t *testing.T) {
-	tab, _ := openConsole(t, map[string]string{"DEV_POOL_SIZE": "2"})
+	tab, _ := openConsole(t, map[string]string{"DEV_CONCURRENCY": "2"})
 	must(tab.AddUser("alice"))(t)
 	must(tab.AddUser("bob"))(t)
 	act(t, tab, "alice", "start")
@@ -163,7 +163,7 @@ func TestConsoleReconnectWithinRetention(t *testing.T) {
 }
 
 func TestConsoleReconnectAfterRetention(t *testing.T) {
-	tab, _ := openConsole(t, map[string]string{"DEV_POOL_SIZE": "1", "DEV_RETENTION": "1s"})
+	tab, _ := openConsole(t, map[string]string{"DEV_CONCURRENCY": "1", "DEV_RETENTION": "1s"})
 	must(tab.AddUser("alice"))(t)
 	act(t, tab, "alice", "start")
 	must(tab.WaitUser("alice", "session"))(t)
@@ -185,7 +185,7 @@ func TestConsoleReconnectAfterRetention(t *testing.T) {
 }
 
 func TestConsoleGuestViewerNoneMode(t *testing.T) {
-	tab, _ := openConsole(t, map[string]string{"DEV_POOL_SIZE": "2"})
+	tab, _ := openConsole(t, map[string]string{"DEV_CONCURRENCY": "2"})
 	must(tab.AddUser("host"))(t)
 	act(t, tab, "host", "start")
 	h := must(tab.WaitUser("host", "session"))(t)
@@ -201,7 +201,7 @@ func TestConsoleGuestViewerNoneMode(t *testing.T) {
 }
 
 func TestConsoleGuestViewerTicketMode(t *testing.T) {
-	tab, _ := openConsole(t, map[string]string{"DEV_POOL_SIZE": "2", "AUTH_MODE": "ticket",
+	tab, _ := openConsole(t, map[string]string{"DEV_CONCURRENCY": "2", "AUTH_MODE": "ticket",
 		"AUTH_SECRET": strings.Repeat("s3cr3t-for-the-console-test-", 2)})
 	host := must(tab.AddUser(""))(t)
 	act(t, tab, host, "start")

@@ -47,8 +47,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -152,13 +150,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // harness and the emulator (tests use it to fake a broken state). It returns
 // the tail of the function's log too.
 func runLoad(ctx context.Context, o options, launch launcher, wrap func(*caremu.Emulator) pool) (result, string, error) {
-	id, key := "AKIDload"+randomHex(8), randomHex(20)
 	stopTime := o.retention / 3
 	emu := caremu.New(caremu.Options{
 		Concurrency: o.concurrency, Retention: o.retention, StopTime: stopTime,
 		Projects:    []string{project},
-		Credentials: map[string]caremu.Credential{id: {SecretKey: key}},
+		Credentials: caremu.RandomCredentials("AKIDload"),
 	})
+	cred := emu.Client()
 	endpoint, stopEmu, err := emu.Listen("127.0.0.1:0")
 	if err != nil {
 		return result{}, "", fmt.Errorf("emulator: %v", err)
@@ -168,8 +166,8 @@ func runLoad(ctx context.Context, o options, launch launcher, wrap func(*caremu.
 		"CAR_ENDPOINT=http://" + endpoint,
 		"CAR_PROJECT_ID=" + project,
 		"AUTH_MODE=none",
-		"TENCENTCLOUD_SECRETID=" + id,
-		"TENCENTCLOUD_SECRETKEY=" + key,
+		"TENCENTCLOUD_SECRETID=" + cred.SecretID,
+		"TENCENTCLOUD_SECRETKEY=" + cred.SecretKey,
 		"LOG_LEVEL=warn",
 	}
 	fn, err := launch(ctx, env)
@@ -222,9 +220,3 @@ func report(res result, o options, logs string, stdout, stderr io.Writer) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}

@@ -33,7 +33,7 @@ func run(out string, width, height int) error {
 	if err != nil {
 		return err
 	}
-	dev, err := consoletest.StartDev(map[string]string{"DEV_POOL_SIZE": "2"})
+	dev, err := consoletest.StartDev(map[string]string{"DEV_CONCURRENCY": "2"})
 	if err != nil {
 		return err
 	}
