@@ -23,8 +23,9 @@
 // Both are sealed tokens, base64url(payload) "." base64url(MAC), unpadded,
 // where MAC is HMAC-SHA256 of the payload under a key derived per kind from
 // each AUTH_SECRET, HMAC-SHA256(secret, "carbroker/ticket/v1") or
-// HMAC-SHA256(secret, "carbroker/invite/v1"), so neither can pass for the
-// other. The first secret signs, every secret verifies: adding a secret in
+// HMAC-SHA256(secret, "carbroker/invite/<mode>/v1") with the AUTH_MODE
+// (ticket or jwt), so neither can pass for the other, and an invite is good
+// only in the mode that minted it. The first secret signs, every secret verifies: adding a secret in
 // front rotates, removing one revokes what it signed. Payloads (times are
 // big-endian int64 Unix seconds; strings a length byte and the bytes):
 //

@@ -11,6 +11,7 @@ import (
 
 	"carbroker/internal/auth"
 	"carbroker/internal/config"
+	"carbroker/internal/fault"
 )
 
 // The fuzz targets feed outside input to every decoder here; none may panic,
@@ -40,7 +41,7 @@ func FuzzTicketAuthorization(f *testing.F) {
 
 func FuzzInviteVerify(f *testing.F) {
 	c := newClock()
-	v, err := auth.NewInvites(config.Auth{Secrets: [][]byte{secretA}, InviteTTL: time.Hour}, auth.Options{Now: c.Now})
+	v, err := auth.NewInvites(config.Auth{Mode: config.AuthTicket, Secrets: [][]byte{secretA}, InviteTTL: time.Hour}, auth.Options{Now: c.Now})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -91,9 +92,13 @@ func FuzzJWT(f *testing.F) {
 	})
 }
 
+var demoStartFields = map[string]bool{"ApplicationId": true, "ApplicationVersionId": true, "ClientSession": true,
+	"HostUserId": true, "ProjectId": true, "RequestId": true, "Role": true, "Sign": true, "UserId": true}
+
 func FuzzDemoSign(f *testing.F) {
 	const salt = "fuzz-salt"
 	a := mustNew(f, config.Auth{Mode: config.AuthSign, SignSalt: salt}, auth.Options{})
+	f.Add("UserId\x00alice\x00ProjectId\x00cap-1\x00Sign\x00abc", "RequestId")
 	f.Add("UserId\x00alice\x00ProjectId\x00cap-1\x00Sign\x00abc", "")
 	f.Add("😀\x00B\x00！\x00A\x00UserId\x00u", "")
 	f.Add("\xff\x00a\x00\xfe\x00b", "Sign")
@@ -113,12 +118,22 @@ func FuzzDemoSign(f *testing.F) {
 		// Whatever arrives, Authenticate must not panic.
 		r := auth.Request{Op: auth.OpStart, UserID: vals["UserId"], Values: vals}
 		a.Authenticate(context.Background(), r)
-		// Signed properly, it is accepted as its UserId.
+		// Signed properly, it is accepted as its UserId if it has only the
+		// demo's fields, and refused as invalid otherwise.
 		vals[extraKey] = "x"
 		vals["Sign"] = auth.DemoSign(vals, salt)
 		r = auth.Request{Op: auth.OpStart, UserID: vals["UserId"], Values: vals}
-		if id, err := a.Authenticate(context.Background(), r); r.UserID != "" && (err != nil || id.UserID != r.UserID) {
+		demo := true
+		for k := range vals {
+			demo = demo && demoStartFields[k]
+		}
+		id, err := a.Authenticate(context.Background(), r)
+		switch {
+		case r.UserID == "":
+		case demo && (err != nil || id.UserID != r.UserID):
 			t.Fatalf("signed request refused: %v", err)
+		case !demo && fault.KindOf(err) != fault.Invalid:
+			t.Fatalf("a field outside the demo's: %v, want Invalid", err)
 		}
 	})
 }

@@ -101,7 +101,7 @@ func TestSealedPayloadStrict(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	clock := func() time.Time { return now }
 	tickets := &ticketAuth{seal: newSealer(secrets, ticketKind, "ticket"), ttl: time.Hour, now: clock}
-	invites := &Invites{seal: newSealer(secrets, inviteKind, "invite"), maxTTL: time.Hour, now: clock}
+	invites := &Invites{seal: newSealer(secrets, inviteKind, "invite/ticket"), maxTTL: time.Hour, now: clock}
 	iat, exp := now.Unix(), now.Unix()+60
 
 	ticket := func(id string, extra ...byte) []byte {
@@ -169,7 +169,8 @@ func TestDefaultClientRedirects(t *testing.T) {
 	if err := sameScheme(req("https://x/"), slices.Repeat(first, 5)); err == nil {
 		t.Error("sixth redirect followed")
 	}
-	if c := (Options{}).withDefaults().HTTPClient; c.CheckRedirect == nil || c.Timeout != 5*time.Second {
+	if c := (Options{}).withDefaults().HTTPClient; c.CheckRedirect == nil || c.Timeout != 5*time.Second ||
+		!c.Transport.(*http.Transport).DisableKeepAlives {
 		t.Errorf("default client: %+v", c)
 	}
 }

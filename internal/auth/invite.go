@@ -17,6 +17,15 @@ const (
 // ErrInvitesUnconfigured is returned by NewInvites when AUTH_SECRET is empty.
 var ErrInvitesUnconfigured = errors.New("invites are not configured (set AUTH_SECRET)")
 
+// ErrInvitesUnsupported is returned by NewInvites in a mode without invites.
+var ErrInvitesUnsupported = errors.New("invites need AUTH_MODE ticket or jwt")
+
+// HasInvites reports whether guests of mode need an invite from their host:
+// only in ticket and jwt mode, where the host is proven. In none and sign
+// mode anyone can act as any UserId, host included, so an invite would prove
+// nothing: there are none, and a guest joins in the role it asks for.
+func HasInvites(mode string) bool { return mode == config.AuthTicket || mode == config.AuthJWT }
+
 // Invites mints and checks invitations to a multiplayer room.
 //
 // An invite is a sealed token (see the package doc) bound to a host UserId,
@@ -26,8 +35,12 @@ var ErrInvitesUnconfigured = errors.New("invites are not configured (set AUTH_SE
 // its secret from AUTH_SECRET revokes it (with the tickets that secret signed),
 // and lowering AUTH_INVITE_TTL shortens invites already issued.
 //
+// The invite key is derived from each secret and the mode: an invite minted
+// by a function in one mode is refused by a function in another that shares
+// its AUTH_SECRET (the hosts' UserIds do not mean the same there).
+//
 // Every refusal by Verify is a Forbidden fault: malformed, tampered, signed by
-// an unknown secret, expired or for another host alike.
+// an unknown secret or in another mode, expired or for another host alike.
 type Invites struct {
 	seal   sealer
 	maxTTL time.Duration
@@ -39,15 +52,19 @@ const (
 	maxInvitePayload = 1 + 8 + 8 + 1 + 1 + 64
 )
 
-// NewInvites returns the invites of cfg.Secrets with lifetimes up to
-// cfg.InviteTTL (checked by config.Load), or nil and ErrInvitesUnconfigured
+// NewInvites returns the invites of cfg.Secrets in cfg.Mode with lifetimes up
+// to cfg.InviteTTL (checked by config.Load); or nil and ErrInvitesUnsupported
+// in a mode without invites (see HasInvites), or ErrInvitesUnconfigured
 // without secrets.
 func NewInvites(cfg config.Auth, opts Options) (*Invites, error) {
+	if !HasInvites(cfg.Mode) {
+		return nil, ErrInvitesUnsupported
+	}
 	if len(cfg.Secrets) == 0 {
 		return nil, ErrInvitesUnconfigured
 	}
 	opts = opts.withDefaults()
-	return &Invites{seal: newSealer(cfg.Secrets, inviteKind, "invite"), maxTTL: cfg.InviteTTL, now: opts.Now}, nil
+	return &Invites{seal: newSealer(cfg.Secrets, inviteKind, "invite/"+cfg.Mode), maxTTL: cfg.InviteTTL, now: opts.Now}, nil
 }
 
 // Mint returns an invite to host's room in role (RolePlayer or RoleViewer),

@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -12,9 +13,15 @@ import (
 
 const inviteTTL = time.Hour
 
+// invites returns ticket mode's invites.
 func invites(t *testing.T, c *clock, secrets ...[]byte) *auth.Invites {
 	t.Helper()
-	v, err := auth.NewInvites(config.Auth{Secrets: secrets, InviteTTL: inviteTTL}, auth.Options{Now: c.Now})
+	return invitesIn(t, config.AuthTicket, c, secrets...)
+}
+
+func invitesIn(t *testing.T, mode string, c *clock, secrets ...[]byte) *auth.Invites {
+	t.Helper()
+	v, err := auth.NewInvites(config.Auth{Mode: mode, Secrets: secrets, InviteTTL: inviteTTL}, auth.Options{Now: c.Now})
 	if err != nil || v == nil {
 		t.Fatalf("NewInvites: %v, %v", v, err)
 	}
@@ -94,7 +101,7 @@ func TestInviteLifetime(t *testing.T) {
 func TestInviteLoweredTTL(t *testing.T) {
 	c := newClock()
 	tok := mint(t, invites(t, c, secretA), "host", auth.RolePlayer, 0)
-	short, err := auth.NewInvites(config.Auth{Secrets: [][]byte{secretA}, InviteTTL: 10 * time.Minute}, auth.Options{Now: c.Now})
+	short, err := auth.NewInvites(config.Auth{Mode: config.AuthTicket, Secrets: [][]byte{secretA}, InviteTTL: 10 * time.Minute}, auth.Options{Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +141,35 @@ func TestInviteRefused(t *testing.T) {
 	}
 	// An invite is not a ticket either.
 	authErr(t, ticketAuth(t, c, secretA), request(auth.OpStart, "", good), fault.Unauthenticated)
+}
+
+// Security review: an invite minted by a none- or sign-mode function (where
+// anyone may name any host) was accepted by a ticket-mode function sharing
+// its AUTH_SECRET. Invites exist only where the host is proven, and each
+// mode's invites are sealed under their own key.
+func TestInviteBoundToMode(t *testing.T) {
+	c := newClock()
+	for _, mode := range []string{config.AuthNone, config.AuthSign} {
+		v, err := auth.NewInvites(config.Auth{Mode: mode, Secrets: [][]byte{secretA}, InviteTTL: inviteTTL}, auth.Options{Now: c.Now})
+		if v != nil || !errors.Is(err, auth.ErrInvitesUnsupported) {
+			t.Errorf("%s mode: NewInvites = %v, %v; want ErrInvitesUnsupported", mode, v, err)
+		}
+		if auth.HasInvites(mode) {
+			t.Errorf("HasInvites(%s)", mode)
+		}
+	}
+	ticket, jwt := invitesIn(t, config.AuthTicket, c, secretA), invitesIn(t, config.AuthJWT, c, secretA)
+	for _, tc := range []struct {
+		name         string
+		minter, host *auth.Invites
+	}{{"jwt invite in ticket mode", jwt, ticket}, {"ticket invite in jwt mode", ticket, jwt}} {
+		tok := mint(t, tc.minter, "host", auth.RolePlayer, 0)
+		if _, err := tc.minter.Verify(tok, "host"); err != nil {
+			t.Fatalf("%s: refused by its own mode: %v", tc.name, err)
+		}
+		_, err := tc.host.Verify(tok, "host")
+		wantKind(t, err, fault.Forbidden, tok)
+	}
 }
 
 func TestInviteRotation(t *testing.T) {

@@ -25,9 +25,18 @@ import (
 // Options.JWKSMaxAge, triggers a fetch, but never sooner than
 // Options.JWKSMinRefresh after the previous attempt, whatever callers send:
 // a stream of tokens with made-up kids costs the provider one request per
-// interval. Concurrent misses share one fetch. A fetch is bounded in time
-// (JWKSFetchTimeout) and size (JWKSMaxBytes); when it fails the previous keys
-// stay in use.
+// interval. A fetch is bounded in time (JWKSFetchTimeout) and size
+// (JWKSMaxBytes); when it fails the previous keys stay in use.
+//
+// The fetch runs in the goroutine of the request that needs it, on that
+// request's context: nothing outlives the request (an SCF instance may be
+// frozen right after it answers). Concurrent requests wait for it rather
+// than fetch again. A request whose key is cached waits for a refresh at
+// most JWKSStaleWait, then goes on with the cached key; a fetch it started
+// is then abandoned. An abandoned fetch counts as an attempt for the
+// cached keys (a hanging provider costs one short wait per interval), but
+// a request whose key is missing may try again at once: it cannot go on
+// without one, and it waits as long as its own budget allows.
 type jwks struct {
 	url        string
 	client     *http.Client
@@ -35,14 +44,24 @@ type jwks struct {
 	minRefresh time.Duration
 	maxAge     time.Duration
 	timeout    time.Duration
+	staleWait  time.Duration
 	maxBytes   int64
 
 	mu      sync.Mutex // guards the fields below
 	keys    map[keyID]any
-	fetched time.Time     // last successful fetch
-	tried   time.Time     // last attempt
-	err     error         // of the last attempt
-	flight  chan struct{} // closed when the fetch in flight ends; nil when none
+	fetched time.Time // last successful fetch
+	tried   time.Time // start of the last attempt
+	err     error     // of the last attempt that got an answer
+	// staleAbandoned: the last attempt was a refresh abandoned by a
+	// request that went on with its cached key.
+	staleAbandoned bool
+	flight         *flight // the fetch in progress; nil when none
+}
+
+// flight is one fetch in progress; done is closed when it ends.
+type flight struct {
+	done      chan struct{}
+	abandoned bool // set before done is closed: its request stopped waiting before an answer
 }
 
 // keyID names a cached key: its kid ("" when the JWK has none) and the one
@@ -56,23 +75,39 @@ func newJWKS(url string, opts Options) *jwks {
 	return &jwks{
 		url: url, client: opts.HTTPClient, now: opts.Now,
 		minRefresh: opts.JWKSMinRefresh, maxAge: opts.JWKSMaxAge,
-		timeout: opts.JWKSFetchTimeout, maxBytes: opts.JWKSMaxBytes,
+		timeout: opts.JWKSFetchTimeout, staleWait: opts.JWKSStaleWait, maxBytes: opts.JWKSMaxBytes,
 	}
 }
 
 func (j *jwks) keyFor(ctx context.Context, kid, alg string) (any, error) {
-	k, ok, refresh := j.lookup(kid, alg)
-	if refresh {
-		// Wait for the shared fetch, but no longer than this request may.
+	k, ok, fl, mine := j.step(kid, alg, false, ctx.Err() == nil)
+	wait := ctx
+	if ok && fl != nil {
+		// A cached key: a refresh may hold this request only briefly.
+		var cancel context.CancelFunc
+		wait, cancel = context.WithTimeout(ctx, j.staleWait)
+		defer cancel()
+	}
+	for fl != nil {
+		if mine {
+			j.fetchFor(wait, fl, ok)
+			k, ok = j.find(kid, alg)
+			break
+		}
 		select {
-		case <-j.startFetch():
-			k, ok, _ = j.lookup(kid, alg)
-		case <-ctx.Done():
-			return nil, fault.Wrap(fault.Timeout, "the request ran out of time", ctx.Err())
+		case <-fl.done:
+			// A request without its key takes over a fetch abandoned by
+			// its request, whatever the interval says.
+			k, ok, fl, mine = j.step(kid, alg, fl.abandoned && !ok, wait.Err() == nil)
+		case <-wait.Done():
+			fl = nil
 		}
 	}
 	if ok {
 		return k, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fault.Wrap(fault.Timeout, "the request ran out of time", err)
 	}
 	j.mu.Lock()
 	err := j.err
@@ -83,54 +118,74 @@ func (j *jwks) keyFor(ctx context.Context, kid, alg string) (any, error) {
 	return nil, unauthenticated("invalid token")
 }
 
-// lookup finds a key, and says whether a fetch is due and allowed (or in
-// flight, to be waited for). A token without kid matches a JWK without kid,
-// or else the only key for its alg.
-func (j *jwks) lookup(kid, alg string) (key any, ok, refresh bool) {
+// step finds a key and says what the request should do about the cache:
+// nothing (fl == nil), wait for the fetch fl in flight, or run fl itself
+// (mine), a fetch it may start now. retry allows a fetch whatever the
+// interval (to take over an abandoned one); a request that can no longer
+// wait (canWait false) starts none.
+func (j *jwks) step(kid, alg string, retry, canWait bool) (key any, ok bool, fl *flight, mine bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	key, ok = j.findLocked(kid, alg)
 	now := j.now()
-	key, ok = j.keys[keyID{kid, alg}]
-	if !ok && kid == "" {
-		n := 0
-		for id, k := range j.keys {
-			if id.alg == alg {
-				key, n = k, n+1
-			}
-		}
-		ok = n == 1
-		if !ok {
-			key = nil
-		}
+	switch {
+	case ok && now.Sub(j.fetched) < j.maxAge:
+		return key, ok, nil, false
+	case j.flight != nil:
+		return key, ok, j.flight, false
+	case !canWait:
+	case retry || j.tried.IsZero() || now.Sub(j.tried) >= j.minRefresh || now.Before(j.tried) || (!ok && j.staleAbandoned):
+		j.flight, j.tried, j.staleAbandoned = &flight{done: make(chan struct{})}, now, false
+		return key, ok, j.flight, true
 	}
-	due := !ok || now.Sub(j.fetched) >= j.maxAge
-	allowed := j.tried.IsZero() || now.Sub(j.tried) >= j.minRefresh || now.Before(j.tried)
-	return key, ok, due && (allowed || j.flight != nil)
+	return key, ok, nil, false
 }
 
-// startFetch returns the channel of the fetch in flight, starting one if
-// none is. The fetch runs on its own context, bounded by the fetch timeout:
-// a caller that gives up (or whose client went away) neither cancels it for
-// the others nor counts as a failed attempt.
-func (j *jwks) startFetch() <-chan struct{} {
+func (j *jwks) find(kid, alg string) (any, bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.flight != nil {
-		return j.flight
+	return j.findLocked(kid, alg)
+}
+
+// findLocked finds a cached key. A token without kid matches a JWK without
+// kid, or else the only key for its alg.
+func (j *jwks) findLocked(kid, alg string) (any, bool) {
+	if key, ok := j.keys[keyID{kid, alg}]; ok || kid != "" {
+		return key, ok
 	}
-	done := make(chan struct{})
-	j.flight, j.tried = done, j.now()
-	go func() {
-		defer close(done)
-		keys, err := j.fetch(context.Background())
-		j.mu.Lock()
-		defer j.mu.Unlock()
-		j.err, j.flight = err, nil
-		if err == nil {
-			j.keys, j.fetched = keys, j.now()
+	var key any
+	n := 0
+	for id, k := range j.keys {
+		if id.alg == alg {
+			key, n = k, n+1
 		}
-	}()
-	return done
+	}
+	if n != 1 {
+		return nil, false
+	}
+	return key, true
+}
+
+// fetchFor runs fl, the fetch this request started, bounded by ctx (how
+// long the request waits) and the fetch timeout, and records its outcome.
+// cached says whether the request had a key to go on with.
+func (j *jwks) fetchFor(ctx context.Context, fl *flight, cached bool) {
+	keys, err := j.fetch(ctx)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.flight = nil
+	switch {
+	case err != nil && ctx.Err() != nil:
+		// The request stopped waiting before an answer: no verdict on the
+		// provider; the previous error, if any, stands.
+		fl.abandoned = true
+		j.staleAbandoned = cached
+	case err != nil:
+		j.err = err
+	default:
+		j.keys, j.fetched, j.err = keys, j.now(), nil
+	}
+	close(fl.done)
 }
 
 func (j *jwks) fetch(ctx context.Context) (map[keyID]any, error) {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"go.uber.org/goleak"
 
 	"carbroker/internal/auth"
 	"carbroker/internal/config"
@@ -113,7 +114,9 @@ type jwksFixture struct {
 func newJWKSFixture(t *testing.T, opts auth.Options, keys ...map[string]any) *jwksFixture {
 	t.Helper()
 	f := &jwksFixture{c: newClock(), srv: newJWKSServer(t, keys...)}
-	opts.Now, opts.HTTPClient = f.c.Now, f.srv.Client()
+	client := f.srv.Client()
+	client.Transport.(*http.Transport).DisableKeepAlives = true // as the default client: no idle connection outlives a fetch
+	opts.Now, opts.HTTPClient = f.c.Now, client
 	f.a = mustNew(t, config.Auth{Mode: config.AuthJWT, JWTJWKSURL: f.srv.URL + "/jwks.json", JWTUserClaim: "sub", JWTLeeway: time.Second}, opts)
 	return f
 }
@@ -338,14 +341,16 @@ func TestJWKSCallerDeadlineIsItsOwn(t *testing.T) {
 	f := newJWKSFixture(t, auth.Options{JWKSFetchTimeout: 2 * time.Second}, rsaJWK("r1", &k.rsa.PublicKey, nil))
 	tok := f.token(t, jwt.SigningMethodRS256, k.rsa, "r1")
 
-	// A request whose client already went away triggers the first fetch.
+	// A request whose client already went away starts no fetch, and does
+	// not count as an attempt: the next request fetches.
 	gone, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := f.a.Authenticate(gone, request(auth.OpStart, "", tok)); err == nil {
 		t.Fatal("a cancelled request was served")
 	}
-	// The fetch it started still completes for everyone else.
+	f.wantHits(t, 0)
 	authOK(t, f.a, request(auth.OpStart, "", tok))
+	f.wantHits(t, 1)
 
 	// With a slow provider, a caller with a short deadline leaves on time.
 	release := make(chan struct{})
@@ -363,8 +368,134 @@ func TestJWKSCallerDeadlineIsItsOwn(t *testing.T) {
 	if fault.KindOf(err) != fault.Timeout {
 		t.Errorf("err = %v, want a timeout", err)
 	}
-	close(release) // let the shared fetch finish before the leak check
-	for f.srv.hits.Load() < 2 {
-		time.Sleep(5 * time.Millisecond)
+	close(release)
+	f.wantHits(t, 2) // the fetch ran on the request's own time, and ended with it
+}
+
+// awaitHits waits until the provider has seen n fetches.
+func (f *jwksFixture) awaitHits(t *testing.T, n int32) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); f.srv.hits.Load() < n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d JWKS fetches after 10 s, want %d", f.srv.hits.Load(), n)
+		}
 	}
+}
+
+// blockJWKS makes the provider hang until the returned release is called.
+func (s *jwksServer) blockJWKS(t *testing.T) (release func()) {
+	t.Helper()
+	ch := make(chan struct{})
+	s.mu.Lock()
+	s.block = ch
+	s.mu.Unlock()
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			s.mu.Lock()
+			s.block = nil
+			s.mu.Unlock()
+			close(ch)
+		})
+	}
+	t.Cleanup(release)
+	return release
+}
+
+// Security review: with the identity provider hanging, 20 valid requests
+// whose key was cached each waited for the refresh (5 s), and with a 2 s
+// budget got 504. Now a refresh holds them at most JWKSStaleWait, they go on
+// with the cached key, a later request tries again, and nothing started for
+// a request outlives it.
+func TestJWKSStaleRefreshHoldsCachedKeysBriefly(t *testing.T) {
+	k := testKeys()
+	f := newJWKSFixture(t, auth.Options{JWKSMaxAge: time.Hour, JWKSMinRefresh: time.Minute}, rsaJWK("r1", &k.rsa.PublicKey, nil))
+	authOK(t, f.a, request(auth.OpStart, "", f.token(t, jwt.SigningMethodRS256, k.rsa, "r1")))
+	f.wantHits(t, 1)
+	before := goleak.IgnoreCurrent()
+
+	release := f.srv.blockJWKS(t)
+	f.c.Advance(2 * time.Hour) // the keys are due for a refresh
+	tok := f.token(t, jwt.SigningMethodRS256, k.rsa, "r1")
+	var wg sync.WaitGroup
+	var slowest atomic.Int64
+	for range 20 {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			start := time.Now()
+			_, err := f.a.Authenticate(ctx, request(auth.OpStart, "", tok))
+			d := time.Since(start)
+			for old := slowest.Load(); int64(d) > old && !slowest.CompareAndSwap(old, int64(d)); old = slowest.Load() {
+			}
+			if err != nil {
+				t.Errorf("a request with a cached key failed while the provider hangs: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	// 200 ms is the design; the bound leaves room for a loaded machine and
+	// stays under the 2 s budget the requests used to exhaust.
+	if d := time.Duration(slowest.Load()); d > 1500*time.Millisecond {
+		t.Errorf("the slowest request took %v", d)
+	}
+	f.wantHits(t, 2) // one refresh for all twenty
+	// Nothing the requests started is still running.
+	goleak.VerifyNone(t, before)
+
+	// Within the interval, requests do not try again: no wait at all.
+	start := time.Now()
+	authOK(t, f.a, request(auth.OpStart, "", tok))
+	if d := time.Since(start); d > 150*time.Millisecond {
+		t.Errorf("a request within the interval waited %v", d)
+	}
+	f.wantHits(t, 2)
+
+	// A later request tries again, and still gets through.
+	f.c.Advance(time.Minute)
+	authOK(t, f.a, request(auth.OpStart, "", f.token(t, jwt.SigningMethodRS256, k.rsa, "r1")))
+	f.wantHits(t, 3)
+
+	// Once the provider answers, the cache is fresh again.
+	release()
+	f.c.Advance(time.Minute)
+	authOK(t, f.a, request(auth.OpStart, "", f.token(t, jwt.SigningMethodRS256, k.rsa, "r1")))
+	authOK(t, f.a, request(auth.OpStart, "", f.token(t, jwt.SigningMethodRS256, k.rsa, "r1")))
+	f.wantHits(t, 4)
+	goleak.VerifyNone(t, before)
+}
+
+// A token whose key is missing cannot go on without a fetch: it takes over a
+// refresh abandoned by a request with a cached key, even within the
+// interval, and waits as long as its own budget allows.
+func TestJWKSMissingKeyTakesOverAnAbandonedRefresh(t *testing.T) {
+	k := testKeys()
+	f := newJWKSFixture(t, auth.Options{JWKSMaxAge: time.Hour, JWKSMinRefresh: time.Minute}, rsaJWK("r1", &k.rsa.PublicKey, nil))
+	authOK(t, f.a, request(auth.OpStart, "", f.token(t, jwt.SigningMethodRS256, k.rsa, "r1")))
+
+	release := f.srv.blockJWKS(t)
+	f.c.Advance(2 * time.Hour)
+	f.srv.setKeys(t, rsaJWK("r1", &k.rsa.PublicKey, nil), rsaJWK("r2", &k.rsa2.PublicKey, nil)) // the provider rotates
+	r1, r2 := f.token(t, jwt.SigningMethodRS256, k.rsa, "r1"), f.token(t, jwt.SigningMethodRS256, k.rsa2, "r2")
+
+	// r1 (cached) and r2 (new) arrive together; r1's refresh is abandoned
+	// after its short wait, r2's request carries on with it.
+	var wg sync.WaitGroup
+	wg.Go(func() { authOK(t, f.a, request(auth.OpStart, "", r1)) })
+	f.awaitHits(t, 2)
+	var err2 error
+	wg.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err2 = f.a.Authenticate(ctx, request(auth.OpStart, "", r2))
+	})
+	f.awaitHits(t, 3)
+	release()
+	wg.Wait()
+	if err2 != nil {
+		t.Fatalf("the new key's request: %v", err2)
+	}
+	f.wantHits(t, 3)
+	authOK(t, f.a, request(auth.OpStart, "", r2))
+	f.wantHits(t, 3)
 }

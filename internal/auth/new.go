@@ -25,6 +25,7 @@ type Options struct {
 	JWKSMinRefresh   time.Duration // least time between two fetches, whatever the callers send; default 1m
 	JWKSMaxAge       time.Duration // refetch keys older than this on next use; default 1h
 	JWKSFetchTimeout time.Duration // bound on one fetch; default 5s
+	JWKSStaleWait    time.Duration // how long a refresh may hold a request whose key is cached; default 200ms
 	JWKSMaxBytes     int64         // bound on the document size; default 1 MiB
 }
 
@@ -44,11 +45,19 @@ func (o Options) withDefaults() Options {
 	if o.JWKSFetchTimeout <= 0 {
 		o.JWKSFetchTimeout = 5 * time.Second
 	}
+	if o.JWKSStaleWait <= 0 {
+		o.JWKSStaleWait = 200 * time.Millisecond
+	}
 	if o.JWKSMaxBytes <= 0 {
 		o.JWKSMaxBytes = 1 << 20
 	}
 	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Timeout: o.JWKSFetchTimeout, CheckRedirect: sameScheme}
+		// No keep-alive: fetches are rare, and an idle connection would keep
+		// goroutines alive after the request that fetched (and die anyway
+		// while SCF freezes the instance).
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.DisableKeepAlives = true
+		o.HTTPClient = &http.Client{Transport: t, Timeout: o.JWKSFetchTimeout, CheckRedirect: sameScheme}
 	}
 	return o
 }

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"carbroker/internal/fault"
 )
 
 // Sign mode checks the optional request signature of Tencent's
@@ -19,7 +21,21 @@ import (
 // anyone can sign any request, for any UserId; a signature carries no time,
 // so any signed request can be replayed forever. It stops only casual
 // tampering. Prefer ticket or jwt mode.
+//
+// The demo hashes the values with no separator, so the same signature holds
+// for any other split of the same characters among the fields. Only the
+// demo's fields are accepted (signFields), which leaves little to split: on
+// a stop, RequestId and UserId only.
 type signAuth struct{ salt string }
+
+// signFields are the fields a car-server-demo client sends per operation:
+// the demo's own, plus the optional ones its clients may add (ApplicationId,
+// ApplicationVersionId, and HostUserId and Role for multiplayer rooms).
+var signFields = map[Op][]string{
+	OpStart:  {"ApplicationId", "ApplicationVersionId", "ClientSession", "HostUserId", "ProjectId", "RequestId", "Role", "Sign", "UserId"},
+	OpStop:   {"RequestId", "Sign", "UserId"},
+	OpInvite: {"ExpiresIn", "RequestId", "Role", "Sign", "UserId"},
+}
 
 func (s signAuth) Authenticate(_ context.Context, r Request) (Identity, error) {
 	if r.Op == OpRead {
@@ -27,6 +43,9 @@ func (s signAuth) Authenticate(_ context.Context, r Request) (Identity, error) {
 	}
 	if r.UserID == "" {
 		return Identity{}, userIDRequired() // the demo checks required fields before the signature
+	}
+	if err := onlyFields(r.Values, signFields[r.Op]); err != nil {
+		return Identity{}, err
 	}
 	got, ok := r.Values["Sign"]
 	if !ok || got == "" {
@@ -43,6 +62,35 @@ func (s signAuth) Authenticate(_ context.Context, r Request) (Identity, error) {
 }
 
 func (signAuth) Credential(Identity) (string, error) { return "", nil }
+
+// onlyFields refuses values with a name outside allowed (sorted).
+func onlyFields(values map[string]string, allowed []string) error {
+	var extra []string
+	for k := range values {
+		if _, found := slices.BinarySearch(allowed, k); !found {
+			extra = append(extra, fieldName(k))
+		}
+	}
+	if len(extra) == 0 {
+		return nil
+	}
+	slices.Sort(extra)
+	return fault.New(fault.Invalid, "sign mode accepts only car-server-demo's fields here ("+strings.Join(allowed, ", ")+
+		"); unexpected: "+strings.Join(slices.Compact(extra), ", "))
+}
+
+// fieldName renders a client-chosen field name for a message.
+func fieldName(k string) string {
+	if len(k) == 0 || len(k) > 40 {
+		return "(unnamed)"
+	}
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
+			return "(unnamed)"
+		}
+	}
+	return k
+}
 
 // DemoSign is car-server-demo's request signature (cloud_rendering_lib/sign.js):
 // the lowercase hex SHA-256 of the values of every field but "Sign",

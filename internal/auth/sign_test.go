@@ -113,6 +113,21 @@ func TestSign(t *testing.T) {
 			return r
 		}, fault.Invalid},
 		"nil values": {func() auth.Request { return auth.Request{UserID: "alice"} }, fault.Unauthenticated},
+		"a signed field outside the demo's": {func() auth.Request {
+			v := base()
+			v["A"] = "x"
+			return signed(v, salt)
+		}, fault.Invalid},
+		"a lowercase spelling": {func() auth.Request {
+			v := base()
+			v["userId"] = "alice"
+			return signed(v, salt)
+		}, fault.Invalid},
+		"a start field on a stop": {func() auth.Request {
+			r := signed(base(), salt)
+			r.Op = auth.OpStop
+			return r
+		}, fault.Invalid},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -89,7 +89,7 @@ func TestTicketRefused(t *testing.T) {
 	a := ticketAuth(t, c, secretA)
 	good := ticketFor(t, a, "alice")
 	other := ticketFor(t, ticketAuth(t, c, secretC), "alice")
-	invites, err := auth.NewInvites(config.Auth{Secrets: [][]byte{secretA}, InviteTTL: time.Hour}, auth.Options{Now: c.Now})
+	invites, err := auth.NewInvites(config.Auth{Mode: config.AuthTicket, Secrets: [][]byte{secretA}, InviteTTL: time.Hour}, auth.Options{Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestNewRefusesAnUnknownMode(t *testing.T) {
 	if _, err := auth.New(config.Auth{Mode: "magic"}, auth.Options{}); err == nil {
 		t.Error("New succeeded")
 	}
-	if _, err := auth.NewInvites(config.Auth{InviteTTL: time.Hour}, auth.Options{}); !errors.Is(err, auth.ErrInvitesUnconfigured) {
+	if _, err := auth.NewInvites(config.Auth{Mode: config.AuthTicket, InviteTTL: time.Hour}, auth.Options{}); !errors.Is(err, auth.ErrInvitesUnconfigured) {
 		t.Errorf("NewInvites without secrets: %v", err)
 	}
 }

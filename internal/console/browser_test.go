@@ -25,6 +25,7 @@ func TestMain(m *testing.M) {
 	if browser != nil {
 		browser.Close()
 	}
+	consoletest.Cleanup()
 	os.Exit(code)
 }
 

@@ -1,7 +1,7 @@
 // Package consoletest drives the dev console in a real headless Chromium
 // (Debian's chromium) through github.com/chromedp/chromedp, for the
 // console's browser tests and for `make screenshot`. It starts the function
-// in dev mode on 127.0.0.1 with the real wiring (app.Main), launches the
+// in dev mode on 127.0.0.1 (the built binary, main -dev), launches the
 // browser with flags fit for CI (root, no GPU, no network beyond loopback),
 // and records every request the page makes and every console error.
 package consoletest
@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -23,7 +24,8 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"carbroker/internal/app"
+	"carbroker/internal/build"
+	"carbroker/internal/testkit"
 )
 
 // Chromium returns the browser to run: $CHROMIUM if set, else chromium or
@@ -43,38 +45,73 @@ func Chromium() (string, error) {
 // Dev is the function running in dev mode.
 type Dev struct {
 	URL    string // http://127.0.0.1:PORT
-	Stderr *lockedBuffer
+	Stderr *testkit.Buffer
 	stop   func()
 }
 
 // Close stops the function and waits for it.
 func (d *Dev) Close() { d.stop() }
 
-// StartDev runs the function in dev mode on a free loopback port, with vars
-// as its whole environment.
+// The function's binary, built once per process (build.Function).
+var (
+	buildOnce sync.Once
+	buildDir  string
+	builtBin  string
+	buildErr  error
+)
+
+// Cleanup removes the binary StartDev built; call it when done (TestMain).
+func Cleanup() {
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+}
+
+var listening = regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
+
+// StartDev runs the built function in dev mode (main -dev) on a free
+// loopback port, with vars as its whole environment.
 func StartDev(vars map[string]string) (*Dev, error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan int, 1)
-	stderr := &lockedBuffer{}
-	env := app.Env{
-		Args:   []string{"-dev", "-listen", "127.0.0.1:0"},
-		Getenv: func(k string) string { return vars[k] },
-		Stdout: io.Discard,
-		Stderr: stderr,
-		Ready:  func(addr string) { ready <- addr },
+	buildOnce.Do(func() {
+		if buildDir, buildErr = os.MkdirTemp("", "consoletest-"); buildErr == nil {
+			builtBin, buildErr = build.Function(context.Background(), buildDir, false)
+		}
+	})
+	if buildErr != nil {
+		return nil, buildErr
 	}
-	go func() { done <- app.Main(ctx, env, "console-test") }()
-	select {
-	case addr := <-ready:
-		return &Dev{URL: "http://" + addr, Stderr: stderr, stop: func() { cancel(); <-done }}, nil
-	case code := <-done:
-		cancel()
-		return nil, fmt.Errorf("dev mode exited with %d: %s", code, stderr.String())
-	case <-time.After(20 * time.Second):
-		cancel()
-		return nil, errors.New("dev mode did not start within 20 s")
+	cmd := exec.Command(builtBin, "-dev", "-listen", "127.0.0.1:0")
+	for k, v := range vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
 	}
+	stderr := &testkit.Buffer{}
+	cmd.Stdout, cmd.Stderr = io.Discard, stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	stop := func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if m := listening.FindStringSubmatch(stderr.String()); m != nil {
+			return &Dev{URL: "http://" + m[1], Stderr: stderr, stop: stop}, nil
+		}
+		select {
+		case <-done:
+			return nil, fmt.Errorf("dev mode exited (%v): %s", cmd.ProcessState, stderr.String())
+		default:
+		}
+	}
+	stop()
+	return nil, errors.New("dev mode did not start within 20 s")
 }
 
 // Browser is one headless Chromium.
@@ -236,24 +273,6 @@ func args(as []*runtime.RemoteObject) string {
 		}
 	}
 	return strings.Join(parts, " ")
-}
-
-// lockedBuffer is an io.Writer safe for concurrent use.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // Open loads the console and waits until it has read the pool.

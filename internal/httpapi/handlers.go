@@ -183,7 +183,7 @@ func (a *api) invite(x *exchange) {
 		return
 	}
 	if a.invites == nil {
-		a.fail(x, fault.New(fault.Forbidden, "invites are not configured (set AUTH_SECRET)"))
+		a.fail(x, fault.New(fault.Forbidden, "invites are not available: they need AUTH_MODE ticket or jwt, and AUTH_SECRET"))
 		return
 	}
 	token, expires, err := a.invites.Mint(id.UserID, role, ttl)

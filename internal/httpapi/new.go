@@ -60,14 +60,14 @@ func NewFromConfig(cfg config.Config, c CAR, o Options) (http.Handler, error) {
 		cfg:            cfg,
 		sessions:       line.New(lo),
 		auth:           authn,
-		requireInvites: cfg.Auth.Mode != config.AuthNone,
+		requireInvites: auth.HasInvites(cfg.Auth.Mode),
 		log:            o.Logger,
 		version:        o.Version,
 	}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
-	if len(cfg.Auth.Secrets) > 0 {
+	if auth.HasInvites(cfg.Auth.Mode) && len(cfg.Auth.Secrets) > 0 {
 		inv, err := auth.NewInvites(cfg.Auth, o.Auth)
 		if err != nil {
 			return nil, err

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"net/url"
 	"strings"
@@ -258,6 +259,54 @@ func TestSignMode(t *testing.T) {
 	})
 }
 
+// Security review: the demo hashes the values with no separator, so a
+// captured signature also covers any other split of the same characters.
+// With fields of their own choosing, an attacker cut another user's UserId
+// out of a captured ClientSession and stopped that user. Sign mode now takes
+// only the demo's fields.
+func TestSignModeTakesOnlyTheDemosFields(t *testing.T) {
+	e := newEnv(t, caremu.Options{}, map[string]string{"AUTH_MODE": "sign", "COMPAT_SIGN_SALT": signSalt})
+	signedBody := func(v map[string]string) string {
+		v["Sign"] = auth.DemoSign(v, signSalt)
+		b, _ := json.Marshal(v)
+		return string(b)
+	}
+	if r := e.do("POST", "/StartProject", signedBody(map[string]string{"UserId": "bob", "ProjectId": testProject, "ClientSession": "cs", "RequestId": "b1"})); r.str("Code") != "0" {
+		t.Fatalf("bob's start: %s", r.Raw)
+	}
+	// Alice's start, captured: "CSbobCS" + "cap-test0001" + "r1" + "alice".
+	captured := map[string]string{"UserId": "alice", "ProjectId": testProject, "ClientSession": "CSbobCS", "RequestId": "r1"}
+	sig := auth.DemoSign(captured, signSalt)
+	if r := e.do("POST", "/StartProject", signedBody(captured)); r.str("Code") != "0" {
+		t.Fatalf("alice's start: %s", r.Raw)
+	}
+	forged := `{"A":"CS","UserId":"bob","Z":"CS` + testProject + `r1alice","Sign":"` + sig + `"}`
+	e.noCAR("a forged stop", func() {
+		if r := e.do("POST", "/StopProject", forged); r.str("Code") != "10001" || !strings.Contains(r.str("Msg"), "unexpected: A, Z") {
+			t.Errorf("forged StopProject: %s", r.Raw)
+		}
+		if r := e.do("DELETE", "/session", forged); r.Status != 400 {
+			t.Errorf("forged DELETE /session: %d %s", r.Status, r.Raw)
+		}
+		// A start field on a stop is refused too.
+		if r := e.do("POST", "/StopProject", signedBody(map[string]string{"UserId": "bob", "ClientSession": "x"})); r.str("Code") != "10001" {
+			t.Errorf("ClientSession on a stop: %s", r.Raw)
+		}
+	})
+	if _, ok := e.emu.SlotOf("bob"); !ok {
+		t.Error("bob's session was stopped")
+	}
+	// The demo's own stop still works; in sign mode a guest joins without an
+	// invite (there are none), in the role it asks for.
+	if r := e.do("POST", "/StopProject", signedBody(map[string]string{"UserId": "bob", "RequestId": "b2"})); r.str("Code") != "0" {
+		t.Errorf("bob's stop: %s", r.Raw)
+	}
+	if r := e.do("POST", "/StartProject", signedBody(map[string]string{"UserId": "carol", "ProjectId": testProject, "ClientSession": "cs",
+		"HostUserId": "alice", "Role": "Viewer", "RequestId": "c1"})); r.str("Code") != "0" {
+		t.Errorf("a guest in sign mode: %s", r.Raw)
+	}
+}
+
 func TestInvites(t *testing.T) {
 	e := newEnv(t, caremu.Options{}, map[string]string{"AUTH_MODE": "ticket", "AUTH_SECRET": secretNew, "AUTH_INVITE_TTL": "10m"})
 	host := e.do("POST", "/session", `{"ClientSession":"cs"}`)
@@ -303,6 +352,43 @@ func TestInvites(t *testing.T) {
 		r := e.do("POST", "/session", `{"ClientSession":"cs","HostUserId":"`+hostID+`","Invite":"`+invite+`"}`, bearer(guestTicket)...)
 		if r.Status != 403 {
 			t.Errorf("expired invite: %d %s", r.Status, r.Raw)
+		}
+	})
+}
+
+// Security review: an invite minted by a none-mode function sharing
+// AUTH_SECRET let an attacker join a ticket user's room as Player. Only
+// ticket and jwt mode mint invites, and each mode's invites are its own.
+func TestInvitesDoNotCrossModes(t *testing.T) {
+	target := newEnv(t, caremu.Options{}, map[string]string{"AUTH_MODE": "ticket", "AUTH_SECRET": secretNew})
+	host := target.do("POST", "/session", `{"ClientSession":"cs"}`)
+	hostID := host.str("UserId")
+	guestTicket := target.do("POST", "/session", `{"ClientSession":"cs"}`).str("Ticket")
+	join := func(hostID, invite string) reply {
+		return target.do("POST", "/session", `{"ClientSession":"cs","HostUserId":"`+hostID+`","Invite":"`+invite+`"}`, bearer(guestTicket)...)
+	}
+
+	// The attacker's functions share the secret; none and sign mode mint nothing.
+	none := newEnv(t, caremu.Options{}, map[string]string{"AUTH_MODE": "none", "AUTH_SECRET": secretNew})
+	if r := none.do("POST", "/session/invite", `{"UserId":"`+hostID+`"}`); r.Status != 403 || r.str("Invite") != "" {
+		t.Errorf("none mode minted an invite: %d %s", r.Status, r.Raw)
+	}
+	sign := newEnv(t, caremu.Options{}, map[string]string{"AUTH_MODE": "sign", "COMPAT_SIGN_SALT": signSalt, "AUTH_SECRET": secretNew})
+	v := map[string]string{"UserId": hostID}
+	if r := sign.do("POST", "/session/invite", `{"UserId":"`+hostID+`","Sign":"`+auth.DemoSign(v, signSalt)+`"}`); r.Status != 403 || r.str("Invite") != "" {
+		t.Errorf("sign mode minted an invite: %d %s", r.Status, r.Raw)
+	}
+
+	// A jwt-mode invite (its UserIds are another namespace) is refused in ticket mode.
+	jwtEnv := newEnv(t, caremu.Options{}, map[string]string{"AUTH_MODE": "jwt", "JWT_SECRET": jwtSecret, "AUTH_SECRET": secretNew})
+	tok, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": hostID, "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(jwtSecret))
+	inv := jwtEnv.do("POST", "/session/invite", `{}`, bearer(tok)...)
+	if inv.Status != 200 || inv.str("Invite") == "" {
+		t.Fatalf("jwt mode: %d %s", inv.Status, inv.Raw)
+	}
+	target.noCAR("an invite from another mode", func() {
+		if r := join(hostID, inv.str("Invite")); r.Status != 403 {
+			t.Errorf("jwt-mode invite accepted in ticket mode: %d %s", r.Status, r.Raw)
 		}
 	})
 }

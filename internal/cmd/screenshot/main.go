@@ -33,6 +33,7 @@ func run(out string, width, height int) error {
 	if err != nil {
 		return err
 	}
+	defer consoletest.Cleanup()
 	dev, err := consoletest.StartDev(map[string]string{"DEV_CONCURRENCY": "2"})
 	if err != nil {
 		return err
