@@ -6,8 +6,17 @@ LDFLAGS  := -s -w -buildid= -X main.version=$(VERSION)
 FUZZTIME ?= 10s
 URL      ?=
 SMOKE_FLAGS ?=
+# make deploy / make remove: from make's arguments or the environment.
+STAGE    ?=
+VARIANT  ?=
+DRY_RUN  ?=
+SMOKE    ?= 1
+CONFIRM  ?=
+DEPLOY_FILE = $(if $(VARIANT),docs/deploy/$(VARIANT)/serverless.yml,serverless.yml)
+DEPLOY_ARGS = -file $(DEPLOY_FILE) $(if $(STAGE),-stage $(STAGE))
+yes = $(filter 1 true yes,$(1))
 
-.PHONY: run test build package deploy smoke fuzz bench loadtest screenshot clean
+.PHONY: run test build package deploy remove smoke fuzz bench loadtest screenshot clean
 
 run: ## serve the function on 127.0.0.1:9000 with the embedded CAR emulator
 	$(GO) run ./function -dev
@@ -29,8 +38,17 @@ build: ## static linux/amd64 binary for SCF (CGO off here only: -race needs cgo)
 package: build ## dist/function/ (staged) and dist/function.zip, byte-for-byte reproducible
 	$(GO) run ./internal/cmd/pack -bin dist/main -bootstrap function/scf_bootstrap -dir dist/function -zip dist/function.zip
 
-deploy: package ## deploy with Tencent's CLI (npm i -g serverless-cloud-framework); VARIANT=apigw|web, STAGE=prod
-	scf deploy $(if $(VARIANT),--target docs/deploy/$(VARIANT)) $(if $(STAGE),--stage $(STAGE))
+deploy: package ## create or update the function and its Function URL through the SCF API; STAGE=prod VARIANT=apigw|web DRY_RUN=1 SMOKE=0
+	@test -z "$(VARIANT)" -o -f "$(DEPLOY_FILE)" || { echo "VARIANT=$(VARIANT): no $(DEPLOY_FILE) (apigw or web)"; exit 2; }
+	@rm -f dist/function-url
+	$(GO) run ./internal/cmd/deploy $(DEPLOY_ARGS) -zip dist/function.zip -url-file dist/function-url $(if $(call yes,$(DRY_RUN)),-dry-run)
+	@if [ -z "$(call yes,$(DRY_RUN))" ] && [ "$(SMOKE)" != 0 ]; then \
+	  url=$$(cat dist/function-url 2>/dev/null); \
+	  if [ -n "$$url" ]; then $(MAKE) --no-print-directory smoke URL="$$url"; \
+	  else echo "no Function URL to smoke-test (API Gateway variant: make smoke URL=https://…)"; fi; fi
+
+remove: ## delete the Function URL and the function (STAGE, VARIANT as deployed); needs CONFIRM=1
+	$(GO) run ./internal/cmd/deploy -remove $(DEPLOY_ARGS) $(if $(call yes,$(CONFIRM)),-confirm)
 
 smoke: ## post-deploy check against a deployed function: make smoke URL=https://…
 	@test -n "$(URL)" || { echo "usage: make smoke URL=https://your-function-url"; exit 2; }

@@ -231,6 +231,23 @@ func (e *Emulator) Hold(namespace, name, status string, d time.Duration) bool {
 	return true
 }
 
+// AddTrigger attaches a trigger as if made before (e.g. an API Gateway
+// trigger, which CreateTrigger refuses). It reports whether the function exists.
+func (e *Emulator) AddTrigger(namespace, name string, t Trigger) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	f := e.functions[key(namespace, name)]
+	if f == nil {
+		return false
+	}
+	if t.Qualifier == "" {
+		t.Qualifier = "$LATEST"
+	}
+	now := time.Now()
+	f.triggers = append(f.triggers, &trigger{name: t.Name, typ: t.Type, qualifier: t.Qualifier, desc: t.Desc, enable: t.Enable, added: now, modified: now})
+	return true
+}
+
 // Function returns a snapshot of a function ("" namespace means default).
 func (e *Emulator) Function(namespace, name string) (Function, bool) {
 	e.mu.Lock()

@@ -1,0 +1,458 @@
+package scfdeploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
+	tcerr "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
+	tchttp "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/http"
+	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
+
+	"carbroker/internal/credential"
+)
+
+const (
+	service     = "scf"
+	version     = "2018-04-16"
+	defaultHost = "scf.tencentcloudapi.com"
+)
+
+// Credentials finds the deployer's credentials: TENCENTCLOUD_SECRETID /
+// SECRETKEY (/ SESSIONTOKEN), as the function reads them, then the SDK's
+// TENCENTCLOUD_SECRET_ID / SECRET_KEY, then the SDK's profile file
+// (TENCENTCLOUD_CREDENTIALS_FILE or ~/.tencentcloud/credentials). Never the
+// CVM role: it would dial the instance metadata service.
+func Credentials(getenv func(string) string) (credential.Triple, error) {
+	if t := credential.FromEnv(getenv); t.Valid() {
+		return t, nil
+	}
+	c, err := common.DefaultProfileProvider().GetCredential()
+	if err == nil && c.GetSecretId() != "" && c.GetSecretKey() != "" {
+		return credential.Triple{ID: c.GetSecretId(), Key: c.GetSecretKey(), Token: c.GetToken()}, nil
+	}
+	return credential.Triple{}, errors.New("no Tencent Cloud credentials: set TENCENTCLOUD_SECRETID and TENCENTCLOUD_SECRETKEY " +
+		"(or TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY, or a profile in ~/.tencentcloud/credentials)")
+}
+
+// Client calls the SCF API with typed requests built on the SDK's common package.
+type Client struct {
+	sdk     *common.Client
+	retries int           // attempts after RequestLimitExceeded
+	backoff time.Duration // first wait after RequestLimitExceeded, doubled each time
+}
+
+// NewClient returns a client for region. endpoint is "" (scf.tencentcloudapi.com
+// over HTTPS) or a scheme and host, e.g. http://127.0.0.1:9100 (SCF_API_ENDPOINT).
+func NewClient(t credential.Triple, region, endpoint string, transport http.RoundTripper) (*Client, error) {
+	p := profile.NewClientProfile()
+	p.HttpProfile.Endpoint, p.HttpProfile.Scheme = defaultHost, "HTTPS"
+	if endpoint != "" {
+		u, err := url.Parse(endpoint)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || (u.Path != "" && u.Path != "/") {
+			return nil, fmt.Errorf("SCF_API_ENDPOINT %q: want a scheme and host, e.g. https://scf.tencentcloudapi.com", endpoint)
+		}
+		p.HttpProfile.Endpoint, p.HttpProfile.Scheme = u.Host, strings.ToUpper(u.Scheme)
+	}
+	p.HttpProfile.ReqTimeout = 120 // a zip of several MB goes up in one request
+	p.Language = "en-US"
+	p.DisableRegionBreaker = true
+	p.RateLimitExceededMaxRetries = 0 // retried here, with a bound and a message
+	p.NetworkFailureMaxRetries = 0
+	sdk := common.NewCommonClient(common.NewTokenCredential(t.ID, t.Key, t.Token), region, p)
+	if transport != nil {
+		sdk.WithHttpTransport(transport)
+	}
+	return &Client{sdk: sdk, retries: 5, backoff: time.Second}, nil
+}
+
+// APIError is an error the SCF API answered.
+type APIError struct {
+	Action, Code, Message, RequestID string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("%s: %s: %s (RequestId %s)", e.Action, e.Code, e.Message, e.RequestID)
+}
+
+// permissionRef finds "(scf:CreateFunction)" or "(cam:PassRole)" in a CAM message.
+var permissionRef = regexp.MustCompile(`\(([a-z]+:[A-Za-z]+)\)`)
+
+// explain turns an API error into what the user must do about it.
+func explain(err error) error {
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		return err
+	}
+	switch {
+	case strings.HasPrefix(ae.Code, "UnauthorizedOperation") || ae.Code == "AuthFailure.UnauthorizedOperation":
+		perm := "scf:" + ae.Action
+		if m := permissionRef.FindStringSubmatch(ae.Message); m != nil {
+			perm = m[1]
+		}
+		hint := "grant the deploying user (its CAM policy) the permission " + perm
+		if perm == "cam:PassRole" {
+			hint = "grant the deploying user cam:PassRole on the function's role (serverless.yml's role, SCF_ROLE): it lets SCF hand the role's credentials to the function"
+		}
+		return fmt.Errorf("%w\n  missing permission %s: %s (docs/deploy.md lists the whole policy)", err, perm, hint)
+	case ae.Code == "AuthFailure.SecretIdNotFound" || ae.Code == "AuthFailure.SignatureFailure":
+		return fmt.Errorf("%w\n  check the SecretId and SecretKey you deploy with", err)
+	case ae.Code == "AuthFailure.TokenFailure":
+		return fmt.Errorf("%w\n  the session token is missing or expired: set TENCENTCLOUD_SESSIONTOKEN for temporary credentials", err)
+	}
+	return err
+}
+
+// call sends one action, retrying RequestLimitExceeded a bounded number of times.
+func (c *Client) call(ctx context.Context, req tchttp.Request, resp tchttp.Response) error {
+	req.SetContext(ctx)
+	wait := c.backoff
+	for attempt := 0; ; attempt++ {
+		err := c.sdk.Send(req, resp)
+		var sdkErr *tcerr.TencentCloudSDKError
+		if errors.As(err, &sdkErr) && !strings.HasPrefix(sdkErr.Code, "ClientError") {
+			err = &APIError{Action: req.GetAction(), Code: sdkErr.Code, Message: sdkErr.Message, RequestID: sdkErr.RequestId}
+			if strings.HasPrefix(sdkErr.Code, "RequestLimitExceeded") && attempt < c.retries {
+				select {
+				case <-time.After(wait):
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				wait *= 2
+				continue
+			}
+		} else if err != nil {
+			err = fmt.Errorf("%s: %w", req.GetAction(), err)
+		}
+		return explain(err)
+	}
+}
+
+func newRequest(action string) *tchttp.BaseRequest {
+	return (&tchttp.BaseRequest{}).Init().WithApiInfo(service, version, action)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// optional returns nil for "", so that the field is not sent.
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// apiVariable is a Variable on the wire.
+type apiVariable struct {
+	Key   *string `json:"Key,omitnil,omitempty" name:"Key"`
+	Value *string `json:"Value,omitnil,omitempty" name:"Value"`
+}
+
+type apiEnvironment struct {
+	Variables []*apiVariable `json:"Variables" name:"Variables"`
+}
+
+type apiVpcConfig struct {
+	VpcId    *string `json:"VpcId" name:"VpcId"`
+	SubnetId *string `json:"SubnetId" name:"SubnetId"`
+}
+
+type apiPublicNetConfig struct {
+	PublicNetStatus *string `json:"PublicNetStatus,omitnil,omitempty" name:"PublicNetStatus"`
+}
+
+type apiStatusReason struct {
+	ErrorCode    *string `json:"ErrorCode,omitnil,omitempty" name:"ErrorCode"`
+	ErrorMessage *string `json:"ErrorMessage,omitnil,omitempty" name:"ErrorMessage"`
+}
+
+// Function is what GetFunction says of a function.
+type Function struct {
+	Status, Runtime, Handler, Type, Role, Description string
+	MemorySize, Timeout, InitTimeout                  int64
+	Variables                                         []Variable
+	VpcID, SubnetID, PublicNet                        string
+	Reasons                                           []string // "ErrorCode: ErrorMessage"
+}
+
+type functionRef struct {
+	*tchttp.BaseRequest
+	FunctionName *string `json:"FunctionName,omitnil,omitempty" name:"FunctionName"`
+	Namespace    *string `json:"Namespace,omitnil,omitempty" name:"Namespace"`
+}
+
+type getFunctionResponse struct {
+	*tchttp.BaseResponse
+	Response *struct {
+		Status, Runtime, Handler, Type, Role, Description *string
+		MemorySize, Timeout, InitTimeout                  *int64
+		Environment                                       *apiEnvironment
+		VpcConfig                                         *apiVpcConfig
+		PublicNetConfig                                   *apiPublicNetConfig
+		StatusReasons                                     []*apiStatusReason
+	} `json:"Response"`
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+// GetFunction returns the function, or (nil, nil) when it does not exist.
+func (c *Client) GetFunction(ctx context.Context, namespace, name string) (*Function, error) {
+	req := &functionRef{BaseRequest: newRequest("GetFunction"), FunctionName: &name, Namespace: optional(namespace)}
+	resp := &getFunctionResponse{BaseResponse: &tchttp.BaseResponse{}}
+	if err := c.call(ctx, req, resp); err != nil {
+		var ae *APIError
+		if errors.As(err, &ae) && ae.Code == "ResourceNotFound.Function" {
+			return nil, nil
+		}
+		return nil, err
+	}
+	r := resp.Response
+	if r == nil {
+		return nil, errors.New("GetFunction: an empty answer")
+	}
+	f := &Function{Status: deref(r.Status), Runtime: deref(r.Runtime), Handler: deref(r.Handler), Type: deref(r.Type),
+		Role: deref(r.Role), Description: deref(r.Description),
+		MemorySize: deref(r.MemorySize), Timeout: deref(r.Timeout), InitTimeout: deref(r.InitTimeout)}
+	if r.Environment != nil {
+		for _, v := range r.Environment.Variables {
+			if v != nil {
+				f.Variables = append(f.Variables, Variable{deref(v.Key), deref(v.Value)})
+			}
+		}
+	}
+	if r.VpcConfig != nil {
+		f.VpcID, f.SubnetID = deref(r.VpcConfig.VpcId), deref(r.VpcConfig.SubnetId)
+	}
+	if r.PublicNetConfig != nil {
+		f.PublicNet = deref(r.PublicNetConfig.PublicNetStatus)
+	}
+	for _, sr := range r.StatusReasons {
+		if sr != nil {
+			f.Reasons = append(f.Reasons, deref(sr.ErrorCode)+": "+deref(sr.ErrorMessage))
+		}
+	}
+	return f, nil
+}
+
+type getAddressResponse struct {
+	*tchttp.BaseResponse
+	Response *struct {
+		CodeSha256 *string
+	} `json:"Response"`
+}
+
+// CodeSha256 returns the deployed package's hash, as the API gives it (hex or base64).
+func (c *Client) CodeSha256(ctx context.Context, namespace, name string) (string, error) {
+	req := &functionRef{BaseRequest: newRequest("GetFunctionAddress"), FunctionName: &name, Namespace: optional(namespace)}
+	resp := &getAddressResponse{BaseResponse: &tchttp.BaseResponse{}}
+	if err := c.call(ctx, req, resp); err != nil {
+		return "", err
+	}
+	if resp.Response == nil {
+		return "", nil
+	}
+	return deref(resp.Response.CodeSha256), nil
+}
+
+// configuration is the part of CreateFunction and UpdateFunctionConfiguration they share.
+type configuration struct {
+	Description     *string             `json:"Description,omitnil,omitempty" name:"Description"`
+	MemorySize      *int64              `json:"MemorySize,omitnil,omitempty" name:"MemorySize"`
+	Timeout         *int64              `json:"Timeout,omitnil,omitempty" name:"Timeout"`
+	InitTimeout     *int64              `json:"InitTimeout,omitnil,omitempty" name:"InitTimeout"`
+	Role            *string             `json:"Role,omitnil" name:"Role"`
+	Environment     *apiEnvironment     `json:"Environment,omitnil,omitempty" name:"Environment"`
+	VpcConfig       *apiVpcConfig       `json:"VpcConfig,omitnil,omitempty" name:"VpcConfig"`
+	PublicNetConfig *apiPublicNetConfig `json:"PublicNetConfig,omitnil,omitempty" name:"PublicNetConfig"`
+}
+
+func newConfiguration(s *Spec, sendRole, sendVpc bool) configuration {
+	c := configuration{Description: ptr(s.Description), MemorySize: ptr(s.MemorySize), Timeout: ptr(s.Timeout),
+		InitTimeout: ptr(s.InitTimeout), Environment: &apiEnvironment{Variables: []*apiVariable{}}}
+	if s.Role != "" || sendRole {
+		c.Role = ptr(s.Role)
+	}
+	for _, v := range s.Variables {
+		c.Environment.Variables = append(c.Environment.Variables, &apiVariable{Key: ptr(v.Key), Value: ptr(v.Value)})
+	}
+	if s.VpcID != "" || sendVpc {
+		c.VpcConfig = &apiVpcConfig{VpcId: ptr(s.VpcID), SubnetId: ptr(s.SubnetID)}
+	}
+	if s.PublicNet != "" {
+		c.PublicNetConfig = &apiPublicNetConfig{PublicNetStatus: ptr(s.PublicNet)}
+	}
+	return c
+}
+
+type createFunctionRequest struct {
+	*tchttp.BaseRequest
+	FunctionName *string `json:"FunctionName" name:"FunctionName"`
+	Namespace    *string `json:"Namespace,omitnil,omitempty" name:"Namespace"`
+	Code         *struct {
+		ZipFile *string `json:"ZipFile" name:"ZipFile"`
+	} `json:"Code" name:"Code"`
+	Runtime *string `json:"Runtime" name:"Runtime"`
+	Handler *string `json:"Handler,omitnil,omitempty" name:"Handler"`
+	Type    *string `json:"Type" name:"Type"`
+	configuration
+}
+
+type requestIDOnly struct {
+	*tchttp.BaseResponse
+	Response *struct{ RequestId *string } `json:"Response"`
+}
+
+func newRequestIDOnly() *requestIDOnly { return &requestIDOnly{BaseResponse: &tchttp.BaseResponse{}} }
+
+// CreateFunction creates the function from s with the zip, base64-encoded.
+func (c *Client) CreateFunction(ctx context.Context, s *Spec, zipBase64 string) error {
+	req := &createFunctionRequest{BaseRequest: newRequest("CreateFunction"), FunctionName: &s.Function,
+		Namespace: optional(s.Namespace), Runtime: &s.Runtime, Handler: optional(s.Handler), Type: &s.Type,
+		configuration: newConfiguration(s, false, false)}
+	req.Code = &struct {
+		ZipFile *string `json:"ZipFile" name:"ZipFile"`
+	}{&zipBase64}
+	return c.call(ctx, req, newRequestIDOnly())
+}
+
+type updateCodeRequest struct {
+	*tchttp.BaseRequest
+	FunctionName *string `json:"FunctionName" name:"FunctionName"`
+	Namespace    *string `json:"Namespace,omitnil,omitempty" name:"Namespace"`
+	Handler      *string `json:"Handler,omitnil,omitempty" name:"Handler"`
+	ZipFile      *string `json:"ZipFile" name:"ZipFile"`
+}
+
+// UpdateFunctionCode replaces the function's code (and handler, when set).
+func (c *Client) UpdateFunctionCode(ctx context.Context, s *Spec, zipBase64 string) error {
+	req := &updateCodeRequest{BaseRequest: newRequest("UpdateFunctionCode"), FunctionName: &s.Function,
+		Namespace: optional(s.Namespace), Handler: optional(s.Handler), ZipFile: &zipBase64}
+	return c.call(ctx, req, newRequestIDOnly())
+}
+
+type updateConfigurationRequest struct {
+	*tchttp.BaseRequest
+	FunctionName *string `json:"FunctionName" name:"FunctionName"`
+	Namespace    *string `json:"Namespace,omitnil,omitempty" name:"Namespace"`
+	configuration
+}
+
+// UpdateFunctionConfiguration sets the whole configuration of s; clearRole
+// and clearVpc send an empty Role or VpcConfig to remove the current one.
+func (c *Client) UpdateFunctionConfiguration(ctx context.Context, s *Spec, clearRole, clearVpc bool) error {
+	req := &updateConfigurationRequest{BaseRequest: newRequest("UpdateFunctionConfiguration"), FunctionName: &s.Function,
+		Namespace: optional(s.Namespace), configuration: newConfiguration(s, clearRole, clearVpc)}
+	return c.call(ctx, req, newRequestIDOnly())
+}
+
+// Trigger is one trigger of the function.
+type Trigger struct {
+	Name, Type, Qualifier, Desc string
+}
+
+type listTriggersRequest struct {
+	*tchttp.BaseRequest
+	FunctionName *string `json:"FunctionName" name:"FunctionName"`
+	Namespace    *string `json:"Namespace,omitnil,omitempty" name:"Namespace"`
+	Offset       *uint64 `json:"Offset,omitnil,omitempty" name:"Offset"`
+	Limit        *uint64 `json:"Limit,omitnil,omitempty" name:"Limit"`
+}
+
+type listTriggersResponse struct {
+	*tchttp.BaseResponse
+	Response *struct {
+		TotalCount *uint64
+		Triggers   []*struct {
+			TriggerName, Type, Qualifier, TriggerDesc *string
+		}
+	} `json:"Response"`
+}
+
+// ListTriggers returns every trigger of the function.
+func (c *Client) ListTriggers(ctx context.Context, namespace, name string) ([]Trigger, error) {
+	var out []Trigger
+	for offset := uint64(0); ; {
+		req := &listTriggersRequest{BaseRequest: newRequest("ListTriggers"), FunctionName: &name,
+			Namespace: optional(namespace), Offset: ptr(offset), Limit: ptr(uint64(100))}
+		resp := &listTriggersResponse{BaseResponse: &tchttp.BaseResponse{}}
+		if err := c.call(ctx, req, resp); err != nil {
+			return nil, err
+		}
+		if resp.Response == nil {
+			return out, nil
+		}
+		for _, t := range resp.Response.Triggers {
+			if t != nil {
+				out = append(out, Trigger{Name: deref(t.TriggerName), Type: deref(t.Type), Qualifier: deref(t.Qualifier), Desc: deref(t.TriggerDesc)})
+			}
+		}
+		offset += uint64(len(resp.Response.Triggers))
+		if len(resp.Response.Triggers) == 0 || offset >= deref(resp.Response.TotalCount) {
+			return out, nil
+		}
+	}
+}
+
+type triggerRequest struct {
+	*tchttp.BaseRequest
+	FunctionName *string `json:"FunctionName" name:"FunctionName"`
+	Namespace    *string `json:"Namespace,omitnil,omitempty" name:"Namespace"`
+	TriggerName  *string `json:"TriggerName" name:"TriggerName"`
+	Type         *string `json:"Type" name:"Type"`
+	Qualifier    *string `json:"Qualifier,omitnil,omitempty" name:"Qualifier"`
+	TriggerDesc  *string `json:"TriggerDesc,omitnil,omitempty" name:"TriggerDesc"`
+	Enable       *string `json:"Enable,omitnil,omitempty" name:"Enable"`
+}
+
+type createTriggerResponse struct {
+	*tchttp.BaseResponse
+	Response *struct {
+		TriggerInfo *struct{ TriggerDesc *string }
+	} `json:"Response"`
+}
+
+// CreateTrigger creates a trigger and returns its TriggerDesc as the platform filled it in.
+func (c *Client) CreateTrigger(ctx context.Context, namespace, function string, t Trigger) (string, error) {
+	req := &triggerRequest{BaseRequest: newRequest("CreateTrigger"), FunctionName: &function, Namespace: optional(namespace),
+		TriggerName: &t.Name, Type: &t.Type, Qualifier: optional(t.Qualifier), TriggerDesc: optional(t.Desc), Enable: ptr("OPEN")}
+	resp := &createTriggerResponse{BaseResponse: &tchttp.BaseResponse{}}
+	if err := c.call(ctx, req, resp); err != nil {
+		return "", err
+	}
+	if resp.Response == nil || resp.Response.TriggerInfo == nil {
+		return "", nil
+	}
+	return deref(resp.Response.TriggerInfo.TriggerDesc), nil
+}
+
+// UpdateTrigger sets a trigger's TriggerDesc.
+func (c *Client) UpdateTrigger(ctx context.Context, namespace, function string, t Trigger) error {
+	req := &triggerRequest{BaseRequest: newRequest("UpdateTrigger"), FunctionName: &function, Namespace: optional(namespace),
+		TriggerName: &t.Name, Type: &t.Type, Qualifier: optional(t.Qualifier), TriggerDesc: optional(t.Desc), Enable: ptr("OPEN")}
+	return c.call(ctx, req, newRequestIDOnly())
+}
+
+// DeleteTrigger deletes a trigger.
+func (c *Client) DeleteTrigger(ctx context.Context, namespace, function string, t Trigger) error {
+	req := &triggerRequest{BaseRequest: newRequest("DeleteTrigger"), FunctionName: &function, Namespace: optional(namespace),
+		TriggerName: &t.Name, Type: &t.Type, Qualifier: optional(t.Qualifier)}
+	return c.call(ctx, req, newRequestIDOnly())
+}
+
+// DeleteFunction deletes the function, every version.
+func (c *Client) DeleteFunction(ctx context.Context, namespace, name string) error {
+	req := &functionRef{BaseRequest: newRequest("DeleteFunction"), FunctionName: &name, Namespace: optional(namespace)}
+	return c.call(ctx, req, newRequestIDOnly())
+}

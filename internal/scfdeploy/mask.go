@@ -1,0 +1,33 @@
+package scfdeploy
+
+import (
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// secretName matches the variables whose values are never printed: the
+// broker's secrets (AUTH_SECRET, JWT_SECRET, COMPAT_SIGN_SALT) and anything
+// named like a key, token, password or salt.
+var secretName = regexp.MustCompile(`(?i)(SECRET|PASSWORD|PASSWD|TOKEN|SALT|API_?KEY|ACCESS_?KEY|PRIVATE)`)
+
+// Secret reports whether the variable's value must be masked.
+func Secret(key string) bool { return secretName.MatchString(key) }
+
+// Masked returns a variable's value as the plan may print it: a secret as
+// "<secret>", a URL with its password replaced (QUEUE_REDIS_URL), anything
+// else as it is.
+func Masked(key, value string) string {
+	if Secret(key) {
+		return "<secret>"
+	}
+	if strings.Contains(value, "://") {
+		if u, err := url.Parse(value); err == nil && u.User != nil {
+			if _, has := u.User.Password(); has {
+				u.User = url.UserPassword(u.User.Username(), "xxxxx")
+				return strings.Replace(u.String(), "xxxxx", "<secret>", 1)
+			}
+		}
+	}
+	return value
+}

@@ -1,0 +1,127 @@
+package scfdeploy
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const minimal = `app: carbroker
+stage: dev
+component: scf
+name: carbroker
+inputs:
+  name: ${name}-${stage}
+  region: ${env:TENCENT_REGION}
+  description: CAR broker (${app}) — v2!
+  runtime: Go1
+  handler: main
+  memorySize: ${env:MEM}
+  timeout: 15
+  initTimeout: 10
+  role: ${env:SCF_ROLE}
+  environment:
+    variables:
+      A: ${env:A}
+      B: ${env:B}
+      C: literal
+  events:
+    - http:
+        parameters:
+          qualifier: $DEFAULT
+          authType: NONE
+          netConfig:
+            enableExtranet: true
+`
+
+func writeFile(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadResolves(t *testing.T) {
+	dir := t.TempDir()
+	file := writeFile(t, dir, "serverless.yml", minimal)
+	writeFile(t, dir, ".env", "# comment\nexport A=from-dotenv\nB=\"two\\nlines\"\nMEM=128 # MB\nSCF_ROLE=role-from-dotenv\nTENCENT_REGION=ap-shanghai\n")
+	writeFile(t, dir, ".env.prod", "A='from prod # not a comment'\n")
+	env := map[string]string{"SCF_ROLE": "role-from-env"}
+	s, err := Load(file, LoadOptions{Getenv: func(k string) string { return env[k] }, DotenvDirs: []string{dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Function != "carbroker-dev" || s.Region != "ap-shanghai" || s.MemorySize != 128 || s.Role != "role-from-env" ||
+		s.Description != "CAR broker carbroker v2" || s.Type != "Event" || s.URL == nil || !s.URL.EnableExtranet || s.URL.EnableIntranet {
+		t.Errorf("%+v", s)
+	}
+	if got := s.Variables; len(got) != 3 || got[0] != (Variable{"A", "from-dotenv"}) || got[1] != (Variable{"B", "two\nlines"}) || got[2] != (Variable{"C", "literal"}) {
+		t.Errorf("variables %v", got)
+	}
+	s, err = Load(file, LoadOptions{Stage: "prod", Getenv: func(k string) string { return env[k] }, DotenvDirs: []string{dir}})
+	if err != nil || s.Function != "carbroker-prod" || s.Variables[0].Value != "from prod # not a comment" {
+		t.Errorf("stage prod: %v %+v", err, s)
+	}
+	delete(env, "SCF_ROLE")
+	if err := os.Remove(filepath.Join(dir, ".env")); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Load(file, LoadOptions{Getenv: func(k string) string { return env[k] }, DotenvDirs: []string{dir}})
+	if err != nil || s.Region != DefaultRegion || s.MemorySize != 128 || s.Role != "" || len(s.Variables) != 1 {
+		t.Errorf("nothing set: %v %+v", err, s)
+	}
+}
+
+func TestLoadErrorsNameTheLine(t *testing.T) {
+	for _, c := range []struct{ old, new, want string }{
+		{"handler: main", "handler: ${self:custom.handler}", ":10: ${self:custom.handler} cannot be resolved"},
+		{"handler: main", "handler: ${opt:stage}", ":10: ${opt:stage} cannot be resolved"},
+		{"region: ${env:TENCENT_REGION}", "region: ap-${env:ZONE}", ":7: ZONE is not set"},
+		{"  timeout: 15", "  timeout: 15\n  layers: [x]", ":13: inputs.layers is not a setting make deploy supports"},
+		{"            enableExtranet: true", "            enableExtranet: true\n          corsConfig: {enable: true}", "corsConfig"},
+		{"component: scf", "component: express", "component \"express\""},
+		{"authType: NONE", "authType: OPEN", "authType \"OPEN\""},
+	} {
+		dir := t.TempDir()
+		file := writeFile(t, dir, "serverless.yml", strings.Replace(minimal, c.old, c.new, 1))
+		_, err := Load(file, LoadOptions{Getenv: func(string) string { return "" }, DotenvDirs: []string{}})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %q", c.new, err, c.want)
+		}
+	}
+	dir := t.TempDir()
+	file := writeFile(t, dir, "serverless.yml", strings.Replace(minimal, "region: ${env:TENCENT_REGION}", "region: ap-${env:ZONE}", 1))
+	if s, err := Load(file, LoadOptions{Getenv: func(k string) string { return map[string]string{"ZONE": "beijing"}[k] }, DotenvDirs: []string{}}); err != nil || s.Region != "ap-beijing" {
+		t.Errorf("set inside a string: %v", err)
+	}
+}
+
+func TestMaskedAndSanitise(t *testing.T) {
+	for _, c := range []struct{ key, value, want string }{
+		{"AUTH_SECRET", "s3cret", "<secret>"},
+		{"JWT_SECRET", "s3cret", "<secret>"},
+		{"COMPAT_SIGN_SALT", "s3cret", "<secret>"},
+		{"SMS_API_KEY", "s3cret", "<secret>"},
+		{"QUEUE_REDIS_URL", "redis://user:s3cret@host:6379/0", "redis://user:<secret>@host:6379/0"},
+		{"QUEUE_REDIS_URL", "rediss://:s3cret@host:6380", "rediss://:<secret>@host:6380"},
+		{"QUEUE_REDIS_URL", "redis://host:6379", "redis://host:6379"},
+		{"CAR_PROJECT_ID", "cap-1", "cap-1"},
+	} {
+		if got := Masked(c.key, c.value); got != c.want || strings.Contains(got, "s3cret") {
+			t.Errorf("Masked(%s, %s) = %s, want %s", c.key, c.value, got, c.want)
+		}
+	}
+	for in, want := range map[string]string{
+		"CAR session broker (carbroker)": "CAR session broker carbroker",
+		"a\tb, c.\nd / e":                "a b, c.\nd e",
+		strings.Repeat("x", 1200):        strings.Repeat("x", 1000),
+		"会话 broker":                      "会话 broker",
+	} {
+		if got := Sanitise(in); got != want {
+			t.Errorf("Sanitise(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
