@@ -99,6 +99,34 @@ func TestConsoleOnlyInDevMode(t *testing.T) {
 	}
 }
 
+// A page served by a local dev server (another port, so another origin) can
+// call `make run` without configuration; HTTP mode answers no CORS until
+// CORS_ALLOW_ORIGINS is set.
+func TestDevModeAnswersCORSForAnyOrigin(t *testing.T) {
+	preflight := func(url string) http.Header {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodOptions, url+"/session", nil)
+		req.Header.Set("Origin", "http://localhost:5173")
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.Header
+	}
+	dev, _ := devFunction(t)
+	if h := preflight(dev); h.Get("Access-Control-Allow-Origin") != "*" || !strings.Contains(h.Get("Access-Control-Allow-Methods"), "POST") {
+		t.Errorf("dev mode preflight: %v", h)
+	}
+	w := newWorld(t, caremu.Options{})
+	base, _ := w.httpFunction()
+	if h := preflight(base); h.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("HTTP mode answered CORS without CORS_ALLOW_ORIGINS: %v", h)
+	}
+}
+
 // In dev mode no client ever connects, so without the emulator's client
 // wait the pool would fill for good: here a pool of one frees itself.
 func TestDevPoolDoesNotFillForGood(t *testing.T) {

@@ -109,7 +109,7 @@ type Auth struct {
 
 // Options changes how Load treats missing values.
 type Options struct {
-	Dev bool // dev mode: AUTH_MODE defaults to none, CAR_PROJECT_ID to a dev project
+	Dev bool // dev mode: AUTH_MODE defaults to none, CAR_PROJECT_ID to a dev project, CORS_ALLOW_ORIGINS to *
 }
 
 // devProjectID is the project the embedded emulator serves in dev mode.
@@ -248,6 +248,11 @@ func Load(getenv func(string) string, opt Options) (Config, error) {
 			continue
 		}
 		c.CORSAllowOrigins = append(c.CORSAllowOrigins, origin)
+	}
+	if get("CORS_ALLOW_ORIGINS") == "" && opt.Dev {
+		// Dev mode serves a fake CAR on loopback: a page on another local
+		// port (a dev server on localhost:5173) may call it as it is.
+		c.CORSAllowOrigins = []string{"*"}
 	}
 	c.LogLevel = strings.ToLower(get("LOG_LEVEL"))
 	switch c.LogLevel {

@@ -30,6 +30,17 @@ func TestDevDefaults(t *testing.T) {
 	if err != nil || c.Auth.Mode != "none" || c.ProjectID != devProjectID {
 		t.Fatalf("%v %+v", err, c)
 	}
+	// Dev mode answers CORS for any origin (it serves a fake CAR on
+	// loopback); other modes only for CORS_ALLOW_ORIGINS.
+	if len(c.CORSAllowOrigins) != 1 || c.CORSAllowOrigins[0] != "*" {
+		t.Errorf("dev CORS origins %q, want *", c.CORSAllowOrigins)
+	}
+	if c, _ := load(t, map[string]string{"CORS_ALLOW_ORIGINS": "http://localhost:5173"}, Options{Dev: true}); len(c.CORSAllowOrigins) != 1 || c.CORSAllowOrigins[0] != "http://localhost:5173" {
+		t.Errorf("dev CORS origins %q, want CORS_ALLOW_ORIGINS", c.CORSAllowOrigins)
+	}
+	if c, _ := load(t, map[string]string{"CAR_PROJECT_ID": "cap-1234", "AUTH_MODE": "none"}, Options{}); c.CORSAllowOrigins != nil {
+		t.Errorf("CORS on by default outside dev mode: %q", c.CORSAllowOrigins)
+	}
 	if c.Dev != (Dev{Concurrency: 4, Retention: 90 * time.Second, ClientWait: 30 * time.Second, Queue: true}) {
 		t.Errorf("dev pool %+v", c.Dev)
 	}

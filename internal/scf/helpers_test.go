@@ -2,6 +2,7 @@ package scf_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -37,10 +38,17 @@ type seen struct {
 }
 
 // echoHandler answers 200 with the JSON of what it saw; a request for
-// /panic panics.
+// /panic panics with a string, /panic/error with an error, /panic/index
+// with the runtime's index error.
 var echoHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/panic" {
+	switch r.URL.Path {
+	case "/panic":
 		panic("boom")
+	case "/panic/error":
+		panic(errors.New("boom"))
+	case "/panic/index":
+		var none []int
+		_ = none[len(r.URL.Path)]
 	}
 	body, _ := io.ReadAll(r.Body)
 	s := seen{

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"unicode/utf8"
 
 	"carbroker/internal/fault"
@@ -15,24 +16,23 @@ import (
 // integrationResponse is what API Gateway (isIntegratedResponse: true) and
 // Function URLs take as an HTTP response.
 type integrationResponse struct {
-	IsBase64Encoded bool           `json:"isBase64Encoded"`
-	StatusCode      int            `json:"statusCode"`
-	Headers         map[string]any `json:"headers"`
-	Body            string         `json:"body"`
+	IsBase64Encoded bool              `json:"isBase64Encoded"`
+	StatusCode      int               `json:"statusCode"`
+	Headers         map[string]string `json:"headers"`
+	Body            string            `json:"body"`
 }
 
-// EncodeResponse encodes an HTTP response as an integration response: a
-// header with one value as a string, a repeated one as an array, and a body
-// that is not valid UTF-8 in base64 with isBase64Encoded true.
+// EncodeResponse encodes an HTTP response as an integration response: every
+// header value a string, a repeated header's values joined with ", " (as
+// scf-go-lib's map[string]string: an array breaks clients built on its
+// types, and Tencent documents strings only), and a body that is not valid
+// UTF-8 in base64 with isBase64Encoded true. Set-Cookie cannot be joined
+// safely; the API never sets one.
 func EncodeResponse(status int, header http.Header, body []byte) []byte {
-	resp := integrationResponse{StatusCode: status, Headers: make(map[string]any, len(header))}
+	resp := integrationResponse{StatusCode: status, Headers: make(map[string]string, len(header))}
 	for k, vs := range header {
-		switch len(vs) {
-		case 0:
-		case 1:
-			resp.Headers[k] = vs[0]
-		default:
-			resp.Headers[k] = vs
+		if len(vs) > 0 {
+			resp.Headers[k] = strings.Join(vs, ", ")
 		}
 	}
 	if utf8.Valid(body) {
@@ -42,7 +42,7 @@ func EncodeResponse(status int, header http.Header, body []byte) []byte {
 		resp.Body = base64.StdEncoding.EncodeToString(body)
 	}
 	b, err := json.Marshal(resp)
-	if err != nil { // cannot happen: strings and string slices only
+	if err != nil { // cannot happen: strings only
 		return []byte(`{"isBase64Encoded":false,"statusCode":500,"headers":{},"body":""}`)
 	}
 	return b

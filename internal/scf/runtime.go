@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/rpc"
 	"os"
+	"reflect"
 	"runtime"
 	"strings"
 	"sync"
@@ -329,7 +330,25 @@ func panicError(v any) *InvokeResponseError {
 			break
 		}
 	}
-	return &InvokeResponseError{Message: fmt.Sprint(v), Type: "panic", StackTrace: stack, ShouldExit: true}
+	return &InvokeResponseError{Message: fmt.Sprint(v), Type: panicType(v), StackTrace: stack, ShouldExit: true}
+}
+
+// panicType names the panic value's Go type, as scf-go-lib does: the type's
+// name, looking through one pointer ("string", "errorString" for
+// errors.New, "boundsError" for an index out of range). A type without a
+// name is spelled out ("[]int").
+func panicType(v any) string {
+	t := reflect.TypeOf(v)
+	if t == nil {
+		return "nil"
+	}
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Name() != "" {
+		return t.Name()
+	}
+	return t.String()
 }
 
 func topFrame(stack []*InvokeResponseErrorStackFrame) string {

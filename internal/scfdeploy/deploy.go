@@ -69,6 +69,11 @@ type change struct{ what, from, to string }
 
 // Deploy creates or updates the function s describes, with the code in zipPath.
 func Deploy(ctx context.Context, s *Spec, zipPath string, o Options) (Result, error) {
+	res, err := deploy(ctx, s, zipPath, o)
+	return res, redact(err, s)
+}
+
+func deploy(ctx context.Context, s *Spec, zipPath string, o Options) (Result, error) {
 	o.defaults()
 	var res Result
 	zipData, err := os.ReadFile(zipPath)
@@ -457,6 +462,10 @@ func waitActive(ctx context.Context, o Options, s *Spec, what string) (*Function
 // Remove deletes the Function URL trigger(s) and the function; without
 // confirm it only prints what it would delete.
 func Remove(ctx context.Context, s *Spec, confirm bool, o Options) error {
+	return redact(remove(ctx, s, confirm, o), s)
+}
+
+func remove(ctx context.Context, s *Spec, confirm bool, o Options) error {
 	o.defaults()
 	c := o.Client
 	cur, err := c.GetFunction(ctx, s.Namespace, s.Function)

@@ -7,7 +7,6 @@ import (
 	"debug/elf"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"carbroker/internal/build"
 	"carbroker/internal/credential"
 	"carbroker/internal/pack"
 	"carbroker/internal/scfemu"
@@ -62,13 +62,9 @@ func packageZip(t *testing.T) string {
 			buildErr = err
 			return
 		}
-		bin := filepath.Join(dir, "main")
-		cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=", "-o", bin, "./function")
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
+		bin, err := build.Function(context.Background(), dir, true) // as make package builds it
+		if err != nil {
 			buildErr = err
-			builtZip = string(out)
 			return
 		}
 		files, buildErr = pack.Load(bin, filepath.Join(root, "function", "scf_bootstrap"))
@@ -78,7 +74,7 @@ func packageZip(t *testing.T) string {
 		}
 	})
 	if buildErr != nil {
-		t.Fatalf("building the package: %v %s", buildErr, builtZip)
+		t.Fatalf("building the package: %v", buildErr)
 	}
 	return builtZip
 }

@@ -31,3 +31,35 @@ func Masked(key, value string) string {
 	}
 	return value
 }
+
+// redact replaces, in an error's text, every secret value s deploys: an API
+// error message could quote what it refused.
+func redact(err error, s *Spec) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	for _, v := range s.Variables {
+		if m := Masked(v.Key, v.Value); m != v.Value {
+			if Secret(v.Key) {
+				msg = strings.ReplaceAll(msg, v.Value, "<secret>")
+			} else if u, perr := url.Parse(v.Value); perr == nil && u.User != nil {
+				if pw, ok := u.User.Password(); ok && pw != "" {
+					msg = strings.ReplaceAll(msg, pw, "<secret>")
+				}
+			}
+		}
+	}
+	if msg == err.Error() {
+		return err
+	}
+	return redactedError{msg: msg, err: err}
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e redactedError) Error() string { return e.msg }
+func (e redactedError) Unwrap() error { return e.err }

@@ -158,7 +158,7 @@ func Load(path string, o LoadOptions) (*Spec, error) {
 	if err := r.walk(inputs); err != nil {
 		return nil, err
 	}
-	s, err := build(path, top, inputs, lookupEnv)
+	s, err := fromInputs(path, top, inputs, lookupEnv)
 	if err != nil {
 		return nil, err
 	}
@@ -371,8 +371,8 @@ func parseDotenv(path string, b []byte) (map[string]string, error) {
 	return out, sc.Err()
 }
 
-// build turns the resolved inputs into a Spec.
-func build(path string, top map[string]string, inputs *yaml.Node, env func(string) string) (*Spec, error) {
+// fromInputs turns the resolved inputs into a Spec.
+func fromInputs(path string, top map[string]string, inputs *yaml.Node, env func(string) string) (*Spec, error) {
 	var in struct {
 		Type        string `yaml:"type"`
 		Name        string `yaml:"name"`

@@ -1,6 +1,7 @@
 package scfdeploy
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -123,5 +124,16 @@ func TestMaskedAndSanitise(t *testing.T) {
 		if got := Sanitise(in); got != want {
 			t.Errorf("Sanitise(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestErrorsAreRedacted(t *testing.T) {
+	s := &Spec{Variables: []Variable{{"AUTH_SECRET", "s3cret-value"}, {"QUEUE_REDIS_URL", "redis://u:pa55word@h:6379"}, {"LOG_LEVEL", "info"}}}
+	err := redact(errors.New("InvalidParameterValue: s3cret-value and redis://u:pa55word@h:6379 at info"), s)
+	if got := err.Error(); strings.Contains(got, "s3cret") || strings.Contains(got, "pa55word") || !strings.Contains(got, "at info") {
+		t.Errorf("redacted: %q", got)
+	}
+	if redact(nil, s) != nil {
+		t.Error("nil became an error")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -108,5 +109,37 @@ func TestDeployCommandUsage(t *testing.T) {
 	delete(env, "TENCENTCLOUD_SECRETID")
 	if code, _, errOut := runCmd(env, "-file", file, "-zip", zipPath); code != 1 || !strings.Contains(errOut, "no Tencent Cloud credentials") {
 		t.Errorf("no credentials: %d %s", code, errOut)
+	}
+}
+
+// TestMakefileWiring checks that make deploy and make remove take STAGE,
+// VARIANT, DRY_RUN and CONFIRM from make's arguments and from the environment
+// (make -n prints the commands; SMOKE=0 or DRY_RUN=1 keeps the smoke step,
+// which make -n would run, from running).
+func TestMakefileWiring(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	for _, c := range []struct {
+		args, env []string
+		want      string
+	}{
+		{[]string{"deploy", "DRY_RUN=1"}, nil, "./internal/cmd/deploy -file serverless.yml  -zip dist/function.zip -url-file dist/function-url -dry-run"},
+		{[]string{"deploy"}, []string{"DRY_RUN=1", "STAGE=prod", "VARIANT=web"}, "./internal/cmd/deploy -file docs/deploy/web/serverless.yml -stage prod -zip dist/function.zip -url-file dist/function-url -dry-run"},
+		{[]string{"deploy", "SMOKE=0", "VARIANT=apigw"}, nil, "./internal/cmd/deploy -file docs/deploy/apigw/serverless.yml  -zip dist/function.zip -url-file dist/function-url \n"},
+		{[]string{"remove"}, []string{"CONFIRM=1", "STAGE=prod"}, "./internal/cmd/deploy -remove -file serverless.yml -stage prod -confirm"},
+		{[]string{"remove"}, nil, "./internal/cmd/deploy -remove -file serverless.yml  \n"},
+	} {
+		cmd := exec.Command("make", append([]string{"-n", "--no-print-directory", "-C", filepath.Join("..", "..", "..")}, c.args...)...)
+		cmd.Env = append(os.Environ(), c.env...)
+		for _, k := range []string{"DRY_RUN", "STAGE", "VARIANT", "CONFIRM", "SMOKE"} {
+			if os.Getenv(k) != "" {
+				t.Skipf("%s is set in this environment", k)
+			}
+		}
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), c.want) {
+			t.Errorf("make %v with %v: %v\n%s\nwant %q", c.args, c.env, err, out, c.want)
+		}
 	}
 }
