@@ -104,6 +104,17 @@ var routes = []route{
 	{"/healthz", http.MethodHead, opHealth, native{}},
 }
 
+// routeList names every route (HEAD /healthz aside), for the 404 message.
+var routeList = func() string {
+	var names []string
+	for _, r := range routes {
+		if r.method != http.MethodHead {
+			names = append(names, r.method+" "+r.path)
+		}
+	}
+	return strings.Join(names, ", ")
+}()
+
 // match finds the route for a path and method; found reports whether the
 // path exists under any method.
 func match(path, method string) (rt route, ok, found bool) {
@@ -164,7 +175,7 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.fail(x, fault.New(fault.MethodNotAllowed, "method "+safeMethod(r.Method)+" is not allowed here"))
 		return
 	case !ok:
-		a.fail(x, fault.New(fault.NotFound, "no such route: use POST /session, DELETE /session, POST /session/invite, GET /capacity or GET /healthz"))
+		a.fail(x, fault.New(fault.NotFound, "no such route; the routes are "+routeList+", also under a base path (/release/session)"))
 		return
 	}
 	ctx, cancel := a.budget(ctx)

@@ -206,6 +206,10 @@ func (a *api) readRequest(x *exchange) (fields, error) {
 	if err := validateClientRequestID(f["RequestId"]); err != nil {
 		return nil, err
 	}
+	_, demo := x.route.style.(compat)
+	if err := checkFields(f, x.route.op, !demo); err != nil {
+		return nil, err
+	}
 	x.clientRequestID = f["RequestId"]
 	return f, nil
 }
@@ -232,7 +236,9 @@ func (a *api) logRequest(x *exchange) {
 	}
 	if x.err != nil {
 		outcome := x.err.Kind.String()
-		attrs = append(attrs, slog.String("outcome", outcome))
+		// The message is what the client was told (never a secret): an
+		// operator reading a 4xx sees why without asking the client.
+		attrs = append(attrs, slog.String("outcome", outcome), slog.String("message", x.err.Message))
 		if x.err.Code != "" {
 			attrs = append(attrs, slog.String("car_code", x.err.Code))
 		}

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -114,5 +115,63 @@ func TestApplicationParametersControlCharacters(t *testing.T) {
 	}
 	if r := e.do("POST", "/session", `{"UserId":"u1","ClientSession":"cs","ApplicationParameters":"-level=1 -name=é"}`); r.Status != 200 {
 		t.Errorf("plain parameters: %d %s", r.Status, r.Raw)
+	}
+}
+
+// A newcomer's mistakes get a message that says what was wrong, not
+// "ClientSession is required"; the request log keeps that message.
+func TestErrorMessagesSayWhatWasWrong(t *testing.T) {
+	e := newEnv(t, caremu.Options{}, nil)
+	form := []string{"Content-Type", "application/x-www-form-urlencoded"} // what curl -d sends
+	cases := []struct {
+		name, method, path, body string
+		header                   []string
+		status                   int
+		want                     []string
+	}{
+		{"lowercase keys", "POST", "/session", `{"userId":"u1","clientSession":"cs"}`, nil, 400,
+			[]string{"clientSession (did you mean ClientSession?)", "userId (did you mean UserId?)", "case-sensitive"}},
+		{"lowercase keys, demo route", "POST", "/StartProject", `{"userId":"u1","ClientSession":"cs"}`, nil, 200,
+			[]string{"userId (did you mean UserId?)"}},
+		{"unknown field", "POST", "/session", `{"UserId":"u1","ClientSession":"cs","Colour":"red"}`, nil, 400,
+			[]string{"unknown field Colour", "ClientSession"}},
+		{"unknown field on a stop", "DELETE", "/session", `{"UserId":"u1","ClientSession":"cs"}`, nil, 400,
+			[]string{"unknown field ClientSession", "UserId"}},
+		{"an array", "POST", "/session", `[1]`, nil, 400, []string{"must be a JSON object"}},
+		{"an array, sent by curl -d", "POST", "/session", `[1]`, form, 400, []string{"must be a JSON object"}},
+		{"a string", "POST", "/session", `"UserId"`, nil, 400, []string{"must be a JSON object"}},
+		{"empty body", "POST", "/session", ``, nil, 400, []string{"the body is empty", "ClientSession"}},
+		{"empty body, sent by curl -d", "POST", "/session", ``, form, 400, []string{"the body is empty"}},
+		{"no such route", "POST", "/sessions/x", `{}`, nil, 404,
+			[]string{"POST /session", "DELETE /session", "POST /session/invite", "GET /healthz", "POST /StartProject", "POST /StopProject", "POST /Enqueue", "POST /Dequeue"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e.noCAR(c.name, func() {
+				r := e.do(c.method, c.path, c.body, c.header...)
+				msg := r.str("Error", "Message")
+				if c.path == "/StartProject" {
+					msg = r.str("Msg")
+					if r.str("Code") != "10001" {
+						t.Errorf("Code %s, want 10001: %s", r.str("Code"), r.Raw)
+					}
+				}
+				if r.Status != c.status {
+					t.Errorf("status %d, want %d: %s", r.Status, c.status, r.Raw)
+				}
+				for _, w := range c.want {
+					if !strings.Contains(msg, w) {
+						t.Errorf("message %q lacks %q", msg, w)
+					}
+				}
+				if !strings.Contains(e.logs.String(), `"message":`+strconv.Quote(msg)) {
+					t.Errorf("the request log lacks the message %q", msg)
+				}
+			})
+		})
+	}
+	// The demo's routes ignore fields they do not read, as the demo does.
+	if r := e.do("POST", "/StartProject", `{"UserId":"u1","ProjectId":"`+testProject+`","ClientSession":"cs","Colour":"red"}`); r.str("Code") != "0" {
+		t.Errorf("an extra field on a demo route: %s", r.Raw)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -57,7 +58,7 @@ func parseFields(contentType string, body []byte) (fields, error) {
 	trimmed := bytes.TrimSpace(body)
 	// A body that looks like JSON is JSON, whatever it says it is: curl -d
 	// labels it a form, Tencent's sample pages send no Content-Type.
-	if mt == "application/x-www-form-urlencoded" && !bytes.HasPrefix(trimmed, []byte("{")) {
+	if mt == "application/x-www-form-urlencoded" && !bytes.HasPrefix(trimmed, []byte("{")) && !bytes.HasPrefix(trimmed, []byte("[")) {
 		q, err := url.ParseQuery(string(body))
 		if err != nil {
 			return nil, fault.New(fault.Invalid, "the form body is malformed")
@@ -73,6 +74,9 @@ func parseFields(contentType string, body []byte) (fields, error) {
 	}
 	if len(trimmed) == 0 {
 		return fields{}, nil
+	}
+	if trimmed[0] != '{' {
+		return nil, fault.New(fault.Invalid, "the body must be a JSON object (or a form), such as {\"ClientSession\":\"…\"}")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -103,6 +107,49 @@ func parseFields(contentType string, body []byte) (fields, error) {
 		}
 	}
 	return f, nil
+}
+
+// routeFields are the body fields each operation reads, besides RequestId
+// and Sign, which any route takes.
+var routeFields = map[string][]string{
+	opStart: {"UserId", "ClientSession", "ProjectId", "ApplicationId", "ApplicationVersionId", "ApplicationParameters",
+		"RunMode", "HostUserId", "Role", "Invite"},
+	opEnqueue: {"UserId", "ClientSession", "ProjectId", "ApplicationId", "ApplicationVersionId", "ApplicationParameters",
+		"RunMode", "HostUserId", "Role", "Invite"},
+	opStop:    {"UserId"},
+	opInvite:  {"UserId", "Role", "ExpiresIn"},
+	opDequeue: {"UserId"},
+}
+
+// checkFields refuses fields that op does not read, so that a misspelt
+// field is not silently ignored. A field that differs from a known one only
+// in case ("userId") is refused on every route, naming the expected
+// spelling; other unknown fields are refused when strict (the native
+// routes), and ignored on the demo's routes, as the demo ignores them.
+func checkFields(f fields, op string, strict bool) error {
+	known := append(slices.Clone(routeFields[op]), "RequestId", "Sign")
+	var bad []string
+	for k := range f {
+		if slices.Contains(known, k) {
+			continue
+		}
+		i := slices.IndexFunc(known, func(n string) bool { return strings.EqualFold(n, k) })
+		switch {
+		case i >= 0:
+			bad = append(bad, safeName(k)+" (did you mean "+known[i]+"?)")
+		case strict:
+			bad = append(bad, safeName(k))
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	slices.Sort(bad)
+	msg := "unknown field " + bad[0]
+	if len(bad) > 1 {
+		msg = "unknown fields " + strings.Join(bad[:min(len(bad), 5)], ", ")
+	}
+	return fault.New(fault.Invalid, msg+"; field names are case-sensitive: "+strings.Join(known, ", "))
 }
 
 // safeName renders a client-chosen field name for a message.
@@ -155,6 +202,10 @@ func validateStart(f fields, lockOnly bool) (startFields, error) {
 		return s, errBadRole
 	}
 	if !lockOnly && s.RunMode != runWithoutClient && s.ClientSession == "" {
+		if len(f) == 0 {
+			return s, fault.New(fault.Invalid, "the body is empty: send a JSON object such as {\"ClientSession\":\"…\"}, "+
+				"the value of TCGSDK.getClientSession() from the client SDK")
+		}
 		return s, fault.New(fault.Invalid, "ClientSession is required: pass TCGSDK.getClientSession() from the client SDK")
 	}
 	if len(s.ClientSession) > maxClientSession {

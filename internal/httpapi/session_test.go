@@ -118,7 +118,7 @@ func TestBodyFormats(t *testing.T) {
 		{"JSON as text/plain", "text/plain;charset=UTF-8", `{"UserId":"u2","ClientSession":"cs"}`},
 		{"JSON labelled as a form (curl -d)", "application/x-www-form-urlencoded", `{"UserId":"u3","ClientSession":"cs"}`},
 		{"form", "application/x-www-form-urlencoded", `UserId=u4&ClientSession=cs%2B%2F%3D`},
-		{"JSON with a number and null", "application/json", `{"UserId":"u5","ClientSession":"cs","ProjectId":null,"Extra":12}`},
+		{"JSON with a number and null", "application/json", `{"UserId":"u5","ClientSession":"cs","ProjectId":null,"RequestId":12}`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -385,7 +385,7 @@ func (c *Client) ListTriggers(ctx context.Context, namespace, name string) ([]Tr
 	var out []Trigger
 	for offset := uint64(0); ; {
 		req := &listTriggersRequest{BaseRequest: newRequest("ListTriggers"), FunctionName: &name,
-			Namespace: optional(namespace), Offset: ptr(offset), Limit: ptr(uint64(100))}
+			Namespace: optional(namespace), Offset: ptr(offset), Limit: ptr(uint64(20))} // 20: the documented default page
 		resp := &listTriggersResponse{BaseResponse: &tchttp.BaseResponse{}}
 		if err := c.call(ctx, req, resp); err != nil {
 			return nil, err

@@ -422,7 +422,7 @@ func urls(trs []Trigger, s *Spec) []string {
 func waitActive(ctx context.Context, o Options, s *Spec, what string) (*Function, error) {
 	start := time.Now()
 	deadline := start.Add(o.Wait)
-	last := ""
+	last, told := "", start
 	for {
 		f, err := o.Client.GetFunction(ctx, s.Namespace, s.Function)
 		if err != nil {
@@ -446,7 +446,10 @@ func waitActive(ctx context.Context, o Options, s *Spec, what string) (*Function
 		}
 		if f.Status != last {
 			fmt.Fprintf(o.Out, "  %s: %s, waiting for Active (at most %s)\n", what, f.Status, o.Wait)
-			last = f.Status
+			last, told = f.Status, time.Now()
+		} else if time.Since(told) >= 15*time.Second {
+			fmt.Fprintf(o.Out, "  %s: still %s after %s\n", what, f.Status, time.Since(start).Round(time.Second))
+			told = time.Now()
 		}
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("the function %s is still %s after %s: see the SCF console", s.Function, f.Status, o.Wait)
