@@ -6,6 +6,7 @@ LDFLAGS  := -s -w -buildid= -X main.version=$(VERSION)
 FUZZTIME ?= 10s
 URL      ?=
 SMOKE_FLAGS ?=
+TESTPKGS ?= ./...
 # make deploy / make remove: from make's arguments or the environment.
 STAGE    ?=
 VARIANT  ?=
@@ -21,7 +22,7 @@ yes = $(filter 1 true yes,$(1))
 run: ## serve the function on 127.0.0.1:9000 with the embedded CAR emulator
 	$(GO) run ./function -dev
 
-test: ## vet, format check, and every test with the race detector
+test: ## vet, format check, and every test with the race detector (without it, said so, when cgo is unavailable)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
@@ -29,7 +30,9 @@ test: ## vet, format check, and every test with the race detector
 	  echo "make test: SKIPPING the browser tests (internal/console): chromium is not on PATH (apt-get install -y chromium, or set CHROMIUM)"
 	@if command -v redis-server >/dev/null 2>&1; then echo "make test: the waiting-line suites use a real redis-server ($$(command -v redis-server))"; \
 	  else echo "make test: redis-server is not on PATH: the waiting-line suites use the embedded store (miniredis) instead (apt-get install -y redis-server for the real one)"; fi
-	$(GO) test -race -count=1 ./...
+	@if [ "$$($(GO) env CGO_ENABLED)" = 1 ]; then race=-race; else race=; \
+	  echo "make test: running WITHOUT the race detector: cgo is unavailable (-race needs a C compiler: apt-get install -y gcc, or set CC)"; fi; \
+	  echo "$(GO) test $$race -count=1 $(TESTPKGS)"; $(GO) test $$race -count=1 $(TESTPKGS)
 
 build: ## static linux/amd64 binary for SCF (CGO off here only: -race needs cgo)
 	mkdir -p dist
@@ -54,11 +57,8 @@ smoke: ## post-deploy check against a deployed function: make smoke URL=https://
 	@test -n "$(URL)" || { echo "usage: make smoke URL=https://your-function-url"; exit 2; }
 	$(GO) run ./internal/cmd/smoke -url "$(URL)" $(SMOKE_FLAGS)
 
-fuzz: ## every fuzz target for FUZZTIME each
-	@set -e; for pkg in $$($(GO) list ./...); do \
-	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-	    echo "fuzz $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
-	  done; done
+fuzz: ## every fuzz target for FUZZTIME each; reports every failure at the end
+	GO=$(GO) FUZZTIME=$(FUZZTIME) .ci/fuzz
 
 bench: ## Go benchmarks (per-request overhead, cold start, size, RSS); see docs/performance.md
 	$(GO) test -run '^$$' -bench . -benchmem ./...

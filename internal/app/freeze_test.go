@@ -65,7 +65,7 @@ func TestFrozenProcessRecovers(t *testing.T) {
 	}
 	// Far below the 10 s budget, and below the 1 s attempt timeout plus a
 	// loaded machine's slack: the closed connection was not waited on.
-	if took > 2*time.Second {
+	if took > 2500*time.Millisecond {
 		t.Errorf("after the freeze the call took %v", took)
 	}
 	if n := proxy.Accepted(); n <= before {
@@ -87,7 +87,7 @@ func TestFrozenProcessRecovers(t *testing.T) {
 	if status != 200 || !strings.Contains(body, `"ServerSession"`) {
 		t.Fatalf("after the silent drop: %d %s", status, body)
 	}
-	if took < time.Second || took > 3*time.Second {
+	if took < time.Second || took > 4*time.Second {
 		t.Errorf("after the silent drop the call took %v, want the 1 s attempt timeout and little more", took)
 	}
 	if n := proxy.Accepted(); n <= before {

@@ -34,14 +34,7 @@ func (e eventTransport) do(t *testing.T, method, path, body string, header map[s
 	}
 	h := http.Header{}
 	for k, v := range ir.Headers {
-		switch v := v.(type) {
-		case string:
-			h.Add(k, v)
-		case []any:
-			for _, s := range v {
-				h.Add(k, s.(string))
-			}
-		}
+		h.Add(k, v)
 	}
 	return observe(ir.StatusCode, h, ir.Body)
 }

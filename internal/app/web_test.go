@@ -40,7 +40,7 @@ func TestWebFunctionHeaders(t *testing.T) {
 	}
 	w.emu.SetLatency("CreateSession", 5*time.Second)
 	status, body, took := post("bob", map[string]string{"X-Scf-Timeout": "1"})
-	if status != 504 || took > 1500*time.Millisecond {
+	if status != 504 || took > 3*time.Second { // 1 s, and slack for a loaded machine; not CreateSession's 5 s
 		t.Fatalf("X-Scf-Timeout 1: %d after %v: %s", status, took, body)
 	}
 }

@@ -42,6 +42,7 @@ type Config struct {
 	AppParamsPattern      *regexp.Regexp
 	AllowRunWithoutClient bool
 	NoIdleWait            time.Duration // CAR_NOIDLE_WAIT
+	AttemptTimeout        time.Duration // CAR_ATTEMPT_TIMEOUT
 	GuestApply            bool          // CAR_GUEST_APPLY: guests call ApplyConcurrent too
 	Endpoint              Endpoint      // CAR_ENDPOINT
 
@@ -218,6 +219,7 @@ func Load(getenv func(string) string, opt Options) (Config, error) {
 	c.AllowRunWithoutClient = boolean(get, "CAR_ALLOW_RUN_WITHOUT_CLIENT", false, p)
 	c.GuestApply = boolean(get, "CAR_GUEST_APPLY", false, p)
 	c.NoIdleWait = duration(get, "CAR_NOIDLE_WAIT", 0, 0, 15*time.Minute, p)
+	c.AttemptTimeout = duration(get, "CAR_ATTEMPT_TIMEOUT", time.Second, 100*time.Millisecond, 15*time.Minute, p)
 	c.Endpoint = defaultEndpoint
 	if ep := get("CAR_ENDPOINT"); ep != "" {
 		e, err := parseEndpoint(ep)
@@ -512,7 +514,7 @@ func duration(get func(string) string, key string, def, lo, hi time.Duration, p 
 var Keys = []string{
 	"CAR_PROJECT_ID", "CAR_ALLOWED_PROJECT_IDS", "CAR_APPLICATION_ID", "CAR_ALLOWED_APPLICATION_IDS",
 	"CAR_ALLOWED_VERSION_IDS", "CAR_ALLOW_APPLICATION_PARAMETERS", "CAR_ALLOW_RUN_WITHOUT_CLIENT",
-	"CAR_NOIDLE_WAIT", "CAR_GUEST_APPLY", "CAR_ENDPOINT", "REQUEST_TIMEOUT", "TRUSTED_PROXY_CIDRS",
+	"CAR_NOIDLE_WAIT", "CAR_ATTEMPT_TIMEOUT", "CAR_GUEST_APPLY", "CAR_ENDPOINT", "REQUEST_TIMEOUT", "TRUSTED_PROXY_CIDRS",
 	"CORS_ALLOW_ORIGINS", "LOG_LEVEL", "AUTH_MODE", "AUTH_SECRET", "AUTH_TICKET_TTL", "AUTH_INVITE_TTL",
 	"COMPAT_SIGN_SALT", "JWT_SECRET", "JWT_JWKS_URL", "JWT_PUBLIC_KEY", "JWT_ISSUER", "JWT_AUDIENCE",
 	"JWT_USER_CLAIM", "JWT_HASH_USER_ID", "JWT_LEEWAY",

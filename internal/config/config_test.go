@@ -18,7 +18,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.RequestTimeout != 10*time.Second || c.NoIdleWait != 0 || c.Endpoint != defaultEndpoint ||
+	if c.RequestTimeout != 10*time.Second || c.NoIdleWait != 0 || c.AttemptTimeout != time.Second || c.Endpoint != defaultEndpoint ||
 		len(c.AllowedProjectIDs) != 1 || c.AllowedProjectIDs[0] != "cap-1234" || c.LogLevel != "info" ||
 		c.Auth.TicketTTL != 720*time.Hour || c.Auth.JWTUserClaim != "sub" {
 		t.Errorf("defaults: %+v", c)
@@ -73,6 +73,7 @@ func TestProblemsAreAllReported(t *testing.T) {
 	vars := map[string]string{
 		"CAR_ENDPOINT":                     "ftp://x",
 		"REQUEST_TIMEOUT":                  "soon",
+		"CAR_ATTEMPT_TIMEOUT":              "1ms",
 		"TRUSTED_PROXY_CIDRS":              "10.0.0.0/8,nonsense",
 		"CORS_ALLOW_ORIGINS":               "example.com",
 		"CAR_ALLOW_APPLICATION_PARAMETERS": "(",
@@ -87,7 +88,7 @@ func TestProblemsAreAllReported(t *testing.T) {
 		t.Fatal("want errors")
 	}
 	msg := err.Error()
-	for _, want := range []string{"CAR_PROJECT_ID", "CAR_ENDPOINT", "REQUEST_TIMEOUT", "TRUSTED_PROXY_CIDRS", "CORS_ALLOW_ORIGINS",
+	for _, want := range []string{"CAR_PROJECT_ID", "CAR_ENDPOINT", "REQUEST_TIMEOUT", "CAR_ATTEMPT_TIMEOUT", "TRUSTED_PROXY_CIDRS", "CORS_ALLOW_ORIGINS",
 		"CAR_ALLOW_APPLICATION_PARAMETERS", "CAR_ALLOW_RUN_WITHOUT_CLIENT", "LOG_LEVEL", "AUTH_SECRET", "JWT_SECRET"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("no problem reported for %s in:\n%s", want, msg)

@@ -31,6 +31,7 @@ import (
 
 	"carbroker/client"
 	"carbroker/internal/caremu"
+	"carbroker/internal/fault"
 )
 
 //go:embed assets
@@ -102,7 +103,7 @@ func Handler(api http.Handler, o Options) http.Handler {
 		case (r.URL.Path == "/dev/connect" || r.URL.Path == "/dev/disconnect") && r.Method == http.MethodPost:
 			connection(w, r, o.Pool, r.URL.Path == "/dev/connect")
 		case strings.HasPrefix(r.URL.Path, "/dev/"):
-			writeJSON(w, http.StatusNotFound, errorReply("NotFound", "dev endpoints: GET /dev/state, POST /dev/connect, POST /dev/disconnect"))
+			fault.Write(w, fault.New(fault.NotFound, "dev endpoints: GET /dev/state, POST /dev/connect, POST /dev/disconnect"), "")
 		default:
 			api.ServeHTTP(w, r)
 		}
@@ -164,7 +165,7 @@ func state(w http.ResponseWriter, r *http.Request, o Options) {
 		}
 		v.Line = lv
 	}
-	writeJSON(w, http.StatusOK, v)
+	fault.WriteJSON(w, http.StatusOK, v)
 }
 
 func connection(w http.ResponseWriter, r *http.Request, p Pool, connect bool) {
@@ -174,7 +175,7 @@ func connection(w http.ResponseWriter, r *http.Request, p Pool, connect bool) {
 		err = json.Unmarshal(b, &in)
 	}
 	if err != nil || in.UserId == "" {
-		writeJSON(w, http.StatusBadRequest, errorReply("InvalidParameter", `body must be {"UserId":"…"}`))
+		fault.Write(w, fault.New(fault.Invalid, `body must be {"UserId":"…"}`), "")
 		return
 	}
 	changed := false
@@ -183,20 +184,7 @@ func connection(w http.ResponseWriter, r *http.Request, p Pool, connect bool) {
 	} else {
 		changed = p.Disconnect(in.UserId)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"UserId": in.UserId, "Changed": changed})
-}
-
-func errorReply(code, msg string) map[string]any {
-	return map[string]any{"Error": map[string]string{"Code": code, "Message": msg}}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	fault.WriteJSON(w, http.StatusOK, map[string]any{"UserId": in.UserId, "Changed": changed})
 }
 
 // seconds rounds up, so a countdown reaches 0 only when the state ends.

@@ -53,27 +53,27 @@ func Render(err error, requestID string) (int, Reply) {
 	return fe.Kind.Status(), Reply{Error: ReplyError{Code: fe.Kind.String(), Message: fe.Message}, RequestId: requestID}
 }
 
-// Write writes err's reply (see Render) with the headers every reply of
-// the function carries.
+// Write writes err's reply (see Render).
 func Write(w http.ResponseWriter, err error, requestID string) {
 	status, body := Render(err, requestID)
-	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
 	if requestID != "" {
-		h.Set("X-Request-Id", requestID)
+		w.Header().Set("X-Request-Id", requestID)
 	}
 	WriteJSON(w, status, body)
 }
 
-// WriteJSON writes body as JSON with status: the one JSON writer of the
-// function's replies.
+// WriteJSON writes body as JSON with status and the headers every JSON
+// reply of the function carries (never cached, never sniffed): the one JSON
+// writer of the function's replies.
 func WriteJSON(w http.ResponseWriter, status int, body any) {
 	b, err := json.Marshal(body)
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"Error":{"Code":"InternalError","Message":"internal error"},"RequestId":""}`)
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }

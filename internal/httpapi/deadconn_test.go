@@ -94,8 +94,8 @@ func TestDeadPooledConnection(t *testing.T) {
 		most  time.Duration // bounds that hold on a loaded machine, far below the 5 s budget
 	}{
 		{"black hole", caremu.BlackHole, time.Second, 3 * time.Second},
-		{"RST", caremu.Reset, 0, time.Second},
-		{"half-close", caremu.HalfClose, 0, time.Second},
+		{"RST", caremu.Reset, 0, 2 * time.Second},
+		{"half-close", caremu.HalfClose, 0, 2 * time.Second},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -155,7 +155,7 @@ func (e *env) timesOutAfterTwoAttempts(user string) {
 	if r.Status != 504 || r.code() != "UpstreamTimeout" {
 		e.t.Fatalf("%d %s", r.Status, r.Raw)
 	}
-	if el < 2*time.Second || el > 4*time.Second {
+	if el < 2*time.Second || el > 5*time.Second { // 2.75 s expected; slack for a loaded machine
 		e.t.Errorf("answered in %v with a 3 s budget", el)
 	}
 	if n := len(e.loggedAttempts("ApplyConcurrent")); n != 2 {

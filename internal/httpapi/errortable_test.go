@@ -118,7 +118,9 @@ func TestNoIdleWaitIsBoundedByTheBudget(t *testing.T) {
 	if r.Status != 503 || r.code() != "NoIdleConcurrency" || r.Header.Get("Retry-After") == "" {
 		t.Fatalf("%d %s", r.Status, r.Raw)
 	}
-	if el := time.Since(start); el > time.Second {
+	// The wait ends with the 1 s budget, not CAR_NOIDLE_WAIT's minute; the
+	// bound leaves a loaded machine 2 s of scheduling delay.
+	if el := time.Since(start); el > 3*time.Second {
 		t.Errorf("answered after %v with a 1s budget", el)
 	}
 	if n := e.carCalls("ApplyConcurrent"); n < 3 {

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -20,6 +21,16 @@ func (a *api) authenticate(x *exchange, op auth.Op, userID string, f fields) (au
 	}
 	x.userID, x.identity = id.UserID, id
 	return id, nil
+}
+
+// identify authenticates the caller of a request naming its UserId in the
+// body (or, for a stop, the query).
+func (a *api) identify(x *exchange, op auth.Op, f fields, q url.Values) (auth.Identity, error) {
+	userID, err := userIDFrom(f, q)
+	if err != nil {
+		return auth.Identity{}, err
+	}
+	return a.authenticate(x, op, userID, f)
 }
 
 // prepareStart decodes, validates, authenticates and authorises a start
@@ -127,12 +138,7 @@ func (a *api) stop(x *exchange) {
 		a.fail(x, err)
 		return
 	}
-	userID, err := userIDFrom(f, x.r.URL.Query())
-	if err != nil {
-		a.fail(x, err)
-		return
-	}
-	id, err := a.authenticate(x, auth.OpStop, userID, f)
+	id, err := a.identify(x, auth.OpStop, f, x.r.URL.Query())
 	if err != nil {
 		a.fail(x, err)
 		return
@@ -172,12 +178,7 @@ func (a *api) invite(x *exchange) {
 		}
 		ttl = time.Duration(min(n, maxInviteSeconds)) * time.Second // Mint caps it at AUTH_INVITE_TTL
 	}
-	userID, err := userIDFrom(f, nil)
-	if err != nil {
-		a.fail(x, err)
-		return
-	}
-	id, err := a.authenticate(x, auth.OpInvite, userID, f)
+	id, err := a.identify(x, auth.OpInvite, f, nil)
 	if err != nil {
 		a.fail(x, err)
 		return

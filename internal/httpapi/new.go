@@ -17,7 +17,7 @@ type Options struct {
 	Logger  *slog.Logger // default: discard
 	Version string
 	Auth    auth.Options    // clock, JWKS client
-	Session session.Options // retry tuning; NoIdleWait and GuestApply come from the configuration
+	Session session.Options // retry tuning; NoIdleWait, GuestApply and AttemptTimeout come from the configuration
 	// Queue tunes the waiting line's store (clock, call budget); URL,
 	// prefix, abandonment, per-IP cap and holder expiry come from the
 	// configuration.
@@ -39,7 +39,7 @@ func NewFromConfig(cfg config.Config, c CAR, o Options) (http.Handler, error) {
 		return nil, err
 	}
 	so := o.Session
-	so.NoIdleWait, so.GuestApply = cfg.NoIdleWait, cfg.GuestApply
+	so.NoIdleWait, so.GuestApply, so.AttemptTimeout = cfg.NoIdleWait, cfg.GuestApply, cfg.AttemptTimeout
 	lo := line.Options{Counter: c, Projects: cfg.AllowedProjectIDs}
 	if cfg.Queue.RedisURL != "" {
 		qo := o.Queue

@@ -157,8 +157,11 @@ func deploy(ctx context.Context, s *Spec, zipPath string, o Options) (Result, er
 		}
 	}
 	if o.DryRun {
-		fmt.Fprintln(o.Out, "dry run: nothing changed")
 		res.URLs = urls(trs, s)
+		for _, u := range res.URLs {
+			fmt.Fprintln(o.Out, "url (now): "+u)
+		}
+		fmt.Fprintln(o.Out, "dry run: nothing changed")
 		return res, nil
 	}
 	if codeChanged {

@@ -40,20 +40,28 @@ func redact(err error, s *Spec) error {
 	}
 	msg := err.Error()
 	for _, v := range s.Variables {
-		if m := Masked(v.Key, v.Value); m != v.Value {
-			if Secret(v.Key) {
-				msg = strings.ReplaceAll(msg, v.Value, "<secret>")
-			} else if u, perr := url.Parse(v.Value); perr == nil && u.User != nil {
-				if pw, ok := u.User.Password(); ok && pw != "" {
-					msg = strings.ReplaceAll(msg, pw, "<secret>")
-				}
-			}
+		for _, secret := range secretParts(v) {
+			msg = strings.ReplaceAll(msg, secret, "<secret>")
 		}
 	}
 	if msg == err.Error() {
 		return err
 	}
 	return redactedError{msg: msg, err: err}
+}
+
+// secretParts returns what of a variable's value must never be shown: all of
+// a secret, the password of a URL.
+func secretParts(v Variable) []string {
+	if Secret(v.Key) {
+		return []string{v.Value}
+	}
+	if u, err := url.Parse(v.Value); err == nil && u.User != nil {
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			return []string{pw}
+		}
+	}
+	return nil
 }
 
 type redactedError struct {

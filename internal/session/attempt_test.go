@@ -126,7 +126,7 @@ func TestHangingCARTimesOutAtTheBudget(t *testing.T) {
 	f := newStallCAR()
 	f.stall["ApplyConcurrent"] = map[int]bool{1: true, 2: true, 3: true}
 	s := session.New(f, attemptOpts)
-	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
 	start := time.Now()
 	_, err := s.Start(ctx, startIn)
@@ -134,15 +134,15 @@ func TestHangingCARTimesOutAtTheBudget(t *testing.T) {
 	if fault.KindOf(err) != fault.Timeout {
 		t.Fatalf("err = %v, want a timeout", err)
 	}
-	if el > 600*time.Millisecond+time.Second {
-		t.Errorf("took %v with a 600ms budget", el)
+	if el < time.Second || el > 3*time.Second { // the budget less the reserve; slack for a loaded machine
+		t.Errorf("took %v with a 1.5s budget", el)
 	}
 	if n := f.count("ApplyConcurrent"); n != 2 {
 		t.Errorf("ApplyConcurrent called %d times, want 2", n)
 	}
 	// The second attempt got the rest of the budget less CreateSession's
 	// reserve, not another short share.
-	if left := f.deadlines["ApplyConcurrent"][1]; left < 200*time.Millisecond {
+	if left := f.deadlines["ApplyConcurrent"][1]; left < 500*time.Millisecond {
 		t.Errorf("the last attempt had %v", left)
 	}
 }

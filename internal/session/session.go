@@ -59,9 +59,9 @@ type Options struct {
 	// retries ApplyConcurrent.
 	MinAttempt time.Duration
 	// AttemptTimeout bounds a request's CAR attempts until one succeeds
-	// (default 1 s): a pooled connection that died silently then costs this
-	// much, not the whole budget, before the call is repeated on a fresh
-	// connection. Once an attempt succeeded or was cut short, later
+	// (CAR_ATTEMPT_TIMEOUT; zero: no bound but the budget): a pooled
+	// connection that died silently then costs this much, not the whole
+	// budget, before the call is repeated on a fresh connection. Once an attempt succeeded or was cut short, later
 	// attempts get the rest of the budget, so a CAR that never answers
 	// still ends in a timeout at the deadline and a slow but live CAR is
 	// cut short at most once.
@@ -87,9 +87,6 @@ func New(c CAR, o Options) *Service {
 	}
 	if o.MinAttempt <= 0 {
 		o.MinAttempt = 250 * time.Millisecond
-	}
-	if o.AttemptTimeout <= 0 {
-		o.AttemptTimeout = time.Second
 	}
 	return &Service{car: c, opt: o}
 }
@@ -298,7 +295,7 @@ func (r *run) attemptContext(attempt int, reserve time.Duration) (ctx context.Co
 		dl = time.Now().Add(time.Hour)
 	}
 	rest := time.Until(dl) - reserve
-	if !r.settled && rest-r.s.opt.AttemptTimeout >= r.s.opt.MinAttempt {
+	if a := r.s.opt.AttemptTimeout; a > 0 && !r.settled && rest-a >= r.s.opt.MinAttempt {
 		ctx, cancel = context.WithTimeout(ctx, r.s.opt.AttemptTimeout)
 		return ctx, cancel, true
 	}

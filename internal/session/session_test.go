@@ -135,8 +135,11 @@ func TestRetriesStopAtDeadline(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	_, err := s.Start(ctx, session.StartInput{UserID: "u1", ClientSession: "cs"})
-	if el := time.Since(start); el > 150*time.Millisecond {
-		t.Errorf("took %v, past the 150ms deadline", el)
+	// No attempt starts past the 150ms deadline; the bound leaves a loaded
+	// machine slack, and fails a loop that ignores the deadline (1000
+	// attempts of 20-40ms).
+	if el := time.Since(start); el > time.Second {
+		t.Errorf("took %v, long past the 150ms deadline", el)
 	}
 	// The last answer stands: SlowDown, not a timeout.
 	if code := fault.As(err).Code; code != "FailedOperation.SlowDown" {

@@ -115,6 +115,7 @@ type harness struct {
 	mu         sync.Mutex
 	errors     []string
 	violations []string
+	progress   map[string]tally // each user's tally after its last step
 }
 
 // user is one simulated user. Only its own goroutine touches it until the
@@ -149,9 +150,13 @@ func newHarness(o options, p pool, base string, stopTime time.Duration) *harness
 // emulator's call log.
 func (h *harness) run(ctx context.Context) result {
 	defer h.client.CloseIdleConnections()
-	steps, cancel := context.WithTimeout(ctx, h.o.duration)
+	steps, cancel := context.WithCancel(ctx)
 	defer cancel()
 	start := time.Now()
+	h.progress = map[string]tally{}
+	var ender sync.WaitGroup
+	ender.Go(func() { h.endSteps(steps, cancel, start) })
+	defer ender.Wait()
 	users := make([]*user, h.o.users)
 	var wg sync.WaitGroup
 	for i := range users {
@@ -161,6 +166,7 @@ func (h *harness) run(ctx context.Context) result {
 		wg.Go(func() { h.runUser(steps, ctx, u) })
 	}
 	wg.Wait()
+	cancel()
 
 	var res result
 	records := make(map[string]*record, len(users))
@@ -181,9 +187,36 @@ func (h *harness) run(ctx context.Context) result {
 	return res
 }
 
+// endSteps ends steps once the run's duration has passed and, when the
+// options ask for it, the users have done enough (or maxDuration passed).
+func (h *harness) endSteps(steps context.Context, cancel context.CancelFunc, start time.Time) {
+	if !sleepUntil(steps, start.Add(h.o.duration)) {
+		return
+	}
+	for h.o.enough != nil && time.Since(start) < h.o.maxDuration && !h.o.enough(h.tallySoFar()) {
+		if !sleepUntil(steps, time.Now().Add(20*time.Millisecond)) {
+			return
+		}
+	}
+	cancel()
+}
+
+// tallySoFar sums the users' tallies as of their last steps.
+func (h *harness) tallySoFar() tally {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var t tally
+	for _, n := range h.progress {
+		t.add(n)
+	}
+	return t
+}
+
 // runUser runs u's steps until steps ends; requests run under ctx.
 func (h *harness) runUser(steps, ctx context.Context, u *user) {
+	defer h.report(u)
 	for i := 0; i < maxSteps && !u.out; i++ {
+		h.report(u)
 		if !sleepUntil(steps, u.next) {
 			return
 		}
@@ -292,6 +325,13 @@ func (h *harness) start(ctx context.Context, u *user, k kind) {
 	default:
 		h.dropOut(u, "%s: a %s answered %d %s", u.id, k, a.status, a.body.code())
 	}
+}
+
+// report publishes u's tally for endSteps.
+func (h *harness) report(u *user) {
+	h.mu.Lock()
+	h.progress[u.id] = u.n
+	h.mu.Unlock()
 }
 
 // alive checks that u's session is still live on its slot: nothing but u

@@ -78,6 +78,12 @@ type options struct {
 	bin         string
 	seed        uint64
 	verbose     bool
+	// enough, if set, keeps users taking steps past duration, up to
+	// maxDuration, until it holds for the tally so far: a test's run lasts
+	// until it has exercised what the test checks, however loaded the
+	// machine (the command line runs for duration exactly).
+	enough      func(tally) bool
+	maxDuration time.Duration
 }
 
 // project is the CAR project the emulator serves.

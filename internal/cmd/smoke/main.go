@@ -18,8 +18,12 @@
 // are skipped. Either way a start takes a real CAR concurrency for a moment.
 //
 // Authentication: -token (or SMOKE_TOKEN) is sent as "Authorization: Bearer"
-// (AUTH_MODE=jwt). With -ticket (AUTH_MODE=ticket) the start goes without a
-// UserId, and the UserId and Ticket of its reply are used from then on.
+// (AUTH_MODE=jwt), and the UserId is the token's. Without -token or -user,
+// the start goes without a UserId: in ticket mode the server chooses one,
+// and the UserId and Ticket of its reply are used from then on; a server
+// that wants a UserId (AUTH_MODE=none) refuses it with a 400 and no CAR
+// call, and the start is retried with a random one. -ticket insists on
+// ticket mode; -user names the UserId.
 //
 // It prints one line per step (result, status, latency, detail) and a
 // summary, and exits 1 if a step failed, 2 on bad usage. It never prints the
@@ -87,7 +91,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 	ticket := fs.Bool("ticket", false, "AUTH_MODE=ticket: start without a UserId, then use the UserId and Ticket of the reply")
 	clientSession := fs.String("client-session", "", "a ClientSession from the client SDK; env SMOKE_CLIENT_SESSION")
 	runWithoutClient := fs.Bool("run-without-client", false, "without a ClientSession, start with RunMode RunWithoutClient (needs CAR_ALLOW_RUN_WITHOUT_CLIENT=true)")
-	user := fs.String("user", "", "the UserId to use (default smoke- and 16 random hex digits; ignored with -ticket)")
+	user := fs.String("user", "", "the UserId to use (default: the server's choice in ticket mode, the token's in jwt mode, else smoke- and 16 random hex digits)")
 	timeout := fs.Duration("timeout", 30*time.Second, "timeout of each request")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
@@ -116,14 +120,14 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 	if o.timeout <= 0 {
 		return o, errors.New("-timeout must be positive")
 	}
-	if o.userID == "" && !o.ticket {
-		b := make([]byte, 8)
-		if _, err := rand.Read(b); err != nil {
-			return o, err
-		}
-		o.userID = "smoke-" + hex.EncodeToString(b)
-	}
 	return o, nil
+}
+
+// randomUser is a UserId for a smoke run: smoke- and 16 random hex digits.
+func randomUser() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return "smoke-" + hex.EncodeToString(b)
 }
 
 func firstSet(a, b string) string {
@@ -139,6 +143,8 @@ type smoke struct {
 	out    io.Writer
 	client *http.Client
 	bearer string // the current Authorization: Bearer value, if any
+	// askedForUserID: the start without a UserId was refused as invalid.
+	askedForUserID bool
 
 	passed, failed, skipped int
 }
@@ -167,7 +173,7 @@ func (s *smoke) run(ctx context.Context) {
 		auth = fmt.Sprintf("bearer token (%d bytes)", len(s.o.token))
 	}
 	who := s.o.userID
-	if s.o.ticket {
+	if who == "" {
 		who = "chosen by the server"
 	}
 	fmt.Fprintf(s.out, "smoke %s  user %s  auth %s\n", s.o.base.Redacted(), who, auth)
@@ -187,6 +193,13 @@ func (s *smoke) run(ctx context.Context) {
 	}
 
 	started := s.start(ctx, "start")
+	if !started && s.askedForUserID {
+		// AUTH_MODE=none (or sign): the server wants the UserId; it made no
+		// CAR call for the refusal.
+		s.o.userID, s.askedForUserID = randomUser(), false
+		fmt.Fprintf(s.out, "note: the server wants a UserId (AUTH_MODE none?): starting again as %s\n", s.o.userID)
+		started = s.start(ctx, "start")
+	}
 	if started {
 		s.start(ctx, "reconnect")
 	} else {
@@ -227,6 +240,11 @@ func (s *smoke) start(ctx context.Context, step string) bool {
 	}
 	r := s.do(ctx, http.MethodPost, "/session", body)
 	switch {
+	case r.status == http.StatusBadRequest && s.o.userID == "" && !s.o.ticket && s.o.token == "" && step == "start" &&
+		r.Error != nil && r.Error.Code == "InvalidParameter":
+		s.askedForUserID = true
+		s.report("NOTE", step, &r, "refused without a UserId")
+		return false
 	case r.status != http.StatusOK:
 		s.fail(step, r, "want 200")
 		return false
@@ -348,14 +366,14 @@ func (s *smoke) fail(step string, r reply, want string) {
 	s.report("FAIL", step, &r, detail)
 }
 
-// report prints one step's line and counts it.
+// report prints one step's line and counts it (a NOTE is not counted).
 func (s *smoke) report(result, step string, r *reply, detail string) {
 	switch result {
 	case "PASS":
 		s.passed++
 	case "FAIL":
 		s.failed++
-	default:
+	case "SKIP":
 		s.skipped++
 	}
 	status, latency := "-", "-"

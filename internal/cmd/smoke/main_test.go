@@ -203,9 +203,14 @@ func TestRandomUserAndEnv(t *testing.T) {
 	env := map[string]string{"SMOKE_URL": f.serve(t), "SMOKE_CLIENT_SESSION": clientSession}
 	code, out := runSmoke(t, env)
 	check(t, out, code, 0, "PASS healthz 200", "PASS start 200", "PASS reconnect 200", "PASS stop 200")
+	// Asked first without a UserId (ticket mode would choose one), then
+	// with a random one when the server wants it.
 	calls := f.recorded()
-	if len(calls) != 3 || !regexp.MustCompile(`^POST /session smoke-[0-9a-f]{16}$`).MatchString(calls[0]) {
-		t.Errorf("calls %q, want a random smoke- UserId", calls)
+	if len(calls) != 4 || calls[0] != "POST /session" || !regexp.MustCompile(`^POST /session smoke-[0-9a-f]{16}$`).MatchString(calls[1]) {
+		t.Errorf("calls %q, want a start without UserId, then a random smoke- UserId", calls)
+	}
+	if !strings.Contains(out, "the server wants a UserId") || !strings.Contains(out, "smoke: 4 passed, 0 failed, 0 skipped") {
+		t.Errorf("output:\n%s", out)
 	}
 }
 
@@ -219,9 +224,9 @@ func TestJWT(t *testing.T) {
 		t.Errorf("calls %q, want the stop for jwt-user", calls)
 	}
 
-	// Without the token: the start fails, the cleanup stop too.
+	// Without the token: the start fails, and there is no UserId to stop.
 	code, out = runSmoke(t, nil, "-url", url, "-client-session", clientSession)
-	check(t, out, code, 1, "PASS healthz 200", "FAIL start 401", "SKIP reconnect -", "FAIL stop 401")
+	check(t, out, code, 1, "PASS healthz 200", "FAIL start 401", "SKIP reconnect -", "SKIP stop -")
 	if !strings.Contains(out, "Unauthenticated: missing token") {
 		t.Errorf("the failure does not say why:\n%s", out)
 	}
@@ -270,7 +275,7 @@ func TestNoClientSession(t *testing.T) {
 func TestTimeout(t *testing.T) {
 	f := &fake{mode: "none", version: "dev", block: make(chan struct{})}
 	began := time.Now()
-	code, out := runSmoke(t, nil, "-url", f.serve(t), "-client-session", clientSession, "-timeout", "50ms")
+	code, out := runSmoke(t, nil, "-url", f.serve(t), "-client-session", clientSession, "-timeout", "50ms", "-user", "smoke-test")
 	check(t, out, code, 1, "FAIL healthz -", "FAIL start -", "SKIP reconnect -", "FAIL stop -")
 	if !strings.Contains(out, "Timeout") {
 		t.Errorf("the failures do not say timeout:\n%s", out)
@@ -293,7 +298,7 @@ func TestNotTheBroker(t *testing.T) {
 		fmt.Fprintf(w, `{"ServerSession":%q,"Ticket":"%s1"}`, serverSession, ticketPrefix)
 	}))
 	t.Cleanup(srv.Close)
-	code, out := runSmoke(t, nil, "-url", srv.URL, "-client-session", clientSession)
+	code, out := runSmoke(t, nil, "-url", srv.URL, "-client-session", clientSession, "-user", "smoke-test")
 	check(t, out, code, 1, "FAIL healthz 403", "FAIL start 500", "SKIP reconnect -", "FAIL stop 500")
 	if !strings.Contains(out, "Invalid scf response format") || !strings.Contains(out, "(redacted)") {
 		t.Errorf("want the gateway's error shown and the session redacted:\n%s", out)

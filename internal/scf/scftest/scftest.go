@@ -50,10 +50,10 @@ func Environment(kv ...string) string {
 // Response is an integration response as the platform reads it, with a
 // base64 body already decoded.
 type Response struct {
-	IsBase64Encoded bool           `json:"isBase64Encoded"`
-	StatusCode      int            `json:"statusCode"`
-	Headers         map[string]any `json:"headers"`
-	Body            string         `json:"body"`
+	IsBase64Encoded bool              `json:"isBase64Encoded"`
+	StatusCode      int               `json:"statusCode"`
+	Headers         map[string]string `json:"headers"` // strings only, as scf-go-lib's APIGatewayResponse
+	Body            string            `json:"body"`
 }
 
 // Decode reads an invoke's Payload as an integration response.
