@@ -10,9 +10,10 @@ import (
 // ServeOptions tune Serve.
 type ServeOptions struct {
 	Addr string // "" means 127.0.0.1:0, a free port
-	// IdleTimeout closes a keep-alive connection after this long without a
-	// request, as CAR's endpoint does after a time it does not document; 0
-	// keeps idle connections open.
+	// IdleTimeout closes a connection after this long without a request
+	// (a kept-alive one, or a new one that sent none yet), as CAR's
+	// endpoint does after a time it does not document; 0 keeps idle
+	// connections open (and new ones for 10 s).
 	IdleTimeout time.Duration
 }
 
@@ -27,9 +28,13 @@ func (e *Emulator) Serve(o ServeOptions) (endpoint string, stop func(), err erro
 		return "", nil, err
 	}
 	var conns sync.WaitGroup // Add runs on the Serve goroutine only
+	header := 10 * time.Second
+	if o.IdleTimeout > 0 {
+		header = min(header, o.IdleTimeout)
+	}
 	srv := &http.Server{
 		Handler:           e,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: header,
 		IdleTimeout:       o.IdleTimeout,
 		ConnState: func(_ net.Conn, s http.ConnState) {
 			switch s {

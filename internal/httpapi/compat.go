@@ -81,6 +81,8 @@ func (c compat) started(x *exchange, id auth.Identity, serverSession, ticket str
 		UserId: mintedOnly(id), Ticket: ticket})
 }
 
+func (compat) lenient() bool { return true }
+
 func (c compat) stopped(x *exchange, _ string) {
 	c.reply(x, compatReply{Code: compatOK, Msg: "ok"})
 }

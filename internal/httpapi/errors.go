@@ -23,6 +23,9 @@ type style interface {
 	// waiting renders a place in the line (line.go).
 	waiting(x *exchange, id auth.Identity, in session.StartInput, p *line.Place, ticket string)
 	stopped(x *exchange, userID string)
+	// lenient reports whether fields the route does not read are ignored
+	// (as the demo ignores them) rather than refused.
+	lenient() bool
 }
 
 // record keeps a failure's outcome for the reply and the log line: the
@@ -89,6 +92,8 @@ type startReply struct {
 func (native) started(x *exchange, id auth.Identity, serverSession, ticket string) {
 	x.reply(http.StatusOK, startReply{UserId: id.UserID, ServerSession: serverSession, RequestId: x.requestID, Ticket: ticket})
 }
+
+func (native) lenient() bool { return false }
 
 func (native) stopped(x *exchange, userID string) {
 	x.reply(http.StatusOK, map[string]string{"UserId": userID, "RequestId": x.requestID})

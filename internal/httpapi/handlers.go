@@ -207,8 +207,7 @@ func (a *api) readRequest(x *exchange) (fields, error) {
 	if err := validateClientRequestID(f["RequestId"]); err != nil {
 		return nil, err
 	}
-	_, demo := x.route.style.(compat)
-	if err := checkFields(f, x.route.op, !demo); err != nil {
+	if err := checkFields(f, x.route.op, !x.route.style.lenient()); err != nil {
 		return nil, err
 	}
 	x.clientRequestID = f["RequestId"]

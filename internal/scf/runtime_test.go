@@ -250,6 +250,21 @@ func TestInvokeHandlerSource(t *testing.T) {
 	decodeSeen(t, invoke(t, c, scftest.InvokeRequest{Payload: payload, Environment: `{"SCF_TEST_MODE":1}`}).Payload)
 }
 
+// A source's error that is not a *fault.Error is answered with a generic
+// 500: its text (which may hold anything) stays in the log.
+func TestInvokeHandlerSourceRawError(t *testing.T) {
+	c := startRuntime(t, func() (http.Handler, error) { return nil, errors.New("raw detail AKIDsecret") })
+	r := decodeIntegration(t, invoke(t, c, scftest.InvokeRequest{Payload: fixture(t, "url_post_json.json"), RequestId: "r2"}).Payload)
+	var e apiError
+	if err := json.Unmarshal([]byte(r.Body), &e); err != nil {
+		t.Fatal(err)
+	}
+	if r.StatusCode != http.StatusInternalServerError || e.Error.Code != "InternalError" || e.Error.Message != "internal error" ||
+		e.RequestId != "r2" || strings.Contains(r.Body, "AKIDsecret") {
+		t.Errorf("%d %s", r.StatusCode, r.Body)
+	}
+}
+
 func TestInvokeResponse(t *testing.T) {
 	tests := []struct {
 		name    string

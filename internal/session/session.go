@@ -208,7 +208,7 @@ type waitable struct {
 func (r *run) retry(reserve time.Duration, call func(context.Context) error) error {
 	o := r.s.opt
 	var prev error
-	onceUsed := false
+	var onceUsed [2]bool // by class: a rate limit; no answer (a failed or silent connection)
 	for attempt := 1; ; attempt++ {
 		actx, cancel, short := r.attemptContext(attempt, reserve)
 		err := call(actx)
@@ -247,10 +247,17 @@ func (r *run) retry(reserve time.Duration, call func(context.Context) error) err
 			case fault.Final:
 				return err
 			case fault.Once:
-				if onceUsed {
+				class := 0
+				if fault.KindOf(err) != fault.RateLimited {
+					class = 1
+				}
+				if onceUsed[class] {
+					if prev != nil && fault.KindOf(err) == fault.Timeout {
+						return prev // a definite answer tells more than a timeout
+					}
 					return err
 				}
-				onceUsed = true
+				onceUsed[class] = true
 			}
 		}
 		prev = err
