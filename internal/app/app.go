@@ -31,6 +31,7 @@ import (
 	"carbroker/internal/httpapi"
 	"carbroker/internal/invocation"
 	"carbroker/internal/memredis"
+	"carbroker/internal/queue"
 	"carbroker/internal/scf"
 )
 
@@ -123,6 +124,7 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 		return 2
 	}
 	pool := cfg.Dev
+	var qo queue.Options
 	lineNote := "waiting line off (DEV_QUEUE=false)"
 	switch {
 	case !pool.Queue:
@@ -137,6 +139,9 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 		}
 		defer mem.Close()
 		cfg.Queue.RedisURL, lineNote = mem.URL(), "waiting line on an embedded Redis"
+		// The embedded store shares the machine's CPU: a budget of a second
+		// keeps a busy laptop from degrading the line.
+		qo.CallTimeout = time.Second
 	}
 	emu := caremu.New(caremu.Options{Concurrency: pool.Concurrency, Retention: pool.Retention, ClientWait: pool.ClientWait,
 		Credentials: caremu.RandomCredentials("AKIDdev")})
@@ -144,7 +149,7 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 	cl := emu.Client()
 	c := carClient(cfg, cl.Transport, cl.Getenv)
 	log := newLogger(env.Stderr, cfg.LogLevel)
-	h, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{Logger: log, Version: version})
+	h, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{Logger: log, Version: version, Queue: qo})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "configuration: %v\n", err)
 		return 2

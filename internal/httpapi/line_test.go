@@ -57,7 +57,7 @@ func newLineEnv(t *testing.T, instances int, emuOpt caremu.Options, vars map[str
 			Version: "test",
 			Auth:    auth.Options{},
 			Session: session.Options{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
-			Queue:   queue.Options{Now: e.clock.Now},
+			Queue:   queue.Options{Now: e.clock.Now, CallTimeout: 2 * time.Second}, // a budget that holds under load
 		})
 		if err != nil {
 			t.Fatal(err)
