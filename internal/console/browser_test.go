@@ -153,15 +153,15 @@ func TestConsoleLine(t *testing.T) {
 	if err := tab.Wait(`document.querySelector('li[data-user="u3"] .status[data-state="queued"], li[data-user="u3"] .status[data-state="error"]')`); err != nil {
 		t.Fatal(err)
 	}
-	if u := must(tab.User("u3"))(t); u.State == "error" && strings.Contains(u.Text, "NoIdleConcurrency") {
-		t.Skip("the waiting line (issue 10) is not in dev mode on this branch yet: the third user was refused")
-	}
 	q := must(tab.WaitUser("u3", "queued"))(t)
 	if !strings.Contains(q.Text, "Position 1 (0 ahead)") {
 		t.Fatalf("third user: %q", q.Text)
 	}
 	if err := tab.Wait(`[...document.querySelectorAll("#line li")].some((li) => li.textContent.includes("Position 1") && li.textContent.includes("u3"))`); err != nil {
 		t.Fatalf("the line panel does not show u3 at Position 1: %v", err)
+	}
+	if st := must(chromedp.Run(tab.Ctx, chromedp.Text(chromedp.CSS("#line-status"))))(t); !strings.Contains(st, "line is on") {
+		t.Errorf("line status %q", st)
 	}
 	act(t, tab, "u1", "stop")
 	must(tab.WaitUser("u1", "stopped"))(t)
@@ -275,8 +275,10 @@ func TestConsoleNarrowAndAccessible(t *testing.T) {
 	must(tab.AddUser("second"))(t)
 	act(t, tab, "a-user-with-a-rather-long-name@example.com", "start")
 	must(tab.WaitUser("a-user-with-a-rather-long-name@example.com", "session"))(t)
-	act(t, tab, "second", "start")
-	must(tab.WaitUser("second", "error"))(t)
+	act(t, tab, "second", "start") // waits in line, or is refused without one
+	if err := tab.Wait(`document.querySelector('li[data-user="second"] .status[data-state="queued"], li[data-user="second"] .status[data-state="error"]')`); err != nil {
+		t.Fatal(err)
+	}
 	report, err := chromedp.Run(tab.Ctx, chromedp.Evaluate[[]string](`(() => {
 		const problems = [];
 		const width = document.documentElement.scrollWidth;
