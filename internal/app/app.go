@@ -30,6 +30,8 @@ import (
 	"carbroker/internal/fault"
 	"carbroker/internal/httpapi"
 	"carbroker/internal/invocation"
+	"carbroker/internal/memredis"
+	"carbroker/internal/queue"
 	"carbroker/internal/scf"
 )
 
@@ -122,13 +124,32 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 		return 2
 	}
 	pool := cfg.Dev
+	var qo queue.Options
+	lineNote := "waiting line off (DEV_QUEUE=false)"
+	switch {
+	case !pool.Queue:
+		cfg.Queue.RedisURL = ""
+	case cfg.Queue.RedisURL != "":
+		lineNote = "waiting line on QUEUE_REDIS_URL"
+	default:
+		mem, err := memredis.Start("")
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "embedded Redis: %v\n", err)
+			return 1
+		}
+		defer mem.Close()
+		cfg.Queue.RedisURL, lineNote = mem.URL(), "waiting line on an embedded Redis"
+		// The embedded store shares the machine's CPU: a budget of a second
+		// keeps a busy laptop from degrading the line.
+		qo.CallTimeout = time.Second
+	}
 	emu := caremu.New(caremu.Options{Concurrency: pool.Concurrency, Retention: pool.Retention, ClientWait: pool.ClientWait,
 		Credentials: caremu.RandomCredentials("AKIDdev")})
 	cfg.Endpoint = config.Endpoint{Host: "car.emulator.invalid", Scheme: "HTTP"}
 	cl := emu.Client()
 	c := carClient(cfg, cl.Transport, cl.Getenv)
 	log := newLogger(env.Stderr, cfg.LogLevel)
-	h, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{Logger: log, Version: version})
+	h, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{Logger: log, Version: version, Queue: qo})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "configuration: %v\n", err)
 		return 2
@@ -139,8 +160,8 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 		addr = "127.0.0.1:9000"
 	}
 	return serveHTTP(ctx, env, addr, h, cfg, log, func(url string) {
-		fmt.Fprintf(env.Stdout, "dev mode: the function on %s with an embedded CAR emulator (%d concurrencies, %g s retention, AUTH_MODE=%s)\n",
-			url, pool.Concurrency, pool.Retention.Seconds(), cfg.Auth.Mode)
+		fmt.Fprintf(env.Stdout, "dev mode: the function on %s with an embedded CAR emulator (%d concurrencies, %g s retention, AUTH_MODE=%s, %s)\n",
+			url, pool.Concurrency, pool.Retention.Seconds(), cfg.Auth.Mode, lineNote)
 		fmt.Fprintf(env.Stdout, "dev console: open %s/ in a browser\n", url)
 		body, note := `{"UserId":"demo-user","ClientSession":"dev-client-session"}`, ""
 		switch cfg.Auth.Mode {

@@ -149,7 +149,7 @@ func TestDevPoolDoesNotFillForGood(t *testing.T) {
 	if field(state, "RetentionSeconds") != "1" || field(state, "ClientWaitSeconds") != "1" {
 		t.Fatalf("state %s", state)
 	}
-	if s := post("second"); s != 503 {
+	if s := post("second"); s != http.StatusAccepted { // dev mode's waiting line gives it a place
 		t.Fatalf("second while the pool is full: %d", s)
 	}
 	// The first session's client never connects: retained after 1 s, idle 1 s later.
@@ -169,6 +169,32 @@ func TestDevPoolSettingsRefused(t *testing.T) {
 		name, _, _ := strings.Cut(bad, "=")
 		if err == nil || !strings.Contains(out, name) {
 			t.Errorf("%s: err %v, output %q", bad, err, out)
+		}
+	}
+}
+
+// Dev mode runs the waiting line on an embedded Redis by default;
+// DEV_QUEUE=false turns it off.
+func TestDevModeLine(t *testing.T) {
+	for _, c := range []struct {
+		queue      string
+		wantStatus int
+	}{{"", http.StatusAccepted}, {"false", http.StatusServiceUnavailable}} {
+		url, _ := devFunction(t, "DEV_CONCURRENCY=1", "DEV_QUEUE="+c.queue)
+		post := func(user string) (int, string) {
+			res, err := http.Post(url+"/session", "", strings.NewReader(`{"UserId":"`+user+`","ClientSession":"cs"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			return res.StatusCode, string(b)
+		}
+		if st, b := post("first"); st != 200 {
+			t.Fatalf("DEV_QUEUE=%q first: %d %s", c.queue, st, b)
+		}
+		if st, b := post("second"); st != c.wantStatus {
+			t.Fatalf("DEV_QUEUE=%q second with a pool of 1: %d %s, want %d", c.queue, st, b, c.wantStatus)
 		}
 	}
 }

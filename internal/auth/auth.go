@@ -53,6 +53,9 @@ const (
 	OpStart  Op = iota // start or resume a session (POST /session, /StartProject, /Enqueue)
 	OpStop             // stop a session (DELETE /session, /StopProject)
 	OpInvite           // mint an invite to the caller's own room (POST /session/invite)
+	// OpRead reads public figures (GET /capacity): any authenticated caller
+	// in ticket and jwt modes, anyone (an empty Identity) in none and sign modes.
+	OpRead
 )
 
 // Request is what an authenticator may look at.

@@ -96,6 +96,9 @@ func New(cfg config.Auth, opts Options) (Authenticator, error) {
 type noneAuth struct{}
 
 func (noneAuth) Authenticate(_ context.Context, r Request) (Identity, error) {
+	if r.Op == OpRead {
+		return Identity{UserID: r.UserID}, nil
+	}
 	if r.UserID == "" {
 		return Identity{}, userIDRequired()
 	}

@@ -54,7 +54,18 @@ type Config struct {
 
 	Auth Auth
 
+	Queue Queue
+
 	Dev Dev // dev mode only
+}
+
+// Queue is the launch-day waiting line (docs/queue.md).
+type Queue struct {
+	RedisURL  string        // QUEUE_REDIS_URL: redis:// or rediss://; "" means no line. Holds a password: never log it
+	Abandon   time.Duration // QUEUE_ABANDON: a place not polled for this long is dropped
+	MaxPerIP  int           // QUEUE_MAX_PER_IP: places per client IP
+	KeyPrefix string        // QUEUE_KEY_PREFIX
+	HoldTTL   time.Duration // QUEUE_HOLD_TTL: how long a user who got a concurrency through us skips the line
 }
 
 // Dev is dev mode's own settings (DEV_* variables, read only in dev mode).
@@ -65,6 +76,9 @@ type Dev struct {
 	// for its client before it is retained as if the client had left. CAR
 	// does not document it; 30 s is the emulator's approximation.
 	ClientWait time.Duration
+	// Queue is DEV_QUEUE, default true: the waiting line on an embedded
+	// Redis (or QUEUE_REDIS_URL); false turns the line off.
+	Queue bool
 }
 
 // Endpoint is where CAR is reached.
@@ -252,11 +266,13 @@ func Load(getenv func(string) string, opt Options) (Config, error) {
 	}
 
 	c.Auth = loadAuth(get, opt, p)
+	c.Queue = loadQueue(get, p)
 	if opt.Dev {
 		c.Dev = Dev{
 			Concurrency: integer(get, "DEV_CONCURRENCY", 4, 1, 1000, p),
 			Retention:   duration(get, "DEV_RETENTION", 90*time.Second, time.Second, 24*time.Hour, p),
 			ClientWait:  duration(get, "DEV_CLIENT_WAIT", 30*time.Second, time.Second, 24*time.Hour, p),
+			Queue:       boolean(get, "DEV_QUEUE", true, p),
 		}
 	}
 	return c, p.err()
@@ -374,6 +390,26 @@ func loadAuth(get func(string) string, opt Options, p *problems) Auth {
 	return a
 }
 
+func loadQueue(get func(string) string, p *problems) Queue {
+	q := Queue{RedisURL: get("QUEUE_REDIS_URL"), KeyPrefix: get("QUEUE_KEY_PREFIX")}
+	if q.RedisURL != "" {
+		u, err := url.Parse(q.RedisURL)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			// never echo the value: it holds the password
+			p.bad("QUEUE_REDIS_URL", "", "QUEUE_REDIS_URL must be redis://[:password@]host:port[/db] or rediss://… (TencentDB: redis://:account@password@host:6379)")
+		}
+	}
+	if q.KeyPrefix == "" {
+		q.KeyPrefix = "{carbroker}:"
+	} else if len(q.KeyPrefix) > 64 || strings.ContainsAny(q.KeyPrefix, " \t\r\n") {
+		p.bad("QUEUE_KEY_PREFIX", q.KeyPrefix, "QUEUE_KEY_PREFIX must be at most 64 characters without spaces")
+	}
+	q.Abandon = duration(get, "QUEUE_ABANDON", 30*time.Second, time.Second, time.Hour, p)
+	q.HoldTTL = duration(get, "QUEUE_HOLD_TTL", 2*time.Hour, time.Minute, 7*24*time.Hour, p)
+	q.MaxPerIP = integer(get, "QUEUE_MAX_PER_IP", 4, 1, 1_000_000, p)
+	return q
+}
+
 // secureURL reports whether s is an https URL, or a plain http one to a
 // loopback host (localhost, 127.0.0.0/8, ::1). The host is the URL's, as
 // parsed: "http://127.0.0.1.evil.example/" and "http://localhost@evil.example/"
@@ -474,7 +510,7 @@ func duration(get func(string) string, key string, def, lo, hi time.Duration, p 
 }
 
 // Keys lists every environment variable the configuration reads outside dev
-// mode (dev mode adds DEV_CONCURRENCY, DEV_RETENTION and DEV_CLIENT_WAIT).
+// mode (dev mode adds DEV_CONCURRENCY, DEV_RETENTION, DEV_CLIENT_WAIT and DEV_QUEUE).
 var Keys = []string{
 	"CAR_PROJECT_ID", "CAR_ALLOWED_PROJECT_IDS", "CAR_APPLICATION_ID", "CAR_ALLOWED_APPLICATION_IDS",
 	"CAR_ALLOWED_VERSION_IDS", "CAR_ALLOW_APPLICATION_PARAMETERS", "CAR_ALLOW_RUN_WITHOUT_CLIENT",
@@ -482,6 +518,7 @@ var Keys = []string{
 	"CORS_ALLOW_ORIGINS", "LOG_LEVEL", "AUTH_MODE", "AUTH_SECRET", "AUTH_TICKET_TTL", "AUTH_INVITE_TTL",
 	"COMPAT_SIGN_SALT", "JWT_SECRET", "JWT_JWKS_URL", "JWT_PUBLIC_KEY", "JWT_ISSUER", "JWT_AUDIENCE",
 	"JWT_USER_CLAIM", "JWT_HASH_USER_ID", "JWT_LEEWAY",
+	"QUEUE_REDIS_URL", "QUEUE_ABANDON", "QUEUE_MAX_PER_IP", "QUEUE_KEY_PREFIX", "QUEUE_HOLD_TTL",
 }
 
 // Fingerprint identifies the configuration in the environment, so a caller

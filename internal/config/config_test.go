@@ -41,7 +41,7 @@ func TestDevDefaults(t *testing.T) {
 	if c, _ := load(t, map[string]string{"CAR_PROJECT_ID": "cap-1234", "AUTH_MODE": "none"}, Options{}); c.CORSAllowOrigins != nil {
 		t.Errorf("CORS on by default outside dev mode: %q", c.CORSAllowOrigins)
 	}
-	if c.Dev != (Dev{Concurrency: 4, Retention: 90 * time.Second, ClientWait: 30 * time.Second}) {
+	if c.Dev != (Dev{Concurrency: 4, Retention: 90 * time.Second, ClientWait: 30 * time.Second, Queue: true}) {
 		t.Errorf("dev pool %+v", c.Dev)
 	}
 	c, err = load(t, map[string]string{"AUTH_MODE": "ticket", "AUTH_SECRET": strings.Repeat("s", 32)}, Options{Dev: true})
@@ -52,7 +52,7 @@ func TestDevDefaults(t *testing.T) {
 
 func TestDevSettings(t *testing.T) {
 	c, err := load(t, map[string]string{"DEV_CONCURRENCY": "2", "DEV_RETENTION": "5s", "DEV_CLIENT_WAIT": "3"}, Options{Dev: true})
-	if err != nil || c.Dev != (Dev{Concurrency: 2, Retention: 5 * time.Second, ClientWait: 3 * time.Second}) {
+	if err != nil || c.Dev != (Dev{Concurrency: 2, Retention: 5 * time.Second, ClientWait: 3 * time.Second, Queue: true}) {
 		t.Fatalf("%v %+v", err, c.Dev)
 	}
 	// Outside dev mode the DEV_* variables mean nothing and are not read.
@@ -320,5 +320,39 @@ func TestCORSOriginsNormalised(t *testing.T) {
 		if _, err := load(t, map[string]string{"CAR_PROJECT_ID": "cap-1", "AUTH_MODE": "none", "CORS_ALLOW_ORIGINS": bad}, Options{}); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+func TestQueueSettings(t *testing.T) {
+	load := func(vars map[string]string, dev bool) (Config, error) {
+		base := map[string]string{"CAR_PROJECT_ID": "cap-1", "AUTH_MODE": "none"}
+		for k, v := range vars {
+			base[k] = v
+		}
+		return Load(func(k string) string { return base[k] }, Options{Dev: dev})
+	}
+	c, err := load(nil, false)
+	if err != nil || c.Queue.RedisURL != "" || c.Queue.Abandon != 30*time.Second || c.Queue.MaxPerIP != 4 ||
+		c.Queue.KeyPrefix != "{carbroker}:" || c.Queue.HoldTTL != 2*time.Hour {
+		t.Fatalf("defaults: %+v %v", c.Queue, err)
+	}
+	c, err = load(map[string]string{"QUEUE_REDIS_URL": "rediss://:acct@pw@10.0.0.5:6379/1", "QUEUE_ABANDON": "10s",
+		"QUEUE_MAX_PER_IP": "2", "QUEUE_KEY_PREFIX": "app:", "QUEUE_HOLD_TTL": "5m"}, false)
+	if err != nil || c.Queue.Abandon != 10*time.Second || c.Queue.MaxPerIP != 2 || c.Queue.KeyPrefix != "app:" {
+		t.Fatalf("set: %+v %v", c.Queue, err)
+	}
+	for k, v := range map[string]string{"QUEUE_REDIS_URL": "http://:hunter2secret@x:1", "QUEUE_ABANDON": "500ms",
+		"QUEUE_MAX_PER_IP": "0", "QUEUE_HOLD_TTL": "1s"} {
+		_, err := load(map[string]string{k: v}, false)
+		if err == nil || !strings.Contains(err.Error(), k) || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s=%s: %v", k, v, err)
+		}
+	}
+	c, err = load(nil, true)
+	if err != nil || !c.Dev.Queue {
+		t.Fatalf("dev default: the line is on: %v %v", c.Dev.Queue, err)
+	}
+	c, err = load(map[string]string{"DEV_QUEUE": "false"}, true)
+	if err != nil || c.Dev.Queue {
+		t.Fatalf("DEV_QUEUE=false: %v %v", c.Dev.Queue, err)
 	}
 }

@@ -106,7 +106,7 @@ func assetsLoaded(t *testing.T, tab *consoletest.Tab) {
 }
 
 func TestConsoleLineOffFullPool(t *testing.T) {
-	tab, _ := openConsole(t, map[string]string{"DEV_CONCURRENCY": "2"})
+	tab, _ := openConsole(t, map[string]string{"DEV_CONCURRENCY": "2", "DEV_QUEUE": "false"})
 	for _, u := range []string{"u1", "u2", "u3"} {
 		if key := must(tab.AddUser(u))(t); key != u {
 			t.Fatalf("added %q, card %q", u, key)

@@ -26,17 +26,23 @@ import (
 	"carbroker/internal/config"
 	"carbroker/internal/fault"
 	"carbroker/internal/invocation"
+	"carbroker/internal/line"
 	"carbroker/internal/session"
 )
 
-// useCase is the use case the API drives.
+// useCase is the use case the API drives: starts through the waiting line
+// (when it is on), stops, and a project's capacity.
 type useCase interface {
-	Start(ctx context.Context, in session.StartInput) (string, error)
-	Apply(ctx context.Context, in session.StartInput) error
+	// Start starts (lockOnly: locks a concurrency for) the user, or gives
+	// it its place in the line.
+	Start(ctx context.Context, in session.StartInput, lockOnly bool) (line.Result, error)
 	Stop(ctx context.Context, userID string) error
+	Leave(ctx context.Context, userID string)
+	Capacity(ctx context.Context, project string) (line.Capacity, error)
+	Health(ctx context.Context) string // "", "ok" or "degraded"
 }
 
-var _ useCase = (*session.Service)(nil)
+var _ useCase = (*line.Service)(nil)
 
 // inviter mints and verifies invites to a host's room.
 type inviter interface {
@@ -67,12 +73,13 @@ type api struct {
 
 // Operations (also the route names in logs).
 const (
-	opStart   = "start"
-	opStop    = "stop"
-	opInvite  = "invite"
-	opHealth  = "health"
-	opEnqueue = "enqueue"
-	opDequeue = "dequeue"
+	opStart    = "start"
+	opStop     = "stop"
+	opInvite   = "invite"
+	opHealth   = "health"
+	opEnqueue  = "enqueue"
+	opDequeue  = "dequeue"
+	opCapacity = "capacity"
 )
 
 type route struct {
@@ -92,6 +99,7 @@ var routes = []route{
 	{"/session", http.MethodDelete, opStop, native{}},
 	{"/Enqueue", http.MethodPost, opEnqueue, compat{}},
 	{"/Dequeue", http.MethodPost, opDequeue, compat{}},
+	{"/capacity", http.MethodGet, opCapacity, native{}},
 	{"/healthz", http.MethodGet, opHealth, native{}},
 	{"/healthz", http.MethodHead, opHealth, native{}},
 }
@@ -175,7 +183,7 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.r = r.WithContext(ctx)
 	switch rt.op {
 	case opHealth:
-		x.reply(http.StatusOK, map[string]string{"Status": "ok", "Version": a.version})
+		a.health(x)
 	case opStart:
 		a.start(x)
 	case opStop:
@@ -186,6 +194,8 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.enqueue(x)
 	case opDequeue:
 		a.dequeue(x)
+	case opCapacity:
+		a.capacity(x)
 	}
 }
 

@@ -96,10 +96,12 @@ func mintedOnly(id auth.Identity) string {
 	return ""
 }
 
-// enqueue is the demo's /Enqueue, stateless: it locks a concurrency with
-// ApplyConcurrent. Success is "queue done" (10101, call StartProject now);
-// no idle concurrency is "queuing" (10100) with Index 1, since the function
-// keeps no queue and cannot know a position: the client polls again.
+// enqueue is the demo's /Enqueue: it joins or polls the project's line, and
+// locks a concurrency with ApplyConcurrent when the user's turn comes.
+// Success is "queue done" (10101, call StartProject now); waiting is
+// "queuing" (10100) with the 0-based Index of the user's place. With the
+// line off (or degraded), no idle concurrency is "queuing" with Index 1:
+// the function then keeps no line and cannot know a position.
 func (a *api) enqueue(x *exchange) {
 	in, _, err := a.prepareStart(x)
 	if err != nil {
@@ -115,7 +117,12 @@ func (a *api) enqueue(x *exchange) {
 	reply := compatReply{Code: compatQueueDone, Msg: "concurrency locked; call StartProject now", Data: data,
 		UserId: mintedOnly(x.identity), Ticket: ticket}
 	x.outcome = "locked"
-	if err := a.sessions.Apply(x.r.Context(), in); err != nil {
+	res, err := a.sessions.Start(x.r.Context(), in, true)
+	if res.Place != nil {
+		a.wait(x, x.identity, in, res.Place, ticket)
+		return
+	}
+	if err != nil {
 		if fault.KindOf(err) != fault.NoIdle {
 			a.fail(x, err)
 			return
@@ -127,12 +134,28 @@ func (a *api) enqueue(x *exchange) {
 	compat{}.reply(x, reply)
 }
 
-// dequeue is the demo's /Dequeue: there is no queue to leave, and it must
-// not destroy anything.
+// dequeue is the demo's /Dequeue: it leaves the line (of every allowed
+// project) and destroys nothing: a concurrency CAR locked for the user
+// stays its own until CAR's lock expires. Anyone may dequeue in none mode
+// (as in the demo); in ticket and jwt modes only the owner of the place.
 func (a *api) dequeue(x *exchange) {
-	if _, err := a.readRequest(x); err != nil {
+	f, err := a.readRequest(x)
+	if err != nil {
 		a.fail(x, err)
 		return
+	}
+	userID, err := userIDFrom(f, nil)
+	if err != nil {
+		a.fail(x, err)
+		return
+	}
+	if userID != "" || x.r.Header.Get("Authorization") != "" {
+		id, err := a.authenticate(x, auth.OpStop, userID, f)
+		if err != nil {
+			a.fail(x, err)
+			return
+		}
+		a.sessions.Leave(x.r.Context(), id.UserID)
 	}
 	x.outcome = "dequeued"
 	compat{}.reply(x, compatReply{Code: compatOK, Msg: "ok"})

@@ -114,7 +114,7 @@ func (a *api) start(x *exchange) {
 		a.fail(x, err)
 		return
 	}
-	serverSession, err := a.sessions.Start(x.r.Context(), in)
+	res, err := a.sessions.Start(x.r.Context(), in, false)
 	if err != nil {
 		a.fail(x, err)
 		return
@@ -124,8 +124,12 @@ func (a *api) start(x *exchange) {
 		a.fail(x, err)
 		return
 	}
+	if res.Place != nil {
+		a.wait(x, id, in, res.Place, ticket)
+		return
+	}
 	x.outcome = "started"
-	x.route.style.started(x, id, serverSession, ticket)
+	x.route.style.started(x, id, res.ServerSession, ticket)
 }
 
 func (a *api) stop(x *exchange) {

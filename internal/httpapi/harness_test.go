@@ -137,16 +137,22 @@ func (e *env) do(method, target, body string, header ...string) reply {
 
 func (e *env) serve(req *http.Request) reply {
 	e.t.Helper()
+	return serveOn(e.t, e.api, req)
+}
+
+// serveOn serves req on h within 10 s and decodes the reply.
+func serveOn(t *testing.T, h http.Handler, req *http.Request) reply {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(req.Context(), 10*time.Second)
 	defer cancel()
 	rec := httptest.NewRecorder()
-	e.api.ServeHTTP(rec, req.WithContext(ctx))
+	h.ServeHTTP(rec, req.WithContext(ctx))
 	res := rec.Result()
 	raw, _ := io.ReadAll(res.Body)
 	r := reply{Status: res.StatusCode, Header: res.Header, Raw: string(raw)}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &r.Body); err != nil {
-			e.t.Fatalf("reply is not JSON: %q", raw)
+			t.Fatalf("reply is not JSON: %q", raw)
 		}
 	}
 	return r

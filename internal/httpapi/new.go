@@ -6,6 +6,8 @@ import (
 
 	"carbroker/internal/auth"
 	"carbroker/internal/config"
+	"carbroker/internal/line"
+	"carbroker/internal/queue"
 	"carbroker/internal/session"
 )
 
@@ -16,21 +18,47 @@ type Options struct {
 	Version string
 	Auth    auth.Options    // clock, JWKS client
 	Session session.Options // retry tuning; NoIdleWait, GuestApply and AttemptTimeout come from the configuration
+	// Queue tunes the waiting line's store (clock, call budget); URL,
+	// prefix, abandonment, per-IP cap and holder expiry come from the
+	// configuration.
+	Queue queue.Options
+}
+
+// CAR is what the wiring calls CAR for: the session actions and the count.
+type CAR interface {
+	session.CAR
+	line.Counter
 }
 
 // NewFromConfig builds the HTTP API for a configuration that passed
 // config.Load: the one wiring of authenticator, invites, use case and API
 // that every mode serves, calling CAR through c.
-func NewFromConfig(cfg config.Config, c session.CAR, o Options) (http.Handler, error) {
+func NewFromConfig(cfg config.Config, c CAR, o Options) (http.Handler, error) {
 	authn, err := auth.New(cfg.Auth, o.Auth)
 	if err != nil {
 		return nil, err
 	}
 	so := o.Session
 	so.NoIdleWait, so.GuestApply, so.AttemptTimeout = cfg.NoIdleWait, cfg.GuestApply, cfg.AttemptTimeout
+	lo := line.Options{Counter: c, Projects: cfg.AllowedProjectIDs}
+	if cfg.Queue.RedisURL != "" {
+		qo := o.Queue
+		qo.URL, qo.Prefix, qo.Abandon = cfg.Queue.RedisURL, cfg.Queue.KeyPrefix, cfg.Queue.Abandon
+		qo.MaxPerIP, qo.HoldTTL = cfg.Queue.MaxPerIP, cfg.Queue.HoldTTL
+		if qo.Logger == nil {
+			qo.Logger = o.Logger
+		}
+		st, err := queue.Open(qo)
+		if err != nil {
+			return nil, err
+		}
+		lo.Store, lo.Now = st, qo.Now
+		so.NoIdleWait = 0 // CAR_NOIDLE_WAIT is for the line off: in line, users wait with a place
+	}
+	lo.Sessions = session.New(c, so)
 	d := deps{
 		cfg:            cfg,
-		sessions:       session.New(c, so),
+		sessions:       line.New(lo),
 		auth:           authn,
 		requireInvites: auth.HasInvites(cfg.Auth.Mode),
 		log:            o.Logger,

@@ -37,8 +37,12 @@ func Credentials(getenv func(string) string) (credential.Triple, error) {
 	if err == nil && c.GetSecretId() != "" && c.GetSecretKey() != "" {
 		return credential.Triple{ID: c.GetSecretId(), Key: c.GetSecretKey(), Token: c.GetToken()}, nil
 	}
-	return credential.Triple{}, errors.New("no Tencent Cloud credentials: set TENCENTCLOUD_SECRETID and TENCENTCLOUD_SECRETKEY " +
-		"(or TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY, or a profile in ~/.tencentcloud/credentials)")
+	msg := "no Tencent Cloud credentials: set TENCENTCLOUD_SECRETID and TENCENTCLOUD_SECRETKEY " +
+		"(or TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY, or a profile in ~/.tencentcloud/credentials)"
+	if getenv("TENCENT_SECRET_ID") != "" {
+		msg += "; TENCENT_SECRET_ID is Tencent's CLI's name, which make deploy does not read: rename it"
+	}
+	return credential.Triple{}, errors.New(msg)
 }
 
 // Client calls the SCF API with typed requests built on the SDK's common package.

@@ -430,4 +430,8 @@ func TestCredentialsOrder(t *testing.T) {
 	if _, err := Credentials(func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "TENCENTCLOUD_SECRETID") {
 		t.Errorf("none: %v", err)
 	}
+	cliNames := map[string]string{"TENCENT_SECRET_ID": "AKIDcli", "TENCENT_SECRET_KEY": "k4"}
+	if _, err := Credentials(func(k string) string { return cliNames[k] }); err == nil || !strings.Contains(err.Error(), "rename it") || strings.Contains(err.Error(), "k4") {
+		t.Errorf("the CLI's names: %v", err)
+	}
 }

@@ -24,8 +24,9 @@ import (
 
 // client sends actions to an emulator served on 127.0.0.1, signed by the SDK.
 type client struct {
-	t   *testing.T
-	sdk *common.Client
+	t       *testing.T
+	sdk     *common.Client
+	profile *profile.ClientProfile
 }
 
 func start(t *testing.T, opt scfemu.Options) (*scfemu.Emulator, *client) {
@@ -41,7 +42,7 @@ func start(t *testing.T, opt scfemu.Options) (*scfemu.Emulator, *client) {
 	p.HttpProfile.Scheme = "HTTP"
 	p.RateLimitExceededMaxRetries = 0
 	sdk := common.NewCommonClient(common.NewCredential(scfemu.DefaultSecretID, scfemu.DefaultSecretKey), "ap-guangzhou", p)
-	return em, &client{t: t, sdk: sdk}
+	return em, &client{t: t, sdk: sdk, profile: p}
 }
 
 // do sends action and returns the Response object, or the error code.
@@ -326,3 +327,36 @@ func TestPermissionsAndThrottling(t *testing.T) {
 }
 
 func fsMode(m uint32) fs.FileMode { return fs.FileMode(m) }
+
+func TestEnvelopeChecks(t *testing.T) {
+	em, c := start(t, scfemu.Options{})
+	send := func(sdk *common.Client, version, action string) string {
+		req := tchttp.NewCommonRequest("scf", version, action)
+		_ = req.SetActionParameters(map[string]any{"FunctionName": "fn"})
+		err := sdk.Send(req, tchttp.NewCommonResponse())
+		var sdkErr *tcerr.TencentCloudSDKError
+		if errors.As(err, &sdkErr) {
+			return sdkErr.Code
+		}
+		return ""
+	}
+	if got := send(c.sdk, "2017-01-01", "GetFunction"); got != "NoSuchVersion" {
+		t.Errorf("other version: %q", got)
+	}
+	if got := send(c.sdk, scfemu.Version, "ListFunctions"); got != "InvalidAction" {
+		t.Errorf("unmodelled action: %q", got)
+	}
+	noRegion := common.NewCommonClient(common.NewCredential(scfemu.DefaultSecretID, scfemu.DefaultSecretKey), "", c.profile)
+	if got := send(noRegion, scfemu.Version, "GetFunction"); got != "MissingParameter" {
+		t.Errorf("no region: %q", got)
+	}
+	wrongKey := common.NewCommonClient(common.NewCredential(scfemu.DefaultSecretID, "wrong"), "ap-guangzhou", c.profile)
+	if got := send(wrongKey, scfemu.Version, "GetFunction"); got != "AuthFailure.SignatureFailure" {
+		t.Errorf("wrong key: %q", got)
+	}
+	for _, call := range em.Calls() {
+		if call.RequestID == "" || call.Code == "" {
+			t.Errorf("call %+v: every answer here is an error with a RequestId", call)
+		}
+	}
+}

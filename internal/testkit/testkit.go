@@ -1,6 +1,6 @@
 // Package testkit holds what several packages' tests share and is not about
-// any one of them: a buffer that logs may be written to concurrently, and a
-// free loopback port for a process the test starts. The SCF platform's side
+// any one of them: a buffer that logs may be written to concurrently, a
+// settable clock, and a free loopback port for a process the test starts. The SCF platform's side
 // is in scf/scftest, the CAR emulator's client in caremu (Emulator.Client),
 // the function's build in build.
 package testkit
@@ -10,6 +10,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Buffer is a bytes.Buffer safe for concurrent use: a logger or a
@@ -44,4 +45,28 @@ func FreePort(t testing.TB) string {
 	defer ln.Close()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	return port
+}
+
+// Clock is a settable clock safe for concurrent use (start it with
+// NewClock).
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a Clock standing at t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }

@@ -1,0 +1,106 @@
+package httpapi
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"carbroker/internal/auth"
+	"carbroker/internal/fault"
+	"carbroker/internal/line"
+	"carbroker/internal/session"
+)
+
+// wait answers a user who has a place in the line: Retry-After, then the
+// route's style.
+func (a *api) wait(x *exchange, id auth.Identity, in session.StartInput, p *line.Place, ticket string) {
+	x.w.Header().Set("Retry-After", strconv.Itoa(int(p.RetryAfter/time.Second)))
+	x.outcome = "waiting"
+	x.route.style.waiting(x, id, in, p, ticket)
+}
+
+// waitReply is the native 202 reply of POST /session for a user in line.
+type waitReply struct {
+	UserId    string
+	Queue     queuePlace
+	RequestId string
+	Ticket    string `json:",omitempty"` // the credential of a UserId the server just chose
+}
+
+type queuePlace struct {
+	Position   int
+	Ahead      int
+	EtaSeconds *int `json:",omitempty"` // omitted while the line has no rate of grants yet
+}
+
+func (native) waiting(x *exchange, id auth.Identity, _ session.StartInput, p *line.Place, ticket string) {
+	q := queuePlace{Position: p.Position, Ahead: p.Position - 1}
+	if p.ETAKnown {
+		s := int((p.ETA + time.Second - 1) / time.Second)
+		q.EtaSeconds = &s
+	}
+	x.reply(http.StatusAccepted, waitReply{UserId: id.UserID, Queue: q, RequestId: x.requestID, Ticket: ticket})
+}
+
+// waiting is "queuing" (10100, Data.Index the demo's 0-based rank) for
+// /Enqueue; for /StartProject it is the demo's apply-failed answer (10202):
+// the user now has a place, and its /Enqueue polls report it.
+func (c compat) waiting(x *exchange, id auth.Identity, in session.StartInput, p *line.Place, ticket string) {
+	data := &compatQueue{Index: p.Position - 1, UserId: in.UserID, ProjectId: in.ProjectID}
+	r := compatReply{Code: compatQueuing, Msg: "waiting in line; poll Enqueue again", Data: data,
+		UserId: mintedOnly(id), Ticket: ticket}
+	if x.route.op == opStart {
+		r.Code, r.Msg = compatApplyFailed, "others are waiting: you are in line at index "+strconv.Itoa(data.Index)+"; poll Enqueue"
+	}
+	c.reply(x, r)
+}
+
+// capacityReply is GET /capacity.
+type capacityReply struct {
+	Total, Running, Idle, Waiting int
+	RequestId                     string
+}
+
+// capacity answers a project's pool (from CAR's DescribeConcurrentCount,
+// never more than 1 s old) and its line. ProjectId defaults to
+// CAR_PROJECT_ID and must be allowed. Any authenticated caller may read it
+// in ticket and jwt modes; anyone in none and sign modes.
+func (a *api) capacity(x *exchange) {
+	q := x.r.URL.Query()
+	project := q.Get("ProjectId")
+	if len(q["ProjectId"]) > 1 {
+		a.fail(x, fault.New(fault.Invalid, "ProjectId is given more than once"))
+		return
+	}
+	if project == "" {
+		project = a.cfg.ProjectID
+	}
+	if !slices.Contains(a.cfg.AllowedProjectIDs, project) {
+		a.fail(x, fault.New(fault.Forbidden, "ProjectId is not allowed (CAR_ALLOWED_PROJECT_IDS)"))
+		return
+	}
+	id, err := a.auth.Authenticate(x.r.Context(), auth.Request{Op: auth.OpRead, Header: x.r.Header})
+	if err != nil {
+		a.fail(x, err)
+		return
+	}
+	x.userID = id.UserID
+	c, err := a.sessions.Capacity(x.r.Context(), project)
+	if err != nil {
+		a.fail(x, err)
+		return
+	}
+	x.outcome = "capacity"
+	x.reply(http.StatusOK, capacityReply{Total: c.Total, Running: c.Running, Idle: c.Idle, Waiting: c.Waiting, RequestId: x.requestID})
+}
+
+// health answers GET /healthz; with the line on, Queue says whether Redis
+// is reachable ("ok") or the line is degraded to stateless starts.
+func (a *api) health(x *exchange) {
+	body := map[string]string{"Status": "ok", "Version": a.version}
+	if q := a.sessions.Health(x.r.Context()); q != "" {
+		body["Queue"] = q
+	}
+	x.reply(http.StatusOK, body)
+}

@@ -1,0 +1,399 @@
+package httpapi_test
+
+import (
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"carbroker/internal/auth"
+	"carbroker/internal/car"
+	"carbroker/internal/caremu"
+	"carbroker/internal/config"
+	"carbroker/internal/httpapi"
+	"carbroker/internal/queue"
+	"carbroker/internal/redistest"
+	"carbroker/internal/session"
+	"carbroker/internal/testkit"
+)
+
+// lineEnv is several function instances sharing one Redis and one CAR
+// emulator, as on SCF.
+type lineEnv struct {
+	t     *testing.T
+	emu   *caremu.Emulator
+	redis *redistest.Server
+	apis  []http.Handler
+	logs  *testkit.Buffer
+	next  int
+	clock *testkit.Clock // the line's clock, shared by every instance
+}
+
+// tick moves the line's clock (past the count's freshness, 1 s, for one).
+func (e *lineEnv) tick(d time.Duration) { e.clock.Advance(d) }
+
+func newLineEnv(t *testing.T, instances int, emuOpt caremu.Options, vars map[string]string) *lineEnv {
+	t.Helper()
+	srv := redistest.Start(t)
+	base := map[string]string{"CAR_PROJECT_ID": testProject, "AUTH_MODE": "none", "QUEUE_REDIS_URL": srv.URL()}
+	for k, v := range vars {
+		base[k] = v
+	}
+	cfg, err := config.Load(func(k string) string { return base[k] }, config.Options{})
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	emu := caremu.New(emuOpt)
+	emu.SetNow(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
+	e := &lineEnv{t: t, emu: emu, redis: srv, logs: &testkit.Buffer{}, clock: testkit.NewClock(time.Now())}
+	cl := emu.Client()
+	for range instances {
+		c := car.New(car.Options{Host: "car.tencentcloudapi.com", Transport: cl.Transport, Getenv: cl.Getenv})
+		api, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{
+			Logger:  slog.New(slog.NewJSONHandler(e.logs, nil)),
+			Version: "test",
+			Auth:    auth.Options{},
+			Session: session.Options{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
+			Queue:   queue.Options{Now: e.clock.Now, CallTimeout: 2 * time.Second}, // a budget that holds under load
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.apis = append(e.apis, api)
+	}
+	return e
+}
+
+// do sends a request to the next instance (round robin) from ip.
+func (e *lineEnv) do(ip, method, target, body string, header ...string) reply {
+	e.t.Helper()
+	api := e.apis[e.next%len(e.apis)]
+	e.next++
+	req := httptest.NewRequest(method, target, strings.NewReader(body))
+	req.RemoteAddr = ip + ":4321"
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Add(header[i], header[i+1])
+	}
+	return serveOn(e.t, api, req)
+}
+
+// start is POST /session for user from its own address.
+func (e *lineEnv) start(user string) reply {
+	e.t.Helper()
+	return e.do(ipOf(user), "POST", "/session", `{"UserId":"`+user+`","ClientSession":"cs-`+user+`"}`)
+}
+
+func (e *lineEnv) stop(user string) reply {
+	e.t.Helper()
+	return e.do(ipOf(user), "DELETE", "/session?UserId="+user, "")
+}
+
+// ipOf gives each user its own public address.
+func ipOf(user string) string {
+	n := 0
+	for _, c := range user {
+		n = (n*31 + int(c)) % 250
+	}
+	return "203.0.113." + strconv.Itoa(n+1)
+}
+
+func (e *lineEnv) applies() int {
+	n := 0
+	for _, c := range e.emu.Calls() {
+		if c.Action == "ApplyConcurrent" {
+			n++
+		}
+	}
+	return n
+}
+
+func (e *lineEnv) describes() int {
+	n := 0
+	for _, c := range e.emu.Calls() {
+		if c.Action == "DescribeConcurrentCount" {
+			n++
+		}
+	}
+	return n
+}
+
+// free stops user and lets the emulator finish the stop.
+func (e *lineEnv) free(user string) {
+	e.t.Helper()
+	if r := e.stop(user); r.Status != 200 {
+		e.t.Fatalf("stop %s: %d %s", user, r.Status, r.Raw)
+	}
+	e.emu.Advance(3 * time.Second) // past StopTime
+	e.tick(1100 * time.Millisecond)
+}
+
+func wantWait(t *testing.T, r reply, pos int) {
+	t.Helper()
+	if r.Status != http.StatusAccepted || r.str("Queue", "Position") != strconv.Itoa(pos) ||
+		r.str("Queue", "Ahead") != strconv.Itoa(pos-1) || r.str("UserId") == "" || r.str("RequestId") == "" {
+		t.Fatalf("want 202 at position %d: %d %s", pos, r.Status, r.Raw)
+	}
+	ra, err := strconv.Atoi(r.Header.Get("Retry-After"))
+	if err != nil || ra < 1 || ra > 5 {
+		t.Fatalf("Retry-After %q", r.Header.Get("Retry-After"))
+	}
+}
+
+func wantStarted(t *testing.T, r reply) {
+	t.Helper()
+	if r.Status != 200 || r.str("ServerSession") == "" {
+		t.Fatalf("want 200 with a ServerSession: %d %s", r.Status, r.Raw)
+	}
+}
+
+// First come, first served across instances; newcomers join the end
+// without touching CAR; a freed concurrency goes to the head; positions
+// never increase; a reconnect within retention does not wait.
+func TestLineAcrossInstances(t *testing.T) {
+	e := newLineEnv(t, 3, caremu.Options{Concurrency: 2}, nil)
+	wantStarted(t, e.start("a"))
+	wantStarted(t, e.start("b"))
+	wantWait(t, e.start("c"), 1) // the head of an empty line tries CAR once
+	before := e.applies()
+	wantWait(t, e.start("d"), 2)
+	wantWait(t, e.start("e"), 3)
+	if e.applies() != before {
+		t.Fatalf("newcomers touched CAR while others waited (%d ApplyConcurrent)", e.applies()-before)
+	}
+
+	// a frees its concurrency; a newcomer and d (position 2) still may not
+	// take it: it goes to the head at its next poll.
+	e.free("a")
+	before = e.applies()
+	wantWait(t, e.start("late"), 4)
+	wantWait(t, e.start("d"), 2)
+	if e.applies() != before {
+		t.Fatal("a newcomer or position 2 called CAR with one idle concurrency and a head waiting")
+	}
+	wantStarted(t, e.start("c"))
+	wantWait(t, e.start("d"), 1)
+	wantWait(t, e.start("e"), 2)
+	wantWait(t, e.start("late"), 3)
+
+	// b's client drops; within retention b gets its own concurrency back
+	// at once, line or no line.
+	slot := e.emu.State()
+	e.emu.Disconnect("b")
+	r := e.start("b")
+	wantStarted(t, r)
+	if s, _ := e.emu.SlotOf("b"); s.State != caremu.Session {
+		t.Fatalf("b's reconnect: %+v", s)
+	}
+	_ = slot
+
+	// DELETE leaves the line; those behind move up.
+	if r := e.stop("d"); r.Status != 200 {
+		t.Fatalf("stop of a waiting user: %d %s", r.Status, r.Raw)
+	}
+	wantWait(t, e.start("e"), 1)
+	wantWait(t, e.start("late"), 2)
+}
+
+// A user who stops polling for QUEUE_ABANDON leaves the line.
+func TestLineAbandon(t *testing.T) {
+	e := newLineEnv(t, 2, caremu.Options{Concurrency: 1}, map[string]string{"QUEUE_ABANDON": "3s"})
+	wantStarted(t, e.start("a"))
+	wantWait(t, e.start("gone"), 1)
+	wantWait(t, e.start("b"), 2)
+	r := e.start("b")
+	if ra := r.Header.Get("Retry-After"); ra != "1" {
+		t.Fatalf("Retry-After %s with QUEUE_ABANDON=3s, want 1 (a third at most)", ra)
+	}
+	e.tick(2 * time.Second)
+	wantWait(t, e.start("b"), 2)
+	e.tick(1500 * time.Millisecond)
+	wantWait(t, e.start("b"), 1)
+}
+
+// The demo's routes use the same line.
+func TestLineCompatRoutes(t *testing.T) {
+	e := newLineEnv(t, 2, caremu.Options{Concurrency: 1}, nil)
+	wantStarted(t, e.start("a"))
+	enq := func(user string) reply {
+		return e.do(ipOf(user), "POST", "/Enqueue", `{"UserId":"`+user+`","ProjectId":"`+testProject+`","RequestId":"q-`+user+`"}`)
+	}
+	if r := enq("c1"); r.str("Code") != "10100" || r.str("Data", "Index") != "0" || r.str("RequestId") != "q-c1" {
+		t.Fatalf("Enqueue c1: %s", r.Raw)
+	}
+	if r := enq("c2"); r.str("Code") != "10100" || r.str("Data", "Index") != "1" {
+		t.Fatalf("Enqueue c2: %s", r.Raw)
+	}
+	before := e.applies()
+	r := e.do(ipOf("s1"), "POST", "/StartProject", `{"UserId":"s1","ClientSession":"cs","RequestId":"r"}`)
+	if r.Status != 200 || r.str("Code") != "10202" || e.applies() != before {
+		t.Fatalf("StartProject of a newcomer while others wait: %s (%d ApplyConcurrent)", r.Raw, e.applies()-before)
+	}
+	if r := enq("s1"); r.str("Code") != "10100" || r.str("Data", "Index") != "2" {
+		t.Fatalf("Enqueue after StartProject: %s", r.Raw)
+	}
+	if r := e.do(ipOf("c2"), "POST", "/Dequeue", `{"UserId":"c2","RequestId":"d"}`); r.str("Code") != "0" {
+		t.Fatalf("Dequeue: %s", r.Raw)
+	}
+	if r := enq("s1"); r.str("Data", "Index") != "1" {
+		t.Fatalf("Enqueue after c2 left: %s", r.Raw)
+	}
+	e.free("a")
+	if r := enq("c1"); r.str("Code") != "10101" || r.str("Data", "Index") != "0" {
+		t.Fatalf("the head's Enqueue once a concurrency is free: %s", r.Raw)
+	}
+	if s, _ := e.emu.SlotOf("c1"); s.State != caremu.Locked {
+		t.Fatalf("c1's concurrency: %+v", s)
+	}
+	if r := e.do(ipOf("c1"), "POST", "/StartProject", `{"UserId":"c1","ClientSession":"cs","RequestId":"r"}`); r.str("Code") != "0" {
+		t.Fatalf("StartProject after 10101: %s", r.Raw)
+	}
+	if r := enq("s1"); r.str("Code") != "10100" || r.str("Data", "Index") != "0" {
+		t.Fatalf("s1 moved up: %s", r.Raw)
+	}
+}
+
+// In ticket mode a place belongs to its ticket: the minted user learns its
+// UserId and ticket in the 202, keeps its place with the ticket, and nobody
+// else can leave it.
+func TestLineOwnership(t *testing.T) {
+	e := newLineEnv(t, 2, caremu.Options{Concurrency: 1}, map[string]string{"AUTH_MODE": "ticket",
+		"AUTH_SECRET": strings.Repeat("s", 40)})
+	first := e.do("203.0.113.1", "POST", "/session", `{"ClientSession":"cs"}`)
+	wantStarted(t, first)
+	r := e.do("203.0.113.2", "POST", "/session", `{"ClientSession":"cs"}`)
+	wantWait(t, r, 1)
+	user, ticket := r.str("UserId"), r.str("Ticket")
+	if ticket == "" {
+		t.Fatalf("a minted user in line got no ticket: %s", r.Raw)
+	}
+	wantWait(t, e.do("203.0.113.3", "POST", "/session", `{"ClientSession":"cs"}`), 2)
+	other := e.do("203.0.113.3", "POST", "/session", `{"ClientSession":"cs"}`)
+	// another caller cannot leave user's place
+	if r := e.do("203.0.113.3", "DELETE", "/session?UserId="+user, "", "Authorization", "Bearer "+other.str("Ticket")); r.Status != 403 {
+		t.Fatalf("DELETE of another's place: %d %s", r.Status, r.Raw)
+	}
+	if r := e.do("203.0.113.3", "DELETE", "/session?UserId="+user, ""); r.Status != 401 {
+		t.Fatalf("DELETE without a ticket: %d %s", r.Status, r.Raw)
+	}
+	r = e.do("203.0.113.2", "POST", "/session", `{"ClientSession":"cs"}`, "Authorization", "Bearer "+ticket)
+	wantWait(t, r, 1)
+	if r.str("UserId") != user {
+		t.Fatalf("the poll with the ticket is another user: %s", r.Raw)
+	}
+	// GET /capacity needs a ticket in ticket mode.
+	if r := e.do("203.0.113.9", "GET", "/capacity", ""); r.Status != 401 {
+		t.Fatalf("capacity without a ticket: %d %s", r.Status, r.Raw)
+	}
+	if r := e.do("203.0.113.9", "GET", "/capacity", "", "Authorization", "Bearer "+ticket); r.Status != 200 || r.str("Waiting") != "3" {
+		t.Fatalf("capacity: %d %s", r.Status, r.Raw)
+	}
+}
+
+func TestLinePerIPCap(t *testing.T) {
+	e := newLineEnv(t, 2, caremu.Options{Concurrency: 1}, map[string]string{"QUEUE_MAX_PER_IP": "2"})
+	wantStarted(t, e.start("a"))
+	post := func(user string) reply {
+		return e.do("198.51.100.7", "POST", "/session", `{"UserId":"`+user+`","ClientSession":"cs"}`)
+	}
+	wantWait(t, post("m1"), 1)
+	wantWait(t, post("m2"), 2)
+	if r := post("m3"); r.Status != 429 || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("third place from one address: %d %s", r.Status, r.Raw)
+	}
+	wantWait(t, post("m1"), 1)
+}
+
+// GET /capacity: CAR's count, never more than 1 s old, read at most once a
+// second per project across instances; Waiting counts the line.
+func TestCapacity(t *testing.T) {
+	e := newLineEnv(t, 3, caremu.Options{Concurrency: 3}, nil)
+	wantStarted(t, e.start("a"))
+	e.tick(1100 * time.Millisecond)
+	before := e.describes()
+	for range 6 {
+		r := e.do("203.0.113.5", "GET", "/capacity", "")
+		if r.Status != 200 || r.str("Total") != "3" || r.str("Running") != "1" || r.str("Idle") != "2" ||
+			r.str("Waiting") != "0" || r.str("RequestId") == "" {
+			t.Fatalf("capacity: %d %s", r.Status, r.Raw)
+		}
+	}
+	if n := e.describes() - before; n != 1 {
+		t.Fatalf("%d DescribeConcurrentCount calls within a second across instances, want 1", n)
+	}
+	e.tick(1100 * time.Millisecond)
+	wantStarted(t, e.start("b"))
+	if r := e.do("203.0.113.5", "GET", "/capacity", ""); r.str("Running") != "1" || r.str("Idle") != "1" {
+		t.Fatalf("within the second, b's grant counts against Idle: %s", r.Raw)
+	}
+	e.tick(1100 * time.Millisecond)
+	if r := e.do("203.0.113.5", "GET", "/capacity", ""); r.str("Running") != "2" || r.str("Idle") != "1" {
+		t.Fatalf("a second later: %s", r.Raw)
+	}
+	if r := e.do("203.0.113.5", "GET", "/capacity?ProjectId=cap-other", ""); r.Status != 403 {
+		t.Fatalf("a project not allowed: %d %s", r.Status, r.Raw)
+	}
+	if r := e.do("203.0.113.5", "GET", "/healthz", ""); r.str("Queue") != "ok" {
+		t.Fatalf("healthz: %s", r.Raw)
+	}
+}
+
+// Redis killed mid-test: starts and stops go on statelessly (never a 500,
+// never a refusal CAR would grant), /healthz says degraded; restarted
+// empty, the line resumes within 2 s.
+func TestLineRedisOutage(t *testing.T) {
+	e := newLineEnv(t, 2, caremu.Options{Concurrency: 2}, nil)
+	wantStarted(t, e.start("a"))
+	wantStarted(t, e.start("b"))
+	wantWait(t, e.start("c"), 1)
+	e.redis.Kill()
+	if r := e.start("d"); r.Status != 503 || r.code() != "NoIdleConcurrency" {
+		t.Fatalf("no idle concurrency with Redis down: %d %s", r.Status, r.Raw)
+	}
+	if r := e.do("203.0.113.5", "GET", "/healthz", ""); r.Status != 200 || r.str("Queue") != "degraded" {
+		t.Fatalf("healthz with Redis down: %d %s", r.Status, r.Raw)
+	}
+	if r := e.stop("a"); r.Status != 200 {
+		t.Fatalf("stop with Redis down: %d %s", r.Status, r.Raw)
+	}
+	e.emu.Advance(3 * time.Second)
+	wantStarted(t, e.start("d")) // CAR would grant it: so do we
+	if r := e.do("203.0.113.5", "GET", "/capacity", ""); r.Status != 200 || r.str("Total") != "2" {
+		t.Fatalf("capacity with Redis down: %d %s", r.Status, r.Raw)
+	}
+	if strings.Count(e.logs.String(), "Redis unavailable") > 2 { // once per instance at most
+		t.Fatalf("the outage was logged more than once a minute per instance:\n%s", e.logs.String())
+	}
+
+	if err := e.redis.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	// Every instance uses the line again within 2 s of Redis returning.
+	deadline := time.Now().Add(2 * time.Second)
+	for i, user := range []string{"c", "e", "f"} {
+		for {
+			r := e.start(user)
+			if r.Status == http.StatusAccepted {
+				wantWait(t, r, i+1)
+				break
+			}
+			if r.Status != 503 || time.Now().After(deadline) {
+				t.Fatalf("the line did not resume within 2 s: %d %s", r.Status, r.Raw)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	deadline = time.Now().Add(2 * time.Second)
+	for {
+		r := e.do("203.0.113.5", "GET", "/healthz", "")
+		if r.str("Queue") == "ok" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("healthz after recovery: %s", r.Raw)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

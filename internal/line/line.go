@@ -1,0 +1,314 @@
+// Package line is the launch-day use case: it decides, for each start,
+// whether the user goes to CAR now or waits in the project's line, and it
+// answers the capacity of a project.
+//
+// The rules (docs/queue.md):
+//   - a holder (a user who got a concurrency through us and has not stopped)
+//     goes to CAR at once: CAR gives a reconnect its own concurrency back;
+//   - a newcomer goes to CAR only when the line is empty and the count shows
+//     an idle concurrency nobody else is trying; otherwise it joins the end
+//     without touching CAR;
+//   - a user at Position p calls ApplyConcurrent only when p is within the
+//     idle count (never more than 1 s old); the head always may;
+//   - a guest joining another user's room takes no concurrency and skips the
+//     line.
+//
+// With no Store the line is off and every start is today's stateless one.
+// While the Store is degraded (Redis down or slow), starts are stateless
+// too: the line never blocks a start or a stop, and never refuses what CAR
+// would grant.
+package line
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"carbroker/internal/car"
+	"carbroker/internal/fault"
+	"carbroker/internal/queue"
+	"carbroker/internal/session"
+)
+
+// Sessions is the stateless use case that talks to CAR.
+type Sessions interface {
+	Start(ctx context.Context, in session.StartInput) (string, error)
+	Apply(ctx context.Context, in session.StartInput) error
+	Stop(ctx context.Context, userID string) error
+}
+
+var _ Sessions = (*session.Service)(nil)
+
+// Store keeps the lines.
+type Store interface {
+	Poll(ctx context.Context, project, user, ip string, count *queue.Count, noLease bool) (queue.Decision, error)
+	Done(ctx context.Context, project, user, ip string, o queue.Outcome, holder bool) (queue.Decision, error)
+	Leave(ctx context.Context, project, user string, forget bool) error
+	Capacity(ctx context.Context, project string, count *queue.Count) (queue.Decision, error)
+	Check(ctx context.Context) bool
+	Abandon() time.Duration
+}
+
+var _ Store = (*queue.Store)(nil)
+
+// Counter reads a project's pool usage from CAR.
+type Counter interface {
+	DescribeConcurrentCount(ctx context.Context, projectID, category string) (car.ConcurrentCount, error)
+}
+
+var _ Counter = (*car.Client)(nil)
+
+// Options wire a Service.
+type Options struct {
+	Sessions Sessions
+	Store    Store // nil: the line is off
+	Counter  Counter
+	// Projects are the allowed ProjectIds: a stop leaves the line of each.
+	Projects []string
+	// Jitter returns a number in [0, 1) for Retry-After; default math/rand.
+	Jitter func() float64
+	// Now stamps counts; it must be the Store's clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Service runs the use case.
+type Service struct {
+	o Options
+
+	mu     sync.Mutex
+	counts map[string]queue.Count // per-instance cache while the line is off or degraded
+}
+
+// New returns a Service.
+func New(o Options) *Service {
+	if o.Jitter == nil {
+		o.Jitter = rand.Float64
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Service{o: o, counts: map[string]queue.Count{}}
+}
+
+// Place is a user's place in the line.
+type Place struct {
+	Position   int           // 1 is next
+	ETA        time.Duration // an estimate; meaningful only when ETAKnown
+	ETAKnown   bool
+	RetryAfter time.Duration // when to poll again: whole seconds, 1 to 5, at most a third of QUEUE_ABANDON
+}
+
+// Result is a start's outcome: a ServerSession (or, for a lock, nothing),
+// or a place in the line.
+type Result struct {
+	ServerSession string
+	Place         *Place // not nil: the user waits
+}
+
+// Start starts the user's session (lockOnly: locks a concurrency only, the
+// compat /Enqueue), or gives the user its place in the line.
+func (s *Service) Start(ctx context.Context, in session.StartInput, lockOnly bool) (Result, error) {
+	if s.o.Store == nil || in.Guest() {
+		return s.attempt(ctx, in, lockOnly)
+	}
+	d, err := s.poll(ctx, in)
+	if err != nil { // degraded: today's stateless start
+		return s.attempt(ctx, in, lockOnly)
+	}
+	switch d.Verdict {
+	case queue.Wait:
+		return Result{Place: s.place(d)}, nil
+	case queue.Full:
+		return Result{}, full()
+	}
+	holder := d.Verdict == queue.Holder
+	res, err := s.attempt(ctx, in, lockOnly)
+	var o queue.Outcome
+	switch {
+	case err == nil || applied(err, lockOnly):
+		o = queue.Granted
+	case fault.KindOf(err) == fault.NoIdle:
+		o = queue.NoIdle
+	default:
+		o = queue.Failed
+	}
+	after, derr := s.o.Store.Done(ctx, in.ProjectID, in.UserID, in.UserIP, o, holder)
+	if o != queue.NoIdle || derr != nil {
+		return res, err
+	}
+	if after.Verdict == queue.Full {
+		return Result{}, full()
+	}
+	return Result{Place: s.place(after)}, nil
+}
+
+// attempt is the stateless start (or lock).
+func (s *Service) attempt(ctx context.Context, in session.StartInput, lockOnly bool) (Result, error) {
+	if lockOnly {
+		return Result{}, s.o.Sessions.Apply(ctx, in)
+	}
+	ss, err := s.o.Sessions.Start(ctx, in)
+	return Result{ServerSession: ss}, err
+}
+
+// applied reports whether a failed start got as far as a lock: the user
+// then holds a concurrency (until CAR's lock expires) like a granted one.
+func applied(err error, lockOnly bool) bool {
+	if lockOnly {
+		return false
+	}
+	fe := fault.As(err)
+	return fe.Action == "CreateSession"
+}
+
+func full() error {
+	return &fault.Error{Kind: fault.RateLimited, RetryAfter: 5 * time.Second,
+		Message: "this address already has the most places in line it may have (QUEUE_MAX_PER_IP); try again later"}
+}
+
+// describeBudget bounds a count refresh inside a poll.
+const describeBudget = 2 * time.Second
+
+// poll asks the line, refreshing the shared count when the line hands this
+// request the lease.
+func (s *Service) poll(ctx context.Context, in session.StartInput) (queue.Decision, error) {
+	st := s.o.Store
+	d, err := st.Poll(ctx, in.ProjectID, in.UserID, in.UserIP, nil, false)
+	if err != nil || d.Verdict != queue.Refresh {
+		return d, err
+	}
+	c, cerr := s.describe(ctx, in.ProjectID)
+	if cerr != nil {
+		return st.Poll(ctx, in.ProjectID, in.UserID, in.UserIP, nil, true)
+	}
+	return st.Poll(ctx, in.ProjectID, in.UserID, in.UserIP, &c, false)
+}
+
+func (s *Service) describe(ctx context.Context, project string) (queue.Count, error) {
+	ctx, cancel := context.WithTimeout(ctx, describeBudget)
+	defer cancel()
+	at := s.o.Now()
+	cc, err := s.o.Counter.DescribeConcurrentCount(ctx, project, "")
+	if err != nil {
+		return queue.Count{}, err
+	}
+	return queue.Count{Total: int(cc.Total), Running: int(cc.Running), At: at}, nil
+}
+
+// place turns the line's answer into the user's Place.
+func (s *Service) place(d queue.Decision) *Place {
+	p := &Place{Position: max(d.Position, 1), ETA: d.ETA, ETAKnown: d.ETAKnown}
+	p.RetryAfter = RetryAfter(p.Position, s.o.Store.Abandon(), s.o.Jitter())
+	return p
+}
+
+// RetryAfter is when a user at position p should poll again: 1 s at the
+// head, growing to 5 s from position 101, plus up to a second of jitter
+// (j in [0, 1)), in whole seconds, and never more than a third of abandon
+// (nor less than 1 s, the header's unit).
+func RetryAfter(p int, abandon time.Duration, j float64) time.Duration {
+	ceiling := min(5, int(abandon/(3*time.Second)))
+	t := 1 + float64(max(p, 1)-1)/25
+	v := int(t + j)
+	return time.Duration(max(1, min(v, ceiling, 5))) * time.Second
+}
+
+// Stop stops the user's session and leaves every line; the holder mark is
+// dropped only when CAR confirmed the stop. Redis trouble never fails it.
+func (s *Service) Stop(ctx context.Context, userID string) error {
+	err := s.o.Sessions.Stop(ctx, userID)
+	s.leave(ctx, userID, err == nil)
+	return err
+}
+
+// Leave gives up the user's places (the compat /Dequeue); a lock CAR holds
+// for the user is not touched.
+func (s *Service) Leave(ctx context.Context, userID string) {
+	s.leave(ctx, userID, false)
+}
+
+func (s *Service) leave(ctx context.Context, userID string, forget bool) {
+	if s.o.Store == nil {
+		return
+	}
+	for _, p := range s.o.Projects {
+		if err := s.o.Store.Leave(ctx, p, userID, forget); err != nil {
+			return // degraded: the place lapses by itself (QUEUE_ABANDON)
+		}
+	}
+}
+
+// Capacity is a project's pool and line.
+type Capacity struct {
+	Total, Running int
+	Idle           int // what the line can still hand out: Total - Running less grants since the count
+	Waiting        int // places polled within QUEUE_ABANDON
+}
+
+// staleWait is how long a capacity read waits for another instance's
+// refresh between looks.
+const staleWait = 50 * time.Millisecond
+
+// Capacity reads the project's count (never more than 1 s old: one
+// DescribeConcurrentCount a second per project across instances) and the
+// length of its line.
+func (s *Service) Capacity(ctx context.Context, project string) (Capacity, error) {
+	if st := s.o.Store; st != nil {
+		for deadline := time.Now().Add(describeBudget); time.Now().Before(deadline); {
+			d, err := st.Capacity(ctx, project, nil)
+			if err != nil {
+				break // degraded
+			}
+			switch d.Verdict {
+			case queue.OK:
+				return Capacity{Total: d.Total, Running: d.Running, Idle: d.Idle, Waiting: d.Waiting}, nil
+			case queue.Refresh:
+				c, err := s.describe(ctx, project)
+				if err != nil {
+					return Capacity{}, err
+				}
+				d, err := st.Capacity(ctx, project, &c)
+				if err != nil || d.Verdict != queue.OK {
+					return Capacity{Total: c.Total, Running: c.Running, Idle: max(0, c.Total-c.Running)}, nil
+				}
+				return Capacity{Total: d.Total, Running: d.Running, Idle: d.Idle, Waiting: d.Waiting}, nil
+			}
+			// another instance is refreshing: look again shortly
+			select {
+			case <-ctx.Done():
+				return Capacity{}, fault.Wrap(fault.Timeout, "the capacity could not be read in time", ctx.Err())
+			case <-time.After(staleWait):
+			}
+		}
+	}
+	return s.localCapacity(ctx, project)
+}
+
+// localCapacity is the per-instance 1 s cache used without the line.
+func (s *Service) localCapacity(ctx context.Context, project string) (Capacity, error) {
+	s.mu.Lock()
+	c, ok := s.counts[project]
+	s.mu.Unlock()
+	if !ok || s.o.Now().Sub(c.At) >= time.Second {
+		var err error
+		if c, err = s.describe(ctx, project); err != nil {
+			return Capacity{}, err
+		}
+		s.mu.Lock()
+		s.counts[project] = c
+		s.mu.Unlock()
+	}
+	return Capacity{Total: c.Total, Running: c.Running, Idle: max(0, c.Total-c.Running)}, nil
+}
+
+// Health is "" with the line off, else "ok" or "degraded".
+func (s *Service) Health(ctx context.Context) string {
+	switch {
+	case s.o.Store == nil:
+		return ""
+	case s.o.Store.Check(ctx):
+		return "ok"
+	}
+	return "degraded"
+}

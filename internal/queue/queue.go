@@ -1,0 +1,245 @@
+// Package queue keeps the launch-day waiting line of each CAR project in
+// Redis (TencentDB for Redis in production), so that every instance of the
+// function sees the same line and no state lives in an instance.
+//
+// Each project's line is a handful of keys sharing one hash tag (so it works
+// on cluster editions), all read and changed by one Lua script (line.lua)
+// that receives its keys through KEYS only: every step is atomic, and a poll
+// is one round trip. Every key has a TTL, and abandoned places are pruned
+// inside the polls: there is no background work.
+//
+// The Store never blocks a start or a stop on Redis: each call has a small
+// budget (100 ms by default), and after a failure the Store answers
+// ErrDegraded without calling Redis for a second, then tries again. It logs
+// the trouble at most once a minute, with the password masked.
+package queue
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+//go:embed line.lua
+var lineSource string
+
+var lineScript = redis.NewScript(lineSource)
+
+// ErrDegraded is returned while Redis is unreachable or too slow: the
+// caller serves the request without the line.
+var ErrDegraded = errors.New("queue: Redis unavailable")
+
+// Defaults.
+const (
+	DefaultPrefix      = "{carbroker}:"
+	DefaultAbandon     = 30 * time.Second
+	DefaultMaxPerIP    = 4
+	DefaultHoldTTL     = 2 * time.Hour
+	DefaultCallTimeout = 100 * time.Millisecond
+	// RetryAfterFailure is how long the Store leaves Redis alone after a
+	// failure before it tries again: with the call budget, the line resumes
+	// within 2 s of Redis returning.
+	RetryAfterFailure = time.Second
+	logEvery          = time.Minute
+)
+
+// Options configure a Store.
+type Options struct {
+	URL         string        // redis:// or rediss:// (QUEUE_REDIS_URL)
+	Prefix      string        // key prefix (QUEUE_KEY_PREFIX); default DefaultPrefix
+	Abandon     time.Duration // a place not polled for this long is dropped (QUEUE_ABANDON)
+	MaxPerIP    int           // places per client IP (QUEUE_MAX_PER_IP)
+	HoldTTL     time.Duration // how long a holder is remembered (QUEUE_HOLD_TTL)
+	CallTimeout time.Duration // budget of one Redis call; default 100 ms
+	Logger      *slog.Logger
+	Now         func() time.Time // the clock written into the line (tests); default time.Now
+}
+
+// Store is the waiting lines of every project. It is safe for concurrent use.
+type Store struct {
+	o      Options
+	rdb    *redis.Client
+	secret string // the URL's password, masked in every log line
+	where  string // the URL without its password, for logs
+
+	mu       sync.Mutex
+	downAt   time.Time // last failure; zero while healthy
+	lastTry  time.Time // last call sent to Redis
+	lastLog  time.Time
+	reported bool // a failure was logged since the last recovery
+}
+
+// Open validates the options and returns a Store; it does not connect (the
+// first call does).
+func Open(o Options) (*Store, error) {
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if o.Abandon <= 0 {
+		o.Abandon = DefaultAbandon
+	}
+	if o.MaxPerIP <= 0 {
+		o.MaxPerIP = DefaultMaxPerIP
+	}
+	if o.HoldTTL <= 0 {
+		o.HoldTTL = DefaultHoldTTL
+	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = DefaultCallTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	ro, where, secret, err := ParseURL(o.URL)
+	if err != nil {
+		return nil, err
+	}
+	ro.DialTimeout = o.CallTimeout
+	ro.ReadTimeout = o.CallTimeout
+	ro.WriteTimeout = o.CallTimeout
+	ro.ContextTimeoutEnabled = true
+	ro.MaxRetries = 1 // one more try on a fresh connection (a pooled one may be dead after a restart or a freeze)
+	ro.MinRetryBackoff = -1
+	ro.MaxRetryBackoff = -1
+	ro.Protocol = 2 // RESP2: no HELLO round trip, and Redis 4/5 (TencentDB's older editions) understand it
+	ro.DisableIdentity = true
+	return &Store{o: o, rdb: redis.NewClient(ro), secret: secret, where: where}, nil
+}
+
+// ParseURL reads a redis:// or rediss:// URL. It returns go-redis options,
+// the URL with its password masked, and the password itself. TencentDB for
+// Redis custom accounts authenticate with "account@password" as the
+// password: redis://:account@password@host:6379/0 (or with the @ written
+// %40) works, because only the last @ ends the credentials.
+func ParseURL(raw string) (opt *redis.Options, masked, secret string, err error) {
+	u, perr := url.Parse(raw)
+	if perr != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		return nil, "", "", errors.New("QUEUE_REDIS_URL must be redis://[:password@]host:port[/db] or rediss://… (TLS)")
+	}
+	if u.User != nil {
+		secret, _ = u.User.Password()
+	}
+	masked = u.Redacted()
+	opt, err = redis.ParseURL(raw)
+	if err != nil {
+		msg := err.Error()
+		if secret != "" {
+			msg = strings.ReplaceAll(msg, secret, "xxxxx")
+		}
+		return nil, masked, secret, fmt.Errorf("QUEUE_REDIS_URL %s: %s", masked, msg)
+	}
+	return opt, masked, secret, nil
+}
+
+// Close closes the connections.
+func (s *Store) Close() error { return s.rdb.Close() }
+
+// Where is the Redis URL with its password masked.
+func (s *Store) Where() string { return s.where }
+
+// Abandon is how long a place lasts without a poll.
+func (s *Store) Abandon() time.Duration { return s.o.Abandon }
+
+// Degraded reports whether the last Redis call failed.
+func (s *Store) Degraded() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.downAt.IsZero()
+}
+
+// Check pings Redis (within the call budget; not while a failure is
+// younger than RetryAfterFailure) and reports whether the line is healthy.
+func (s *Store) Check(ctx context.Context) bool {
+	return s.do(ctx, func(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }) == nil
+}
+
+// do runs one Redis call within the budget, keeping the health state.
+func (s *Store) do(ctx context.Context, call func(context.Context) error) error {
+	now := time.Now() // health follows the real clock, whatever Options.Now says
+	s.mu.Lock()
+	if !s.downAt.IsZero() && now.Sub(s.lastTry) < RetryAfterFailure && now.Sub(s.lastTry) >= 0 {
+		s.mu.Unlock()
+		return ErrDegraded
+	}
+	s.lastTry = now
+	s.mu.Unlock()
+
+	cctx, cancel := context.WithTimeout(ctx, s.o.CallTimeout)
+	err := call(cctx)
+	cancel()
+	if err == nil || errors.Is(err, redis.Nil) {
+		s.recovered()
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err() // the request ended: not Redis's fault
+	}
+	s.failed(err)
+	return fmt.Errorf("%w: %s", ErrDegraded, s.mask(err.Error()))
+}
+
+func (s *Store) recovered() {
+	s.mu.Lock()
+	was, logged := !s.downAt.IsZero(), s.reported
+	s.downAt, s.reported = time.Time{}, false
+	s.mu.Unlock()
+	if was && logged {
+		s.o.Logger.Info("queue: Redis is back; the waiting line resumes", "redis", s.where)
+	}
+}
+
+func (s *Store) failed(err error) {
+	now := time.Now()
+	s.mu.Lock()
+	if s.downAt.IsZero() {
+		s.downAt = now
+	}
+	logIt := s.lastLog.IsZero() || now.Sub(s.lastLog) >= logEvery
+	if logIt {
+		s.lastLog, s.reported = now, true
+	}
+	s.mu.Unlock()
+	if logIt {
+		s.o.Logger.Warn("queue: Redis unavailable; starts and stops go to CAR without the waiting line until it returns",
+			"redis", s.where, "err", s.mask(err.Error()))
+	}
+}
+
+func (s *Store) mask(msg string) string {
+	if s.secret != "" {
+		msg = strings.ReplaceAll(msg, s.secret, "xxxxx")
+	}
+	return msg
+}
+
+// keys returns the line's keys for a project (and the user's holder key).
+func (s *Store) keys(project, user string) []string {
+	base := s.o.Prefix + project + ":"
+	if !hasHashTag(s.o.Prefix) {
+		base = s.o.Prefix + "{" + project + "}:"
+	}
+	return []string{base + "line", base + "seen", base + "ipof", base + "ipn", base + "seq",
+		base + "cap", base + "lease", base + "grants", base + "tries", base + "hold:" + user}
+}
+
+// hasHashTag reports whether a key prefix holds a Redis Cluster hash tag
+// ("{…}" with something inside), which then decides the slot of every key.
+func hasHashTag(p string) bool {
+	i := strings.IndexByte(p, '{')
+	if i < 0 {
+		return false
+	}
+	j := strings.IndexByte(p[i+1:], '}')
+	return j > 0
+}

@@ -1,0 +1,420 @@
+package queue_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"carbroker/internal/queue"
+	"carbroker/internal/redistest"
+	"carbroker/internal/testkit"
+)
+
+const project = "cap-q0001"
+
+type fixture struct {
+	t     *testing.T
+	srv   *redistest.Server
+	store *queue.Store
+	clock *testkit.Clock
+	logs  *testkit.Buffer
+	raw   *redis.Client
+}
+
+func newFixture(t *testing.T, o queue.Options) *fixture {
+	t.Helper()
+	srv := redistest.Start(t)
+	f := &fixture{t: t, srv: srv, clock: testkit.NewClock(time.Now()), logs: &testkit.Buffer{}}
+	if o.URL == "" {
+		o.URL = srv.URL()
+	}
+	if o.CallTimeout == 0 {
+		o.CallTimeout = 2 * time.Second // these tests are about the line, not the budget: hold under load
+	}
+	o.Now = f.clock.Now
+	o.Logger = slog.New(slog.NewTextHandler(f.logs, nil))
+	s, err := queue.Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	f.store = s
+	f.raw = redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { f.raw.Close() })
+	return f
+}
+
+func (f *fixture) poll(user, ip string) queue.Decision {
+	f.t.Helper()
+	d, err := f.store.Poll(context.Background(), project, user, ip, nil, false)
+	if err != nil {
+		f.t.Fatalf("poll %s: %v", user, err)
+	}
+	return d
+}
+
+// count stores a fresh DescribeConcurrentCount (as a refresher would).
+func (f *fixture) count(total, running int) {
+	f.t.Helper()
+	c := &queue.Count{Total: total, Running: running, At: f.clock.Now()}
+	if _, err := f.store.Capacity(context.Background(), project, c); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fixture) done(user string, o queue.Outcome) queue.Decision {
+	f.t.Helper()
+	d, err := f.store.Done(context.Background(), project, user, "198.51.100.1", o, false)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return d
+}
+
+// A stale count hands one caller the lease to refresh it; meanwhile a
+// newcomer to an empty line becomes its head, which always may try.
+func TestRefreshLease(t *testing.T) {
+	f := newFixture(t, queue.Options{})
+	if d := f.poll("alice", "198.51.100.1"); d.Verdict != queue.Refresh {
+		t.Fatalf("first poll with no count: %+v, want Refresh", d)
+	}
+	d := f.poll("bob", "198.51.100.2")
+	if d.Verdict != queue.Go || d.Position != 1 {
+		t.Fatalf("bob while alice refreshes: %+v, want Go at position 1 (the head may)", d)
+	}
+	c := &queue.Count{Total: 2, Running: 2, At: f.clock.Now()}
+	d, err := f.store.Poll(context.Background(), project, "alice", "198.51.100.1", c, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Verdict != queue.Wait || d.Position != 2 || d.Idle != 0 || d.Total != 2 {
+		t.Fatalf("alice with a full pool: %+v, want Wait at 2", d)
+	}
+}
+
+// Newcomers to an empty line go to CAR while the count shows idle
+// concurrencies not already being tried; the rest join the line, and a
+// newcomer never tries while others wait.
+func TestEmptyLineGoesToCAR(t *testing.T) {
+	f := newFixture(t, queue.Options{})
+	f.count(4, 2)
+	for _, u := range []string{"a", "b"} {
+		if d := f.poll(u, "198.51.100.1"); d.Verdict != queue.Go || d.Position != 0 {
+			t.Fatalf("%s: %+v, want Go without a place", u, d)
+		}
+	}
+	if d := f.poll("c", "198.51.100.2"); d.Verdict != queue.Go || d.Position != 1 {
+		t.Fatalf("c: %+v, want Go as the head (both idle ones are being tried)", d)
+	}
+	if d := f.poll("d", "198.51.100.2"); d.Verdict != queue.Wait || d.Position != 2 {
+		t.Fatalf("d: %+v, want Wait at 2", d)
+	}
+	// a and b got theirs: the line counts them even before CAR's count does.
+	f.done("a", queue.Granted)
+	f.done("b", queue.Granted)
+	if d := f.poll("d", "198.51.100.2"); d.Verdict != queue.Wait || d.Idle != 0 {
+		t.Fatalf("d after two grants: %+v, want Wait with idle 0", d)
+	}
+}
+
+// Positions follow the join order, never increase while users poll, and a
+// user at position p may try only when p is within the idle count.
+func TestFIFOAndPositions(t *testing.T) {
+	f := newFixture(t, queue.Options{})
+	f.count(3, 3)
+	users := []string{"u1", "u2", "u3", "u4", "u5"}
+	for i, u := range users {
+		d := f.poll(u, "198.51.100."+string(rune('1'+i)))
+		want := queue.Wait
+		if i == 0 {
+			want = queue.Go
+		}
+		if d.Verdict != want || d.Position != i+1 || d.Waiting != i+1 {
+			t.Fatalf("%s: %+v, want %v at %d", u, d, want, i+1)
+		}
+	}
+	// Two concurrencies free up: the count says so a second later.
+	f.clock.Advance(1100 * time.Millisecond)
+	f.count(3, 1)
+	if d := f.poll("u2", "198.51.100.2"); d.Verdict != queue.Go || d.Position != 2 {
+		t.Fatalf("u2 with 2 idle: %+v, want Go at 2", d)
+	}
+	if d := f.poll("u3", "198.51.100.3"); d.Verdict != queue.Wait || d.Position != 3 {
+		t.Fatalf("u3 with 2 idle: %+v, want Wait at 3", d)
+	}
+	f.done("u2", queue.Granted)
+	if d := f.poll("u3", "198.51.100.3"); d.Position != 2 || d.Verdict != queue.Wait || d.Idle != 1 {
+		t.Fatalf("u3 after u2's grant: %+v, want Wait at 2 with idle 1", d)
+	}
+	// The head learns from CAR that nothing is idle: nobody behind tries for a second.
+	if d := f.done("u1", queue.NoIdle); d.Verdict != queue.Wait || d.Position != 1 {
+		t.Fatalf("u1 after NoIdle: %+v, want Wait at 1", d)
+	}
+	if d := f.poll("u3", "198.51.100.3"); d.Verdict != queue.Wait || d.Idle != 0 {
+		t.Fatalf("u3 after the head's NoIdle: %+v, want Wait with idle 0", d)
+	}
+	if d := f.poll("u1", "198.51.100.1"); d.Verdict != queue.Go {
+		t.Fatalf("the head may always try: %+v", d)
+	}
+	if d := f.poll("late", "198.51.100.9"); d.Position != 5 || d.Verdict != queue.Wait {
+		t.Fatalf("a newcomer joins the end: %+v", d)
+	}
+}
+
+// A user who stops polling for QUEUE_ABANDON loses the place; those behind
+// move up and its IP's count is given back.
+func TestAbandon(t *testing.T) {
+	f := newFixture(t, queue.Options{Abandon: 2 * time.Second, MaxPerIP: 1})
+	f.count(1, 1)
+	f.poll("gone", "198.51.100.1")
+	f.poll("stays", "198.51.100.2")
+	f.clock.Advance(1500 * time.Millisecond)
+	f.poll("stays", "198.51.100.2")
+	f.clock.Advance(600 * time.Millisecond)
+	d := f.poll("stays", "198.51.100.2")
+	if d.Position != 1 || d.Waiting != 1 {
+		t.Fatalf("after gone abandoned: %+v, want stays at 1 of 1", d)
+	}
+	if d := f.poll("other", "198.51.100.1"); d.Verdict == queue.Full {
+		t.Fatalf("the abandoned place still counts for its IP: %+v", d)
+	}
+}
+
+func TestMaxPerIP(t *testing.T) {
+	f := newFixture(t, queue.Options{MaxPerIP: 2})
+	f.count(1, 1)
+	f.poll("a", "198.51.100.1")
+	f.poll("b", "198.51.100.1")
+	if d := f.poll("c", "198.51.100.1"); d.Verdict != queue.Full {
+		t.Fatalf("third place from one IP: %+v, want Full", d)
+	}
+	if d := f.poll("a", "198.51.100.1"); d.Position != 1 {
+		t.Fatalf("a poll of an existing place is not capped: %+v", d)
+	}
+	if err := f.store.Leave(context.Background(), project, "a", false); err != nil {
+		t.Fatal(err)
+	}
+	if d := f.poll("c", "198.51.100.1"); d.Verdict == queue.Full || d.Position != 2 {
+		t.Fatalf("after a left: %+v, want a place", d)
+	}
+}
+
+// A granted user is remembered as a holder until it stops or the mark
+// expires, and holders skip the line.
+func TestHolders(t *testing.T) {
+	f := newFixture(t, queue.Options{HoldTTL: 300 * time.Millisecond})
+	f.count(1, 1)
+	f.poll("waiter", "198.51.100.1")
+	f.done("h", queue.Granted)
+	if d := f.poll("h", "198.51.100.2"); d.Verdict != queue.Holder {
+		t.Fatalf("holder: %+v", d)
+	}
+	if err := f.store.Leave(context.Background(), project, "h", true); err != nil {
+		t.Fatal(err)
+	}
+	if d := f.poll("h", "198.51.100.2"); d.Verdict != queue.Wait || d.Position != 2 {
+		t.Fatalf("after stop: %+v, want a place behind waiter", d)
+	}
+	f.done("h2", queue.Granted)
+	time.Sleep(500 * time.Millisecond) // Redis's own clock expires the mark
+	if d := f.poll("h2", "198.51.100.3"); d.Verdict == queue.Holder {
+		t.Fatalf("the holder mark outlived QUEUE_HOLD_TTL: %+v", d)
+	}
+}
+
+// Each project has its own line and count.
+func TestLinesPerProject(t *testing.T) {
+	f := newFixture(t, queue.Options{})
+	f.count(1, 1)
+	f.poll("a", "198.51.100.1")
+	f.poll("b", "198.51.100.1")
+	other := &queue.Count{Total: 2, Running: 0, At: f.clock.Now()}
+	d, err := f.store.Poll(context.Background(), "cap-other", "c", "198.51.100.1", other, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Verdict != queue.Go || d.Position != 0 {
+		t.Fatalf("a user of a project with idle concurrencies waited: %+v", d)
+	}
+}
+
+// Every key the line writes carries a TTL and the line's hash tag.
+func TestKeysHaveTTLAndOneHashTag(t *testing.T) {
+	for _, prefix := range []string{"", "app:"} {
+		f := newFixture(t, queue.Options{Prefix: prefix})
+		f.count(2, 1)
+		f.poll("a", "198.51.100.1")
+		f.poll("b", "198.51.100.1")
+		f.poll("c", "198.51.100.2")
+		f.done("a", queue.Granted)
+		f.done("b", queue.NoIdle)
+		keys, err := f.raw.Keys(context.Background(), "*").Result()
+		if err != nil || len(keys) < 6 {
+			t.Fatalf("keys %v %v", keys, err)
+		}
+		want := "{carbroker}"
+		if prefix != "" {
+			want = "{" + project + "}"
+		}
+		for _, k := range keys {
+			if ttl := f.raw.PTTL(context.Background(), k).Val(); ttl <= 0 {
+				t.Errorf("key %s has no TTL (%v)", k, ttl)
+			}
+			if i := strings.IndexByte(k, '{'); i < 0 || !strings.HasPrefix(k[i:], want) {
+				t.Errorf("key %s does not carry the hash tag %s", k, want)
+			}
+		}
+	}
+}
+
+// The ETA is omitted until grants give a rate, then grows with position.
+func TestETA(t *testing.T) {
+	f := newFixture(t, queue.Options{})
+	f.count(1, 1)
+	f.poll("w1", "198.51.100.1")
+	if d := f.poll("w2", "198.51.100.1"); d.ETAKnown {
+		t.Fatalf("ETA without any grant: %+v", d)
+	}
+	for _, u := range []string{"g1", "g2", "g3"} {
+		f.done(u, queue.Granted)
+		f.clock.Advance(2 * time.Second)
+	}
+	f.count(1, 1)
+	d1, d2 := f.poll("w1", "198.51.100.1"), f.poll("w2", "198.51.100.1")
+	if !d1.ETAKnown || !d2.ETAKnown || d1.ETA <= 0 || d2.ETA <= d1.ETA {
+		t.Fatalf("ETAs %+v %+v: want known and growing with position", d1, d2)
+	}
+}
+
+// A killed Redis degrades the Store quickly (within the call budget), it
+// logs once, and an empty restarted Redis is used again within 2 s.
+func TestOutageAndRecovery(t *testing.T) {
+	f := newFixture(t, queue.Options{})
+	f.count(1, 1)
+	f.poll("a", "198.51.100.1")
+	f.srv.Kill()
+	ctx := context.Background()
+	for range 5 {
+		start := time.Now()
+		_, err := f.store.Poll(ctx, project, "a", "198.51.100.1", nil, false)
+		if !errors.Is(err, queue.ErrDegraded) {
+			t.Fatalf("poll with Redis down: %v", err)
+		}
+		if el := time.Since(start); el > 1500*time.Millisecond { // connection refused: at once, bar a loaded machine
+			t.Fatalf("a poll with Redis down took %v", el)
+		}
+	}
+	if !f.store.Degraded() || f.store.Check(ctx) {
+		t.Fatal("the store does not report itself degraded")
+	}
+	if n := strings.Count(f.logs.String(), "Redis unavailable"); n != 1 {
+		t.Fatalf("logged the outage %d times, want once:\n%s", n, f.logs.String())
+	}
+	if err := f.srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		d, err := f.store.Poll(ctx, project, "a", "198.51.100.1", nil, false)
+		if err == nil {
+			if d.Verdict != queue.Refresh {
+				t.Fatalf("the first poll on an empty Redis: %+v, want Refresh", d)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the line did not resume within 2 s of Redis returning: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if f.store.Degraded() {
+		t.Fatal("still degraded after a successful call")
+	}
+}
+
+// A Redis that accepts connections but never answers costs one call budget.
+func TestSlowRedisIsBounded(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	s, err := queue.Open(queue.Options{URL: "redis://" + ln.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	start := time.Now()
+	_, err = s.Poll(context.Background(), project, "a", "198.51.100.1", nil, false)
+	if !errors.Is(err, queue.ErrDegraded) {
+		t.Fatalf("err %v", err)
+	}
+	// one try and one retry on a fresh connection, each within the 100 ms
+	// budget: far below the request's (the bound leaves room for a loaded machine)
+	if el := time.Since(start); el > 1500*time.Millisecond {
+		t.Fatalf("a silent Redis held the request for %v", el)
+	}
+}
+
+func TestParseURLMasksPassword(t *testing.T) {
+	for _, c := range []struct{ url, password string }{
+		{"redis://:s3cretpw@127.0.0.1:1/0", "s3cretpw"},
+		{"rediss://:acct@s3cretpw@10.0.0.5:6379", "acct@s3cretpw"}, // TencentDB account@password
+		{"redis://:acct%40s3cretpw@10.0.0.5:6379/2", "acct@s3cretpw"},
+	} {
+		opt, masked, secret, err := queue.ParseURL(c.url)
+		if err != nil {
+			t.Fatalf("%s: %v", c.url, err)
+		}
+		if opt.Password != c.password || secret != c.password {
+			t.Errorf("%s: password %q, want %q", c.url, opt.Password, c.password)
+		}
+		if strings.Contains(masked, "s3cret") {
+			t.Errorf("masked URL %q shows the password", masked)
+		}
+	}
+	for _, bad := range []string{"", "http://x:1", "redis://", "localhost:6379"} {
+		if _, _, _, err := queue.ParseURL(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	// A failing store never logs the password.
+	var logs testkit.Buffer
+	s, err := queue.Open(queue.Options{URL: "redis://:s3cretpw@127.0.0.1:1/0",
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = s.Poll(context.Background(), project, "a", "198.51.100.1", nil, false)
+	if err == nil || strings.Contains(err.Error(), "s3cret") || strings.Contains(logs.String(), "s3cret") || logs.String() == "" {
+		t.Fatalf("err %v, logs %s", err, logs.String())
+	}
+}
