@@ -109,12 +109,17 @@ func TestStateShowsTheLine(t *testing.T) {
 	if s.Line == nil || len(s.Line.Waiting) != 1 || s.Line.Waiting[0].UserId != "carol" || *s.Line.Waiting[0].EtaSeconds != 12 {
 		t.Fatalf("line %+v", s.Line)
 	}
+	// A line that cannot list its members here: the page lists its own.
+	h = console.Handler(api, console.Options{Pool: pool(t), LineOn: true})
+	if body := serve(h, "GET", "/dev/state", "").Body.String(); !strings.Contains(body, `"Line":{"Waiting":null}`) {
+		t.Fatalf("line on, not listed: %s", body)
+	}
 	h = console.Handler(api, console.Options{Pool: pool(t), Line: func(context.Context) ([]console.Waiter, error) {
 		return nil, errors.New("redis: connection refused")
 	}})
 	s = stateReply{}
 	_ = json.Unmarshal(serve(h, "GET", "/dev/state", "").Body.Bytes(), &s)
-	if s.Line == nil || s.Line.Error == "" || len(s.Line.Waiting) != 0 {
+	if s.Line == nil || s.Line.Error == "" || s.Line.Waiting != nil {
 		t.Fatalf("line with an error %+v", s.Line)
 	}
 }

@@ -51,6 +51,8 @@ func (f *stallCAR) do(ctx context.Context, action string) error {
 		select {
 		case <-t.C:
 		case <-ctx.Done():
+		}
+		if ctx.Err() != nil { // also when both happened before this goroutine ran
 			// what the CAR client returns when the deadline cuts a call
 			return &fault.Error{Kind: fault.Timeout, Retry: fault.Once, Action: action, Code: "ClientError.NetworkError", Err: ctx.Err()}
 		}
