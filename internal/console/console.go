@@ -172,6 +172,12 @@ func state(w http.ResponseWriter, r *http.Request, o Options) {
 }
 
 func connection(w http.ResponseWriter, r *http.Request, p Pool, connect bool) {
+	// JSON only: a page of another origin cannot send that without a CORS
+	// preflight, which these endpoints never grant.
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		fault.Write(w, fault.New(fault.Invalid, "Content-Type must be application/json"), "")
+		return
+	}
 	var in struct{ UserId string }
 	b, err := io.ReadAll(io.LimitReader(r.Body, 4096))
 	if err == nil {

@@ -25,7 +25,11 @@ var api = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 
 func serve(h http.Handler, method, path, body string) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(method, path, strings.NewReader(body)))
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	h.ServeHTTP(rec, req)
 	return rec
 }
 
@@ -66,6 +70,14 @@ func TestStateAndConnections(t *testing.T) {
 	}
 	start("alice")
 	start("bob")
+	// What a page of another origin can send without a preflight: refused, nothing changes.
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("POST", "/dev/disconnect", strings.NewReader(`{"UserId":"bob"}`))
+	req.Header.Set("Content-Type", "text/plain")
+	h.ServeHTTP(rec, req)
+	if s, _ := emu.SlotOf("bob"); rec.Code != 400 || s.State != caremu.Session {
+		t.Fatalf("text/plain disconnect: %d, bob %s", rec.Code, s.State)
+	}
 	for path, user := range map[string]string{"/dev/connect": "alice", "/dev/disconnect": "bob"} {
 		rec := serve(h, "POST", path, `{"UserId":"`+user+`"}`)
 		if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"Changed":true`) {
@@ -76,7 +88,7 @@ func TestStateAndConnections(t *testing.T) {
 		t.Fatalf("connect nobody: %d %s", rec.Code, rec.Body)
 	}
 	emu.Advance(10 * time.Second)
-	rec := serve(h, "GET", "/dev/state", "")
+	rec = serve(h, "GET", "/dev/state", "")
 	if rec.Code != 200 || rec.Header().Get("Content-Type") != "application/json; charset=utf-8" || rec.Header().Get("Cache-Control") != "no-store" {
 		t.Fatalf("state: %d %v", rec.Code, rec.Header())
 	}

@@ -72,9 +72,10 @@ function logExchange(who, x) {
 // POST to a dev endpoint, logged like the module's exchanges.
 async function dev(path, body, who) {
   const began = Date.now();
-  const res = await fetch(path, { method: "POST", body: JSON.stringify(body), cache: "no-store" });
+  const headers = { "Content-Type": "application/json" };
+  const res = await fetch(path, { method: "POST", headers, body: JSON.stringify(body), cache: "no-store" });
   const reply = await res.json().catch(() => null);
-  logExchange(who, { method: "POST", url: path, requestHeaders: {}, request: body, status: res.status, reply, retryAfter: 0, ms: Date.now() - began });
+  logExchange(who, { method: "POST", url: path, requestHeaders: headers, request: body, status: res.status, reply, retryAfter: 0, ms: Date.now() - began });
   return reply;
 }
 
