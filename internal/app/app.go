@@ -155,7 +155,7 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 		return 2
 	}
 	h = console.Handler(h, console.Options{Pool: emu, Retention: pool.Retention, ClientWait: pool.ClientWait,
-		AuthMode: string(cfg.Auth.Mode), ProjectID: cfg.ProjectID})
+		AuthMode: string(cfg.Auth.Mode), ProjectID: cfg.ProjectID, LineOn: cfg.Queue.RedisURL != ""})
 	if addr == "" {
 		addr = "127.0.0.1:9000"
 	}

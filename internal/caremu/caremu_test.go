@@ -823,3 +823,23 @@ func TestRandomCredentialsAreFreshAndAccepted(t *testing.T) {
 		t.Fatalf("Client hands out %+v, not the credential given", cl)
 	}
 }
+
+// With RateLimits, an action answers RequestLimitExceeded beyond its
+// requests per second, and the others are not counted against it.
+func TestRateLimits(t *testing.T) {
+	v := newEnv(t, caremu.Options{Concurrency: 8, RateLimits: map[string]int{"ApplyConcurrent": 3}})
+	for _, u := range []string{"a", "b", "c"} {
+		want(t, "within the limit", v.apply(u), "")
+	}
+	want(t, "beyond the limit", v.apply("d"), "RequestLimitExceeded")
+	want(t, "another action", v.destroy("a"), "")
+	calls := v.em.Calls()
+	if last := calls[len(calls)-2]; last.Action != "ApplyConcurrent" || last.Code != "RequestLimitExceeded" {
+		t.Fatalf("the refused call is not logged: %+v", last)
+	}
+	time.Sleep(1100 * time.Millisecond) // the window is a second of real time
+	want(t, "a second later", v.apply("d"), "")
+	if caremu.RateLimitsCAR["ApplyConcurrent"] != 100 || caremu.RateLimitsCAR["DescribeConcurrentCount"] != 20 {
+		t.Fatalf("CAR's documented limits: %v", caremu.RateLimitsCAR)
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"carbroker/internal/consoletest"
 )
 
@@ -136,6 +138,40 @@ func TestConsoleLineOffFullPool(t *testing.T) {
 	assetsLoaded(t, tab)
 }
 
+// With the line on (dev mode's default), the third user on a full pool of
+// two waits with Position 1 and gets the first concurrency freed.
+func TestConsoleLine(t *testing.T) {
+	tab, _ := openConsole(t, map[string]string{"DEV_CONCURRENCY": "2"})
+	for _, u := range []string{"u1", "u2", "u3"} {
+		must(tab.AddUser(u))(t)
+	}
+	act(t, tab, "u1", "start")
+	act(t, tab, "u2", "start")
+	must(tab.WaitUser("u1", "session"))(t)
+	must(tab.WaitUser("u2", "session"))(t)
+	act(t, tab, "u3", "start")
+	if err := tab.Wait(`document.querySelector('li[data-user="u3"] .status[data-state="queued"], li[data-user="u3"] .status[data-state="error"]')`); err != nil {
+		t.Fatal(err)
+	}
+	q := must(tab.WaitUser("u3", "queued"))(t)
+	if !strings.Contains(q.Text, "Position 1 (0 ahead)") {
+		t.Fatalf("third user: %q", q.Text)
+	}
+	if err := tab.Wait(`[...document.querySelectorAll("#line li")].some((li) => li.textContent.includes("Position 1") && li.textContent.includes("u3"))`); err != nil {
+		t.Fatalf("the line panel does not show u3 at Position 1: %v", err)
+	}
+	if st := must(chromedp.Run(tab.Ctx, chromedp.Text(chromedp.CSS("#line-status"))))(t); !strings.Contains(st, "line is on") {
+		t.Errorf("line status %q", st)
+	}
+	act(t, tab, "u1", "stop")
+	must(tab.WaitUser("u1", "stopped"))(t)
+	got := must(tab.WaitUser("u3", "session"))(t)
+	if got.Slot == "" {
+		t.Fatalf("u3 in session without a concurrency: %+v", got)
+	}
+	assetsLoaded(t, tab)
+}
+
 func TestConsoleReconnectWithinRetention(t *testing.T) {
 	tab, _ := openConsole(t, map[string]string{"DEV_CONCURRENCY": "2"})
 	must(tab.AddUser("alice"))(t)
@@ -218,5 +254,105 @@ func TestConsoleGuestViewerTicketMode(t *testing.T) {
 	if !strings.Contains(g.Text, "room as Viewer") || g.Slot != h.Slot {
 		t.Fatalf("guest: %+v, host on %s", g, h.Slot)
 	}
-	fmt.Println(tab.Requests())
+}
+
+// At 360 px nothing scrolls sideways, every control has a name, and state is
+// said in words (colour only repeats it).
+func TestConsoleNarrowAndAccessible(t *testing.T) {
+	tab := newTab(t)
+	dev, err := consoletest.StartDev(map[string]string{"DEV_CONCURRENCY": "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dev.Close)
+	if err := chromedp.Do(tab.Ctx, chromedp.EmulateViewport(360, 740)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tab.Open(dev.URL); err != nil {
+		t.Fatal(err)
+	}
+	must(tab.AddUser("a-user-with-a-rather-long-name@example.com"))(t)
+	must(tab.AddUser("second"))(t)
+	act(t, tab, "a-user-with-a-rather-long-name@example.com", "start")
+	must(tab.WaitUser("a-user-with-a-rather-long-name@example.com", "session"))(t)
+	act(t, tab, "second", "start") // waits in line, or is refused without one
+	if err := tab.Wait(`document.querySelector('li[data-user="second"] .status[data-state="queued"], li[data-user="second"] .status[data-state="error"]')`); err != nil {
+		t.Fatal(err)
+	}
+	report, err := chromedp.Run(tab.Ctx, chromedp.Evaluate[[]string](`(() => {
+		const problems = [];
+		const width = document.documentElement.scrollWidth;
+		if (width > 360) problems.push("page is " + width + " px wide at 360");
+		for (const e of document.querySelectorAll("body *")) {
+			const r = e.getBoundingClientRect();
+			if (r.width > 0 && r.right > 361 && !e.closest("pre")) problems.push("sticks out: " + e.outerHTML.slice(0, 80));
+		}
+		for (const i of document.querySelectorAll("input, select, textarea")) {
+			if (!i.labels || i.labels.length === 0) problems.push("input without a label: " + i.id);
+		}
+		for (const b of document.querySelectorAll("button")) {
+			if (!b.textContent.trim() && !b.getAttribute("aria-label")) problems.push("button without a name");
+		}
+		for (const s of document.querySelectorAll(".status")) {
+			if (!s.querySelector("strong") || !s.querySelector("strong").textContent.trim()) problems.push("status without a word: " + s.outerHTML);
+		}
+		for (const s of document.querySelectorAll("#slots li")) {
+			if (!s.querySelector(".state").textContent.trim()) problems.push("slot state without a word");
+		}
+		if (!document.querySelector("[aria-live]")) problems.push("no live region for announcements");
+		if (document.querySelector("[tabindex]:not([tabindex='0']):not([tabindex='-1'])")) problems.push("a positive tabindex changes the focus order");
+		return problems;
+	})()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range report {
+		t.Error(p)
+	}
+	// Keyboard: from the page's start, Tab reaches the UserId field, then Add user.
+	order, err := chromedp.Run(tab.Ctx, chromedp.Evaluate[[]string](`(() => {
+		const focusables = [...document.querySelectorAll("a[href], button:not([disabled]), input, [tabindex='0']")];
+		return focusables.slice(0, 3).map((e) => e.id || e.textContent.trim());
+	})()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(order) < 3 || order[1] != "new-user-id" || order[2] != "Add user" {
+		t.Errorf("focus order starts %q", order)
+	}
+}
+
+// Ticket mode: the page shows each user's ticket (kept in localStorage by
+// the module) and the exchange log shows the invite flow.
+func TestConsoleTicketAndExchanges(t *testing.T) {
+	tab, _ := openConsole(t, map[string]string{"AUTH_MODE": "ticket", "AUTH_SECRET": strings.Repeat("another-console-test-secret-", 2)})
+	host := must(tab.AddUser(""))(t)
+	act(t, tab, host, "start")
+	h := must(tab.WaitUser(host, "session"))(t)
+	got, err := chromedp.Run(tab.Ctx, chromedp.Evaluate[map[string]string](fmt.Sprintf(`(() => ({
+		shown: document.querySelector('li[data-user=%q] .ticket code').title,
+		stored: localStorage.getItem("carbroker.console.ticket.%s"),
+		mode: document.querySelector("#auth-mode").textContent,
+		log: document.querySelector("#log").textContent,
+	}))()`, host, host)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["shown"] == "" || got["shown"] != got["stored"] || got["mode"] != "ticket" {
+		t.Fatalf("ticket shown %q, stored %q, mode %q", got["shown"], got["stored"], got["mode"])
+	}
+	for _, want := range []string{"POST /session", `"ClientSession"`, `"ServerSession"`, `"Ticket"`, h.UserID, "POST /dev/connect"} {
+		if !strings.Contains(got["log"], want) {
+			t.Errorf("exchange log lacks %q", want)
+		}
+	}
+	act(t, tab, host, "invite-player")
+	must(tab.WaitUser("user-2", "new"))(t)
+	log, err := chromedp.Run(tab.Ctx, chromedp.Text(chromedp.CSS("#log")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log, "POST /session/invite") || !strings.Contains(log, `"Invite"`) || !strings.Contains(log, "Bearer ") {
+		t.Errorf("the invite exchange is not shown:\n%.600s", log)
+	}
 }

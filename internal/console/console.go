@@ -61,8 +61,10 @@ type Options struct {
 	ClientWait time.Duration
 	AuthMode   string
 	ProjectID  string
-	// Line lists who waits, first first; nil when the function has no line.
-	Line func(ctx context.Context) ([]Waiter, error)
+	// LineOn says the function has a waiting line. Line, if set, lists who
+	// waits, first first; without it the page lists its own users' places.
+	LineOn bool
+	Line   func(ctx context.Context) ([]Waiter, error)
 }
 
 // Handler serves the console in front of api.
@@ -136,8 +138,8 @@ type stateView struct {
 }
 
 type lineView struct {
-	Waiting []Waiter
-	Error   string `json:",omitempty"`
+	Waiting []Waiter // null when the line cannot be listed here
+	Error   string   `json:",omitempty"`
 }
 
 func state(w http.ResponseWriter, r *http.Request, o Options) {
@@ -156,19 +158,26 @@ func state(w http.ResponseWriter, r *http.Request, o Options) {
 		slices.SortFunc(sv.Guests, func(a, b guestView) int { return strings.Compare(a.UserId, b.UserId) })
 		v.Slots = append(v.Slots, sv)
 	}
+	if o.LineOn || o.Line != nil {
+		v.Line = &lineView{}
+	}
 	if o.Line != nil {
-		lv := &lineView{Waiting: []Waiter{}}
 		if ws, err := o.Line(r.Context()); err != nil {
-			lv.Error = err.Error()
-		} else if ws != nil {
-			lv.Waiting = ws
+			v.Line.Error = err.Error()
+		} else {
+			v.Line.Waiting = append([]Waiter{}, ws...)
 		}
-		v.Line = lv
 	}
 	fault.WriteJSON(w, http.StatusOK, v)
 }
 
 func connection(w http.ResponseWriter, r *http.Request, p Pool, connect bool) {
+	// JSON only: a page of another origin cannot send that without a CORS
+	// preflight, which these endpoints never grant.
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		fault.Write(w, fault.New(fault.Invalid, "Content-Type must be application/json"), "")
+		return
+	}
 	var in struct{ UserId string }
 	b, err := io.ReadAll(io.LimitReader(r.Body, 4096))
 	if err == nil {

@@ -25,7 +25,11 @@ var api = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 
 func serve(h http.Handler, method, path, body string) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(method, path, strings.NewReader(body)))
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	h.ServeHTTP(rec, req)
 	return rec
 }
 
@@ -66,6 +70,14 @@ func TestStateAndConnections(t *testing.T) {
 	}
 	start("alice")
 	start("bob")
+	// What a page of another origin can send without a preflight: refused, nothing changes.
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("POST", "/dev/disconnect", strings.NewReader(`{"UserId":"bob"}`))
+	req.Header.Set("Content-Type", "text/plain")
+	h.ServeHTTP(rec, req)
+	if s, _ := emu.SlotOf("bob"); rec.Code != 400 || s.State != caremu.Session {
+		t.Fatalf("text/plain disconnect: %d, bob %s", rec.Code, s.State)
+	}
 	for path, user := range map[string]string{"/dev/connect": "alice", "/dev/disconnect": "bob"} {
 		rec := serve(h, "POST", path, `{"UserId":"`+user+`"}`)
 		if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"Changed":true`) {
@@ -76,7 +88,7 @@ func TestStateAndConnections(t *testing.T) {
 		t.Fatalf("connect nobody: %d %s", rec.Code, rec.Body)
 	}
 	emu.Advance(10 * time.Second)
-	rec := serve(h, "GET", "/dev/state", "")
+	rec = serve(h, "GET", "/dev/state", "")
 	if rec.Code != 200 || rec.Header().Get("Content-Type") != "application/json; charset=utf-8" || rec.Header().Get("Cache-Control") != "no-store" {
 		t.Fatalf("state: %d %v", rec.Code, rec.Header())
 	}
@@ -109,12 +121,17 @@ func TestStateShowsTheLine(t *testing.T) {
 	if s.Line == nil || len(s.Line.Waiting) != 1 || s.Line.Waiting[0].UserId != "carol" || *s.Line.Waiting[0].EtaSeconds != 12 {
 		t.Fatalf("line %+v", s.Line)
 	}
+	// A line that cannot list its members here: the page lists its own.
+	h = console.Handler(api, console.Options{Pool: pool(t), LineOn: true})
+	if body := serve(h, "GET", "/dev/state", "").Body.String(); !strings.Contains(body, `"Line":{"Waiting":null}`) {
+		t.Fatalf("line on, not listed: %s", body)
+	}
 	h = console.Handler(api, console.Options{Pool: pool(t), Line: func(context.Context) ([]console.Waiter, error) {
 		return nil, errors.New("redis: connection refused")
 	}})
 	s = stateReply{}
 	_ = json.Unmarshal(serve(h, "GET", "/dev/state", "").Body.Bytes(), &s)
-	if s.Line == nil || s.Line.Error == "" || len(s.Line.Waiting) != 0 {
+	if s.Line == nil || s.Line.Error == "" || s.Line.Waiting != nil {
 		t.Fatalf("line with an error %+v", s.Line)
 	}
 }

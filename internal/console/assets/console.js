@@ -72,9 +72,10 @@ function logExchange(who, x) {
 // POST to a dev endpoint, logged like the module's exchanges.
 async function dev(path, body, who) {
   const began = Date.now();
-  const res = await fetch(path, { method: "POST", body: JSON.stringify(body), cache: "no-store" });
+  const headers = { "Content-Type": "application/json" };
+  const res = await fetch(path, { method: "POST", headers, body: JSON.stringify(body), cache: "no-store" });
   const reply = await res.json().catch(() => null);
-  logExchange(who, { method: "POST", url: path, requestHeaders: {}, request: body, status: res.status, reply, retryAfter: 0, ms: Date.now() - began });
+  logExchange(who, { method: "POST", url: path, requestHeaders: headers, request: body, status: res.status, reply, retryAfter: 0, ms: Date.now() - began });
   return reply;
 }
 
@@ -320,19 +321,22 @@ function renderPool(s) {
 }
 
 function renderLine(s) {
-  let waiting = [];
-  if (s.Line) {
+  // The page's own users' places, from their 202 replies.
+  const own = [...page.users.values()].filter((u) => u.status === "queued")
+    .map((u) => ({ userId: label(u), position: u.queue.position, eta: u.queue.etaSeconds }));
+  let waiting = own;
+  const status = $("#line-status");
+  if (!s.Line) {
+    status.textContent = "This function has no waiting line: a user who finds every concurrency busy gets 503 NoIdleConcurrency.";
+  } else if (s.Line.Error) {
+    status.textContent = `The waiting line is on, but could not be read here: ${s.Line.Error}`;
+  } else if (s.Line.Waiting) {
     waiting = s.Line.Waiting.map((w) => ({ userId: w.UserId, position: w.Position, eta: w.EtaSeconds }));
-    $("#line-status").textContent = s.Line.Error ? `The line could not be read: ${s.Line.Error}` :
-      waiting.length ? `${waiting.length} waiting, first come first served.` : "Nobody waits.";
+    status.textContent = waiting.length ? `${waiting.length} waiting, first come, first served.` : "The waiting line is on; nobody waits.";
   } else {
-    // No line on this function: list what our own users heard in 202 replies, if any.
-    for (const u of page.users.values()) {
-      if (u.status === "queued") waiting.push({ userId: label(u), position: u.queue.position, eta: u.queue.etaSeconds });
-    }
-    waiting.sort((a, b) => a.position - b.position);
-    $("#line-status").textContent = "This function has no waiting line: a user who finds every concurrency busy gets 503 NoIdleConcurrency.";
+    status.textContent = own.length ? "The waiting line is on. This page's users in it:" : "The waiting line is on; none of this page's users waits.";
   }
+  waiting.sort((a, b) => a.position - b.position);
   $("#line").replaceChildren(...waiting.map((w) => el("li", { "data-user": w.userId },
     el("span", { class: "pos" }, `Position ${w.position}`), " ",
     el("span", { class: "user" }, w.userId), " ",
