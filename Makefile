@@ -63,8 +63,9 @@ fuzz: ## every fuzz target for FUZZTIME each; reports every failure at the end
 bench: ## Go benchmarks (per-request overhead, cold start, size, RSS); see docs/performance.md
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-loadtest: ## many simulated users against the function + emulator, invariants checked
+loadtest: ## many simulated users against the function + emulator, invariants checked; then the launch scenario (the waiting line)
 	$(GO) run ./internal/cmd/loadtest
+	$(GO) run ./internal/cmd/loadtest -launch
 
 screenshot: ## docs/console.png: the dev console in a real headless Chromium (needs chromium)
 	$(GO) run ./internal/cmd/screenshot -out docs/console.png

@@ -50,8 +50,9 @@
 //   - One pool serves every ProjectId (Options.Projects only restricts which
 //     are accepted); the lowest-numbered idle slot is allocated first.
 //
-// Not modelled: UserIp scheduling and regions; rate limits and server-side
-// timeouts (inject them); ApplicationId, ApplicationVersionId and
+// Not modelled: UserIp scheduling and regions; rate limits unless
+// Options.RateLimits sets them (per action, not per account or IP), and
+// server-side timeouts (inject them); ApplicationId, ApplicationVersionId and
 // ApplicationParameters semantics (accepted and recorded only); the client
 // SDK's connection itself (Connect and Disconnect stand for it) and ClientSession
 // contents; RunWithoutClient release rules (such a session is treated like
@@ -120,7 +121,18 @@ type Options struct {
 	MaxPlayers     int  // Player seats per room, the host's included; default 4
 	MaxViewers     int  // Viewers per room; 0 means unlimited
 	GuestNeedsLock bool // guests must ApplyConcurrent before joining a room; default false
+	// RateLimits caps each action's requests per second (a sliding second
+	// of real time, counting every signed request); beyond it the action
+	// answers RequestLimitExceeded. Nil: no limit. RateLimitsCAR holds CAR's
+	// documented limits.
+	RateLimits map[string]int
 }
+
+// RateLimitsCAR are CAR's documented limits: 100 requests/s for
+// ApplyConcurrent, CreateSession and DestroySession, 20/s for
+// DescribeConcurrentCount.
+var RateLimitsCAR = map[string]int{"ApplyConcurrent": 100, "CreateSession": 100, "DestroySession": 100,
+	"DescribeConcurrentCount": 20}
 
 // Slot is a snapshot of one concurrency.
 type Slot struct {
@@ -164,6 +176,7 @@ type Emulator struct {
 	inflight  int
 	calls     []Call
 	takeovers map[string]int
+	rates     map[string][]time.Time // Options.RateLimits: each action's requests in the last second
 }
 
 // New returns an emulator with every slot idle.
@@ -208,6 +221,7 @@ func (e *Emulator) Reset() {
 	e.latency = map[string]time.Duration{}
 	e.calls = nil
 	e.takeovers = map[string]int{}
+	e.rates = map[string][]time.Time{}
 	if e.busy == nil { // calls being served keep their marks across a Reset
 		e.busy = map[string]bool{}
 	}

@@ -722,11 +722,14 @@ func TestDelayAndHangOverListener(t *testing.T) {
 	c := newClient(tr, endpoint, caremu.DefaultSecretID, caremu.DefaultSecretKey, "")
 	em.Inject("DescribeConcurrentCount", caremu.Delay(time.Hour), caremu.Delay(time.Millisecond), caremu.Hang())
 
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	// The deadline leaves a loaded machine time to deliver the call, which
+	// must take the hour's delay before the next call comes.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if _, err := send(ctx, c, "DescribeConcurrentCount", map[string]any{}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("delayed call: %v", err)
 	}
+	waitFor(t, func() bool { return em.Pending("DescribeConcurrentCount") == 2 })
 	if _, err := send(context.Background(), c, "DescribeConcurrentCount", map[string]any{}); err != nil {
 		t.Fatalf("short delay: %v", err)
 	}
@@ -818,5 +821,25 @@ func TestRandomCredentialsAreFreshAndAccepted(t *testing.T) {
 	cl := caremu.New(caremu.Options{Credentials: a}).Client()
 	if _, ok := a[cl.SecretID]; !ok || cl.SecretKey != a[cl.SecretID].SecretKey {
 		t.Fatalf("Client hands out %+v, not the credential given", cl)
+	}
+}
+
+// With RateLimits, an action answers RequestLimitExceeded beyond its
+// requests per second, and the others are not counted against it.
+func TestRateLimits(t *testing.T) {
+	v := newEnv(t, caremu.Options{Concurrency: 8, RateLimits: map[string]int{"ApplyConcurrent": 3}})
+	for _, u := range []string{"a", "b", "c"} {
+		want(t, "within the limit", v.apply(u), "")
+	}
+	want(t, "beyond the limit", v.apply("d"), "RequestLimitExceeded")
+	want(t, "another action", v.destroy("a"), "")
+	calls := v.em.Calls()
+	if last := calls[len(calls)-2]; last.Action != "ApplyConcurrent" || last.Code != "RequestLimitExceeded" {
+		t.Fatalf("the refused call is not logged: %+v", last)
+	}
+	time.Sleep(1100 * time.Millisecond) // the window is a second of real time
+	want(t, "a second later", v.apply("d"), "")
+	if caremu.RateLimitsCAR["ApplyConcurrent"] != 100 || caremu.RateLimitsCAR["DescribeConcurrentCount"] != 20 {
+		t.Fatalf("CAR's documented limits: %v", caremu.RateLimitsCAR)
 	}
 }

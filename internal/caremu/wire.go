@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"slices"
+	"time"
 
 	"carbroker/internal/tc3"
 )
@@ -100,6 +101,9 @@ func (e *Emulator) serve(r *http.Request, c *Call) (map[string]any, error) {
 			return nil, errorf(te.Code, te.Message)
 		}
 		return nil, err
+	}
+	if !e.admit(c.Action) {
+		return nil, errorf("RequestLimitExceeded", "the request rate of "+c.Action+" exceeds its limit")
 	}
 	spec := actions[c.Action]
 	p, err := decodeParams(body, spec)
@@ -205,6 +209,30 @@ func (e *Emulator) validate(action string, p map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// admit applies Options.RateLimits: it reports whether one more request of
+// action fits in the last second (real time), and records it if so.
+func (e *Emulator) admit(action string) bool {
+	limit, ok := e.opt.RateLimits[action]
+	if !ok {
+		return true
+	}
+	now := time.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	recent := e.rates[action]
+	i := 0
+	for i < len(recent) && now.Sub(recent[i]) >= time.Second {
+		i++
+	}
+	recent = recent[i:]
+	if len(recent) >= limit {
+		e.rates[action] = recent
+		return false
+	}
+	e.rates[action] = append(recent, now)
+	return true
 }
 
 // enter marks a call as in progress, for userID if it is not "". It reports

@@ -9,9 +9,9 @@
 // inside the polls: there is no background work.
 //
 // The Store never blocks a start or a stop on Redis: each call has a small
-// budget (100 ms by default), and after a failure the Store answers
-// ErrDegraded without calling Redis for a second, then tries again. It logs
-// the trouble at most once a minute, with the password masked.
+// budget (100 ms by default), and after two failures in a row the Store
+// answers ErrDegraded without calling Redis for a second, then tries again.
+// It logs the trouble at most once a minute, with the password masked.
 package queue
 
 import (
@@ -48,7 +48,12 @@ const (
 	// failure before it tries again: with the call budget, the line resumes
 	// within 2 s of Redis returning.
 	RetryAfterFailure = time.Second
-	logEvery          = time.Minute
+	// openAfter consecutive failures make the Store leave Redis alone for
+	// RetryAfterFailure: one slow answer (a busy moment) does not take the
+	// line away from everyone for a second, a Redis that keeps failing
+	// costs one call budget a second, not one per request.
+	openAfter = 2
+	logEvery  = time.Minute
 )
 
 // Options configure a Store.
@@ -71,7 +76,8 @@ type Store struct {
 	where  string // the URL without its password, for logs
 
 	mu       sync.Mutex
-	downAt   time.Time // last failure; zero while healthy
+	downAt   time.Time // first failure of the current trouble; zero while healthy
+	fails    int       // consecutive failed calls
 	lastTry  time.Time // last call sent to Redis
 	lastLog  time.Time
 	reported bool // a failure was logged since the last recovery
@@ -168,7 +174,7 @@ func (s *Store) Check(ctx context.Context) bool {
 func (s *Store) do(ctx context.Context, call func(context.Context) error) error {
 	now := time.Now() // health follows the real clock, whatever Options.Now says
 	s.mu.Lock()
-	if !s.downAt.IsZero() && now.Sub(s.lastTry) < RetryAfterFailure && now.Sub(s.lastTry) >= 0 {
+	if s.fails >= openAfter && now.Sub(s.lastTry) < RetryAfterFailure && now.Sub(s.lastTry) >= 0 {
 		s.mu.Unlock()
 		return ErrDegraded
 	}
@@ -192,7 +198,7 @@ func (s *Store) do(ctx context.Context, call func(context.Context) error) error 
 func (s *Store) recovered() {
 	s.mu.Lock()
 	was, logged := !s.downAt.IsZero(), s.reported
-	s.downAt, s.reported = time.Time{}, false
+	s.downAt, s.reported, s.fails = time.Time{}, false, 0
 	s.mu.Unlock()
 	if was && logged {
 		s.o.Logger.Info("queue: Redis is back; the waiting line resumes", "redis", s.where)
@@ -205,6 +211,7 @@ func (s *Store) failed(err error) {
 	if s.downAt.IsZero() {
 		s.downAt = now
 	}
+	s.fails++
 	logIt := s.lastLog.IsZero() || now.Sub(s.lastLog) >= logEvery
 	if logIt {
 		s.lastLog, s.reported = now, true

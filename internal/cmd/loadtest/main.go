@@ -43,6 +43,19 @@
 // where the latencies are over every answered request and the peak RSS is
 // the function process's VmHWM, read just before it is stopped. It exits 1
 // if E or V is not zero, 2 on bad usage.
+//
+// With -launch it runs the launch scenario instead (launch.go): -instances
+// (3) function processes with the waiting line on, sharing one Redis (a
+// real redis-server when one is on PATH, else the embedded store, which it
+// says) and one emulator of -concurrency (16) slots that enforces CAR's
+// documented rate limits; -users (400) arrive in a 2 s burst, poll per
+// Retry-After, play 1-4 s and stop; one in ten gives up after 1-3 polls.
+// It ends when every user is done (at most -duration, 100 s), then prints a
+// breakdown on stderr and exactly one line on stdout:
+//
+//	queue: N users, F fifo violations, L lost, G granted twice, max wait Xs, p99 poll Y ms, CAR calls/poll Z
+//
+// and exits 1 unless F, L and G are 0 and nothing else went wrong.
 package main
 
 import (
@@ -84,6 +97,9 @@ type options struct {
 	// machine (the command line runs for duration exactly).
 	enough      func(tally) bool
 	maxDuration time.Duration
+
+	launch    bool // the launch scenario (launch.go)
+	instances int  // its function instances
 }
 
 // project is the CAR project the emulator serves.
@@ -100,8 +116,26 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.bin, "bin", "", "a prebuilt function binary (default: go build carbroker/function into a temporary directory)")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the users' random choices")
 	fs.BoolVar(&o.verbose, "v", false, "also print the tail of the function's log")
+	fs.BoolVar(&o.launch, "launch", false, "the launch scenario: a burst of users waiting in the line (QUEUE_REDIS_URL) across instances; defaults -users 400 -concurrency 16 -duration 100s")
+	fs.IntVar(&o.instances, "instances", 3, "-launch: function instances sharing one Redis and one emulator")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if o.launch {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["users"] {
+			o.users = 400
+		}
+		if !set["concurrency"] {
+			o.concurrency = 16
+		}
+		if !set["duration"] {
+			o.duration = 100 * time.Second
+		}
+		if o.instances < 1 || o.instances > 16 {
+			return o, errors.New("-instances must be between 1 and 16")
+		}
 	}
 	switch {
 	case fs.NArg() > 0:
@@ -138,6 +172,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "loadtest: %v\n", err)
 			return 1
 		}
+	}
+	if o.launch {
+		return runLaunch(ctx, o, bin, stdout, stderr)
 	}
 	res, logs, err := runLoad(ctx, o, binary(bin), nil)
 	if err != nil {
