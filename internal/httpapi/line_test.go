@@ -416,7 +416,7 @@ func TestLineVanishedHead(t *testing.T) {
 		t.Fatalf("the head's lock: %s", r.Raw)
 	}
 	wantWait(t, e.start("next"), 1) // the concurrency is the ghost's until its lock expires
-	e.emu.Advance(11 * time.Second)  // CAR's lock lapses; the ghost never called StartProject
+	e.emu.Advance(11 * time.Second) // CAR's lock lapses; the ghost never called StartProject
 	e.tick(1100 * time.Millisecond)
 	wantStarted(t, e.start("next"))
 }
