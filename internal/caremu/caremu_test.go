@@ -722,11 +722,14 @@ func TestDelayAndHangOverListener(t *testing.T) {
 	c := newClient(tr, endpoint, caremu.DefaultSecretID, caremu.DefaultSecretKey, "")
 	em.Inject("DescribeConcurrentCount", caremu.Delay(time.Hour), caremu.Delay(time.Millisecond), caremu.Hang())
 
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	// The deadline leaves a loaded machine time to deliver the call, which
+	// must take the hour's delay before the next call comes.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if _, err := send(ctx, c, "DescribeConcurrentCount", map[string]any{}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("delayed call: %v", err)
 	}
+	waitFor(t, func() bool { return em.Pending("DescribeConcurrentCount") == 2 })
 	if _, err := send(context.Background(), c, "DescribeConcurrentCount", map[string]any{}); err != nil {
 		t.Fatalf("short delay: %v", err)
 	}

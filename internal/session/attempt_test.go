@@ -52,7 +52,10 @@ func (f *stallCAR) do(ctx context.Context, action string) error {
 		case <-t.C:
 		case <-ctx.Done():
 		}
-		if ctx.Err() != nil { // also when both happened before this goroutine ran
+		// The deadline wins when both are due: a loaded machine may run this
+		// goroutine, or the context's own timer, late.
+		if dl, ok := ctx.Deadline(); ctx.Err() != nil || ok && !time.Now().Before(dl) {
+			<-ctx.Done()
 			// what the CAR client returns when the deadline cuts a call
 			return &fault.Error{Kind: fault.Timeout, Retry: fault.Once, Action: action, Code: "ClientError.NetworkError", Err: ctx.Err()}
 		}
