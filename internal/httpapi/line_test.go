@@ -397,3 +397,26 @@ func TestLineRedisOutage(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// A concurrency locked for a head who vanished (the demo's /Enqueue
+// answered 10101, then nothing) returns to the pool when CAR's lock
+// expires, and the next head gets it.
+func TestLineVanishedHead(t *testing.T) {
+	e := newLineEnv(t, 2, caremu.Options{Concurrency: 1, LockTime: 10 * time.Second}, map[string]string{"QUEUE_ABANDON": "3s"})
+	wantStarted(t, e.start("a"))
+	enq := func(user string) reply {
+		return e.do(ipOf(user), "POST", "/Enqueue", `{"UserId":"`+user+`","RequestId":"q"}`)
+	}
+	if r := enq("ghost"); r.str("Code") != "10100" {
+		t.Fatalf("ghost: %s", r.Raw)
+	}
+	wantWait(t, e.start("next"), 2)
+	e.free("a")
+	if r := enq("ghost"); r.str("Code") != "10101" {
+		t.Fatalf("the head's lock: %s", r.Raw)
+	}
+	wantWait(t, e.start("next"), 1) // the concurrency is the ghost's until its lock expires
+	e.emu.Advance(11 * time.Second) // CAR's lock lapses; the ghost never called StartProject
+	e.tick(1100 * time.Millisecond)
+	wantStarted(t, e.start("next"))
+}
