@@ -238,3 +238,17 @@ func TestModuleKeepsTheTicket(t *testing.T) {
 		t.Fatalf("requests %+v", reqs)
 	}
 }
+
+func TestModuleNetworkError(t *testing.T) {
+	f := newFake(t, reply{200, "", `{}`})
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close() // a loopback port nobody answers on
+	got := run[caughtError](t, f, `
+		try {
+			await createBroker({ baseUrl: "`+closed.URL+`", userId: "u1", maxRetries: 1 }).start({ clientSession: "cs" });
+			return {};
+		} `+catchJS)
+	if got.Code != "NetworkError" || !got.Typed || got.Status != 0 {
+		t.Fatalf("unreachable function: %+v", got)
+	}
+}
