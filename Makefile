@@ -34,9 +34,9 @@ test: ## vet, format check, and every test with the race detector (without it, s
 	  echo "make test: running WITHOUT the race detector: cgo is unavailable (-race needs a C compiler: apt-get install -y gcc, or set CC)"; fi; \
 	  echo "$(GO) test $$race -count=1 $(TESTPKGS)"; $(GO) test $$race -count=1 $(TESTPKGS)
 
-build: ## static linux/amd64 binary for SCF (CGO off here only: -race needs cgo)
+build: ## static linux/amd64 binary for SCF, without dev mode (-tags scf; CGO off here only: -race needs cgo)
 	mkdir -p dist
-	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags='$(LDFLAGS)' -o dist/main ./function
+	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -tags scf -trimpath -buildvcs=false -ldflags='$(LDFLAGS)' -o dist/main ./function
 
 package: build ## dist/function/ (staged) and dist/function.zip, byte-for-byte reproducible
 	$(GO) run ./internal/cmd/pack -bin dist/main -bootstrap function/scf_bootstrap -dir dist/function -zip dist/function.zip

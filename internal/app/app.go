@@ -19,19 +19,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"carbroker/internal/car"
-	"carbroker/internal/caremu"
 	"carbroker/internal/config"
-	"carbroker/internal/console"
 	"carbroker/internal/fault"
 	"carbroker/internal/httpapi"
 	"carbroker/internal/invocation"
-	"carbroker/internal/memredis"
-	"carbroker/internal/queue"
 	"carbroker/internal/scf"
 )
 
@@ -102,81 +97,6 @@ func setLevel(v *slog.LevelVar, level string) {
 
 func carClient(cfg config.Config, transport http.RoundTripper, getenv func(string) string) *car.Client {
 	return car.New(car.Options{Host: cfg.Endpoint.Host, Scheme: cfg.Endpoint.Scheme, Transport: transport, Getenv: getenv})
-}
-
-// runDev serves the API with an embedded emulator. It never reads
-// CAR_ENDPOINT or TENCENTCLOUD_* from the shell: dev traffic never reaches
-// real CAR, and real keys never reach the emulator.
-func runDev(ctx context.Context, env Env, addr, version string) int {
-	if env.Getenv("TENCENTCLOUD_RUNENV") == "SCF" {
-		fmt.Fprintln(env.Stderr, "refusing -dev on SCF (TENCENTCLOUD_RUNENV=SCF): dev mode serves a fake CAR")
-		return 2
-	}
-	getenv := func(k string) string {
-		if k == "CAR_ENDPOINT" || strings.HasPrefix(k, "TENCENTCLOUD_") {
-			return ""
-		}
-		return env.Getenv(k)
-	}
-	cfg, err := config.Load(getenv, config.Options{Dev: true})
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "configuration:\n%v\n", err)
-		return 2
-	}
-	pool := cfg.Dev
-	var qo queue.Options
-	lineNote := "waiting line off (DEV_QUEUE=false)"
-	switch {
-	case !pool.Queue:
-		cfg.Queue.RedisURL = ""
-	case cfg.Queue.RedisURL != "":
-		lineNote = "waiting line on QUEUE_REDIS_URL"
-	default:
-		mem, err := memredis.Start("")
-		if err != nil {
-			fmt.Fprintf(env.Stderr, "embedded Redis: %v\n", err)
-			return 1
-		}
-		defer mem.Close()
-		cfg.Queue.RedisURL, lineNote = mem.URL(), "waiting line on an embedded Redis"
-		// The embedded store shares the machine's CPU: a budget of a second
-		// keeps a busy laptop from degrading the line.
-		qo.CallTimeout = time.Second
-	}
-	emu := caremu.New(caremu.Options{Concurrency: pool.Concurrency, Retention: pool.Retention, ClientWait: pool.ClientWait,
-		Credentials: caremu.RandomCredentials("AKIDdev")})
-	cfg.Endpoint = config.Endpoint{Host: "car.emulator.invalid", Scheme: "HTTP"}
-	cl := emu.Client()
-	c := carClient(cfg, cl.Transport, cl.Getenv)
-	log := newLogger(env.Stderr, cfg.LogLevel)
-	h, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{Logger: log, Version: version, Queue: qo})
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "configuration: %v\n", err)
-		return 2
-	}
-	h = console.Handler(h, console.Options{Pool: emu, Retention: pool.Retention, ClientWait: pool.ClientWait,
-		AuthMode: string(cfg.Auth.Mode), ProjectID: cfg.ProjectID, LineOn: cfg.Queue.RedisURL != ""})
-	if addr == "" {
-		addr = "127.0.0.1:9000"
-	}
-	return serveHTTP(ctx, env, addr, h, cfg, log, func(url string) {
-		fmt.Fprintf(env.Stdout, "dev mode: the function on %s with an embedded CAR emulator (%d concurrencies, %g s retention, AUTH_MODE=%s, %s)\n",
-			url, pool.Concurrency, pool.Retention.Seconds(), cfg.Auth.Mode, lineNote)
-		fmt.Fprintf(env.Stdout, "dev console: open %s/ in a browser\n", url)
-		body, note := `{"UserId":"demo-user","ClientSession":"dev-client-session"}`, ""
-		switch cfg.Auth.Mode {
-		case config.AuthTicket:
-			body, note = `{"ClientSession":"dev-client-session"}`, "the reply's Ticket goes in Authorization: Bearer on later calls"
-		case config.AuthJWT:
-			note = "add -H 'Authorization: Bearer <a JWT your JWT_* settings accept>'"
-		case config.AuthSign:
-			note = "add the demo's Sign field (SHA-256 of the sorted values + COMPAT_SIGN_SALT)"
-		}
-		fmt.Fprintf(env.Stdout, "try:\n  curl -s -X POST %s/session -d '%s'\n", url, body)
-		if note != "" {
-			fmt.Fprintf(env.Stdout, "  (%s mode: %s)\n", cfg.Auth.Mode, note)
-		}
-	})
 }
 
 // runHTTP serves the API against real CAR.

@@ -131,8 +131,13 @@ func TestDevModeAnswersCORSForAnyOrigin(t *testing.T) {
 // wait the pool would fill for good: here a pool of one frees itself.
 func TestDevPoolDoesNotFillForGood(t *testing.T) {
 	dev, p := devFunction(t, "DEV_CONCURRENCY=1", "DEV_CLIENT_WAIT=1s", "DEV_RETENTION=1s")
-	if !strings.Contains(p.stdout.String(), "(1 concurrencies, 1 s retention") {
-		t.Errorf("banner: %s", p.stdout.String())
+	// stdout is copied from a pipe: the banner may arrive after the listener is up.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(p.stdout.String(), "(1 concurrencies, 1 s retention"); {
+		if time.Now().After(deadline) {
+			t.Errorf("banner: %s", p.stdout.String())
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	post := func(user string) int {
 		res, err := http.Post(dev+"/session", "text/plain", strings.NewReader(`{"UserId":"`+user+`","ClientSession":"cs"}`))

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -23,6 +24,27 @@ func TestOnlyTheEntryPointImportsApp(t *testing.T) {
 		for _, imp := range strings.Fields(imports) {
 			if imp == "carbroker/internal/app" {
 				t.Errorf("%s imports carbroker/internal/app", pkg)
+			}
+		}
+	}
+}
+
+// The SCF build (make build: -tags scf) leaves dev mode out: the embedded
+// CAR emulator, the embedded Redis and the console would make the package
+// larger than SCF takes inline, and nothing on SCF may serve a fake CAR.
+func TestSCFBuildHasNoDevMode(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-tags", "scf", "carbroker/function").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	deps := strings.Fields(string(out))
+	if !slices.Contains(deps, "carbroker/internal/httpapi") {
+		t.Fatalf("go list -deps gave no product packages:\n%s", out)
+	}
+	for _, dep := range deps {
+		for _, dev := range []string{"carbroker/internal/caremu", "carbroker/internal/console", "carbroker/internal/memredis", "github.com/alicebob/miniredis"} {
+			if strings.HasPrefix(dep, dev) {
+				t.Errorf("the SCF build links %s", dep)
 			}
 		}
 	}

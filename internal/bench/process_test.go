@@ -11,6 +11,7 @@ import (
 	"net/rpc"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"syscall"
@@ -24,15 +25,22 @@ import (
 	"carbroker/internal/testkit"
 )
 
-// The binary is built once per run, as make build builds it.
+// The binaries are built once per run: as make build builds it (deploy),
+// and with dev mode for the mode=dev cold start (the deployed build has none).
 var (
-	buildOnce sync.Once
-	buildDir  string
-	builtBin  string
-	buildErr  error
+	buildDir string
+	builds   [2]struct {
+		once sync.Once
+		bin  string
+		err  error
+	}
 )
 
 func TestMain(m *testing.M) {
+	var err error
+	if buildDir, err = os.MkdirTemp("", "bench-"); err != nil {
+		panic(err)
+	}
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
@@ -42,21 +50,29 @@ func TestMain(m *testing.M) {
 
 // binary returns the function's binary for linux/amd64, built with the
 // deployment's flags. It skips under -short.
-func binary(b *testing.B) string {
+func binary(b *testing.B) string { return built(b, true) }
+
+// built builds the function once per run, for deployment or with dev mode.
+func built(b *testing.B, deploy bool) string {
 	b.Helper()
 	if testing.Short() {
 		b.Skip("builds the function binary")
 	}
-	buildOnce.Do(func() {
-		if buildDir, buildErr = os.MkdirTemp("", "bench-"); buildErr != nil {
-			return
-		}
-		builtBin, buildErr = build.Function(context.Background(), buildDir, true)
-	})
-	if buildErr != nil {
-		b.Fatal(buildErr)
+	i, sub := 0, "deploy"
+	if !deploy {
+		i, sub = 1, "dev"
 	}
-	return builtBin
+	v := &builds[i]
+	v.once.Do(func() {
+		dir := filepath.Join(buildDir, sub)
+		if v.err = os.MkdirAll(dir, 0o755); v.err == nil {
+			v.bin, v.err = build.Function(context.Background(), dir, deploy)
+		}
+	})
+	if v.err != nil {
+		b.Fatal(v.err)
+	}
+	return v.bin
 }
 
 // runnable returns the binary if this machine can run it and read its
@@ -191,13 +207,15 @@ func eventStart(addr string) firstAnswer {
 	}
 }
 
-// BenchmarkColdStart measures exec of the deployable binary to its first
+// BenchmarkColdStart measures exec of the deployable binary (for mode=dev,
+// the dev build: the deployed one has no dev mode) to its first
 // successful answer to a start (POST /session with two CAR calls, or the
 // same as an event invoke), retrying every 100 µs until the process
 // listens. One op is one start of the process; ms/start is its mean, and
 // p50, p99 and max are over the ops.
 func BenchmarkColdStart(b *testing.B) {
 	bin := runnable(b)
+	devBin := built(b, false) // dev mode is not in the deployed build
 	emu := newEmulator()
 	endpoint, stopEmu, err := emu.Listen("")
 	if err != nil {
@@ -215,7 +233,7 @@ func BenchmarkColdStart(b *testing.B) {
 		}},
 		{"mode=dev", func(port string) (*process, firstAnswer, func()) {
 			tr := &http.Transport{DisableKeepAlives: true}
-			return launch(b, bin, nil, "-dev", "-listen", "127.0.0.1:"+port),
+			return launch(b, devBin, nil, "-dev", "-listen", "127.0.0.1:"+port),
 				httpStart(&http.Client{Transport: tr, Timeout: 5 * time.Second}, "127.0.0.1:"+port), tr.CloseIdleConnections
 		}},
 		{"mode=event", func(port string) (*process, firstAnswer, func()) {

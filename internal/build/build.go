@@ -14,12 +14,15 @@ import (
 // Package is the function's command.
 const Package = "carbroker/function"
 
-// deployFlags are make build's flags, without its -X main.version.
-var deployFlags = []string{"-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid="}
+// deployFlags are make build's flags, without its -X main.version. The scf
+// tag leaves dev mode (the embedded emulator, Redis and console) out of the
+// deployed binary.
+var deployFlags = []string{"-tags=scf", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid="}
 
 // Function builds the function into dir and returns the binary's path. It
 // must run inside the module. With deploy, it builds as make build does
-// (linux/amd64, cgo off, make build's flags); otherwise for this machine.
+// (linux/amd64, cgo off, make build's flags, no dev mode); otherwise for
+// this machine, with dev mode.
 func Function(ctx context.Context, dir string, deploy bool) (string, error) {
 	bin := filepath.Join(dir, "main")
 	args := []string{"build", "-buildvcs=false"}

@@ -307,7 +307,9 @@ func TestOutageAndRecovery(t *testing.T) {
 		if !errors.Is(err, queue.ErrDegraded) {
 			t.Fatalf("poll with Redis down: %v", err)
 		}
-		if el := time.Since(start); el > 1500*time.Millisecond { // connection refused: at once, bar a loaded machine
+		// Within the fixture's 2 s call budget (go-redis retries the refused
+		// dial with a backoff, slower on a loaded machine), plus slack.
+		if el := time.Since(start); el > 3*time.Second {
 			t.Fatalf("a poll with Redis down took %v", el)
 		}
 	}
