@@ -231,7 +231,6 @@ type eventSource struct {
 	key     string
 	h       http.Handler // the API, or misconfigured's reply
 	problem error        // why the configuration in force is refused, nil if it is not
-	warm    sync.Once
 }
 
 func newEventSource(env Env, version string) *eventSource {
@@ -262,17 +261,18 @@ func (s *eventSource) current() (http.Handler, error) {
 	s.key = key
 	cfg, err := config.Load(s.env.Getenv, config.Options{})
 	var h http.Handler
-	var c *car.Client
 	if err == nil {
 		setLevel(s.level, cfg.LogLevel)
-		c = carClient(cfg, s.transport, s.env.Getenv)
+		c := carClient(cfg, s.transport, s.env.Getenv)
 		h, err = httpapi.NewFromConfig(cfg, c, httpapi.Options{Logger: s.log, Version: s.version})
 	}
 	if err != nil {
 		s.h, s.problem = misconfigured(err), err
 		return s.h, err
 	}
+	// No warm-up here: it would run in a goroutine started inside an invoke,
+	// which may outlive it (the instance can be frozen right after), and the
+	// invoke's own CAR call opens the connection anyway.
 	s.h, s.problem = h, nil
-	s.warm.Do(func() { go warm(context.Background(), c) })
 	return h, nil
 }

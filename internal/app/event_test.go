@@ -54,6 +54,13 @@ func TestEventModePingAndInvoke(t *testing.T) {
 	if ct := ir.Headers["Content-Type"]; !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("headers %v", ir.Headers)
 	}
+	// Nothing outlives an invoke: no warm-up request is started from one
+	// (the emulator records a warm-up HEAD as a call without an Action).
+	for _, call := range w.emu.Calls() {
+		if call.Action == "" {
+			t.Errorf("event mode sent CAR a request outside any action: %+v", call)
+		}
+	}
 }
 
 func TestEventModeCredentialsRotateThroughEnvironment(t *testing.T) {

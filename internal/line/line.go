@@ -117,10 +117,11 @@ func (s *Service) Start(ctx context.Context, in session.StartInput, lockOnly boo
 		return s.attempt(ctx, in, lockOnly)
 	}
 	switch d.Verdict {
-	case queue.Wait:
-		return Result{Place: s.place(d)}, nil
+	case queue.Go, queue.Holder:
 	case queue.Full:
 		return Result{}, full()
+	default: // Wait (and nothing else may reach CAR)
+		return Result{Place: s.place(d)}, nil
 	}
 	holder := d.Verdict == queue.Holder
 	res, err := s.attempt(ctx, in, lockOnly)
@@ -178,11 +179,14 @@ func (s *Service) poll(ctx context.Context, in session.StartInput) (queue.Decisi
 	if err != nil || d.Verdict != queue.Refresh {
 		return d, err
 	}
+	// Either way the second poll takes no lease: a count that went stale
+	// while it was read (a slow CAR) must not answer Refresh again, which
+	// would send this caller to CAR past the line.
 	c, cerr := s.describe(ctx, in.ProjectID)
 	if cerr != nil {
 		return st.Poll(ctx, in.ProjectID, in.UserID, in.UserIP, nil, true)
 	}
-	return st.Poll(ctx, in.ProjectID, in.UserID, in.UserIP, &c, false)
+	return st.Poll(ctx, in.ProjectID, in.UserID, in.UserIP, &c, true)
 }
 
 func (s *Service) describe(ctx context.Context, project string) (queue.Count, error) {

@@ -22,7 +22,11 @@ func Masked(key, value string) string {
 		return "<secret>"
 	}
 	if strings.Contains(value, "://") {
-		if u, err := url.Parse(value); err == nil && u.User != nil {
+		u, err := url.Parse(value)
+		if err != nil {
+			return "<secret>" // a URL that does not parse may hide a password anywhere
+		}
+		if u.User != nil {
 			if _, has := u.User.Password(); has {
 				u.User = url.UserPassword(u.User.Username(), "xxxxx")
 				return strings.Replace(u.String(), "xxxxx", "<secret>", 1)
@@ -56,9 +60,17 @@ func secretParts(v Variable) []string {
 	if Secret(v.Key) {
 		return []string{v.Value}
 	}
-	if u, err := url.Parse(v.Value); err == nil && u.User != nil {
+	if !strings.Contains(v.Value, "://") {
+		return nil
+	}
+	u, err := url.Parse(v.Value)
+	if err != nil {
+		return []string{v.Value}
+	}
+	if u.User != nil {
 		if pw, ok := u.User.Password(); ok && pw != "" {
-			return []string{pw}
+			// The password as written in the URL too (percent-encoded).
+			return []string{u.User.String(), pw}
 		}
 	}
 	return nil

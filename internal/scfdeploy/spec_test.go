@@ -109,6 +109,7 @@ func TestMaskedAndSanitise(t *testing.T) {
 		{"QUEUE_REDIS_URL", "redis://user:s3cret@host:6379/0", "redis://user:<secret>@host:6379/0"},
 		{"QUEUE_REDIS_URL", "rediss://:s3cret@host:6380", "rediss://:<secret>@host:6380"},
 		{"QUEUE_REDIS_URL", "redis://host:6379", "redis://host:6379"},
+		{"QUEUE_REDIS_URL", "redis://:s3cret/#x@host:6379", "<secret>"}, // does not parse
 		{"CAR_PROJECT_ID", "cap-1", "cap-1"},
 	} {
 		if got := Masked(c.key, c.value); got != c.want || strings.Contains(got, "s3cret") {
@@ -135,5 +136,12 @@ func TestErrorsAreRedacted(t *testing.T) {
 	}
 	if redact(nil, s) != nil {
 		t.Error("nil became an error")
+	}
+	// A percent-encoded password is redacted as written, and a URL that does
+	// not parse is redacted whole.
+	s = &Spec{Variables: []Variable{{"QUEUE_REDIS_URL", "redis://u:p%40ss55@h:6379"}, {"OTHER_URL", "redis://:s3cret/#x@h"}}}
+	err = redact(errors.New("refused redis://u:p%40ss55@h:6379 and redis://:s3cret/#x@h"), s)
+	if got := err.Error(); strings.Contains(got, "ss55") || strings.Contains(got, "s3cret") {
+		t.Errorf("redacted: %q", got)
 	}
 }

@@ -1,0 +1,100 @@
+package line_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"carbroker/internal/car"
+	"carbroker/internal/fault"
+	"carbroker/internal/line"
+	"carbroker/internal/queue"
+	"carbroker/internal/redistest"
+	"carbroker/internal/session"
+)
+
+// clock is the test's time, shared by the Store and the Service.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// slowCounter answers DescribeConcurrentCount, taking `took` of the clock.
+type slowCounter struct {
+	clk            *clock
+	took           time.Duration
+	total, running uint64
+}
+
+func (c *slowCounter) DescribeConcurrentCount(context.Context, string, string) (car.ConcurrentCount, error) {
+	c.clk.Add(c.took)
+	return car.ConcurrentCount{Total: c.total, Running: c.running}, nil
+}
+
+// noIdleCAR refuses every start with NoIdle and counts who asked.
+type noIdleCAR struct {
+	mu    sync.Mutex
+	asked []string
+}
+
+func (s *noIdleCAR) Start(_ context.Context, in session.StartInput) (string, error) {
+	s.mu.Lock()
+	s.asked = append(s.asked, in.UserID)
+	s.mu.Unlock()
+	return "", fault.New(fault.NoIdle, "no idle concurrency")
+}
+func (s *noIdleCAR) Apply(ctx context.Context, in session.StartInput) error {
+	_, err := s.Start(ctx, in)
+	return err
+}
+func (s *noIdleCAR) Stop(context.Context, string) error { return nil }
+
+// A count refresh that takes longer than the count stays fresh must not
+// hand its caller a way past the line: a newcomer who refreshed the count
+// still joins behind the user already waiting, without touching CAR.
+func TestSlowCountRefreshDoesNotJumpTheLine(t *testing.T) {
+	rs := redistest.Start(t)
+	clk := &clock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
+	st, err := queue.Open(queue.Options{URL: rs.URL(), Abandon: 30 * time.Second, MaxPerIP: 4, HoldTTL: time.Hour,
+		CallTimeout: 2 * time.Second, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cars := &noIdleCAR{}
+	counter := &slowCounter{clk: clk, total: 1, running: 1}
+	svc := line.New(line.Options{Sessions: cars, Store: st, Counter: counter, Projects: []string{"cap-p"},
+		Jitter: func() float64 { return 0 }, Now: clk.Now})
+	start := func(user string) line.Result {
+		t.Helper()
+		res, err := svc.Start(context.Background(), session.StartInput{UserID: user, UserIP: "198.51.100.1", ProjectID: "cap-p"}, false)
+		if err != nil {
+			t.Fatalf("start %s: %v", user, err)
+		}
+		return res
+	}
+
+	// alice is the head of the line: CAR had nothing idle for her.
+	if res := start("alice"); res.Place == nil || res.Place.Position != 1 {
+		t.Fatalf("alice: %+v, want Position 1", res)
+	}
+	// The count goes stale; bob arrives and gets the refresh, which is slow
+	// (the count is stale again by the time it is stored) and shows an idle
+	// concurrency.
+	clk.Add(1100 * time.Millisecond)
+	counter.took, counter.running = 1500*time.Millisecond, 0
+	res := start("bob")
+	if res.Place == nil || res.Place.Position != 2 {
+		t.Errorf("bob: %+v, want a place behind alice (Position 2)", res)
+	}
+	if len(cars.asked) != 1 || cars.asked[0] != "alice" {
+		t.Errorf("CAR was asked for %v, want only alice's first try: bob jumped the line", cars.asked)
+	}
+}
