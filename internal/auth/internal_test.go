@@ -169,6 +169,15 @@ func TestDefaultClientRedirects(t *testing.T) {
 	if err := sameScheme(req("https://x/"), slices.Repeat(first, 5)); err == nil {
 		t.Error("sixth redirect followed")
 	}
+	// Plain http is allowed only to a loopback host: a redirect must not
+	// carry it anywhere else.
+	local := []*http.Request{req("http://127.0.0.1:8080/jwks")}
+	if err := sameScheme(req("http://evil.example/jwks"), local); err == nil {
+		t.Error("plain-http redirect from loopback to another host followed")
+	}
+	if err := sameScheme(req("http://127.0.0.1:8080/keys"), local); err != nil {
+		t.Errorf("plain-http redirect on the same host: %v", err)
+	}
 	if c := (Options{}).withDefaults().HTTPClient; c.CheckRedirect == nil || c.Timeout != 5*time.Second ||
 		!c.Transport.(*http.Transport).DisableKeepAlives {
 		t.Errorf("default client: %+v", c)

@@ -62,13 +62,17 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// sameScheme follows up to 5 redirects, never from https to http.
+// sameScheme follows up to 5 redirects, never from https to http, and from
+// a plain-http URL (allowed only to a loopback host) never to another host.
 func sameScheme(req *http.Request, via []*http.Request) error {
 	if len(via) >= 5 {
 		return errors.New("too many redirects")
 	}
 	if req.URL.Scheme != via[0].URL.Scheme {
 		return errors.New("redirect changes the scheme")
+	}
+	if req.URL.Scheme == "http" && req.URL.Hostname() != via[0].URL.Hostname() {
+		return errors.New("a plain-http redirect leaves its host")
 	}
 	return nil
 }
