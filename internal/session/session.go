@@ -161,6 +161,9 @@ type run struct {
 	// settled: an attempt succeeded or one was cut short (and the pool
 	// replaced), so attempts no longer get AttemptTimeout.
 	settled bool
+	// onceUsed: the one retry of each class (a rate limit; no answer, a
+	// failed or silent connection) is the request's, across all its calls.
+	onceUsed [2]bool
 }
 
 func (s *Service) begin(ctx context.Context) *run { return &run{s: s, ctx: ctx} }
@@ -208,7 +211,6 @@ type waitable struct {
 func (r *run) retry(reserve time.Duration, call func(context.Context) error) error {
 	o := r.s.opt
 	var prev error
-	var onceUsed [2]bool // by class: a rate limit; no answer (a failed or silent connection)
 	for attempt := 1; ; attempt++ {
 		actx, cancel, short := r.attemptContext(attempt, reserve)
 		err := call(actx)
@@ -251,13 +253,13 @@ func (r *run) retry(reserve time.Duration, call func(context.Context) error) err
 				if fault.KindOf(err) != fault.RateLimited {
 					class = 1
 				}
-				if onceUsed[class] {
+				if r.onceUsed[class] {
 					if prev != nil && fault.KindOf(err) == fault.Timeout {
 						return prev // a definite answer tells more than a timeout
 					}
 					return err
 				}
-				onceUsed[class] = true
+				r.onceUsed[class] = true
 			}
 		}
 		prev = err

@@ -91,6 +91,8 @@ func TestStartRetryPolicy(t *testing.T) {
 		{"PathNotFound is final", map[string][]string{"CreateSession": {"FailedOperation.PathNotFound", ""}}, fast, "FailedOperation.PathNotFound", 1, 1},
 		{"a failed connection gets one more attempt", map[string][]string{"ApplyConcurrent": {"ClientError.NetworkError", ""}}, fast, "", 2, 1},
 		{"and only one", map[string][]string{"ApplyConcurrent": {"ClientError.NetworkError"}}, fast, "ClientError.NetworkError", 2, 0},
+		{"the rate limit's one retry is the request's, relock included", map[string][]string{"ApplyConcurrent": {"RequestLimitExceeded", "", "RequestLimitExceeded"},
+			"CreateSession": {"FailedOperation.LockTimeout", ""}}, fast, "RequestLimitExceeded", 3, 1},
 		{"a failed connection does not use up the rate limit's retry", map[string][]string{"ApplyConcurrent": {"ClientError.NetworkError", "RequestLimitExceeded", ""}}, fast, "", 3, 1},
 		{"JsonParseError is not retried", map[string][]string{"ApplyConcurrent": {"InvalidParameter.JsonParseError", ""}}, fast, "InvalidParameter.JsonParseError", 1, 0},
 		{"SlowDown forever stops at MaxAttempts", map[string][]string{"ApplyConcurrent": {"FailedOperation.SlowDown"}}, fast, "FailedOperation.SlowDown", 6, 0},
