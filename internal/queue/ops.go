@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"strconv"
 	"time"
 )
@@ -92,7 +93,7 @@ func (s *Store) Capacity(ctx context.Context, project string, count *Count) (Dec
 }
 
 func (s *Store) run(ctx context.Context, op, project, user, ip, flag string, count *Count) (Decision, error) {
-	args := []any{op, s.o.Now().UnixMilli(), user, ip, s.o.Abandon.Milliseconds(), s.o.MaxPerIP,
+	args := []any{op, s.o.Now().UnixMilli(), user, ipKey(ip), s.o.Abandon.Milliseconds(), s.o.MaxPerIP,
 		s.o.HoldTTL.Milliseconds(), s.keyTTL().Milliseconds(), flag, "", "", ""}
 	if count != nil {
 		args[9], args[10], args[11] = count.Total, count.Running, count.At.UnixMilli()
@@ -119,3 +120,18 @@ func (s *Store) run(ctx context.Context, op, project, user, ip, flag string, cou
 
 // keyTTL is how long a line's keys outlive their last poll.
 func (s *Store) keyTTL() time.Duration { return 2*s.o.Abandon + 10*time.Second }
+
+// ipKey is what QUEUE_MAX_PER_IP counts places by: an IPv4 address, or the
+// /64 of an IPv6 one (a single IPv6 client usually holds a whole /64, so
+// counting its addresses one by one would not cap it).
+func ipKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return ip
+	}
+	p, err := a.Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.String()
+}

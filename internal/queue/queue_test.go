@@ -206,6 +206,20 @@ func TestMaxPerIP(t *testing.T) {
 	}
 }
 
+// One IPv6 client holds a whole /64: the cap counts its addresses together.
+func TestMaxPerIPv6Prefix(t *testing.T) {
+	f := newFixture(t, queue.Options{MaxPerIP: 2})
+	f.count(1, 1)
+	f.poll("a", "2001:db8:1:2::1")
+	f.poll("b", "2001:db8:1:2::2")
+	if d := f.poll("c", "2001:db8:1:2:ffff::3"); d.Verdict != queue.Full {
+		t.Fatalf("third place from one /64: %+v, want Full", d)
+	}
+	if d := f.poll("d", "2001:db8:1:3::1"); d.Verdict == queue.Full {
+		t.Fatalf("another /64 is another client: %+v", d)
+	}
+}
+
 // A granted user is remembered as a holder until it stops or the mark
 // expires, and holders skip the line.
 func TestHolders(t *testing.T) {
