@@ -146,6 +146,11 @@ func deploy(ctx context.Context, s *Spec, zipPath string, o Options) (Result, er
 		}
 	}
 	tplan := triggerPlan(s, trs)
+	if cur.Status == "UpdateFailed" && len(code)+len(config) == 0 {
+		return res, fmt.Errorf("the last update of %s failed (%s) and the file changes neither its code nor its configuration, "+
+			"so deploying again would not retry it: fix the cause and change the file, or remove the function (make remove CONFIRM=1) and deploy again",
+			s.Function, strings.Join(cur.Reasons, "; "))
+	}
 	if len(code)+len(config)+len(tplan) == 0 {
 		fmt.Fprintln(o.Out, "plan: no change")
 	} else {

@@ -318,6 +318,27 @@ func TestFailuresAndPermissions(t *testing.T) {
 	}
 	h.em.Deny("scf:GetFunction", false)
 
+	// A failed update exits non-zero with its reasons; deploying the same
+	// file again must not claim success over the UpdateFailed function.
+	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
+		t.Fatal(err)
+	}
+	h.env["LOG_LEVEL"] = "warn"
+	h.em.FailNext(scfemu.StatusReason{ErrorCode: "InternalError.System", ErrorMessage: "no capacity to update"})
+	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err == nil || !strings.Contains(err.Error(), "no capacity to update") {
+		t.Errorf("failed update: %v", err)
+	}
+	if _, err, calls := h.deploy("serverless.yml", zipPath, false); err == nil || !strings.Contains(err.Error(), "no capacity to update") || len(writes(calls)) != 0 {
+		t.Errorf("unchanged deploy over an UpdateFailed function: %v, writes %v", err, writes(calls))
+	}
+	delete(h.env, "LOG_LEVEL")
+	if _, err, calls := h.deploy("serverless.yml", zipPath, false); err != nil || len(writes(calls)) != 1 {
+		t.Errorf("a changed deploy retries the failed update: %v, writes %v", err, writes(calls))
+	}
+	if err := Remove(context.Background(), h.spec("serverless.yml"), true, Options{Client: h.cl, Out: &h.out}); err != nil {
+		t.Fatal(err)
+	}
+
 	h.em.FailNext(scfemu.StatusReason{ErrorCode: "InternalError.System", ErrorMessage: "the image could not be pulled"})
 	_, err, _ = h.deploy("serverless.yml", zipPath, false)
 	if err == nil || !strings.Contains(err.Error(), "CreateFailed") || !strings.Contains(err.Error(), "the image could not be pulled") {
