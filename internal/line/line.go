@@ -272,17 +272,22 @@ func (s *Service) Capacity(ctx context.Context, project string) (Capacity, error
 				if err != nil {
 					return Capacity{}, err
 				}
+				waiting := d.Waiting
 				d, err := st.Capacity(ctx, project, &c)
 				if err != nil || d.Verdict != queue.OK {
-					return Capacity{Total: c.Total, Running: c.Running, Idle: max(0, c.Total-c.Running)}, nil
+					// Not stored, or stale again once stored (a slow CAR):
+					// the fresh count and the line's length as first read.
+					return Capacity{Total: c.Total, Running: c.Running, Idle: max(0, c.Total-c.Running), Waiting: waiting}, nil
 				}
 				return Capacity{Total: d.Total, Running: d.Running, Idle: d.Idle, Waiting: d.Waiting}, nil
 			}
 			// another instance is refreshing: look again shortly
+			t := time.NewTimer(staleWait)
 			select {
 			case <-ctx.Done():
+				t.Stop()
 				return Capacity{}, fault.Wrap(fault.Timeout, "the capacity could not be read in time", ctx.Err())
-			case <-time.After(staleWait):
+			case <-t.C:
 			}
 		}
 	}

@@ -98,3 +98,28 @@ func TestSlowCountRefreshDoesNotJumpTheLine(t *testing.T) {
 		t.Errorf("CAR was asked for %v, want only alice's first try: bob jumped the line", cars.asked)
 	}
 }
+
+// A capacity read whose count refresh is slow still counts who waits.
+func TestSlowCountRefreshKeepsCapacityWaiting(t *testing.T) {
+	rs := redistest.Start(t)
+	clk := &clock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
+	st, err := queue.Open(queue.Options{URL: rs.URL(), Abandon: 30 * time.Second, MaxPerIP: 4, HoldTTL: time.Hour,
+		CallTimeout: 2 * time.Second, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter := &slowCounter{clk: clk, total: 1, running: 1}
+	svc := line.New(line.Options{Sessions: &noIdleCAR{}, Store: st, Counter: counter, Projects: []string{"cap-p"},
+		Jitter: func() float64 { return 0 }, Now: clk.Now})
+	for _, u := range []string{"alice", "bob"} {
+		if _, err := svc.Start(context.Background(), session.StartInput{UserID: u, UserIP: "198.51.100.1", ProjectID: "cap-p"}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Add(1100 * time.Millisecond)
+	counter.took = 1500 * time.Millisecond
+	c, err := svc.Capacity(context.Background(), "cap-p")
+	if err != nil || c.Waiting != 2 || c.Total != 1 {
+		t.Errorf("capacity with a slow count: %+v, %v; want Total 1 and Waiting 2", c, err)
+	}
+}
