@@ -57,10 +57,10 @@ func (s *noIdleCAR) Apply(ctx context.Context, in session.StartInput) error {
 }
 func (s *noIdleCAR) Stop(context.Context, string) error { return nil }
 
-// A count refresh that takes longer than the count stays fresh must not
-// hand its caller a way past the line: a newcomer who refreshed the count
-// still joins behind the user already waiting, without touching CAR.
-func TestSlowCountRefreshDoesNotJumpTheLine(t *testing.T) {
+// newSlowLine is a line on a Redis of its own, with the test's clock, a
+// CAR that refuses every start, and a count of 1 concurrency, all busy.
+func newSlowLine(t *testing.T) (*line.Service, *clock, *slowCounter, *noIdleCAR) {
+	t.Helper()
 	rs := redistest.Start(t)
 	clk := &clock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
 	st, err := queue.Open(queue.Options{URL: rs.URL(), Abandon: 30 * time.Second, MaxPerIP: 4, HoldTTL: time.Hour,
@@ -72,6 +72,14 @@ func TestSlowCountRefreshDoesNotJumpTheLine(t *testing.T) {
 	counter := &slowCounter{clk: clk, total: 1, running: 1}
 	svc := line.New(line.Options{Sessions: cars, Store: st, Counter: counter, Projects: []string{"cap-p"},
 		Jitter: func() float64 { return 0 }, Now: clk.Now})
+	return svc, clk, counter, cars
+}
+
+// A count refresh that takes longer than the count stays fresh must not
+// hand its caller a way past the line: a newcomer who refreshed the count
+// still joins behind the user already waiting, without touching CAR.
+func TestSlowCountRefreshDoesNotJumpTheLine(t *testing.T) {
+	svc, clk, counter, cars := newSlowLine(t)
 	start := func(user string) line.Result {
 		t.Helper()
 		res, err := svc.Start(context.Background(), session.StartInput{UserID: user, UserIP: "198.51.100.1", ProjectID: "cap-p"}, false)
@@ -101,16 +109,7 @@ func TestSlowCountRefreshDoesNotJumpTheLine(t *testing.T) {
 
 // A capacity read whose count refresh is slow still counts who waits.
 func TestSlowCountRefreshKeepsCapacityWaiting(t *testing.T) {
-	rs := redistest.Start(t)
-	clk := &clock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
-	st, err := queue.Open(queue.Options{URL: rs.URL(), Abandon: 30 * time.Second, MaxPerIP: 4, HoldTTL: time.Hour,
-		CallTimeout: 2 * time.Second, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	counter := &slowCounter{clk: clk, total: 1, running: 1}
-	svc := line.New(line.Options{Sessions: &noIdleCAR{}, Store: st, Counter: counter, Projects: []string{"cap-p"},
-		Jitter: func() float64 { return 0 }, Now: clk.Now})
+	svc, clk, counter, _ := newSlowLine(t)
 	for _, u := range []string{"alice", "bob"} {
 		if _, err := svc.Start(context.Background(), session.StartInput{UserID: u, UserIP: "198.51.100.1", ProjectID: "cap-p"}, false); err != nil {
 			t.Fatal(err)
