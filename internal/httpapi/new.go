@@ -19,8 +19,8 @@ type Options struct {
 	Auth    auth.Options    // clock, JWKS client
 	Session session.Options // retry tuning; NoIdleWait, GuestApply and AttemptTimeout come from the configuration
 	// Queue tunes the waiting line's store (clock, call budget); URL,
-	// prefix, abandonment, per-IP cap and holder expiry come from the
-	// configuration.
+	// prefix, abandonment, per-IP cap, holder expiry, lock window and
+	// retention come from the configuration.
 	Queue queue.Options
 }
 
@@ -40,11 +40,12 @@ func NewFromConfig(cfg config.Config, c CAR, o Options) (http.Handler, error) {
 	}
 	so := o.Session
 	so.NoIdleWait, so.GuestApply, so.AttemptTimeout = cfg.NoIdleWait, cfg.GuestApply, cfg.AttemptTimeout
-	lo := line.Options{Counter: c, Projects: cfg.AllowedProjectIDs}
+	lo := line.Options{Counter: c, Projects: cfg.AllowedProjectIDs, GuestApply: cfg.GuestApply}
 	if cfg.Queue.RedisURL != "" {
 		qo := o.Queue
 		qo.URL, qo.Prefix, qo.Abandon = cfg.Queue.RedisURL, cfg.Queue.KeyPrefix, cfg.Queue.Abandon
 		qo.MaxPerIP, qo.HoldTTL = cfg.Queue.MaxPerIP, cfg.Queue.HoldTTL
+		qo.LockWindow, qo.Retention = cfg.LockWindow, cfg.Retention
 		if qo.Logger == nil {
 			qo.Logger = o.Logger
 		}
