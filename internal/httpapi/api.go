@@ -38,6 +38,9 @@ type useCase interface {
 	Start(ctx context.Context, in session.StartInput, lockOnly bool) (line.Result, error)
 	Stop(ctx context.Context, userID string) error
 	Leave(ctx context.Context, userID string)
+	// Alive is a heartbeat: whether the user holds a mark in the project's
+	// line, and how often to heartbeat.
+	Alive(ctx context.Context, project, userID string) (bool, time.Duration, error)
 	Capacity(ctx context.Context, project string) (line.Capacity, error)
 	Health(ctx context.Context) string // "", "ok" or "degraded"
 }
@@ -76,6 +79,7 @@ const (
 	opStart    = "start"
 	opStop     = "stop"
 	opInvite   = "invite"
+	opAlive    = "alive"
 	opHealth   = "health"
 	opEnqueue  = "enqueue"
 	opDequeue  = "dequeue"
@@ -93,6 +97,7 @@ type route struct {
 // /release/car/session works.
 var routes = []route{
 	{"/session/invite", http.MethodPost, opInvite, native{}},
+	{"/session/alive", http.MethodPost, opAlive, native{}},
 	{"/StartProject", http.MethodPost, opStart, compat{}},
 	{"/StopProject", http.MethodPost, opStop, compat{}},
 	{"/session", http.MethodPost, opStart, native{}},
@@ -190,6 +195,8 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.stop(x)
 	case opInvite:
 		a.invite(x)
+	case opAlive:
+		a.alive(x)
 	case opEnqueue:
 		a.enqueue(x)
 	case opDequeue:

@@ -56,6 +56,55 @@ func (c compat) waiting(x *exchange, id auth.Identity, in session.StartInput, p 
 	c.reply(x, r)
 }
 
+// aliveReply is POST /session/alive.
+type aliveReply struct {
+	UserId           string
+	Holding          bool
+	HeartbeatSeconds int
+	RequestId        string
+}
+
+// alive is a client's heartbeat while its app runs: owner-only like a
+// stop, one Redis call, no CAR call. Holding says whether the user holds a
+// mark through us (its reconnects skip the line): false tells the client to
+// stop heartbeating (no mark, or the line is off: HeartbeatSeconds 0). The
+// project is ProjectId, default CAR_PROJECT_ID, and must be allowed.
+func (a *api) alive(x *exchange) {
+	f, err := a.readRequest(x)
+	if err != nil {
+		a.fail(x, err)
+		return
+	}
+	project := f["ProjectId"]
+	if project != "" && !resourceIDPattern.MatchString(project) {
+		a.fail(x, fault.New(fault.Invalid, "ProjectId is not a valid CAR id"))
+		return
+	}
+	id, err := a.identify(x, auth.OpStop, f, x.r.URL.Query())
+	if err != nil {
+		a.fail(x, err)
+		return
+	}
+	if project == "" {
+		project = a.cfg.ProjectID
+	}
+	if !slices.Contains(a.cfg.AllowedProjectIDs, project) {
+		a.fail(x, fault.New(fault.Forbidden, "ProjectId is not allowed (CAR_ALLOWED_PROJECT_IDS)"))
+		return
+	}
+	holding, every, err := a.sessions.Alive(x.r.Context(), project, id.UserID)
+	if err != nil {
+		a.fail(x, err)
+		return
+	}
+	x.outcome = "alive"
+	if !holding {
+		x.outcome = "not holding"
+	}
+	x.reply(http.StatusOK, aliveReply{UserId: id.UserID, Holding: holding,
+		HeartbeatSeconds: int(every / time.Second), RequestId: x.requestID})
+}
+
 // capacityReply is GET /capacity.
 type capacityReply struct {
 	Total, Running, Idle, Waiting int
