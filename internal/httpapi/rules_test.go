@@ -232,3 +232,19 @@ func (e *lineEnv) slot(user string) caremu.Slot {
 	}
 	return s
 }
+
+// A heartbeat Redis cannot answer is not an answer: 503 with Retry-After
+// 30, so the client keeps heartbeating (a Holding:false would stop it).
+func TestAliveWithRedisDown(t *testing.T) {
+	e := newLineEnv(t, 1, caremu.Options{Concurrency: 1}, nil)
+	wantStarted(t, e.start("h"))
+	e.redis.Kill()
+	calls := len(e.emu.Calls())
+	r := e.do(ipOf("h"), "POST", "/session/alive", `{"UserId":"h"}`)
+	if r.Status != 503 || r.code() != "Unavailable" || r.Header.Get("Retry-After") != "30" || r.Body["Holding"] != nil {
+		t.Fatalf("alive with Redis down: %d %v %s", r.Status, r.Header, r.Raw)
+	}
+	if len(e.emu.Calls()) != calls {
+		t.Fatalf("a heartbeat with Redis down called CAR")
+	}
+}
