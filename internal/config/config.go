@@ -72,7 +72,7 @@ type Queue struct {
 	Abandon   time.Duration // QUEUE_ABANDON: a place not polled for this long is dropped
 	MaxPerIP  int           // QUEUE_MAX_PER_IP: places per client IP
 	KeyPrefix string        // QUEUE_KEY_PREFIX
-	HoldTTL   time.Duration // QUEUE_HOLD_TTL: how long a user who got a concurrency through us skips the line
+	HoldTTL   time.Duration // QUEUE_HOLD_TTL: how long a user handed a ServerSession through us skips the line after its last start (heartbeats then decide)
 }
 
 // Dev is dev mode's own settings (DEV_* variables, read only in dev mode).

@@ -100,7 +100,7 @@ func TestLockOnlyIsNoHolder(t *testing.T) {
 	}
 	wantWait(t, e.start("next"), 1)
 	time.Sleep(time.Until(locked.Add(1100 * time.Millisecond))) // CAR_LOCK_WINDOW lapses (Redis's clock)
-	e.emu.Advance(11 * time.Second)                              // and CAR's lock; the ghost never started
+	e.emu.Advance(11 * time.Second)                             // and CAR's lock; the ghost never started
 	e.tick(1100 * time.Millisecond)
 	before = e.applies()
 	r := e.do(ipOf("ghost"), "POST", "/StartProject", `{"UserId":"ghost","ClientSession":"cs","RequestId":"r"}`)
@@ -208,7 +208,7 @@ func TestStoreLossReconnectGetsItsApp(t *testing.T) {
 	slot := e.slot("p")
 	wantWait(t, e.start("w"), 1) // the head tries CAR once
 	wantWait(t, e.start("w"), 1)
-	wantWait(t, e.start("w"), 1) // every instance saw the line
+	wantWait(t, e.start("w"), 1)              // every instance saw the line
 	if err := e.redis.Restart(); err != nil { // a restart without persistence
 		t.Fatal(err)
 	}

@@ -169,9 +169,13 @@ local function serve()
     redis.call('ZREM', TRIES, user)
     redis.call('ZADD', GRANTS, now, user)
     if op == 'granted' then
-      -- handed a ServerSession: a holder until QUEUE_HOLD_TTL, or its
-      -- heartbeats' expiry once it sends them
-      redis.call('SET', HOLD, '1', 'PX', holdttl)
+      -- handed a ServerSession: a holder for QUEUE_HOLD_TTL, or, once its
+      -- client heartbeats ('beat'), for a heartbeat's expiry from now
+      if redis.call('GET', HOLD) == 'beat' then
+        redis.call('SET', HOLD, 'beat', 'PX', alivettl)
+      else
+        redis.call('SET', HOLD, '1', 'PX', holdttl)
+      end
       redis.call('DEL', LOCK)
     else
       -- a lock without a session: the right to start for the lock window
@@ -205,8 +209,9 @@ local function serve()
     return {OK, 0, 0, -1, -1, -1, -1}
   elseif op == 'alive' then
     -- a heartbeat: a holder keeps its mark for CAR's retention (and two
-    -- missed heartbeats) from now; nobody else gets one
-    if redis.call('PEXPIRE', HOLD, alivettl) == 1 then return {HOLDER, 0, 0, -1, -1, -1, -1} end
+    -- missed heartbeats) from now, and its later starts too; nobody else
+    -- gets one
+    if redis.call('SET', HOLD, 'beat', 'XX', 'PX', alivettl) then return {HOLDER, 0, 0, -1, -1, -1, -1} end
     return {OK, 0, 0, -1, -1, -1, -1}
   elseif op == 'capacity' then
     local total, running, idle = count()

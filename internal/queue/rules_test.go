@@ -92,6 +92,20 @@ func TestAlive(t *testing.T) {
 	if d := f.poll("h", "198.51.100.2"); d.Verdict != queue.Holder {
 		t.Fatalf("a heartbeating holder past QUEUE_HOLD_TTL: %+v, want Holder", d)
 	}
+	// A client that heartbeats keeps that bound after its next start too
+	// (a start is a sign of life, not a new QUEUE_HOLD_TTL).
+	f2 := newFixture(t, queue.Options{HoldTTL: time.Hour, Retention: 5 * time.Second})
+	f2.done("h", queue.Granted)
+	if ttl := f2.raw.PTTL(ctx, "{carbroker}:"+project+":hold:h").Val(); ttl < 59*time.Minute {
+		t.Fatalf("after a start the mark lasts %v, want QUEUE_HOLD_TTL", ttl)
+	}
+	if ok, _ := f2.store.Alive(ctx, project, "h"); !ok {
+		t.Fatal("alive of a holder: false")
+	}
+	f2.done("h", queue.Granted)
+	if ttl := f2.raw.PTTL(ctx, "{carbroker}:"+project+":hold:h").Val(); ttl > want || ttl < want-time.Second {
+		t.Fatalf("a heartbeating client's start: the mark lasts %v, want %v", ttl, want)
+	}
 	if err := f.store.Leave(ctx, project, "h", true); err != nil {
 		t.Fatal(err)
 	}
