@@ -80,7 +80,7 @@ func (a *api) alive(x *exchange) {
 		a.fail(x, fault.New(fault.Invalid, "ProjectId is not a valid CAR id"))
 		return
 	}
-	id, err := a.identify(x, auth.OpStop, f, x.r.URL.Query())
+	id, err := a.identify(x, auth.OpAlive, f, x.r.URL.Query())
 	if err != nil {
 		a.fail(x, err)
 		return

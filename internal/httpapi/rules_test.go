@@ -1,10 +1,12 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
+	"carbroker/internal/auth"
 	"carbroker/internal/caremu"
 )
 
@@ -246,5 +248,24 @@ func TestAliveWithRedisDown(t *testing.T) {
 	}
 	if len(e.emu.Calls()) != calls {
 		t.Fatalf("a heartbeat with Redis down called CAR")
+	}
+}
+
+// In sign mode a heartbeat is signed like a stop, ProjectId included.
+func TestAliveSignMode(t *testing.T) {
+	const salt = "demo-salt"
+	e := newLineEnv(t, 1, caremu.Options{Concurrency: 1}, map[string]string{"AUTH_MODE": "sign", "COMPAT_SIGN_SALT": salt})
+	signed := func(v map[string]string) string {
+		v["Sign"] = auth.DemoSign(v, salt)
+		b, _ := json.Marshal(v)
+		return string(b)
+	}
+	wantStarted(t, e.do(ipOf("h"), "POST", "/session", signed(map[string]string{"UserId": "h", "ClientSession": "cs", "RequestId": "r1"})))
+	r := e.do(ipOf("h"), "POST", "/session/alive", signed(map[string]string{"UserId": "h", "ProjectId": testProject, "RequestId": "r2"}))
+	if r.Status != 200 || r.Body["Holding"] != true {
+		t.Fatalf("a signed heartbeat: %d %s", r.Status, r.Raw)
+	}
+	if r := e.do(ipOf("h"), "POST", "/session/alive", `{"UserId":"h","Sign":"00"}`); r.Status != 401 {
+		t.Fatalf("a badly signed heartbeat: %d %s", r.Status, r.Raw)
 	}
 }
