@@ -14,9 +14,9 @@
 //     without touching CAR;
 //   - a user at Position p calls ApplyConcurrent only when p is within the
 //     idle count (never more than 1 s old); the head always may;
-//   - for CAR's retention after the store lost its data, whoever is not in
-//     the rebuilt line goes to CAR (a reconnect gets its app back; NoIdle
-//     places it);
+//   - for CAR's retention after the store lost its data, a start goes to
+//     CAR until CAR answers that user NoIdle (a reconnect gets its app
+//     back; NoIdle places it in the rebuilt line);
 //   - a guest joining another user's room takes no concurrency and skips the
 //     line, unless guests call ApplyConcurrent (CAR_GUEST_APPLY): then its
 //     start waits its turn like any other.

@@ -10,7 +10,8 @@
 --       it was handed a ServerSession), 11 lock (this user's right to start
 --       after a lock-only grant, the demo's 10101), 12 epoch (hash id, born,
 --       opened: which store this is; no TTL), 13 rebuild (the rebuild window
---       after the store lost its data).
+--       after the store lost its data: a hash of the users CAR answered
+--       NoIdle in it).
 -- ARGV: 1 op, 2 now ms, 3 user, 4 client IP, 5 abandon ms, 6 max places per
 --       IP, 7 holder expiry ms after a start, 8 key TTL ms, 9 flag
 --       ("nolease": do not take the refresh lease), 10-12 total, running, at
@@ -122,7 +123,10 @@ local function epoch()
   if known ~= '' and known ~= id and not e[3] then
     redis.call('HSET', EPOCH, 'opened', now)
     local left = math.min((born or now) + retention - now, retention)
-    if left > 0 then redis.call('SET', REBUILD, id, 'PX', left) end
+    if left > 0 then
+      redis.call('HSET', REBUILD, '_', id)
+      redis.call('PEXPIRE', REBUILD, left)
+    end
   end
   return tonumber(id) or 0
 end
@@ -138,10 +142,11 @@ local function serve()
   if op == 'poll' then
     if redis.call('EXISTS', HOLD) == 1 then return {HOLDER, 0, redis.call('ZCARD', LINE), -1, -1, -1, -1} end
     if redis.call('EXISTS', LOCK) == 1 then return {LOCKED, 0, redis.call('ZCARD', LINE), -1, -1, -1, -1} end
-    if redis.call('EXISTS', REBUILD) == 1 and not redis.call('ZSCORE', LINE, user) then
-      -- the store lost its data: whoever is not in the rebuilt line may be
-      -- a player reconnecting within CAR's retention; CAR tells (NoIdle
-      -- places the caller in the rebuilt line)
+    if redis.call('EXISTS', REBUILD) == 1 and redis.call('HEXISTS', REBUILD, user) == 0 then
+      -- the store lost its data: whoever CAR has not answered NoIdle since
+      -- may be a player reconnecting within CAR's retention (also one a
+      -- cold instance placed before the loss was noticed); CAR tells, and
+      -- NoIdle places the caller in the rebuilt line
       return {GO, 0, redis.call('ZCARD', LINE), -1, -1, -1, -1}
     end
     local total, running, idle = count()
@@ -189,6 +194,7 @@ local function serve()
     redis.call('PEXPIRE', CAP, 60000)
     redis.call('ZREM', TRIES, user)
     redis.call('DEL', HOLD, LOCK)
+    if redis.call('EXISTS', REBUILD) == 1 then redis.call('HSET', REBUILD, user, now) end
     local total, running, idle = count()
     if redis.call('ZSCORE', LINE, user) then
       redis.call('ZADD', SEEN, now, user)

@@ -214,6 +214,9 @@ func TestLossSeenByAnotherInstance(t *testing.T) {
 	if d, err := cold.Poll(context.Background(), project, "x", "198.51.100.5", c, false); err != nil || d.Verdict != queue.Go || d.Position != 1 {
 		t.Fatalf("x on a cold instance: %+v %v, want Go as head (no window)", d, err)
 	}
+	if d, err := cold.Poll(context.Background(), project, "y", "198.51.100.6", nil, false); err != nil || d.Verdict != queue.Wait || d.Position != 2 {
+		t.Fatalf("y on a cold instance: %+v %v, want Wait at 2 (no window)", d, err)
+	}
 	f.clock.Advance(2 * time.Second)
 	if d := f.poll("a", "198.51.100.1"); d.Verdict != queue.Go || d.Position != 0 {
 		t.Fatalf("a on the instance that saw the old store: %+v, want Go (the window)", d)
@@ -221,6 +224,18 @@ func TestLossSeenByAnotherInstance(t *testing.T) {
 	pttl := f.raw.PTTL(context.Background(), "{carbroker}:"+project+":rebuild").Val()
 	if pttl > 3*time.Second || pttl < 2*time.Second {
 		t.Fatalf("the window lasts %v more, want CAR_RETENTION from the new store's first use (3 s)", pttl)
+	}
+	// y, placed before the loss was noticed, may be a reconnecting player:
+	// it gets one try at CAR, and NoIdle keeps its place.
+	if d := f.poll("y", "198.51.100.6"); d.Verdict != queue.Go || d.Position != 0 {
+		t.Fatalf("y in the window: %+v, want Go", d)
+	}
+	if d := f.done("y", queue.NoIdle); d.Verdict != queue.Wait || d.Position != 2 {
+		t.Fatalf("y after NoIdle: %+v, want Wait at 2, its place", d)
+	}
+	f.count(1, 1)
+	if d := f.poll("y", "198.51.100.6"); d.Verdict != queue.Wait || d.Position != 2 {
+		t.Fatalf("y polls again in the window: %+v, want Wait at 2", d)
 	}
 	f.raw.Del(context.Background(), "{carbroker}:"+project+":rebuild") // as if it lapsed
 	if d, err := stale.Poll(context.Background(), project, "b", "198.51.100.2", nil, false); err != nil || d.Verdict == queue.Go && d.Position == 0 {
