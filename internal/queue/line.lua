@@ -131,106 +131,108 @@ local function epoch()
   return tonumber(id) or 0
 end
 
+-- serve runs the op and returns its reply (nil for an unknown op). Its
+-- body is left at the top level's indentation.
 local function serve()
-  if ARGV[12] ~= '' then
-    redis.call('HSET', CAP, 'total', ARGV[10], 'running', ARGV[11], 'at', ARGV[12])
-    redis.call('PEXPIRE', CAP, 60000)
-    redis.call('DEL', LEASE)
-  end
-  prune()
+if ARGV[12] ~= '' then
+  redis.call('HSET', CAP, 'total', ARGV[10], 'running', ARGV[11], 'at', ARGV[12])
+  redis.call('PEXPIRE', CAP, 60000)
+  redis.call('DEL', LEASE)
+end
+prune()
 
-  if op == 'poll' then
-    if redis.call('EXISTS', HOLD) == 1 then return {HOLDER, 0, redis.call('ZCARD', LINE), -1, -1, -1, -1} end
-    if redis.call('EXISTS', LOCK) == 1 then return {LOCKED, 0, redis.call('ZCARD', LINE), -1, -1, -1, -1} end
-    if redis.call('EXISTS', REBUILD) == 1 and redis.call('HEXISTS', REBUILD, user) == 0 then
-      -- the store lost its data: whoever CAR has not answered NoIdle since
-      -- may be a player reconnecting within CAR's retention (also one a
-      -- cold instance placed before the loss was noticed); CAR tells, and
-      -- NoIdle places the caller in the rebuilt line
-      return {GO, 0, redis.call('ZCARD', LINE), -1, -1, -1, -1}
-    end
-    local total, running, idle = count()
-    if idle < 0 and not nolease and redis.call('SET', LEASE, user, 'NX', 'PX', FRESH) then
-      return {REFRESH, 0, 0, -1, -1, total, running}
-    end
-    local joined = false
-    if redis.call('ZSCORE', LINE, user) then
-      redis.call('ZADD', SEEN, now, user)
-    elseif redis.call('ZCARD', LINE) == 0 and idle > redis.call('ZCARD', TRIES) then
-      redis.call('ZADD', TRIES, now, user)
-      touch()
-      return {GO, 0, 0, -1, idle, total, running}
-    elseif join() then
-      joined = true
-    else
-      return {FULL, 0, redis.call('ZCARD', LINE), -1, idle, total, running}
-    end
-    touch()
-    return place(joined, idle, total, running)
-  elseif op == 'granted' or op == 'locked' then
-    -- every grant counts against the idle figure, a holder's too (its
-    -- concurrency may have been reclaimed and this one newly taken)
-    drop(user)
-    redis.call('ZREM', TRIES, user)
-    redis.call('ZADD', GRANTS, now, user)
-    if op == 'granted' then
-      -- handed a ServerSession: a holder for QUEUE_HOLD_TTL, or, once its
-      -- client heartbeats ('beat'), for a heartbeat's expiry from now
-      if redis.call('GET', HOLD) == 'beat' then
-        redis.call('SET', HOLD, 'beat', 'PX', alivettl)
-      else
-        redis.call('SET', HOLD, '1', 'PX', holdttl)
-      end
-      redis.call('DEL', LOCK)
-    else
-      -- a lock without a session: the right to start for the lock window
-      -- from the first lock, never extended
-      redis.call('SET', LOCK, '1', 'NX', 'PX', lockwin)
-    end
-    touch()
-    return {OK, 0, redis.call('ZCARD', LINE), -1, -1, -1, -1}
-  elseif op == 'noidle' then
-    redis.call('HSET', CAP, 'full', now)
-    redis.call('PEXPIRE', CAP, 60000)
-    redis.call('ZREM', TRIES, user)
-    redis.call('DEL', HOLD, LOCK)
-    if redis.call('EXISTS', REBUILD) == 1 then redis.call('HSET', REBUILD, user, now) end
-    local total, running, idle = count()
-    if redis.call('ZSCORE', LINE, user) then
-      redis.call('ZADD', SEEN, now, user)
-    elseif not join() then
-      return {FULL, 0, redis.call('ZCARD', LINE), -1, idle, total, running}
-    end
-    touch()
-    local r = place(false, idle, total, running)
-    r[1] = WAIT
-    return r
-  elseif op == 'failed' then
-    redis.call('ZREM', TRIES, user)
-    return {OK, 0, 0, -1, -1, -1, -1}
-  elseif op == 'leave' or op == 'quit' then
-    drop(user)
-    redis.call('ZREM', TRIES, user)
-    if op == 'quit' then redis.call('DEL', HOLD, LOCK) end
-    return {OK, 0, 0, -1, -1, -1, -1}
-  elseif op == 'alive' then
-    -- a heartbeat: a holder keeps its mark for CAR's retention (and two
-    -- missed heartbeats) from now, and its later starts too; nobody else
-    -- gets one
-    if redis.call('SET', HOLD, 'beat', 'XX', 'PX', alivettl) then return {HOLDER, 0, 0, -1, -1, -1, -1} end
-    return {OK, 0, 0, -1, -1, -1, -1}
-  elseif op == 'capacity' then
-    local total, running, idle = count()
-    local waiting = redis.call('ZCARD', LINE)
-    if idle < 0 then
-      if not nolease and redis.call('SET', LEASE, 'capacity', 'NX', 'PX', FRESH) then
-        return {REFRESH, 0, waiting, -1, -1, total, running}
-      end
-      return {STALE, 0, waiting, -1, -1, total, running}
-    end
-    return {OK, 0, waiting, -1, idle, total, running}
+if op == 'poll' then
+  if redis.call('EXISTS', HOLD) == 1 then return {HOLDER, 0, redis.call('ZCARD', LINE), -1, -1, -1, -1} end
+  if redis.call('EXISTS', LOCK) == 1 then return {LOCKED, 0, redis.call('ZCARD', LINE), -1, -1, -1, -1} end
+  if redis.call('EXISTS', REBUILD) == 1 and redis.call('HEXISTS', REBUILD, user) == 0 then
+    -- the store lost its data: whoever CAR has not answered NoIdle since
+    -- may be a player reconnecting within CAR's retention (also one a
+    -- cold instance placed before the loss was noticed); CAR tells, and
+    -- NoIdle places the caller in the rebuilt line
+    return {GO, 0, redis.call('ZCARD', LINE), -1, -1, -1, -1}
   end
-  return nil
+  local total, running, idle = count()
+  if idle < 0 and not nolease and redis.call('SET', LEASE, user, 'NX', 'PX', FRESH) then
+    return {REFRESH, 0, 0, -1, -1, total, running}
+  end
+  local joined = false
+  if redis.call('ZSCORE', LINE, user) then
+    redis.call('ZADD', SEEN, now, user)
+  elseif redis.call('ZCARD', LINE) == 0 and idle > redis.call('ZCARD', TRIES) then
+    redis.call('ZADD', TRIES, now, user)
+    touch()
+    return {GO, 0, 0, -1, idle, total, running}
+  elseif join() then
+    joined = true
+  else
+    return {FULL, 0, redis.call('ZCARD', LINE), -1, idle, total, running}
+  end
+  touch()
+  return place(joined, idle, total, running)
+elseif op == 'granted' or op == 'locked' then
+  -- every grant counts against the idle figure, a holder's too (its
+  -- concurrency may have been reclaimed and this one newly taken)
+  drop(user)
+  redis.call('ZREM', TRIES, user)
+  redis.call('ZADD', GRANTS, now, user)
+  if op == 'granted' then
+    -- handed a ServerSession: a holder for QUEUE_HOLD_TTL, or, once its
+    -- client heartbeats ('beat'), for a heartbeat's expiry from now
+    if redis.call('GET', HOLD) == 'beat' then
+      redis.call('SET', HOLD, 'beat', 'PX', alivettl)
+    else
+      redis.call('SET', HOLD, '1', 'PX', holdttl)
+    end
+    redis.call('DEL', LOCK)
+  else
+    -- a lock without a session: the right to start for the lock window
+    -- from the first lock, never extended
+    redis.call('SET', LOCK, '1', 'NX', 'PX', lockwin)
+  end
+  touch()
+  return {OK, 0, redis.call('ZCARD', LINE), -1, -1, -1, -1}
+elseif op == 'noidle' then
+  redis.call('HSET', CAP, 'full', now)
+  redis.call('PEXPIRE', CAP, 60000)
+  redis.call('ZREM', TRIES, user)
+  redis.call('DEL', HOLD, LOCK)
+  if redis.call('EXISTS', REBUILD) == 1 then redis.call('HSET', REBUILD, user, now) end
+  local total, running, idle = count()
+  if redis.call('ZSCORE', LINE, user) then
+    redis.call('ZADD', SEEN, now, user)
+  elseif not join() then
+    return {FULL, 0, redis.call('ZCARD', LINE), -1, idle, total, running}
+  end
+  touch()
+  local r = place(false, idle, total, running)
+  r[1] = WAIT
+  return r
+elseif op == 'failed' then
+  redis.call('ZREM', TRIES, user)
+  return {OK, 0, 0, -1, -1, -1, -1}
+elseif op == 'leave' or op == 'quit' then
+  drop(user)
+  redis.call('ZREM', TRIES, user)
+  if op == 'quit' then redis.call('DEL', HOLD, LOCK) end
+  return {OK, 0, 0, -1, -1, -1, -1}
+elseif op == 'alive' then
+  -- a heartbeat: a holder keeps its mark for CAR's retention (and two
+  -- missed heartbeats) from now, and its later starts too; nobody else
+  -- gets one
+  if redis.call('SET', HOLD, 'beat', 'XX', 'PX', alivettl) then return {HOLDER, 0, 0, -1, -1, -1, -1} end
+  return {OK, 0, 0, -1, -1, -1, -1}
+elseif op == 'capacity' then
+  local total, running, idle = count()
+  local waiting = redis.call('ZCARD', LINE)
+  if idle < 0 then
+    if not nolease and redis.call('SET', LEASE, 'capacity', 'NX', 'PX', FRESH) then
+      return {REFRESH, 0, waiting, -1, -1, total, running}
+    end
+    return {STALE, 0, waiting, -1, -1, total, running}
+  end
+  return {OK, 0, waiting, -1, idle, total, running}
+end
+return nil
 end
 
 local id = epoch()
