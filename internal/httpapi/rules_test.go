@@ -165,6 +165,9 @@ func TestAlive(t *testing.T) {
 	if r := alive("h", `{"UserId":"h","ProjectId":"cap-other"}`); r.Status != 403 {
 		t.Fatalf("a project not allowed: %d %s", r.Status, r.Raw)
 	}
+	if r := alive("h", `{}`); r.Status == 200 {
+		t.Fatalf("alive without a UserId: %d %s", r.Status, r.Raw)
+	}
 	if r := alive("h", `{"UserId":"h","ClientSession":"cs"}`); r.Status != 400 {
 		t.Fatalf("a field alive does not read: %d %s", r.Status, r.Raw)
 	}
