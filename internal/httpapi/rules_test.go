@@ -98,7 +98,7 @@ func TestLockOnlyIsNoHolder(t *testing.T) {
 	locked := time.Now()
 	before := e.applies()
 	if r := e.enqueue("ghost", ""); r.str("Code") != "10101" || e.applies() != before {
-		t.Fatalf("Enqueue within the lock window: %s (%d ApplyConcurrent), want 10101 without a CAR call", r.Raw, e.applies()-before)
+		t.Errorf("Enqueue within the lock window: %s (%d ApplyConcurrent), want 10101 without a CAR call", r.Raw, e.applies()-before)
 	}
 	wantWait(t, e.start("next"), 1)
 	time.Sleep(time.Until(locked.Add(1100 * time.Millisecond))) // CAR_LOCK_WINDOW lapses (Redis's clock)
