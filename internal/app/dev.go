@@ -56,7 +56,7 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 	cl := emu.Client()
 	c := carClient(cfg, cl.Transport, cl.Getenv)
 	log := newLogger(env.Stderr, cfg.LogLevel)
-	h, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{Logger: log, Version: version, Queue: qo})
+	h, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{Logger: log, Version: version, Queue: qo, Local: true})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "configuration: %v\n", err)
 		return 2
