@@ -243,6 +243,9 @@ func TestDevModeIgnoresProductionSettings(t *testing.T) {
 	if strings.Contains(out, "prod-password") {
 		t.Error("the production Redis password was printed")
 	}
+	if strings.Contains(p.stderr.String(), "TRUSTED_PROXY_CIDRS") {
+		t.Errorf("dev mode warned about TRUSTED_PROXY_CIDRS (every dev caller is on loopback):\n%s", p.stderr.String())
+	}
 }
 
 // The dev server answers only Host headers naming loopback (or its -listen

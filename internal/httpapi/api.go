@@ -69,7 +69,7 @@ type deps struct {
 	now   func() time.Time // for the rate of warnings
 	// credentials, if set, reports whether CAR credentials are in force
 	// (event mode, where they come with each invoke); /healthz says so.
-	credentials func() bool
+	credentials func(context.Context) bool
 }
 
 // api is the http.Handler.

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -31,7 +32,7 @@ type Options struct {
 	// Credentials, if set, reports whether CAR credentials are in force;
 	// /healthz then answers "Credentials":"missing" with a 503 when they
 	// are not (event mode: they come with each invoke).
-	Credentials func() bool
+	Credentials func(context.Context) bool
 }
 
 // CAR is what the wiring calls CAR for: the session actions and the count.
