@@ -19,8 +19,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"carbroker/internal/car"
@@ -203,6 +205,9 @@ func serveHTTP(ctx context.Context, env Env, addr string, h http.Handler, cfg co
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "listen %s: %v\n", addr, err)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			fmt.Fprintln(env.Stderr, portTaken(addr, cfg.Dev.Concurrency > 0)) // only dev mode has Dev settings
+		}
 		return 1
 	}
 	timeout := cfg.RequestTimeout
@@ -238,6 +243,33 @@ func serveHTTP(ctx context.Context, env Env, addr string, h http.Handler, cfg co
 		return 1
 	}
 	return 0
+}
+
+// portTaken says what to do when addr's port is taken: another program
+// (often an earlier make run) holds it. It suggests a free port nearby.
+func portTaken(addr string, dev bool) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "the address is taken: choose another with -listen HOST:PORT"
+	}
+	suggest := "another port"
+	if n, err := strconv.Atoi(port); err == nil {
+		for p := n + 1; p <= n+20 && p < 65536; p++ {
+			if ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p))); err == nil {
+				ln.Close()
+				suggest = strconv.Itoa(p)
+				break
+			}
+		}
+	}
+	if suggest == "another port" {
+		return "port " + port + " is taken (another program, or an earlier run, holds it): choose another with -listen " + net.JoinHostPort(host, "PORT")
+	}
+	msg := "port " + port + " is taken (another program, or an earlier run, holds it): choose another with -listen " + net.JoinHostPort(host, suggest)
+	if dev {
+		msg += ", or: make run PORT=" + suggest
+	}
+	return msg
 }
 
 // runEvent serves the SCF Go1 runtime protocol. Configuration is validated

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"regexp"
@@ -280,5 +281,19 @@ func TestDevModeRefusesForeignHost(t *testing.T) {
 		if st, b := do("GET", "/dev/state", host, ""); st != 200 {
 			t.Errorf("Host %s: GET /dev/state = %d %s", host, st, b)
 		}
+	}
+}
+
+// When the port is taken (an earlier make run), dev mode says how to pick
+// another: -listen, and make run's PORT.
+func TestDevModePortTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	out, err := exec_(binary, []string{"PATH=" + os.Getenv("PATH")}, "-dev", "-listen", ln.Addr().String())
+	if err == nil || !strings.Contains(out, "-listen 127.0.0.1:") || !strings.Contains(out, "make run PORT=") {
+		t.Fatalf("err %v, output:\n%s", err, out)
 	}
 }
