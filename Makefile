@@ -23,6 +23,9 @@ run: ## serve the function on 127.0.0.1:9000 with the embedded CAR emulator; mak
 	@echo "make run: building… (the first run compiles for a minute or so; later runs start at once)"
 	@$(GO) run ./function -dev $(if $(filter command line,$(origin PORT)),-listen 127.0.0.1:$(PORT))
 
+jwt: ## a JWT for trying AUTH_MODE=jwt locally: make jwt USER=alice [TTL=2h]; signs with JWT_SECRET from the shell (dev only: not in the deployed binary)
+	@$(GO) run ./internal/cmd/jwt -user "$(USER)" $(if $(TTL),-ttl $(TTL))
+
 test: ## vet, format check, and every test with the race detector (without it, said so, when cgo is unavailable)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi

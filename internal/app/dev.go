@@ -81,7 +81,7 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 		case config.AuthTicket:
 			body, note = `{"ClientSession":"dev-client-session"}`, "the reply's Ticket goes in Authorization: Bearer on later calls"
 		case config.AuthJWT:
-			note = "add -H 'Authorization: Bearer <a JWT your JWT_* settings accept>'"
+			note = "add -H 'Authorization: Bearer <a JWT your JWT_* settings accept>' (with JWT_SECRET, make jwt USER=demo-user mints one)"
 		case config.AuthSign:
 			note = "add the demo's Sign field (SHA-256 of the sorted values + COMPAT_SIGN_SALT)"
 		}
