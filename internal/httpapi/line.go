@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strconv"
@@ -144,12 +145,36 @@ func (a *api) capacity(x *exchange) {
 	x.reply(http.StatusOK, capacityReply{Total: c.Total, Running: c.Running, Idle: c.Idle, Waiting: c.Waiting, RequestId: x.requestID})
 }
 
+// LineHealth asks the waiting line's store of an API built by NewFromConfig
+// whether it answers: "ok", "degraded", or "" when the line is off (or h is
+// not such an API). The start-up probe uses it.
+func LineHealth(ctx context.Context, h http.Handler) string {
+	a, ok := h.(*api)
+	if !ok {
+		return ""
+	}
+	return a.sessions.Health(ctx)
+}
+
 // health answers GET /healthz; with the line on, Queue says whether Redis
 // is reachable ("ok") or the line is degraded to stateless starts.
+//
+// Auth names the AUTH_MODE in force, so a client (make smoke) knows what
+// the server asks for. Where credentials come with each invoke (event
+// mode), Credentials says whether this one brought them: "missing" is a
+// 503, as the function cannot call CAR.
 func (a *api) health(x *exchange) {
-	body := map[string]string{"Status": "ok", "Version": a.version}
+	body := map[string]string{"Status": "ok", "Version": a.version, "Auth": string(a.cfg.Auth.Mode)}
 	if q := a.sessions.Health(x.r.Context()); q != "" {
 		body["Queue"] = q
 	}
-	x.reply(http.StatusOK, body)
+	status := http.StatusOK
+	if a.credentials != nil {
+		body["Credentials"] = "ok"
+		if !a.credentials(x.r.Context()) {
+			body["Status"], body["Credentials"] = "unavailable", "missing"
+			status = http.StatusServiceUnavailable
+		}
+	}
+	x.reply(status, body)
 }

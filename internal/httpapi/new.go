@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"carbroker/internal/auth"
 	"carbroker/internal/config"
@@ -22,6 +24,15 @@ type Options struct {
 	// prefix, abandonment, per-IP cap, holder expiry, lock window and
 	// retention come from the configuration.
 	Queue queue.Options
+	// Local is dev mode: callers are on loopback by design, so a
+	// non-public client address is not warned about.
+	Local bool
+	// Now is the clock of rate-limited warnings (default time.Now).
+	Now func() time.Time
+	// Credentials, if set, reports whether CAR credentials are in force;
+	// /healthz then answers "Credentials":"missing" with a 503 when they
+	// are not (event mode: they come with each invoke).
+	Credentials func(context.Context) bool
 }
 
 // CAR is what the wiring calls CAR for: the session actions and the count.
@@ -64,6 +75,12 @@ func NewFromConfig(cfg config.Config, c CAR, o Options) (http.Handler, error) {
 		requireInvites: auth.HasInvites(cfg.Auth.Mode),
 		log:            o.Logger,
 		version:        o.Version,
+		local:          o.Local,
+		now:            o.Now,
+		credentials:    o.Credentials,
+	}
+	if d.now == nil {
+		d.now = time.Now
 	}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)

@@ -96,12 +96,14 @@ local function place(joined, idle, total, running)
   return {verdict, pos, waiting, eta(pos), idle, total, running}
 end
 
--- join puts the user at the end of the line, within the per-IP cap.
+-- join puts the user at the end of the line, within the per-IP cap (none
+-- for ip '': the address is not public).
 local function join()
   local n = tonumber(redis.call('HGET', IPN, ip) or '0')
-  if n >= maxip then return false end
+  if ip ~= '' and n >= maxip then return false end
   redis.call('ZADD', LINE, redis.call('INCR', SEQ), user)
   redis.call('ZADD', SEEN, now, user)
+  if ip == '' then return true end -- not a public address: not capped
   redis.call('HSET', IPOF, user, ip)
   redis.call('HINCRBY', IPN, ip, 1)
   return true

@@ -177,9 +177,17 @@ func (s *Store) keyTTL() time.Duration { return 2*s.o.Abandon + 10*time.Second }
 // ipKey is what QUEUE_MAX_PER_IP counts places by: an IPv4 address, or the
 // /64 of an IPv6 one (a single IPv6 client usually holds a whole /64, so
 // counting its addresses one by one would not cap it).
+//
+// A non-public address (loopback, private, link-local: what the function
+// sees when no trusted proxy told it the client's) is not capped: its key is
+// "", which the script does not count, since a proxy's address would put
+// every user under one cap.
 func ipKey(ip string) string {
 	a, err := netip.ParseAddr(ip)
-	if err != nil || !a.Is6() || a.Is4In6() {
+	if err != nil || !a.Unmap().IsGlobalUnicast() || a.Unmap().IsPrivate() {
+		return ""
+	}
+	if !a.Is6() || a.Is4In6() {
 		return ip
 	}
 	p, err := a.Prefix(64)

@@ -206,6 +206,33 @@ func TestMaxPerIP(t *testing.T) {
 	}
 }
 
+// An address that is not public (no trusted proxy told the function the
+// client's: every user looks like 127.0.0.1 or a private proxy) is not
+// capped: otherwise the whole line would hold QUEUE_MAX_PER_IP places.
+func TestMaxPerIPSkipsNonPublicAddresses(t *testing.T) {
+	f := newFixture(t, queue.Options{MaxPerIP: 1})
+	f.count(1, 1)
+	users := []struct{ user, ip string }{{"a", "127.0.0.1"}, {"b", "127.0.0.1"}, {"c", "10.1.2.3"}, {"d", "10.1.2.3"},
+		{"e", "::1"}, {"f", "::1"}, {"g", "fd00::1"}, {"h", "fd00::2"}, {"i", "192.168.0.9"}, {"j", "192.168.0.9"}}
+	for i, u := range users {
+		if d := f.poll(u.user, u.ip); d.Verdict == queue.Full || d.Position != i+1 {
+			t.Fatalf("%s from %s: %+v, want place %d", u.user, u.ip, d, i+1)
+		}
+	}
+	if d := f.poll("k", "198.51.100.1"); d.Verdict == queue.Full {
+		t.Fatalf("first place from a public address: %+v", d)
+	}
+	if d := f.poll("l", "198.51.100.1"); d.Verdict != queue.Full {
+		t.Fatalf("a public address is still capped: %+v, want Full", d)
+	}
+	if err := f.store.Leave(context.Background(), project, "a", false); err != nil {
+		t.Fatal(err)
+	}
+	if d := f.poll("k", "198.51.100.1"); d.Position != 10 {
+		t.Fatalf("after an uncapped user left: %+v, want k at 10", d)
+	}
+}
+
 // One IPv6 client holds a whole /64: the cap counts its addresses together.
 func TestMaxPerIPv6Prefix(t *testing.T) {
 	f := newFixture(t, queue.Options{MaxPerIP: 2})
