@@ -15,9 +15,10 @@ import (
 // trusted (trusted(r.RemoteAddr); nil trusts no one):
 //   - X-Scf-Request-Id becomes invocation.Info{RequestID, Trigger: "web"};
 //   - X-Scf-Timeout becomes a context deadline measured from the request's
-//     arrival. Its unit is not documented; it is read as SECONDS, the unit of
-//     the function's timeout setting (were it milliseconds, the deadline would
-//     be late, never early).
+//     arrival. Its unit is not documented. A function's timeout is 1 to 900 s,
+//     so a value up to 900 is read as seconds and one from 1000 to 900000 as
+//     milliseconds (a public dump of a live web function shows 300000 for a
+//     300 s timeout); anything else is ignored.
 //
 // Requests from other peers pass through untouched: their X-Scf-* headers
 // are ignored.
@@ -41,11 +42,20 @@ func WebFunction(next http.Handler, trusted func(remoteAddr string) bool) http.H
 	})
 }
 
-// parseTimeout reads a positive number of seconds, at most a day.
+// maxTimeout is SCF's longest function timeout (synchronous invocations).
+const maxTimeout = 900
+
+// parseTimeout reads X-Scf-Timeout: seconds up to maxTimeout, milliseconds
+// from 1000 to maxTimeout*1000.
 func parseTimeout(s string) (time.Duration, bool) {
 	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-	if err != nil || !(f > 0 && f <= 24*60*60) {
+	switch {
+	case err != nil || !(f > 0):
 		return 0, false
+	case f <= maxTimeout:
+		return time.Duration(f * float64(time.Second)), true
+	case f >= 1000 && f <= maxTimeout*1000:
+		return time.Duration(f * float64(time.Millisecond)), true
 	}
-	return time.Duration(f * float64(time.Second)), true
+	return 0, false
 }

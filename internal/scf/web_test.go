@@ -20,6 +20,9 @@ func TestWebFunction(t *testing.T) {
 	}{
 		{"trusted", "127.0.0.1:51000", "3", &invocation.Info{RequestID: "web-1", Trigger: "web"}, 3},
 		{"fractional", "127.0.0.1:51000", "0.5", &invocation.Info{RequestID: "web-1", Trigger: "web"}, 0.5},
+		{"milliseconds", "127.0.0.1:51000", "300000", &invocation.Info{RequestID: "web-1", Trigger: "web"}, 300},
+		{"neither unit", "127.0.0.1:51000", "950", &invocation.Info{RequestID: "web-1", Trigger: "web"}, 0},
+		{"past the longest timeout", "127.0.0.1:51000", "1000000", &invocation.Info{RequestID: "web-1", Trigger: "web"}, 0},
 		{"no timeout", "127.0.0.1:51000", "", &invocation.Info{RequestID: "web-1", Trigger: "web"}, 0},
 		{"bad timeout", "127.0.0.1:51000", "soon", &invocation.Info{RequestID: "web-1", Trigger: "web"}, 0},
 		{"negative timeout", "127.0.0.1:51000", "-1", &invocation.Info{RequestID: "web-1", Trigger: "web"}, 0},
