@@ -111,6 +111,9 @@ type LoadOptions struct {
 	// first definition of a name wins, and the process environment wins over
 	// all of them. Default: the file's folder, then the current folder.
 	DotenvDirs []string
+	// Fallback, when set, answers a name none of the above sets (the local
+	// rehearsal's example values).
+	Fallback func(string) string
 }
 
 // Load reads and resolves a serverless.yml.
@@ -161,7 +164,10 @@ func Load(path string, o LoadOptions) (*Spec, error) {
 		if v := getenv(name); v != "" {
 			return v
 		}
-		return env[name]
+		if v := env[name]; v != "" || o.Fallback == nil {
+			return v
+		}
+		return o.Fallback(name)
 	}
 	r := resolver{file: path, top: top, env: lookupEnv}
 	for _, k := range []string{"app", "name", "org"} { // the top-level values may use ${env:…} too
