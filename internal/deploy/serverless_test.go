@@ -552,8 +552,10 @@ func TestMakefileStagesSrc(t *testing.T) {
 	if err != nil || !bytes.Contains(b, []byte("internal/cmd/pack")) {
 		t.Skip("no Makefile running ./internal/cmd/pack yet")
 	}
-	if !bytes.Contains(b, []byte("-dir dist/function")) {
-		t.Error("the Makefile runs the packer without -dir dist/function, the src of serverless.yml")
+	// make package stages $(DIST)/function, and DIST is dist unless a test
+	// (TestMakeDeploy) points it elsewhere.
+	if !bytes.Contains(b, []byte("-dir $(DIST)/function")) || !regexp.MustCompile(`(?m)^DIST\s*\?=\s*dist$`).Match(b) {
+		t.Error("the Makefile runs the packer without -dir $(DIST)/function and DIST ?= dist: dist/function is the src of serverless.yml")
 	}
 }
 
