@@ -394,3 +394,23 @@ func sha256Hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
 }
+
+// A timer trigger's event (scf-go-lib's events.TimerEvent) is answered
+// with success and reaches no handler: the event variant's timer is
+// deployed ahead of the lease sweep it will run.
+func TestInvokeTimerEventIsANoOp(t *testing.T) {
+	calls := 0
+	c := startRuntime(t, func() (http.Handler, error) {
+		calls++
+		return echoHandler, nil
+	})
+	resp := invoke(t, c, scftest.InvokeRequest{Payload: fixture(t, "timer.json"), RequestId: "timer-1"})
+	if resp.Error != nil || string(resp.Payload) != "{}" || calls != 0 {
+		t.Errorf("timer event: Error %+v, payload %s, handler built %d times", resp.Error, resp.Payload, calls)
+	}
+	// Anything else without httpMethod is still an undecodable event.
+	resp = invoke(t, c, scftest.InvokeRequest{Payload: []byte(`{"Type":"Cos"}`), RequestId: "cos-1"})
+	if r := decodeIntegration(t, resp.Payload); r.StatusCode != http.StatusBadRequest {
+		t.Errorf("another event: status %d", r.StatusCode)
+	}
+}
