@@ -164,3 +164,44 @@ func TestErrorsAreRedacted(t *testing.T) {
 		t.Errorf("redacted: %q", got)
 	}
 }
+
+// TestLoadTriggers: the Function URL's name is parameters.name, else
+// http.name, else the component toolkit's url-trigger; timers are read as
+// the toolkit reads them; what make deploy cannot honour names its line.
+func TestLoadTriggers(t *testing.T) {
+	load := func(body string) (*Spec, error) {
+		file := writeFile(t, t.TempDir(), "serverless.yml", body)
+		return Load(file, LoadOptions{Getenv: func(string) string { return "" }, DotenvDirs: []string{}})
+	}
+	s, err := load(minimal)
+	if err != nil || s.URL.Name != DefaultURLTriggerName || len(s.Timers) != 0 {
+		t.Fatalf("default name: %v %+v", err, s)
+	}
+	s, err = load(strings.Replace(minimal, "          qualifier: $DEFAULT", "          name: my-url\n          qualifier: $DEFAULT", 1))
+	if err != nil || s.URL.Name != "my-url" {
+		t.Errorf("parameters.name: %v %+v", err, s.URL)
+	}
+	s, err = load(strings.Replace(minimal, "    - http:\n", "    - http:\n        name: ev-url\n", 1))
+	if err != nil || s.URL.Name != "ev-url" {
+		t.Errorf("http.name: %v %+v", err, s.URL)
+	}
+	timer := minimal + "    - timer:\n        parameters:\n          name: sweep\n          cronExpression: '0 */1 * * * * *'\n          enable: true\n          argument: hi\n"
+	s, err = load(timer)
+	if err != nil || len(s.Timers) != 1 || s.Timers[0] != (TimerTrigger{Name: "sweep", Qualifier: "$DEFAULT", Cron: "0 */1 * * * * *", Enable: true, Argument: "hi", Line: 27}) {
+		t.Errorf("timer: %v %+v", err, s)
+	}
+	if s, err := load(strings.Replace(timer, "          enable: true\n", "", 1)); err != nil || s.Timers[0].Enable {
+		t.Errorf("timer without enable (the toolkit's default is CLOSE): %v %+v", err, s.Timers)
+	}
+	for _, c := range []struct{ old, new, want string }{
+		{"enableExtranet: true", "enableExtranet: true\n          corsConfig: {enable: true}", ":21: http corsConfig"},
+		{"cronExpression: '0 */1 * * * * *'", "cronExpression: '*/1 * * * *'", ":27: timer cronExpression"},
+		{"          name: sweep\n", "", ":27: timer name"},
+		{"          argument: hi", "          argument: hi\n          schedule: daily", ":33: inputs.events[].timer.parameters.schedule is not a setting make deploy supports"},
+		{"  runtime: Go1", "  type: web\n  runtime: Go1", "a timer trigger on a web function"},
+	} {
+		if _, err := load(strings.Replace(timer, c.old, c.new, 1)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %q", c.new, err, c.want)
+		}
+	}
+}
