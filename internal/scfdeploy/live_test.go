@@ -27,7 +27,7 @@ func (h *harness) remove(confirm bool) error {
 
 func TestAbsentFunctionAndNamespace(t *testing.T) {
 	h := newHarness(t, scfemu.Options{})
-	zipPath := packageZip(t)
+	zipPath := tinyZip(t, "")
 	// GetFunction answers ResourceNotFound.FunctionName: deploy creates, remove has nothing to do.
 	if err := h.remove(true); err != nil || !strings.Contains(h.out.String(), "nothing to remove") {
 		t.Errorf("remove of an absent function: %v\n%s", err, h.out.String())
@@ -50,7 +50,7 @@ func TestAbsentFunctionAndNamespace(t *testing.T) {
 // remove at once, with SCF's StatusReasons, redacted.
 func TestFailedStatusesEndTheWait(t *testing.T) {
 	h := newHarness(t, scfemu.Options{})
-	zipPath := packageZip(t)
+	zipPath := tinyZip(t, "")
 	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestFailedStatusesEndTheWait(t *testing.T) {
 // out and creates it afresh.
 func TestDeployRightAfterRemove(t *testing.T) {
 	h := newHarness(t, scfemu.Options{DeleteDelay: 300 * time.Millisecond})
-	zipPath := packageZip(t)
+	zipPath := tinyZip(t, "")
 	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestDeployRightAfterRemove(t *testing.T) {
 // and retries once.
 func TestBusyWriteIsRetriedOnce(t *testing.T) {
 	h := newHarness(t, scfemu.Options{})
-	zipPath := packageZip(t)
+	zipPath := tinyZip(t, "")
 	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestBusyWriteIsRetriedOnce(t *testing.T) {
 // updated in place.
 func TestTimerTriggerIsIdempotent(t *testing.T) {
 	h := newHarness(t, scfemu.Options{})
-	zipPath := packageZip(t)
+	zipPath := tinyZip(t, "")
 	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestTimerTriggerIsIdempotent(t *testing.T) {
 // recreating changes the URL.
 func TestExistingURLTriggerIsAdopted(t *testing.T) {
 	h := newHarness(t, scfemu.Options{})
-	zipPath := packageZip(t)
+	zipPath := tinyZip(t, "")
 	s := h.spec("serverless.yml")
 	s.URL.Name = "function-url"
 	if _, err := Deploy(context.Background(), s, zipPath, Options{Client: h.cl, Out: &h.out, Poll: 20 * time.Millisecond}); err != nil {
@@ -206,7 +206,7 @@ func TestExistingURLTriggerIsAdopted(t *testing.T) {
 // TestChecksBeforeAnyWrite: the function's own configuration check and the
 // execution role, before any API call, with the binary's messages.
 func TestChecksBeforeAnyWrite(t *testing.T) {
-	zipPath := packageZip(t)
+	zipPath := tinyZip(t, "")
 	for _, c := range []struct {
 		name, key, value, want string
 	}{
