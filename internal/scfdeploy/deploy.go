@@ -257,7 +257,7 @@ func (r *run) create(ctx context.Context, zipData []byte, sum [32]byte) error {
 		fmt.Fprintln(r.out, "dry run: nothing changed")
 		return nil
 	}
-	if err := r.c.CreateFunction(ctx, s, base64.StdEncoding.EncodeToString(zipData)); err != nil {
+	if err := r.createFunction(ctx, base64.StdEncoding.EncodeToString(zipData)); err != nil {
 		return err
 	}
 	r.res.Writes++
@@ -265,6 +265,37 @@ func (r *run) create(ctx context.Context, zipData []byte, sum [32]byte) error {
 		return err
 	}
 	return r.triggers(ctx, nil)
+}
+
+// createFunction calls CreateFunction. SCF may still hold the name of a
+// function whose deletion is ending (ResourceInUse.Function while
+// GetFunction already says absent, or Deleting): that is waited out, for at
+// most o.Wait, and the create tried again.
+func (r *run) createFunction(ctx context.Context, zipBase64 string) error {
+	deadline := time.Now().Add(r.o.Wait)
+	told := false
+	for {
+		err := r.c.CreateFunction(ctx, r.s, zipBase64)
+		if apiCode(err) != "ResourceInUse.Function" || time.Now().After(deadline) {
+			return err
+		}
+		f, gerr := r.c.GetFunction(ctx, r.s.Namespace, r.s.Function)
+		if gerr != nil {
+			return gerr
+		}
+		if f != nil && f.Status != "Deleting" {
+			return err // created elsewhere in between: say so
+		}
+		if !told {
+			fmt.Fprintf(r.out, "  create: SCF still holds the name %s (a deletion is ending): waiting\n", r.s.Function)
+			told = true
+		}
+		select {
+		case <-time.After(r.o.Poll):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // write makes one write call once the function is Active (or, with
@@ -633,6 +664,14 @@ func (r *run) triggers(ctx context.Context, trs []Trigger) error {
 		}
 	}
 	r.res.URLs = urls(trs, s)
+	if s.URL != nil && len(r.res.URLs) == 0 {
+		// CreateTrigger's TriggerInfo may come without the addresses: ask again.
+		listed, err := c.ListTriggers(ctx, ns, s.Function)
+		if err != nil {
+			return err
+		}
+		r.res.URLs = urls(listed, s)
+	}
 	for _, u := range r.res.URLs {
 		fmt.Fprintln(r.out, "url: "+u)
 	}

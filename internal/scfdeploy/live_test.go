@@ -2,9 +2,13 @@ package scfdeploy
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -253,5 +257,46 @@ func TestPermissionMessagesOnlyForPermissions(t *testing.T) {
 		if !errors.As(err, &ae) {
 			t.Errorf("%s: the API error is not kept", c.code)
 		}
+	}
+}
+
+// TestLiveQuirks: answers the emulator does not give but the live API may:
+// CreateFunction refusing a name whose deletion is ending although
+// GetFunction already says absent, and a CreateTrigger answer without the
+// URL. The deploy waits for the name, and finds the URL by listing.
+func TestLiveQuirks(t *testing.T) {
+	em := scfemu.New(scfemu.Options{})
+	var refused atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Header.Get("X-TC-Action") {
+		case "CreateFunction":
+			if refused.Add(1) <= 2 {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write([]byte(`{"Response":{"Error":{"Code":"ResourceInUse.Function","Message":"Function already exists"},"RequestId":"q1"}}`))
+				return
+			}
+		case "CreateTrigger":
+			rec := httptest.NewRecorder()
+			em.ServeHTTP(rec, r)
+			var body map[string]map[string]any
+			if err := json.Unmarshal(rec.Body.Bytes(), &body); err == nil && body["Response"]["TriggerInfo"] != nil {
+				body["Response"]["TriggerInfo"] = map[string]any{"TriggerName": "x"}
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(body)
+			return
+		}
+		em.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	h := &harness{t: t, em: em, env: testEnv()}
+	h.env["SCF_API_ENDPOINT"] = srv.URL
+	res, err, _ := h.deploy("serverless.yml", tinyZip(t, ""), false)
+	if err != nil || refused.Load() != 3 || !strings.Contains(h.out.String(), "SCF still holds the name") {
+		t.Fatalf("create while the name is held: %v, %d creates\n%s", err, refused.Load(), h.out.String())
+	}
+	fn, _ := em.Function("", "carbroker-dev")
+	if len(res.URLs) != 1 || res.URLs[0] != urlOf(t, fn.Triggers[0].Desc) {
+		t.Errorf("URLs %v, triggers %+v", res.URLs, fn.Triggers)
 	}
 }
