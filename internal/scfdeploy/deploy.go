@@ -45,8 +45,9 @@ type Options struct {
 	Client *Client
 	Out    io.Writer // the plan and the progress
 	DryRun bool      // print the plan, change nothing
-	// Poll is how often GetFunction is asked while the function is not
-	// Active (default 2s); Wait bounds each wait (default 5m).
+	// Poll is the longest pause between two GetFunction calls while a
+	// change runs (default 2s; the first comes after 200ms and the pauses
+	// double); Wait bounds each wait (default 5m).
 	Poll, Wait time.Duration
 }
 
@@ -694,14 +695,15 @@ func urls(trs []Trigger, s *Spec) []string {
 	return out
 }
 
-// poll asks GetFunction every o.Poll until done says so, for at most
-// o.Wait; it reports the status as it changes. done gets nil when the
+// poll asks GetFunction, first after 200ms, then at growing intervals up to
+// o.Poll, until done says so, for at most o.Wait; it reports the status as it changes. done gets nil when the
 // function is absent. On timeout it returns the last function and
 // errTimeout.
 func (r *run) poll(ctx context.Context, what, waitingFor string, done func(*Function) (bool, error)) (*Function, error) {
 	start := time.Now()
 	deadline := start.Add(r.o.Wait)
 	last, told := "", start
+	wait := min(200*time.Millisecond, r.o.Poll) // then doubled up to o.Poll: most changes end in seconds
 	for {
 		f, err := r.c.GetFunction(ctx, r.s.Namespace, r.s.Function)
 		if err != nil {
@@ -728,10 +730,11 @@ func (r *run) poll(ctx context.Context, what, waitingFor string, done func(*Func
 			return f, errTimeout
 		}
 		select {
-		case <-time.After(r.o.Poll):
+		case <-time.After(wait):
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+		wait = min(2*wait, r.o.Poll)
 	}
 }
 
