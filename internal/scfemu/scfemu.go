@@ -324,7 +324,11 @@ func (e *Emulator) AddTrigger(namespace, name string, t Trigger) bool {
 		t.Qualifier = "$LATEST"
 	}
 	now := time.Now()
-	f.triggers = append(f.triggers, &trigger{name: t.Name, typ: t.Type, qualifier: t.Qualifier, desc: t.Desc, enable: t.Enable, added: now, modified: now})
+	tr := &trigger{name: t.Name, typ: t.Type, qualifier: t.Qualifier, desc: t.Desc, enable: t.Enable, added: now, modified: now}
+	if t.Type == "http" {
+		tr.urlID = e.newURLID() // for its URL once UpdateTrigger fills it in
+	}
+	f.triggers = append(f.triggers, tr)
 	return true
 }
 
