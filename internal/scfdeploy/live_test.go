@@ -300,3 +300,23 @@ func TestLiveQuirks(t *testing.T) {
 		t.Errorf("URLs %v, triggers %+v", res.URLs, fn.Triggers)
 	}
 }
+
+// TestRedisPasswordNeverShown: a QUEUE_REDIS_URL whose password holds an
+// unescaped /, ? or # (which a URL parser splits elsewhere) never reaches
+// the output, whatever stops the deploy.
+func TestRedisPasswordNeverShown(t *testing.T) {
+	h := newHarness(t, scfemu.Options{})
+	h.env["QUEUE_REDIS_URL"] = "redis://broker:pa/ss?wo#rd@10.0.0.5:6379/0"
+	_, err, calls := h.deploy("serverless.yml", tinyZip(t, ""), false)
+	if err == nil || !strings.Contains(err.Error(), "QUEUE_REDIS_URL") || len(calls) != 0 {
+		t.Errorf("deploy: %v, %d calls", err, len(calls))
+	}
+	for _, part := range []string{"pa/ss", "wo#rd", "ss?wo"} {
+		if strings.Contains(h.out.String(), part) {
+			t.Errorf("the output shows %q:\n%s", part, h.out.String())
+		}
+	}
+	if got := Masked("QUEUE_REDIS_URL", h.env["QUEUE_REDIS_URL"]); got != "redis://broker:<secret>@10.0.0.5:6379/0" {
+		t.Errorf("the plan would show %s", got)
+	}
+}
