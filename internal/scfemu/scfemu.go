@@ -39,7 +39,7 @@
 //     Updating, for Options.CreateDelay / UpdateDelay, then Active, or
 //     CreateFailed / UpdateFailed with StatusReasons. Deletion is
 //     asynchronous: DeleteFunction leaves the function Deleting for
-//     Options.DeleteDelay (at least until the next look), then it is gone,
+//     Options.DeleteDelay (default 100ms), then it is gone,
 //     or DeleteFailed. Tests reach every status: FailNext (the next create,
 //     update or deletion fails), Transition (any status for a while, then
 //     any other, e.g. Publishing then PublishFailed, since versions are not
