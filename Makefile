@@ -8,6 +8,8 @@ URL      ?=
 SMOKE_FLAGS ?=
 TESTPKGS ?= ./...
 # make deploy / make remove: from make's arguments or the environment.
+DIST     ?= dist
+ZIP      ?=
 STAGE    ?=
 VARIANT  ?=
 DRY_RUN  ?=
@@ -15,15 +17,26 @@ SMOKE    ?= 1
 CONFIRM  ?=
 DEPLOY_FILE = $(if $(VARIANT),docs/deploy/$(VARIANT)/serverless.yml,serverless.yml)
 DEPLOY_ARGS = -file $(DEPLOY_FILE) $(if $(STAGE),-stage $(STAGE))
+DEPLOY_ZIP  = $(if $(ZIP),$(ZIP),$(DIST)/function.zip)
 yes = $(filter 1 true yes,$(1))
 
-.PHONY: run jwt test build package deploy remove smoke fuzz bench loadtest screenshot clean
+# A VARIANT without a file stops make before anything is built.
+ifneq ($(filter deploy deploy-local remove,$(MAKECMDGOALS)),)
+ifneq ($(VARIANT),)
+ifeq ($(wildcard docs/deploy/$(VARIANT)/serverless.yml),)
+$(error VARIANT=$(VARIANT): there is no docs/deploy/$(VARIANT)/serverless.yml; the variants are: $(notdir $(patsubst %/serverless.yml,%,$(wildcard docs/deploy/*/serverless.yml))) (leave VARIANT unset for serverless.yml))
+endif
+endif
+endif
+
+.PHONY: run jwt test build package deploy deploy-local remove smoke fuzz bench loadtest screenshot clean
 
 run: ## serve the function on 127.0.0.1:9000 with the embedded CAR emulator; make run PORT=9001 for another port (the shell's PORT is not read)
 	@echo "make run: building… (the first run compiles for a minute or so; later runs start at once)"
 	@$(GO) run ./function -dev $(if $(filter command line,$(origin PORT)),-listen 127.0.0.1:$(PORT))
 
 jwt: ## a JWT for trying AUTH_MODE=jwt locally: make jwt USER=alice [TTL=2h]; signs with JWT_SECRET from the shell (dev only: not in the deployed binary)
+	@test "$(origin USER)" = "command line" || { echo "usage: make jwt USER=alice [TTL=2h] (the shell's USER is not read)"; exit 2; }
 	@$(GO) run ./internal/cmd/jwt -user "$(USER)" $(if $(TTL),-ttl $(TTL))
 
 test: ## vet, format check, and every test with the race detector (without it, said so, when cgo is unavailable)
@@ -38,21 +51,23 @@ test: ## vet, format check, and every test with the race detector (without it, s
 	  echo "make test: running WITHOUT the race detector: cgo is unavailable (-race needs a C compiler: apt-get install -y gcc, or set CC)"; fi; \
 	  echo "$(GO) test $$race -count=1 $(TESTPKGS)"; $(GO) test $$race -count=1 $(TESTPKGS)
 
-build: ## static linux/amd64 binary for SCF, without dev mode (-tags scf; CGO off here only: -race needs cgo)
-	mkdir -p dist
-	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -tags scf -trimpath -buildvcs=false -ldflags='$(LDFLAGS)' -o dist/main ./function
+build: ## static linux/amd64 binary for SCF, without dev mode (-tags scf; CGO off here only: -race needs cgo); DIST=dir instead of dist
+	mkdir -p $(DIST)
+	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -tags scf -trimpath -buildvcs=false -ldflags='$(LDFLAGS)' -o $(DIST)/main ./function
 
 package: build ## dist/function/ (staged) and dist/function.zip, byte-for-byte reproducible
-	$(GO) run ./internal/cmd/pack -bin dist/main -bootstrap function/scf_bootstrap -dir dist/function -zip dist/function.zip
+	$(GO) run ./internal/cmd/pack -bin $(DIST)/main -bootstrap function/scf_bootstrap -dir $(DIST)/function -zip $(DIST)/function.zip
 
-deploy: package ## create or update the function and its Function URL through the SCF API; STAGE=prod VARIANT=apigw|web DRY_RUN=1 SMOKE=0
-	@test -z "$(VARIANT)" -o -f "$(DEPLOY_FILE)" || { echo "VARIANT=$(VARIANT): no $(DEPLOY_FILE) (apigw or web)"; exit 2; }
-	@rm -f dist/function-url
-	$(GO) run ./internal/cmd/deploy $(DEPLOY_ARGS) -zip dist/function.zip -url-file dist/function-url $(if $(call yes,$(DRY_RUN)),-dry-run)
+deploy: $(if $(ZIP),,package) ## create or update the function, its Function URL and timer through the SCF API; STAGE=prod VARIANT=apigw|web DRY_RUN=1 SMOKE=0 ZIP=built.zip
+	@mkdir -p $(DIST) && rm -f $(DIST)/function-url
+	$(GO) run ./internal/cmd/deploy $(DEPLOY_ARGS) -zip $(DEPLOY_ZIP) -url-file $(DIST)/function-url $(if $(call yes,$(DRY_RUN)),-dry-run)
 	@if [ -z "$(call yes,$(DRY_RUN))" ] && [ "$(SMOKE)" != 0 ]; then \
-	  url=$$(cat dist/function-url 2>/dev/null); \
+	  url=$$(cat $(DIST)/function-url 2>/dev/null); \
 	  if [ -n "$$url" ]; then $(MAKE) --no-print-directory smoke URL="$$url"; \
 	  else echo "no Function URL to smoke-test (API Gateway variant: make smoke URL=https://…)"; fi; fi
+
+deploy-local: $(if $(ZIP),,package) ## rehearse make deploy against a local SCF API emulator: no Tencent account, nothing leaves the machine
+	$(GO) run ./internal/cmd/deploy -local $(DEPLOY_ARGS) -zip $(DEPLOY_ZIP)
 
 remove: ## delete the Function URL and the function (STAGE, VARIANT as deployed); needs CONFIRM=1
 	$(GO) run ./internal/cmd/deploy -remove $(DEPLOY_ARGS) $(if $(call yes,$(CONFIRM)),-confirm)
@@ -75,4 +90,4 @@ screenshot: ## docs/console.png: the dev console in a real headless Chromium (ne
 	$(GO) run ./internal/cmd/screenshot -out docs/console.png
 
 clean:
-	rm -rf dist
+	rm -rf $(DIST)

@@ -329,6 +329,14 @@ func normalOrigin(o string) (string, bool) {
 	return scheme + "://" + host, true
 }
 
+// isPlaceholder reports whether a secret is one of the docs' example
+// values (README: replace-with-the-output-of-openssl-rand-base64-48;
+// docs/deploy.md: replace-with-48-random-bytes-in-base64). Every
+// "replace-with-…" counts: openssl rand -base64 never writes a "-".
+func isPlaceholder(secret string) bool {
+	return strings.HasPrefix(strings.ToLower(secret), "replace-with")
+}
+
 func loadAuth(get func(string) string, opt Options, p *problems) Auth {
 	a := Auth{Mode: strings.ToLower(get("AUTH_MODE"))}
 	if a.Mode == "" && opt.Dev {
@@ -336,6 +344,11 @@ func loadAuth(get func(string) string, opt Options, p *problems) Auth {
 	}
 	secretSet := get("AUTH_SECRET") != ""
 	for _, s := range list(get("AUTH_SECRET")) {
+		if isPlaceholder(s) {
+			p.bad("AUTH_SECRET", "", "AUTH_SECRET is the example value from the docs, which anyone can read: generate your own with: openssl rand -base64 48")
+			a.Secrets = nil
+			break
+		}
 		if len(s) < 32 {
 			p.bad("AUTH_SECRET", "", "AUTH_SECRET: every secret must be at least 32 characters (generate one with: openssl rand -base64 48)")
 			a.Secrets = nil

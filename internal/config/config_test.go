@@ -371,3 +371,19 @@ func TestQueueSettings(t *testing.T) {
 		t.Fatalf("DEV_QUEUE=false: %v %v", c.Dev.Queue, err)
 	}
 }
+
+// The docs' example AUTH_SECRET values are refused, in the binary as in
+// make deploy (which runs this check): anyone can read them and mint tickets.
+func TestAuthSecretPlaceholderRefused(t *testing.T) {
+	for _, secret := range []string{
+		"replace-with-the-output-of-openssl-rand-base64-48",               // README
+		"replace-with-48-random-bytes-in-base64",                          // docs/deploy.md
+		"0123456789abcdefghijklmnopqrstuvwxyzABCDEF,replace-with-another", // a rotation list holding one
+	} {
+		_, err := load(t, map[string]string{"CAR_PROJECT_ID": "cap-1", "AUTH_MODE": "ticket", "AUTH_SECRET": secret}, Options{})
+		ps := problemsOf(t, err)
+		if len(ps) != 1 || ps[0].Var != "AUTH_SECRET" || !strings.Contains(ps[0].Message, "openssl rand -base64 48") || strings.Contains(err.Error(), secret) {
+			t.Errorf("%s: problems %+v", secret, ps)
+		}
+	}
+}

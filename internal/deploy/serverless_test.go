@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 
@@ -40,10 +41,11 @@ var files = []struct {
 	path    string // relative to root
 	kind    string // "event" or "web"
 	trigger string // "http" or "apigw"
+	timer   bool   // a timer trigger follows (the event variant's lease sweep)
 }{
-	{"serverless.yml", "event", "http"},
-	{"docs/deploy/apigw/serverless.yml", "event", "apigw"},
-	{"docs/deploy/web/serverless.yml", "web", "http"},
+	{"serverless.yml", "event", "http", true},
+	{"docs/deploy/apigw/serverless.yml", "event", "apigw", false},
+	{"docs/deploy/web/serverless.yml", "web", "http", false},
 }
 
 // The structs below hold exactly the keys these files may use; decoding
@@ -86,6 +88,18 @@ type event struct {
 		Name       string      `yaml:"name"`
 		Parameters apigwParams `yaml:"parameters"`
 	} `yaml:"apigw"`
+	Timer *struct {
+		Name       string      `yaml:"name"`
+		Parameters timerParams `yaml:"parameters"`
+	} `yaml:"timer"`
+}
+
+type timerParams struct {
+	Name           string `yaml:"name"`
+	Qualifier      string `yaml:"qualifier"`
+	CronExpression string `yaml:"cronExpression"`
+	Enable         *bool  `yaml:"enable"`
+	Argument       string `yaml:"argument"`
 }
 
 type httpParams struct {
@@ -145,7 +159,7 @@ func TestServerlessFiles(t *testing.T) {
 	for _, f := range files {
 		t.Run(f.path, func(t *testing.T) {
 			raw, inst := load(t, f.path)
-			for _, p := range checkFile(f.path, raw, f.kind, f.trigger) {
+			for _, p := range checkFile(f.path, raw, f.kind, f.trigger, f.timer) {
 				t.Error(p)
 			}
 			id := inst.App + "/" + inst.Stage + "/" + inst.Name
@@ -163,8 +177,9 @@ type problems []string
 func (p *problems) add(format string, a ...any) { *p = append(*p, fmt.Sprintf(format, a...)) }
 
 // checkFile checks one file, found at rel (relative to the repository root),
-// which must deploy a function of type kind with one trigger.
-func checkFile(rel string, raw []byte, kind, trigger string) problems {
+// which must deploy a function of type kind with one trigger (and, with
+// timer, the lease sweep's timer after it).
+func checkFile(rel string, raw []byte, kind, trigger string, timer bool) problems {
 	var p problems
 	var inst instance
 	if err := decode(raw, &inst); err != nil {
@@ -174,8 +189,12 @@ func checkFile(rel string, raw []byte, kind, trigger string) problems {
 	checkVariableSyntax(&p, raw)
 	checkInstance(&p, rel, inst, kind)
 	checkEnvironment(&p, inst.Inputs.Environment.Variables)
-	if len(inst.Inputs.Events) != 1 {
-		p.add("%d events, want exactly one trigger", len(inst.Inputs.Events))
+	want := 1
+	if timer {
+		want = 2
+	}
+	if len(inst.Inputs.Events) != want {
+		p.add("%d events, want %d: the %s trigger (and the sweep's timer on the event variant)", len(inst.Inputs.Events), want, trigger)
 		return p
 	}
 	timeout := 0
@@ -183,7 +202,32 @@ func checkFile(rel string, raw []byte, kind, trigger string) problems {
 		timeout = *inst.Inputs.Timeout
 	}
 	checkEvent(&p, inst.Inputs.Events[0], trigger, timeout)
+	if timer {
+		checkTimer(&p, inst.Inputs.Events[1])
+	}
 	return p
+}
+
+// checkTimer checks the lease sweep's timer: every minute, enabled (the
+// component's default is disabled), named, on $DEFAULT.
+func checkTimer(p *problems, ev event) {
+	if ev.Timer == nil || ev.HTTP != nil || ev.APIGW != nil {
+		p.add("the second event must be the sweep's timer, alone")
+		return
+	}
+	t := ev.Timer.Parameters
+	if t.Name == "" {
+		p.add("timer: parameters.name is not set (make deploy and the component find the trigger by it)")
+	}
+	if t.Qualifier != "$DEFAULT" {
+		p.add("timer qualifier %q, want $DEFAULT", t.Qualifier)
+	}
+	if t.CronExpression != "0 */1 * * * * *" {
+		p.add("timer cronExpression %q, want '0 */1 * * * * *' (every minute; seven fields: second minute hour day month weekday year)", t.CronExpression)
+	}
+	if t.Enable == nil || !*t.Enable {
+		p.add("timer enable must be true (the component's default is false)")
+	}
 }
 
 var (
@@ -239,6 +283,12 @@ func checkInstance(p *problems, rel string, inst instance, kind string) {
 	}
 	if in.Type != kind {
 		p.add("type %q, want %q", in.Type, kind)
+	}
+	for _, r := range in.Description {
+		if !(r < 128 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') || r == ' ' || r == ',' || r == '.' || r == '\n' || unicode.Is(unicode.Han, r)) {
+			p.add("description %q: SCF accepts only letters, digits, spaces, commas, periods, newlines and Chinese, not %q", in.Description, r)
+			break
+		}
 	}
 	switch kind {
 	case "event":
@@ -502,8 +552,10 @@ func TestMakefileStagesSrc(t *testing.T) {
 	if err != nil || !bytes.Contains(b, []byte("internal/cmd/pack")) {
 		t.Skip("no Makefile running ./internal/cmd/pack yet")
 	}
-	if !bytes.Contains(b, []byte("-dir dist/function")) {
-		t.Error("the Makefile runs the packer without -dir dist/function, the src of serverless.yml")
+	// make package stages $(DIST)/function, and DIST is dist unless a test
+	// (TestMakeDeploy) points it elsewhere.
+	if !bytes.Contains(b, []byte("-dir $(DIST)/function")) || !regexp.MustCompile(`(?m)^DIST\s*\?=\s*dist$`).Match(b) {
+		t.Error("the Makefile runs the packer without -dir $(DIST)/function and DIST ?= dist: dist/function is the src of serverless.yml")
 	}
 }
 
@@ -527,7 +579,12 @@ func TestChecksCatchMistakes(t *testing.T) {
 		{0, "src: ./dist/function", "src: {src: ./dist/function, exclude: ['*.md']}", ""},
 		{0, "role: ${env:SCF_ROLE}", "role: SCF_QcsRole", "role"},
 		{0, "region: ${env:TENCENT_REGION}", "region: ap-${env:TENCENT_REGION}", "whole value"},
-		{0, "description: CAR session broker (carbroker)", "description: ${self:custom.x}", "not a variable"},
+		{0, "description: CAR session broker, carbroker", "description: ${self:custom.x}", "not a variable"},
+		{0, "description: CAR session broker, carbroker", "description: CAR session broker (carbroker)", "description"},
+		{2, "description: CAR session broker, carbroker, web function", "description: carbroker - web", "description"},
+		{0, "cronExpression: '0 */1 * * * * *'", "cronExpression: '*/1 * * * *'", "cronExpression"},
+		{0, "          enable: true # the component's default is false\n", "", "enable must be true"},
+		{0, "          name: sweep\n", "", "parameters.name"},
 		{0, "name: ${name}-${stage}", "name: ${name}-${stage}-", "function name"},
 		{0, "CAR_ENDPOINT: ${env:CAR_ENDPOINT}", "CAR_ENDPOINT: car.tencentcloudapi.com", "variable CAR_ENDPOINT"},
 		{0, "CAR_ENDPOINT: ${env:CAR_ENDPOINT}", "CAR_ENDPOINT: ${env:CAR_HOST}", "variable CAR_ENDPOINT"},
@@ -540,7 +597,7 @@ func TestChecksCatchMistakes(t *testing.T) {
 		{0, "qualifier: $DEFAULT", "qualifier: ''", "qualifier"},
 		{0, "            enableIntranet: false\n", "            enableIntranet: false\n          corsConfig: {enable: true, origins: '*'}\n", "corsConfig"},
 		{0, "            enableIntranet: false\n", "            enableIntranet: false\n          corsConfig: {enable: false}\n", ""},
-		{0, "    - http:", "    - timer:", "field timer not found"},
+		{0, "    - http:", "    - cos:", "field cos not found"},
 		{1, "isIntegratedResponse: true", "isIntegratedResponse: false", "isIntegratedResponse"},
 		{1, "serviceTimeout: 15", "serviceTimeout: 10", "serviceTimeout 10"},
 		{1, "serviceId: ${env:APIGW_SERVICE_ID}", "serviceName: carbroker", "serviceId"},
@@ -563,7 +620,7 @@ func TestChecksCatchMistakes(t *testing.T) {
 			continue
 		}
 		broken := bytes.Replace(raw, []byte(c.old), []byte(c.new), 1)
-		got := checkFile(f.path, broken, f.kind, f.trigger)
+		got := checkFile(f.path, broken, f.kind, f.trigger, f.timer)
 		switch {
 		case c.want == "" && len(got) > 0:
 			t.Errorf("%s with %q: %q, want no problem", f.path, c.new, got)

@@ -327,8 +327,8 @@ func TestPort(t *testing.T) {
 	}
 }
 
-// FuzzInvoke checks that any event yields an integration response, never a
-// panic or an invoke error, with string headers and the body the handler
+// FuzzInvoke checks that any event yields an integration response (a timer
+// event: an empty success), never a panic or an invoke error, with string headers and the body the handler
 // wrote, intact (in base64 when it is not UTF-8).
 //
 // The event is built from fuzzed fields, or is raw when raw is set (garbage;
@@ -341,6 +341,7 @@ func FuzzInvoke(f *testing.F) {
 	f.Add("POST", "/x", "/w==", true, "url", []byte(nil))
 	f.Add("HEAD", "/panic", "", false, "apigw", []byte(nil))
 	f.Add("", "", "", false, "", []byte("garbage"))
+	f.Add("", "", "", false, "", []byte(`{"Type":"Timer","TriggerName":"sweep"}`))
 	fn := scf.NewFunction(func() (http.Handler, error) { return bodyEcho, nil }, quiet)
 	f.Fuzz(func(t *testing.T, method, path, body string, b64 bool, trigger string, raw []byte) {
 		payload := raw
@@ -361,6 +362,13 @@ func FuzzInvoke(f *testing.F) {
 				t.Fatalf("Error = %+v", resp.Error)
 			}
 			return
+		}
+		var timer struct{ Type string }
+		if json.Unmarshal(payload, &timer) == nil && timer.Type == "Timer" {
+			if string(resp.Payload) != "{}" {
+				t.Fatalf("timer event answered %s", resp.Payload)
+			}
+			return // a timer event is a no-op success, not an HTTP request
 		}
 		r := decodeIntegration(t, resp.Payload) // headers must be strings
 		if r.StatusCode < 200 || r.StatusCode > 599 {
@@ -393,4 +401,24 @@ var bodyEcho = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 func sha256Hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+// A timer trigger's event (scf-go-lib's events.TimerEvent) is answered
+// with success and reaches no handler: the event variant's timer is
+// deployed ahead of the lease sweep it will run.
+func TestInvokeTimerEventIsANoOp(t *testing.T) {
+	calls := 0
+	c := startRuntime(t, func() (http.Handler, error) {
+		calls++
+		return echoHandler, nil
+	})
+	resp := invoke(t, c, scftest.InvokeRequest{Payload: fixture(t, "timer.json"), RequestId: "timer-1"})
+	if resp.Error != nil || string(resp.Payload) != "{}" || calls != 0 {
+		t.Errorf("timer event: Error %+v, payload %s, handler built %d times", resp.Error, resp.Payload, calls)
+	}
+	// Anything else without httpMethod is still an undecodable event.
+	resp = invoke(t, c, scftest.InvokeRequest{Payload: []byte(`{"Type":"Cos"}`), RequestId: "cos-1"})
+	if r := decodeIntegration(t, resp.Payload); r.StatusCode != http.StatusBadRequest {
+		t.Errorf("another event: status %d", r.StatusCode)
+	}
 }

@@ -2,6 +2,7 @@ package scfdeploy
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -88,6 +89,28 @@ func (e *APIError) Error() string {
 // permissionRef finds "(scf:CreateFunction)" or "(cam:PassRole)" in a CAM message.
 var permissionRef = regexp.MustCompile(`\(([a-z]+:[A-Za-z]+)\)`)
 
+// permissionCodes are the UnauthorizedOperation codes that mean a missing
+// permission (tencentcloud-sdk-go scf/v20180416 errors.go: "CAM鉴权失败",
+// "没有权限"; .Role: no access to your COS resources). The other
+// UnauthorizedOperation codes are not CAM problems: see otherHints.
+var permissionCodes = map[string]bool{
+	"UnauthorizedOperation.CAM": true, "UnauthorizedOperation.CreateTrigger": true,
+	"UnauthorizedOperation.DeleteFunction": true, "UnauthorizedOperation.DeleteTrigger": true,
+	"UnauthorizedOperation.UpdateTriggerStatus": true, "UnauthorizedOperation.Role": true,
+	"AuthFailure.UnauthorizedOperation": true,
+}
+
+// otherHints say what to do about the UnauthorizedOperation codes that are
+// not a missing permission (errors.go's descriptions in brackets).
+var otherHints = map[string]string{
+	"UnauthorizedOperation.Region":             "SCF refused the region [Region错误]: check TENCENT_REGION (or region in the file), e.g. ap-guangzhou, ap-shanghai, ap-singapore",
+	"UnauthorizedOperation.UpdateFunctionCode": "SCF cannot do this now [无法进行此操作]: the function is busy (Creating, Updating, Publishing, Deleting) or in a failed state; wait until it is Active and deploy again, or, if it is CreateFailed, make remove CONFIRM=1 and deploy again",
+	"UnauthorizedOperation.NotMC":              "SCF accepts this call only from its console [不是从控制台调用的该接口]: make the change in the SCF console",
+	"UnauthorizedOperation.CodeSecret":         "SCF cannot read the code package [无访问代码权限]: deploy again; make deploy uploads the zip inline, so this is SCF's side",
+	"UnauthorizedOperation.TempCosAppid":       "the temporary COS upload belongs to another account [TempCos的Appid和请求账户的APPID不一致]: check that the credentials and the region are this account's",
+	"UnauthorizedOperation":                    "SCF refused the operation without naming a permission: its message above says why",
+}
+
 // explain turns an API error into what the user must do about it.
 func explain(err error) error {
 	var ae *APIError
@@ -95,22 +118,60 @@ func explain(err error) error {
 		return err
 	}
 	switch {
-	case strings.HasPrefix(ae.Code, "UnauthorizedOperation") || ae.Code == "AuthFailure.UnauthorizedOperation":
+	case permissionCodes[ae.Code]:
 		perm := "scf:" + ae.Action
 		if m := permissionRef.FindStringSubmatch(ae.Message); m != nil {
 			perm = m[1]
 		}
 		hint := "grant the deploying user (its CAM policy) the permission " + perm
-		if perm == "cam:PassRole" {
+		switch {
+		case perm == "cam:PassRole":
 			hint = "grant the deploying user cam:PassRole on the function's role (serverless.yml's role, SCF_ROLE): it lets SCF hand the role's credentials to the function"
+		case ae.Code == "UnauthorizedOperation.Role":
+			return fmt.Errorf("%w\n  SCF may not read the code from COS with this role: make deploy uploads the zip inline; check the role (SCF_ROLE) and its COS rights", err)
 		}
 		return fmt.Errorf("%w\n  missing permission %s: %s (docs/deploy.md lists the whole policy)", err, perm, hint)
+	case otherHints[ae.Code] != "":
+		return fmt.Errorf("%w\n  %s", err, otherHints[ae.Code])
+	case strings.HasPrefix(ae.Code, "UnauthorizedOperation."):
+		return fmt.Errorf("%w\n  %s", err, otherHints["UnauthorizedOperation"])
 	case ae.Code == "AuthFailure.SecretIdNotFound" || ae.Code == "AuthFailure.SignatureFailure":
 		return fmt.Errorf("%w\n  check the SecretId and SecretKey you deploy with", err)
 	case ae.Code == "AuthFailure.TokenFailure":
 		return fmt.Errorf("%w\n  the session token is missing or expired: set TENCENTCLOUD_SESSIONTOKEN for temporary credentials", err)
 	}
 	return err
+}
+
+// absentCodes mean "no such function" on GetFunction: both are in the
+// SDK's errors.go, the live API answers .FunctionName ("Function not
+// found"), and Terraform's provider also counts InvalidParameterValue.FunctionName
+// (errors.go: "函数不存在") as absent.
+var absentCodes = map[string]bool{
+	"ResourceNotFound.Function": true, "ResourceNotFound.FunctionName": true, "InvalidParameterValue.FunctionName": true,
+}
+
+// busyCodes are the answers SCF gives a write while the function is busy
+// (errors.go: "当前函数状态无法…", "函数在部署中"); the generic ones count
+// only when the function is not Active at that moment.
+var busyCodes = map[string]bool{
+	"FailedOperation.UpdateFunctionCode": true, "FailedOperation.CreateTrigger": true,
+	"FailedOperation.DeleteFunction": true, "FailedOperation.FunctionStatusError": true,
+	"FailedOperation.FunctionNameStatusError": true, "FailedOperation.OperationConflict": true,
+	"UnauthorizedOperation.UpdateFunctionCode": true,
+}
+
+var maybeBusyCodes = map[string]bool{
+	"FailedOperation.UpdateFunctionConfiguration": true, "FailedOperation.UpdateTrigger": true,
+	"FailedOperation.DeleteTrigger": true, "FailedOperation": true,
+}
+
+func apiCode(err error) string {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Code
+	}
+	return ""
 }
 
 // call sends one action, retrying RequestLimitExceeded a bounded number of times.
@@ -216,9 +277,11 @@ func (c *Client) GetFunction(ctx context.Context, namespace, name string) (*Func
 	req := &functionRef{BaseRequest: newRequest("GetFunction"), FunctionName: &name, Namespace: optional(namespace)}
 	resp := &getFunctionResponse{BaseResponse: &tchttp.BaseResponse{}}
 	if err := c.call(ctx, req, resp); err != nil {
-		var ae *APIError
-		if errors.As(err, &ae) && ae.Code == "ResourceNotFound.Function" {
+		switch code := apiCode(err); {
+		case absentCodes[code]:
 			return nil, nil
+		case code == "ResourceNotFound.Namespace":
+			return nil, fmt.Errorf("%w\n  the namespace %s does not exist in this region: create it in the SCF console (make deploy does not create namespaces), or unset SCF_NAMESPACE for default", err, namespace)
 		}
 		return nil, err
 	}
@@ -364,6 +427,10 @@ func (c *Client) UpdateFunctionConfiguration(ctx context.Context, s *Spec, clear
 // Trigger is one trigger of the function.
 type Trigger struct {
 	Name, Type, Qualifier, Desc string
+	// Enable is OPEN or CLOSE as sent; ListTriggers answers 1 or 0, read
+	// back as OPEN or CLOSE.
+	Enable   string
+	Argument string // CustomArgument: a timer's Message
 }
 
 type listTriggersRequest struct {
@@ -379,7 +446,8 @@ type listTriggersResponse struct {
 	Response *struct {
 		TotalCount *uint64
 		Triggers   []*struct {
-			TriggerName, Type, Qualifier, TriggerDesc *string
+			TriggerName, Type, Qualifier, TriggerDesc, CustomArgument *string
+			Enable                                                    json.RawMessage
 		}
 	} `json:"Response"`
 }
@@ -399,7 +467,8 @@ func (c *Client) ListTriggers(ctx context.Context, namespace, name string) ([]Tr
 		}
 		for _, t := range resp.Response.Triggers {
 			if t != nil {
-				out = append(out, Trigger{Name: deref(t.TriggerName), Type: deref(t.Type), Qualifier: deref(t.Qualifier), Desc: deref(t.TriggerDesc)})
+				out = append(out, Trigger{Name: deref(t.TriggerName), Type: deref(t.Type), Qualifier: deref(t.Qualifier),
+					Desc: deref(t.TriggerDesc), Enable: enableName(t.Enable), Argument: deref(t.CustomArgument)})
 			}
 		}
 		offset += uint64(len(resp.Response.Triggers))
@@ -407,6 +476,25 @@ func (c *Client) ListTriggers(ctx context.Context, namespace, name string) ([]Tr
 			return out, nil
 		}
 	}
+}
+
+// enableName reads ListTriggers' Enable: 1 or 0 (the live API, as the
+// component toolkit records), or "OPEN" or "CLOSE".
+func enableName(raw json.RawMessage) string {
+	switch strings.Trim(string(raw), `"`) {
+	case "1", "OPEN", "true":
+		return "OPEN"
+	case "0", "CLOSE", "false":
+		return "CLOSE"
+	}
+	return ""
+}
+
+func enableOrOpen(e string) *string {
+	if e == "" {
+		e = "OPEN"
+	}
+	return &e
 }
 
 type triggerRequest struct {
@@ -418,6 +506,15 @@ type triggerRequest struct {
 	Qualifier    *string `json:"Qualifier,omitnil,omitempty" name:"Qualifier"`
 	TriggerDesc  *string `json:"TriggerDesc,omitnil,omitempty" name:"TriggerDesc"`
 	Enable       *string `json:"Enable,omitnil,omitempty" name:"Enable"`
+	// CustomArgument is sent for timers only; nil leaves it out.
+	CustomArgument *string `json:"CustomArgument,omitnil" name:"CustomArgument"`
+}
+
+func (t Trigger) argument() *string {
+	if t.Type != "timer" {
+		return nil
+	}
+	return &t.Argument
 }
 
 type createTriggerResponse struct {
@@ -430,7 +527,8 @@ type createTriggerResponse struct {
 // CreateTrigger creates a trigger and returns its TriggerDesc as the platform filled it in.
 func (c *Client) CreateTrigger(ctx context.Context, namespace, function string, t Trigger) (string, error) {
 	req := &triggerRequest{BaseRequest: newRequest("CreateTrigger"), FunctionName: &function, Namespace: optional(namespace),
-		TriggerName: &t.Name, Type: &t.Type, Qualifier: optional(t.Qualifier), TriggerDesc: optional(t.Desc), Enable: ptr("OPEN")}
+		TriggerName: &t.Name, Type: &t.Type, Qualifier: optional(t.Qualifier), TriggerDesc: optional(t.Desc), Enable: enableOrOpen(t.Enable),
+		CustomArgument: t.argument()}
 	resp := &createTriggerResponse{BaseResponse: &tchttp.BaseResponse{}}
 	if err := c.call(ctx, req, resp); err != nil {
 		return "", err
@@ -441,10 +539,11 @@ func (c *Client) CreateTrigger(ctx context.Context, namespace, function string, 
 	return deref(resp.Response.TriggerInfo.TriggerDesc), nil
 }
 
-// UpdateTrigger sets a trigger's TriggerDesc.
+// UpdateTrigger sets a trigger's TriggerDesc, Enable and (timers) CustomArgument.
 func (c *Client) UpdateTrigger(ctx context.Context, namespace, function string, t Trigger) error {
 	req := &triggerRequest{BaseRequest: newRequest("UpdateTrigger"), FunctionName: &function, Namespace: optional(namespace),
-		TriggerName: &t.Name, Type: &t.Type, Qualifier: optional(t.Qualifier), TriggerDesc: optional(t.Desc), Enable: ptr("OPEN")}
+		TriggerName: &t.Name, Type: &t.Type, Qualifier: optional(t.Qualifier), TriggerDesc: optional(t.Desc), Enable: enableOrOpen(t.Enable),
+		CustomArgument: t.argument()}
 	return c.call(ctx, req, newRequestIDOnly())
 }
 

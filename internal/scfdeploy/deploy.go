@@ -4,10 +4,15 @@
 // when nothing changed.
 //
 // Load resolves the file (${env:NAME}, ${name}, ${stage}, ${app}, ${org},
-// .env.<stage> and .env); Deploy prints a plan naming every setting and
-// variable that changes (secrets masked), then calls only what the plan
-// needs, waiting for the function to be Active around every write; Remove
-// deletes the Function URL and the function. Only these actions are used:
+// .env.<stage> and .env) and refuses what it cannot honour, naming the line;
+// Deploy checks what it is about to deploy (the function's own
+// configuration check, internal/config, on the variables; the execution
+// role), prints a plan naming every setting and variable that changes
+// (secrets masked, on every line it prints), then calls only what the plan
+// needs, waiting for the function to be Active before and after every write
+// and retrying once a write refused because the function was busy; Remove
+// deletes the Function URL and the function and waits until it is gone.
+// Only these actions are used:
 // GetFunction, GetFunctionAddress, CreateFunction, UpdateFunctionCode,
 // UpdateFunctionConfiguration, ListTriggers, CreateTrigger, UpdateTrigger,
 // DeleteTrigger and DeleteFunction.
@@ -27,22 +32,22 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"carbroker/internal/config"
 )
 
 // MaxInlineZip is the largest zip sent inline: a TC3 request body is capped at
 // 10 MB and base64 makes the zip a third larger.
 const MaxInlineZip = 7 << 20
 
-// URLTriggerName is the name given to the Function URL trigger make deploy creates.
-const URLTriggerName = "function-url"
-
 // Options configure Deploy and Remove.
 type Options struct {
 	Client *Client
 	Out    io.Writer // the plan and the progress
 	DryRun bool      // print the plan, change nothing
-	// Poll is how often GetFunction is asked while the function is not
-	// Active (default 2s); Wait bounds each wait (default 5m).
+	// Poll is the longest pause between two GetFunction calls while a
+	// change runs (default 2s; the first comes after 200ms and the pauses
+	// double); Wait bounds each wait (default 5m).
 	Poll, Wait time.Duration
 }
 
@@ -67,76 +72,125 @@ func (o *Options) defaults() {
 // change is one line of the plan.
 type change struct{ what, from, to string }
 
-// Deploy creates or updates the function s describes, with the code in zipPath.
-func Deploy(ctx context.Context, s *Spec, zipPath string, o Options) (Result, error) {
-	res, err := deploy(ctx, s, zipPath, o)
-	return res, redact(err, s)
+// run is one Deploy or Remove: its options, its file and what it wrote.
+type run struct {
+	o   Options
+	s   *Spec
+	c   *Client
+	out io.Writer
+	res Result
 }
 
-func deploy(ctx context.Context, s *Spec, zipPath string, o Options) (Result, error) {
+func newRun(s *Spec, o Options) (*run, *redactingWriter) {
 	o.defaults()
-	var res Result
+	w := &redactingWriter{w: o.Out, r: newRedactor(s)}
+	return &run{o: o, s: s, c: o.Client, out: w}, w
+}
+
+// Deploy creates or updates the function s describes, with the code in zipPath.
+func Deploy(ctx context.Context, s *Spec, zipPath string, o Options) (Result, error) {
+	r, w := newRun(s, o)
+	err := r.deploy(ctx, zipPath)
+	w.Flush()
+	return r.res, redact(err, s)
+}
+
+// Check runs, on what s would deploy, the checks that need no API call:
+// the execution role is set, and the function's own configuration check
+// (internal/config, as the binary runs it at start) passes on the
+// variables. Credentials are not among the variables: the function gets
+// them from its execution role at run time.
+func Check(s *Spec) error {
+	var problems []string
+	if s.Role == "" {
+		problems = append(problems, "SCF_ROLE (the file's role) is not set: the function signs its CAR calls with its execution role's credentials, "+
+			"so without a role every call fails; create the role (docs/deploy.md, section 1) and set SCF_ROLE")
+	}
+	vars := map[string]string{}
+	for _, v := range s.Variables {
+		vars[v.Key] = v.Value
+	}
+	if _, err := config.Load(func(k string) string { return vars[k] }, config.Options{}); err != nil {
+		var ce *config.Error
+		if !errors.As(err, &ce) {
+			return err
+		}
+		for _, p := range ce.Problems {
+			msg := p.Message
+			if p.Value != "" && !Secret(p.Var) {
+				msg += fmt.Sprintf(" (got %q)", Masked(p.Var, p.Value))
+			}
+			problems = append(problems, msg)
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: the function would not work with this configuration (nothing was written):\n  - %s",
+		s.File, strings.Join(problems, "\n  - "))
+}
+
+func (r *run) deploy(ctx context.Context, zipPath string) error {
+	s, c := r.s, r.c
 	zipData, err := os.ReadFile(zipPath)
 	if err != nil {
-		return res, fmt.Errorf("%w (run make package first)", err)
+		return fmt.Errorf("%w (run make package first)", err)
 	}
 	if len(zipData) > MaxInlineZip {
-		return res, fmt.Errorf("%s is %.1f MB: an inline upload must stay under %d MB (the API caps a request at 10 MB, and base64 adds a third); "+
+		return fmt.Errorf("%s is %.1f MB: an inline upload must stay under %d MB (the API caps a request at 10 MB, and base64 adds a third); "+
 			"upload larger packages through COS, which make deploy does not do", zipPath, float64(len(zipData))/(1<<20), MaxInlineZip>>20)
 	}
+	if err := Check(s); err != nil {
+		return err
+	}
 	sum := sha256.Sum256(zipData)
-	c := o.Client
 	ns := s.Namespace
-	fmt.Fprintf(o.Out, "function %s (namespace %s, region %s), from %s, stage %s\n", s.Function, nsName(ns), s.Region, s.File, s.Stage)
+	fmt.Fprintf(r.out, "function %s (namespace %s, region %s), from %s, stage %s\n", s.Function, nsName(ns), s.Region, s.File, s.Stage)
 
 	cur, err := c.GetFunction(ctx, ns, s.Function)
 	if err != nil {
-		return res, err
+		return err
+	}
+	if cur != nil && cur.Status == "Deleting" {
+		fmt.Fprintf(r.out, "the function %s is being deleted: waiting until it is gone, then creating it afresh\n", s.Function)
+		if r.o.DryRun {
+			cur = nil
+		} else if err := r.waitGone(ctx, "deletion"); err != nil {
+			return err
+		} else {
+			cur = nil
+		}
 	}
 	if cur == nil {
-		fmt.Fprintln(o.Out, "plan: create the function")
-		printChanges(o.Out, createPlan(s, sum))
-		if s.URL != nil {
-			fmt.Fprintf(o.Out, "  + Function URL on %s: AuthType %s, extranet %t, intranet %t\n", s.URL.Qualifier, s.URL.AuthType, s.URL.EnableExtranet, s.URL.EnableIntranet)
-		}
-		if o.DryRun {
-			fmt.Fprintln(o.Out, "dry run: nothing changed")
-			return res, nil
-		}
-		if err := c.CreateFunction(ctx, s, base64.StdEncoding.EncodeToString(zipData)); err != nil {
-			return res, err
-		}
-		res.Writes++
-		if _, err := waitActive(ctx, o, s, "create"); err != nil {
-			return res, err
-		}
-		return res, triggers(ctx, o, s, nil, &res)
+		return r.create(ctx, zipData, sum)
 	}
 
 	switch cur.Status {
 	case "Active":
 	case "UpdateFailed": // the platform accepts a new update: this deploy is the retry
-		fmt.Fprintf(o.Out, "note: the last update of %s failed (%s); deploying again\n", s.Function, strings.Join(cur.Reasons, "; "))
-	case "CreateFailed":
-		return res, fmt.Errorf("the function %s is CreateFailed (%s): remove it (make remove CONFIRM=1) and deploy again", s.Function, strings.Join(cur.Reasons, "; "))
-	default:
-		if cur, err = waitActive(ctx, o, s, "change in progress"); err != nil {
-			return res, err
+		fmt.Fprintf(r.out, "note: the last update of %s failed (%s); deploying again\n", s.Function, reasons(cur))
+	case "CreateFailed", "PublishFailed", "DeleteFailed":
+		return failed(s, cur, "last change")
+	default: // Creating, Updating, Publishing
+		if r.o.DryRun {
+			fmt.Fprintf(r.out, "note: the function is %s: a change is under way; the plan compares with what it has now\n", cur.Status)
+		} else if cur, err = r.waitActive(ctx, "change in progress"); err != nil {
+			return err
 		}
 	}
 	if cur.Runtime != s.Runtime || cur.Type != s.Type {
-		return res, fmt.Errorf("the function %s has runtime %s and type %s, the file says %s and %s: SCF cannot change them; "+
+		return fmt.Errorf("the function %s has runtime %s and type %s, the file says %s and %s: SCF cannot change them; "+
 			"remove the function (make remove CONFIRM=1) and deploy again", s.Function, cur.Runtime, cur.Type, s.Runtime, s.Type)
 	}
 	deployed, err := c.CodeSha256(ctx, ns, s.Function)
 	if err != nil {
-		return res, err
+		return err
 	}
 	codeChanged := !sameHash(deployed, sum[:]) || (s.Handler != "" && cur.Handler != s.Handler)
 	config := configPlan(s, cur)
-	var trs []Trigger
-	if trs, err = c.ListTriggers(ctx, ns, s.Function); err != nil {
-		return res, err
+	trs, err := c.ListTriggers(ctx, ns, s.Function)
+	if err != nil {
+		return err
 	}
 	var code []change
 	if codeChanged {
@@ -147,47 +201,147 @@ func deploy(ctx context.Context, s *Spec, zipPath string, o Options) (Result, er
 	}
 	tplan := triggerPlan(s, trs)
 	if cur.Status == "UpdateFailed" && len(code)+len(config) == 0 {
-		return res, fmt.Errorf("the last update of %s failed (%s) and the file changes neither its code nor its configuration, "+
+		return fmt.Errorf("the last update of %s failed (%s) and the file changes neither its code nor its configuration, "+
 			"so deploying again would not retry it: fix the cause and change the file, or remove the function (make remove CONFIRM=1) and deploy again",
-			s.Function, strings.Join(cur.Reasons, "; "))
+			s.Function, reasons(cur))
 	}
 	if len(code)+len(config)+len(tplan) == 0 {
-		fmt.Fprintln(o.Out, "plan: no change")
+		fmt.Fprintln(r.out, "plan: no change")
 	} else {
-		fmt.Fprintln(o.Out, "plan: update")
-		printChanges(o.Out, code)
-		printChanges(o.Out, config)
+		fmt.Fprintln(r.out, "plan: update")
+		printChanges(r.out, code)
+		printChanges(r.out, config)
 		for _, l := range tplan {
-			fmt.Fprintln(o.Out, "  "+l)
+			fmt.Fprintln(r.out, "  "+l)
 		}
 	}
-	if o.DryRun {
-		res.URLs = urls(trs, s)
-		for _, u := range res.URLs {
-			fmt.Fprintln(o.Out, "url (now): "+u)
+	if r.o.DryRun {
+		r.res.URLs = urls(trs, s)
+		for _, u := range r.res.URLs {
+			fmt.Fprintln(r.out, "url (now): "+u)
 		}
-		fmt.Fprintln(o.Out, "dry run: nothing changed")
-		return res, nil
+		fmt.Fprintln(r.out, "dry run: nothing changed")
+		return nil
 	}
 	if codeChanged {
-		if err := c.UpdateFunctionCode(ctx, s, base64.StdEncoding.EncodeToString(zipData)); err != nil {
-			return res, err
+		if err := r.write(ctx, "code update", true, func() error {
+			return c.UpdateFunctionCode(ctx, s, base64.StdEncoding.EncodeToString(zipData))
+		}); err != nil {
+			return err
 		}
-		res.Writes++
-		if _, err := waitActive(ctx, o, s, "code update"); err != nil {
-			return res, err
+		if _, err := r.waitActive(ctx, "code update"); err != nil {
+			return err
 		}
 	}
 	if len(config) > 0 {
-		if err := c.UpdateFunctionConfiguration(ctx, s, s.Role == "" && cur.Role != "", s.VpcID == "" && cur.VpcID != ""); err != nil {
-			return res, err
+		if err := r.write(ctx, "configuration update", true, func() error {
+			return c.UpdateFunctionConfiguration(ctx, s, s.Role == "" && cur.Role != "", s.VpcID == "" && cur.VpcID != "")
+		}); err != nil {
+			return err
 		}
-		res.Writes++
-		if _, err := waitActive(ctx, o, s, "configuration update"); err != nil {
-			return res, err
+		if _, err := r.waitActive(ctx, "configuration update"); err != nil {
+			return err
 		}
 	}
-	return res, triggers(ctx, o, s, trs, &res)
+	return r.triggers(ctx, trs)
+}
+
+// create creates the function and its triggers.
+func (r *run) create(ctx context.Context, zipData []byte, sum [32]byte) error {
+	s := r.s
+	fmt.Fprintln(r.out, "plan: create the function")
+	printChanges(r.out, createPlan(s, sum))
+	for _, l := range triggerPlan(s, nil) {
+		fmt.Fprintln(r.out, "  "+l)
+	}
+	if r.o.DryRun {
+		fmt.Fprintln(r.out, "dry run: nothing changed")
+		return nil
+	}
+	if err := r.createFunction(ctx, base64.StdEncoding.EncodeToString(zipData)); err != nil {
+		return err
+	}
+	r.res.Writes++
+	if _, err := r.waitActive(ctx, "create"); err != nil {
+		return err
+	}
+	return r.triggers(ctx, nil)
+}
+
+// createFunction calls CreateFunction. SCF may still hold the name of a
+// function whose deletion is ending (ResourceInUse.Function while
+// GetFunction already says absent, or Deleting): that is waited out, for at
+// most o.Wait, and the create tried again.
+func (r *run) createFunction(ctx context.Context, zipBase64 string) error {
+	deadline := time.Now().Add(r.o.Wait)
+	told := false
+	for {
+		err := r.c.CreateFunction(ctx, r.s, zipBase64)
+		if apiCode(err) != "ResourceInUse.Function" || time.Now().After(deadline) {
+			return err
+		}
+		f, gerr := r.c.GetFunction(ctx, r.s.Namespace, r.s.Function)
+		if gerr != nil {
+			return gerr
+		}
+		if f != nil && f.Status != "Deleting" {
+			return err // created elsewhere in between: say so
+		}
+		if !told {
+			fmt.Fprintf(r.out, "  create: SCF still holds the name %s (a deletion is ending): waiting\n", r.s.Function)
+			told = true
+		}
+		select {
+		case <-time.After(r.o.Poll):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// write makes one write call once the function is Active (or, with
+// failedOK, UpdateFailed or PublishFailed: a function update retries them).
+// A write SCF refuses because the function is busy all the same (a change
+// made elsewhere began in between) is waited out and retried once.
+func (r *run) write(ctx context.Context, what string, failedOK bool, call func() error) error {
+	f, err := r.c.GetFunction(ctx, r.s.Namespace, r.s.Function)
+	if err != nil {
+		return err
+	}
+	if f == nil {
+		return fmt.Errorf("the function %s disappeared before the %s", r.s.Function, what)
+	}
+	if f.Status != "Active" && !(failedOK && (f.Status == "UpdateFailed" || f.Status == "PublishFailed")) {
+		if _, err := r.waitActive(ctx, what); err != nil {
+			return err
+		}
+	}
+	err = call()
+	if err != nil && r.busy(ctx, err) {
+		fmt.Fprintf(r.out, "  %s: SCF refused it while the function was busy (%s): waiting, then trying once more\n", what, apiCode(err))
+		if _, werr := r.waitActive(ctx, what); werr != nil {
+			return werr
+		}
+		err = call()
+	}
+	if err == nil {
+		r.res.Writes++
+	}
+	return err
+}
+
+// busy reports whether err is SCF refusing a write because the function is
+// not Active.
+func (r *run) busy(ctx context.Context, err error) bool {
+	code := apiCode(err)
+	if busyCodes[code] {
+		return true
+	}
+	if !maybeBusyCodes[code] {
+		return false
+	}
+	f, gerr := r.c.GetFunction(ctx, r.s.Namespace, r.s.Function)
+	return gerr == nil && f != nil && f.Status != "Active"
 }
 
 func nsName(ns string) string {
@@ -195,6 +349,26 @@ func nsName(ns string) string {
 		return "default"
 	}
 	return ns
+}
+
+func reasons(f *Function) string {
+	if len(f.Reasons) == 0 {
+		return "no reason given"
+	}
+	return strings.Join(f.Reasons, "; ")
+}
+
+// failedHints say what to do about each failed status.
+var failedHints = map[string]string{
+	"CreateFailed":  "fix the cause, then make remove CONFIRM=1 and make deploy again (SCF accepts only a deletion now)",
+	"UpdateFailed":  "fix the cause and deploy again: a deploy that changes the code or the configuration retries the update",
+	"PublishFailed": "publishing a version failed, and make deploy does not publish versions: publish again in the SCF console, or make remove CONFIRM=1 and deploy again",
+	"DeleteFailed":  "run make remove CONFIRM=1 again, or delete the function in the SCF console",
+}
+
+// failed is the error for a function that ended a change in a failed status.
+func failed(s *Spec, f *Function, what string) error {
+	return fmt.Errorf("the %s failed: the function %s is %s: %s\n  %s", what, s.Function, f.Status, reasons(f), failedHints[f.Status])
 }
 
 // sameHash compares the API's CodeSha256 (hex or base64) with sum.
@@ -320,7 +494,8 @@ func wantDesc(u *URLTrigger) string {
 	return string(b)
 }
 
-// urlTriggers returns the http triggers on the file's qualifier.
+// urlTriggers returns the http triggers on the file's qualifier, the one
+// named as in the file first.
 func urlTriggers(s *Spec, trs []Trigger) []Trigger {
 	var out []Trigger
 	for _, t := range trs {
@@ -328,12 +503,67 @@ func urlTriggers(s *Spec, trs []Trigger) []Trigger {
 			out = append(out, t)
 		}
 	}
+	slices.SortStableFunc(out, func(a, b Trigger) int {
+		switch {
+		case a.Name == s.URL.Name && b.Name != s.URL.Name:
+			return -1
+		case b.Name == s.URL.Name && a.Name != s.URL.Name:
+			return 1
+		}
+		return 0
+	})
 	return out
 }
 
 func sameURL(t Trigger, u *URLTrigger) bool {
 	d, ok := parseURLDesc(t.Desc)
 	return ok && d.AuthType == u.AuthType && d.NetConfig.EnableIntranet == u.EnableIntranet && d.NetConfig.EnableExtranet == u.EnableExtranet
+}
+
+// timerCron reads a timer's TriggerDesc: the live API answers the cron it
+// was sent ("0 */6 * * * * *") as {"cron":"0 */6 * * * * *"} (the component
+// toolkit records it, src/modules/triggers/timer.ts); either form is read.
+func timerCron(desc string) string {
+	var d struct{ Cron string }
+	if json.Unmarshal([]byte(desc), &d) == nil && d.Cron != "" {
+		desc = d.Cron
+	}
+	return strings.Join(strings.Fields(desc), " ")
+}
+
+func openClose(on bool) string {
+	if on {
+		return "OPEN"
+	}
+	return "CLOSE"
+}
+
+func (t TimerTrigger) trigger() Trigger {
+	return Trigger{Name: t.Name, Type: "timer", Qualifier: t.Qualifier, Desc: t.Cron, Enable: openClose(t.Enable), Argument: t.Argument}
+}
+
+// findTimer returns the deployed timer trigger of that name and qualifier.
+func findTimer(trs []Trigger, t TimerTrigger) (Trigger, bool) {
+	for _, x := range trs {
+		if x.Type == "timer" && x.Name == t.Name && x.Qualifier == t.Qualifier {
+			return x, true
+		}
+	}
+	return Trigger{}, false
+}
+
+// sameTimer compares as the API reads back: the cron inside {"cron":…},
+// Enable 1/0 as OPEN/CLOSE.
+func sameTimer(have Trigger, t TimerTrigger) bool {
+	return timerCron(have.Desc) == t.Cron && have.Enable == openClose(t.Enable) && have.Argument == t.Argument
+}
+
+func describeTimer(t TimerTrigger) string {
+	s := fmt.Sprintf("cron '%s', enable %t", t.Cron, t.Enable)
+	if t.Argument != "" {
+		s += fmt.Sprintf(", argument %q", t.Argument)
+	}
+	return s
 }
 
 // triggerPlan lists the trigger changes.
@@ -343,7 +573,7 @@ func triggerPlan(s *Spec, trs []Trigger) []string {
 		mine := urlTriggers(s, trs)
 		switch {
 		case len(mine) == 0:
-			out = append(out, fmt.Sprintf("+ Function URL on %s: AuthType %s, extranet %t, intranet %t", s.URL.Qualifier, s.URL.AuthType, s.URL.EnableExtranet, s.URL.EnableIntranet))
+			out = append(out, fmt.Sprintf("+ Function URL %s on %s: AuthType %s, extranet %t, intranet %t", s.URL.Name, s.URL.Qualifier, s.URL.AuthType, s.URL.EnableExtranet, s.URL.EnableIntranet))
 		case !sameURL(mine[0], s.URL):
 			out = append(out, fmt.Sprintf("~ Function URL %s: AuthType %s, extranet %t, intranet %t", mine[0].Name, s.URL.AuthType, s.URL.EnableExtranet, s.URL.EnableIntranet))
 		}
@@ -351,30 +581,46 @@ func triggerPlan(s *Spec, trs []Trigger) []string {
 			out = append(out, "- extra Function URL "+t.Name+" on "+t.Qualifier)
 		}
 	}
+	for _, t := range s.Timers {
+		have, ok := findTimer(trs, t)
+		switch {
+		case !ok:
+			out = append(out, fmt.Sprintf("+ timer %s on %s: %s", t.Name, t.Qualifier, describeTimer(t)))
+		case !sameTimer(have, t):
+			out = append(out, fmt.Sprintf("~ timer %s: %s", t.Name, describeTimer(t)))
+		}
+	}
 	return out
 }
 
-// triggers makes the Function URL what the file says; apigw triggers are left alone.
-func triggers(ctx context.Context, o Options, s *Spec, trs []Trigger, res *Result) error {
-	c, ns := o.Client, s.Namespace
+// triggers makes the Function URL and the timers what the file says; other
+// triggers (API Gateway, timers the file does not name) are left alone.
+func (r *run) triggers(ctx context.Context, trs []Trigger) error {
+	c, s, ns := r.c, r.s, r.s.Namespace
 	if s.URL != nil {
 		mine := urlTriggers(s, trs)
-		want := Trigger{Name: URLTriggerName, Type: "http", Qualifier: s.URL.Qualifier, Desc: wantDesc(s.URL)}
+		want := Trigger{Name: s.URL.Name, Type: "http", Qualifier: s.URL.Qualifier, Desc: wantDesc(s.URL)}
 		switch {
 		case len(mine) == 0:
-			desc, err := c.CreateTrigger(ctx, ns, s.Function, want)
-			if err != nil {
+			var desc string
+			if err := r.write(ctx, "Function URL", false, func() (err error) {
+				desc, err = c.CreateTrigger(ctx, ns, s.Function, want)
+				return err
+			}); err != nil {
 				return err
 			}
-			res.Writes++
 			want.Desc = desc
 			trs = append(trs, want)
-		case !sameURL(mine[0], s.URL):
+		case mine[0].Name != want.Name:
+			// Adopted in place: renaming means recreating, and a new
+			// trigger gets a new URL.
+			fmt.Fprintf(r.out, "note: the Function URL trigger is named %s, the file says %s: it keeps its name, since recreating it would change the URL\n", mine[0].Name, want.Name)
+		}
+		if len(mine) > 0 && !sameURL(mine[0], s.URL) {
 			want.Name = mine[0].Name
-			if err := c.UpdateTrigger(ctx, ns, s.Function, want); err != nil {
+			if err := r.write(ctx, "Function URL update", false, func() error { return c.UpdateTrigger(ctx, ns, s.Function, want) }); err != nil {
 				return err
 			}
-			res.Writes++
 			updated, err := c.ListTriggers(ctx, ns, s.Function)
 			if err != nil {
 				return err
@@ -382,11 +628,26 @@ func triggers(ctx context.Context, o Options, s *Spec, trs []Trigger, res *Resul
 			trs = updated
 		}
 		for _, t := range mine[min(1, len(mine)):] {
-			if err := c.DeleteTrigger(ctx, ns, s.Function, t); err != nil {
+			if err := r.write(ctx, "extra Function URL deletion", false, func() error { return c.DeleteTrigger(ctx, ns, s.Function, t) }); err != nil {
 				return err
 			}
-			res.Writes++
-			trs = slices.DeleteFunc(trs, func(x Trigger) bool { return x == t })
+			trs = slices.DeleteFunc(trs, func(x Trigger) bool { return x.Name == t.Name && x.Type == t.Type && x.Qualifier == t.Qualifier })
+		}
+	}
+	for _, t := range s.Timers {
+		have, ok := findTimer(trs, t)
+		switch {
+		case !ok:
+			if err := r.write(ctx, "timer "+t.Name, false, func() error {
+				_, err := c.CreateTrigger(ctx, ns, s.Function, t.trigger())
+				return err
+			}); err != nil {
+				return err
+			}
+		case !sameTimer(have, t):
+			if err := r.write(ctx, "timer "+t.Name+" update", false, func() error { return c.UpdateTrigger(ctx, ns, s.Function, t.trigger()) }); err != nil {
+				return err
+			}
 		}
 	}
 	if s.APIGW {
@@ -397,17 +658,25 @@ func triggers(ctx context.Context, o Options, s *Spec, trs []Trigger, res *Resul
 			}
 		}
 		if len(names) == 0 {
-			fmt.Fprintln(o.Out, "note: the function has no API Gateway trigger, and new ones can no longer be created; "+
+			fmt.Fprintln(r.out, "note: the function has no API Gateway trigger, and new ones can no longer be created; "+
 				"bind an existing API Gateway service in its console, or use the Function URL (serverless.yml)")
 		} else {
-			fmt.Fprintf(o.Out, "API Gateway trigger(s) left as they are: %s (see the API Gateway console for their addresses)\n", strings.Join(names, ", "))
+			fmt.Fprintf(r.out, "API Gateway trigger(s) left as they are: %s (see the API Gateway console for their addresses)\n", strings.Join(names, ", "))
 		}
 	}
-	res.URLs = urls(trs, s)
-	for _, u := range res.URLs {
-		fmt.Fprintln(o.Out, "url: "+u)
+	r.res.URLs = urls(trs, s)
+	if s.URL != nil && len(r.res.URLs) == 0 {
+		// CreateTrigger's TriggerInfo may come without the addresses: ask again.
+		listed, err := c.ListTriggers(ctx, ns, s.Function)
+		if err != nil {
+			return err
+		}
+		r.res.URLs = urls(listed, s)
 	}
-	fmt.Fprintf(o.Out, "done: %d write call(s)\n", res.Writes)
+	for _, u := range r.res.URLs {
+		fmt.Fprintln(r.out, "url: "+u)
+	}
+	fmt.Fprintf(r.out, "done: %d write call(s)\n", r.res.Writes)
 	return nil
 }
 
@@ -426,95 +695,186 @@ func urls(trs []Trigger, s *Spec) []string {
 	return out
 }
 
-// waitActive polls GetFunction until the function is Active, for at most o.Wait.
-func waitActive(ctx context.Context, o Options, s *Spec, what string) (*Function, error) {
+// poll asks GetFunction, first after 200ms, then at growing intervals up to
+// o.Poll, until done says so, for at most o.Wait; it reports the status as it changes. done gets nil when the
+// function is absent. On timeout it returns the last function and
+// errTimeout.
+func (r *run) poll(ctx context.Context, what, waitingFor string, done func(*Function) (bool, error)) (*Function, error) {
 	start := time.Now()
-	deadline := start.Add(o.Wait)
+	deadline := start.Add(r.o.Wait)
 	last, told := "", start
+	wait := min(200*time.Millisecond, r.o.Poll) // then doubled up to o.Poll: most changes end in seconds
 	for {
-		f, err := o.Client.GetFunction(ctx, s.Namespace, s.Function)
+		f, err := r.c.GetFunction(ctx, r.s.Namespace, r.s.Function)
 		if err != nil {
 			return nil, err
 		}
-		if f == nil {
-			return nil, fmt.Errorf("the function %s disappeared while waiting for the %s", s.Function, what)
+		ok, err := done(f)
+		if f == nil && !ok && err == nil {
+			f = &Function{Status: "absent"}
 		}
-		switch f.Status {
-		case "Active":
-			if last != "" {
-				fmt.Fprintf(o.Out, "  %s: Active after %s\n", what, time.Since(start).Round(100*time.Millisecond))
+		if ok || err != nil {
+			if err == nil && last != "" {
+				fmt.Fprintf(r.out, "  %s: %s after %s\n", what, waitingFor, time.Since(start).Round(100*time.Millisecond))
 			}
-			return f, nil
-		case "CreateFailed", "UpdateFailed":
-			reasons := "(no reason given)"
-			if len(f.Reasons) > 0 {
-				reasons = strings.Join(f.Reasons, "; ")
-			}
-			return nil, fmt.Errorf("the %s failed: the function %s is %s: %s", what, s.Function, f.Status, reasons)
+			return f, err
 		}
 		if f.Status != last {
-			fmt.Fprintf(o.Out, "  %s: %s, waiting for Active (at most %s)\n", what, f.Status, o.Wait)
+			fmt.Fprintf(r.out, "  %s: %s, waiting for %s (at most %s)\n", what, f.Status, waitingFor, r.o.Wait)
 			last, told = f.Status, time.Now()
 		} else if time.Since(told) >= 15*time.Second {
-			fmt.Fprintf(o.Out, "  %s: still %s after %s\n", what, f.Status, time.Since(start).Round(time.Second))
+			fmt.Fprintf(r.out, "  %s: still %s after %s\n", what, f.Status, time.Since(start).Round(time.Second))
 			told = time.Now()
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("the function %s is still %s after %s: see the SCF console", s.Function, f.Status, o.Wait)
+			return f, errTimeout
 		}
 		select {
-		case <-time.After(o.Poll):
+		case <-time.After(wait):
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+		wait = min(2*wait, r.o.Poll)
 	}
 }
 
-// Remove deletes the Function URL trigger(s) and the function; without
-// confirm it only prints what it would delete.
-func Remove(ctx context.Context, s *Spec, confirm bool, o Options) error {
-	return redact(remove(ctx, s, confirm, o), s)
+var errTimeout = errors.New("timed out")
+
+// waitActive waits until the function is Active. A failed status ends the
+// wait at once with SCF's StatusReasons.
+func (r *run) waitActive(ctx context.Context, what string) (*Function, error) {
+	f, err := r.poll(ctx, what, "Active", func(f *Function) (bool, error) {
+		switch {
+		case f == nil:
+			return false, fmt.Errorf("the function %s disappeared while waiting for the %s (deleted elsewhere?)", r.s.Function, what)
+		case f.Status == "Active":
+			return true, nil
+		case strings.HasSuffix(f.Status, "Failed"):
+			return false, failed(r.s, f, what)
+		}
+		return false, nil
+	})
+	if errors.Is(err, errTimeout) {
+		return nil, fmt.Errorf("the function %s is still %s after %s: see the SCF console", r.s.Function, f.Status, r.o.Wait)
+	}
+	return f, err
 }
 
-func remove(ctx context.Context, s *Spec, confirm bool, o Options) error {
-	o.defaults()
-	c := o.Client
+// waitGone waits until the function no longer exists. DeleteFailed ends
+// the wait at once with SCF's StatusReasons.
+func (r *run) waitGone(ctx context.Context, what string) error {
+	f, err := r.poll(ctx, what, "the function to be gone", func(f *Function) (bool, error) {
+		switch {
+		case f == nil:
+			return true, nil
+		case f.Status == "DeleteFailed":
+			return false, failed(r.s, f, what)
+		case f.Status != "Deleting":
+			return false, fmt.Errorf("the function %s is %s again while waiting for its %s: someone changed it; see the SCF console", r.s.Function, f.Status, what)
+		}
+		return false, nil
+	})
+	if errors.Is(err, errTimeout) {
+		return fmt.Errorf("the function %s is still %s after %s: %w", r.s.Function, f.Status, r.o.Wait, errDeleting)
+	}
+	return err
+}
+
+var errDeleting = errors.New("the deletion is under way, and SCF finishes it on its own; make remove CONFIRM=1 again shows when it is gone")
+
+// Remove deletes the Function URL trigger(s) and the function, and waits
+// until it is gone; without confirm it only prints what it would delete.
+func Remove(ctx context.Context, s *Spec, confirm bool, o Options) error {
+	r, w := newRun(s, o)
+	err := r.remove(ctx, confirm)
+	w.Flush()
+	return redact(err, s)
+}
+
+func (r *run) remove(ctx context.Context, confirm bool) error {
+	c, s := r.c, r.s
 	cur, err := c.GetFunction(ctx, s.Namespace, s.Function)
 	if err != nil {
 		return err
 	}
 	if cur == nil {
-		fmt.Fprintf(o.Out, "the function %s does not exist in %s: nothing to remove\n", s.Function, s.Region)
+		fmt.Fprintf(r.out, "the function %s does not exist in %s: nothing to remove\n", s.Function, s.Region)
 		return nil
+	}
+	if cur.Status == "Deleting" {
+		fmt.Fprintf(r.out, "the function %s is already being deleted\n", s.Function)
+		if !confirm {
+			return nil
+		}
+		return r.gone(ctx)
 	}
 	trs, err := c.ListTriggers(ctx, s.Namespace, s.Function)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(o.Out, "remove: the function %s (namespace %s, region %s)\n", s.Function, nsName(s.Namespace), s.Region)
+	fmt.Fprintf(r.out, "remove: the function %s (namespace %s, region %s, status %s)\n", s.Function, nsName(s.Namespace), s.Region, cur.Status)
 	var http []Trigger
 	for _, t := range trs {
 		if t.Type == "http" {
 			http = append(http, t)
-			fmt.Fprintf(o.Out, "  - Function URL %s on %s\n", t.Name, t.Qualifier)
+			fmt.Fprintf(r.out, "  - Function URL %s on %s\n", t.Name, t.Qualifier)
+		} else {
+			fmt.Fprintf(r.out, "  - %s trigger %s (deleted with the function)\n", t.Type, t.Name)
 		}
 	}
 	if !confirm {
 		return errors.New("nothing removed: run again with CONFIRM=1 to delete these")
 	}
-	if cur.Status != "Active" && cur.Status != "CreateFailed" && cur.Status != "UpdateFailed" {
-		if _, err := waitActive(ctx, o, s, "change in progress"); err != nil {
+	if cur.Status == "Creating" || cur.Status == "Updating" || cur.Status == "Publishing" {
+		if cur, err = r.poll(ctx, "change in progress", "its end", func(f *Function) (bool, error) {
+			return f == nil || (f.Status != "Creating" && f.Status != "Updating" && f.Status != "Publishing"), nil
+		}); err != nil {
+			if errors.Is(err, errTimeout) {
+				return fmt.Errorf("the function %s is still %s after %s: see the SCF console", s.Function, cur.Status, r.o.Wait)
+			}
 			return err
 		}
+		if cur == nil {
+			fmt.Fprintf(r.out, "the function %s is gone\n", s.Function)
+			return nil
+		}
 	}
-	for _, t := range http {
-		if err := c.DeleteTrigger(ctx, s.Namespace, s.Function, t); err != nil {
-			return err
+	if cur.Status == "Active" { // SCF refuses trigger changes otherwise; the function's deletion takes them along
+		for _, t := range http {
+			if err := r.write(ctx, "Function URL deletion", false, func() error { return c.DeleteTrigger(ctx, s.Namespace, s.Function, t) }); err != nil {
+				return err
+			}
 		}
 	}
 	if err := c.DeleteFunction(ctx, s.Namespace, s.Function); err != nil {
-		return err
+		if !r.busy(ctx, err) {
+			return err
+		}
+		fmt.Fprintf(r.out, "  deletion: SCF refused it while the function was busy (%s): waiting, then trying once more\n", apiCode(err))
+		if _, err := r.poll(ctx, "deletion", "its status to settle", func(f *Function) (bool, error) {
+			return f == nil || (f.Status != "Creating" && f.Status != "Updating" && f.Status != "Publishing"), nil
+		}); err != nil {
+			return err
+		}
+		if err := c.DeleteFunction(ctx, s.Namespace, s.Function); err != nil {
+			return err
+		}
 	}
-	fmt.Fprintf(o.Out, "removed %s\n", s.Function)
-	return nil
+	r.res.Writes++
+	fmt.Fprintf(r.out, "deleting %s\n", s.Function)
+	return r.gone(ctx)
+}
+
+// gone waits for the end of a deletion; a deletion still under way after
+// o.Wait is reported, not an error: SCF finishes it.
+func (r *run) gone(ctx context.Context) error {
+	err := r.waitGone(ctx, "deletion")
+	if errors.Is(err, errDeleting) {
+		fmt.Fprintf(r.out, "note: %v\n", err)
+		return nil
+	}
+	if err == nil {
+		fmt.Fprintf(r.out, "removed %s\n", r.s.Function)
+	}
+	return err
 }

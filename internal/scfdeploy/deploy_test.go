@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"debug/elf"
+	"encoding/binary"
 	"io"
 	"os"
 	"path/filepath"
@@ -47,10 +48,19 @@ func testEnv() map[string]string {
 
 var (
 	buildOnce sync.Once
+	buildDir  string // a temporary folder, removed by TestMain: never the checkout's dist/
 	builtZip  string
 	buildErr  error
 	files     []pack.File
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
 
 // packageZip builds the function as make package does (linux/amd64, static)
 // and zips it with the packer, once per test binary.
@@ -62,6 +72,7 @@ func packageZip(t *testing.T) string {
 			buildErr = err
 			return
 		}
+		buildDir = dir
 		bin, err := build.Function(context.Background(), dir, true) // as make package builds it
 		if err != nil {
 			buildErr = err
@@ -86,6 +97,38 @@ func otherZip(t *testing.T) string {
 	changed[0].Data = append(slices.Clone(changed[0].Data), 0)
 	p := filepath.Join(t.TempDir(), "function.zip")
 	if err := pack.Zip(p, changed); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// urlOf reads the ExtranetUrl of an http trigger's TriggerDesc.
+func urlOf(t *testing.T, desc string) string {
+	t.Helper()
+	d, ok := parseURLDesc(desc)
+	if !ok || d.NetConfig.ExtranetUrl == "" {
+		t.Fatalf("no ExtranetUrl in %s", desc)
+	}
+	return d.NetConfig.ExtranetUrl
+}
+
+// tinyZip is a package the emulator accepts (a linux/amd64 ELF header as
+// main, and scf_bootstrap), a few hundred bytes: the tests of the deployer's
+// logic upload it instead of the 6 MB package, which only the tests of what
+// is deployed need. extra changes its hash.
+func tinyZip(t *testing.T, extra string) string {
+	t.Helper()
+	h := make([]byte, 64)
+	copy(h, "\x7fELF\x02\x01\x01")
+	binary.LittleEndian.PutUint16(h[16:], 2)  // ET_EXEC
+	binary.LittleEndian.PutUint16(h[18:], 62) // EM_X86_64
+	binary.LittleEndian.PutUint32(h[20:], 1)
+	binary.LittleEndian.PutUint16(h[52:], 64)
+	binary.LittleEndian.PutUint16(h[54:], 56)
+	binary.LittleEndian.PutUint16(h[58:], 64)
+	p := filepath.Join(t.TempDir(), "function.zip")
+	err := pack.Zip(p, []pack.File{{Name: pack.Binary, Data: append(h, extra...)}, {Name: pack.Bootstrap, Data: []byte("#!/bin/bash\nexec ./main\n")}})
+	if err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -169,8 +212,8 @@ func TestFirstDeployRedeployAndChanges(t *testing.T) {
 	if err != nil {
 		t.Fatalf("first deploy: %v\n%s", err, h.out.String())
 	}
-	if got := writes(calls); !slices.Equal(got, []string{"CreateFunction", "CreateTrigger"}) {
-		t.Errorf("first deploy wrote %v", got)
+	if got := writes(calls); !slices.Equal(got, []string{"CreateFunction", "CreateTrigger", "CreateTrigger"}) {
+		t.Errorf("first deploy wrote %v, want the function, its URL and its timer", got)
 	}
 	fn, ok := h.em.Function("", "carbroker-dev")
 	if !ok || fn.Status != scfemu.Active || fn.Runtime != "Go1" || fn.Handler != "main" || fn.Type != "Event" ||
@@ -190,11 +233,17 @@ func TestFirstDeployRedeployAndChanges(t *testing.T) {
 	if !slices.ContainsFunc(fn.Variables, func(v scfemu.Variable) bool { return v.Key == "AUTH_SECRET" && v.Value == secrets[0] }) {
 		t.Errorf("AUTH_SECRET not deployed: %v", fn.Variables)
 	}
-	if len(fn.Triggers) != 1 || fn.Triggers[0].Type != "http" || fn.Triggers[0].Qualifier != "$DEFAULT" ||
+	if len(fn.Triggers) != 2 || fn.Triggers[0].Type != "http" || fn.Triggers[0].Qualifier != "$DEFAULT" ||
 		!strings.Contains(fn.Triggers[0].Desc, `"AuthType":"NONE"`) || strings.Contains(fn.Triggers[0].Desc, "Cors") {
 		t.Errorf("triggers %+v", fn.Triggers)
 	}
-	wantURL := "https://1250000000-function-url.ap-guangzhou.tencentscf.com"
+	if tr := fn.Triggers[1]; tr.Type != "timer" || tr.Name != "sweep" || tr.Desc != `{"cron":"0 */1 * * * * *"}` || !tr.Enable || tr.Qualifier != "$DEFAULT" {
+		t.Errorf("timer %+v", tr)
+	}
+	if fn.Triggers[0].Name != DefaultURLTriggerName {
+		t.Errorf("the Function URL trigger is named %s, want the component toolkit's %s", fn.Triggers[0].Name, DefaultURLTriggerName)
+	}
+	wantURL := urlOf(t, fn.Triggers[0].Desc)
 	if !slices.Equal(res.URLs, []string{wantURL}) || !strings.Contains(h.out.String(), "url: "+wantURL) {
 		t.Errorf("URLs %v\n%s", res.URLs, h.out.String())
 	}
@@ -282,7 +331,7 @@ func checkPackage(t *testing.T, b []byte) {
 
 func TestDryRunWritesNothing(t *testing.T) {
 	h := newHarness(t, scfemu.Options{})
-	zipPath := packageZip(t)
+	zipPath := tinyZip(t, "")
 	if _, err, calls := h.deploy("serverless.yml", zipPath, true); err != nil || len(writes(calls)) != 0 {
 		t.Fatalf("dry run of a new function: %v, writes %v", err, writes(calls))
 	}
@@ -295,7 +344,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 	}
 	h.out.Reset()
 	h.env["CAR_PROJECT_ID"] = "cap-67890"
-	if _, err, calls := h.deploy("serverless.yml", otherZip(t), true); err != nil || len(writes(calls)) != 0 ||
+	if _, err, calls := h.deploy("serverless.yml", tinyZip(t, "changed"), true); err != nil || len(writes(calls)) != 0 ||
 		!strings.Contains(h.out.String(), "~ variable CAR_PROJECT_ID: cap-12345 -> cap-67890") || !strings.Contains(h.out.String(), "~ code (sha256)") {
 		t.Errorf("dry run of a change: %v, writes %v\n%s", err, writes(calls), h.out.String())
 	}
@@ -304,7 +353,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 
 func TestFailuresAndPermissions(t *testing.T) {
 	h := newHarness(t, scfemu.Options{CreateDelay: 50 * time.Millisecond})
-	zipPath := packageZip(t)
+	zipPath := tinyZip(t, "")
 
 	h.em.Deny("cam:PassRole", true)
 	_, err, _ := h.deploy("serverless.yml", zipPath, false)
@@ -335,7 +384,7 @@ func TestFailuresAndPermissions(t *testing.T) {
 	if _, err, calls := h.deploy("serverless.yml", zipPath, false); err != nil || len(writes(calls)) != 1 {
 		t.Errorf("a changed deploy retries the failed update: %v, writes %v", err, writes(calls))
 	}
-	if err := Remove(context.Background(), h.spec("serverless.yml"), true, Options{Client: h.cl, Out: &h.out}); err != nil {
+	if err := Remove(context.Background(), h.spec("serverless.yml"), true, Options{Client: h.cl, Out: &h.out, Poll: 20 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -347,13 +396,13 @@ func TestFailuresAndPermissions(t *testing.T) {
 	if _, err, calls := h.deploy("serverless.yml", zipPath, false); err == nil || !strings.Contains(err.Error(), "make remove CONFIRM=1") || len(writes(calls)) != 0 {
 		t.Errorf("deploy over a CreateFailed function: %v", err)
 	}
-	if err := Remove(context.Background(), h.spec("serverless.yml"), false, Options{Client: h.cl, Out: &h.out}); err == nil {
+	if err := Remove(context.Background(), h.spec("serverless.yml"), false, Options{Client: h.cl, Out: &h.out, Poll: 20 * time.Millisecond}); err == nil {
 		t.Error("remove without CONFIRM removed")
 	}
 	if _, ok := h.em.Function("", "carbroker-dev"); !ok {
 		t.Error("remove without CONFIRM deleted the function")
 	}
-	if err := Remove(context.Background(), h.spec("serverless.yml"), true, Options{Client: h.cl, Out: &h.out}); err != nil {
+	if err := Remove(context.Background(), h.spec("serverless.yml"), true, Options{Client: h.cl, Out: &h.out, Poll: 20 * time.Millisecond}); err != nil {
 		t.Error(err)
 	}
 	if _, ok := h.em.Function("", "carbroker-dev"); ok {
@@ -409,13 +458,13 @@ func TestVariants(t *testing.T) {
 
 func TestFunctionURLIsReconciled(t *testing.T) {
 	h := newHarness(t, scfemu.Options{})
-	zipPath := packageZip(t)
+	zipPath := tinyZip(t, "")
 	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
 		t.Fatal(err)
 	}
 	// Someone turned the intranet on in the console and added a second URL trigger elsewhere.
 	cl := h.cl
-	if err := cl.UpdateTrigger(context.Background(), "", "carbroker-dev", Trigger{Name: URLTriggerName, Type: "http", Qualifier: "$DEFAULT",
+	if err := cl.UpdateTrigger(context.Background(), "", "carbroker-dev", Trigger{Name: DefaultURLTriggerName, Type: "http", Qualifier: "$DEFAULT",
 		Desc: `{"AuthType":"NONE","NetConfig":{"EnableIntranet":true,"EnableExtranet":true}}`}); err != nil {
 		t.Fatal(err)
 	}
@@ -425,7 +474,7 @@ func TestFunctionURLIsReconciled(t *testing.T) {
 		t.Fatalf("reconcile: %v %v\n%s", err, writes(calls), h.out.String())
 	}
 	fn, _ := h.em.Function("", "carbroker-dev")
-	if len(fn.Triggers) != 1 || !strings.Contains(fn.Triggers[0].Desc, `"EnableIntranet":false`) {
+	if len(fn.Triggers) != 2 || fn.Triggers[0].Type != "http" || !strings.Contains(fn.Triggers[0].Desc, `"EnableIntranet":false`) {
 		t.Errorf("triggers %+v", fn.Triggers)
 	}
 }

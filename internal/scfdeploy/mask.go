@@ -1,6 +1,8 @@
 package scfdeploy
 
 import (
+	"bytes"
+	"io"
 	"net/url"
 	"regexp"
 	"strings"
@@ -14,26 +16,88 @@ var secretName = regexp.MustCompile(`(?i)(SECRET|PASSWORD|PASSWD|TOKEN|SALT|API_
 // Secret reports whether the variable's value must be masked.
 func Secret(key string) bool { return secretName.MatchString(key) }
 
+// userinfo splits a URL-like value around its credentials: everything
+// between "://" and the LAST "@". A Redis password may hold an unescaped
+// "/", "?", "#" or "@" (TencentDB's account@password), which a URL parser
+// would read as the path, query, fragment or host; the last "@" is where the
+// host begins. ok is false when the value has no credentials.
+func userinfo(v string) (scheme, user, password, rest string, hasPassword, ok bool) {
+	i := strings.Index(v, "://")
+	if i < 0 {
+		return "", "", "", "", false, false
+	}
+	j := strings.LastIndex(v, "@")
+	if j < i+3 {
+		return "", "", "", "", false, false
+	}
+	info := v[i+3 : j]
+	user, password, hasPassword = strings.Cut(info, ":")
+	return v[:i+3], user, password, v[j:], hasPassword, true
+}
+
 // Masked returns a variable's value as the plan may print it: a secret as
-// "<secret>", a URL with its password replaced (QUEUE_REDIS_URL), anything
-// else as it is.
+// "<secret>", a URL's password (QUEUE_REDIS_URL) as <secret>, whole,
+// anything else as it is.
 func Masked(key, value string) string {
 	if Secret(key) {
 		return "<secret>"
 	}
-	if strings.Contains(value, "://") {
-		u, err := url.Parse(value)
-		if err != nil {
-			return "<secret>" // a URL that does not parse may hide a password anywhere
-		}
-		if u.User != nil {
-			if _, has := u.User.Password(); has {
-				u.User = url.UserPassword(u.User.Username(), "xxxxx")
-				return strings.Replace(u.String(), "xxxxx", "<secret>", 1)
+	scheme, user, _, rest, hasPassword, ok := userinfo(value)
+	switch {
+	case !ok:
+		return value
+	case hasPassword:
+		return scheme + user + ":<secret>" + rest
+	default:
+		// redis://password@host: a single field is the password to Redis
+		// clients that take one (AUTH password), so it is masked too.
+		return scheme + "<secret>" + rest
+	}
+}
+
+// secretParts returns what of a variable's value must never be shown: all of
+// a secret; a URL's credentials, its password as written and decoded.
+func secretParts(v Variable) []string {
+	if Secret(v.Key) {
+		return []string{v.Value}
+	}
+	_, user, pw, _, hasPassword, ok := userinfo(v.Value)
+	if !ok {
+		return nil
+	}
+	if !hasPassword {
+		pw, user = user, ""
+	}
+	if pw == "" {
+		return nil
+	}
+	parts := []string{user + ":" + pw, pw}
+	if dec, err := url.PathUnescape(pw); err == nil && dec != pw {
+		parts = append(parts, dec)
+	}
+	return parts
+}
+
+// redactor replaces every secret value of a spec in text.
+type redactor struct{ secrets []string }
+
+func newRedactor(s *Spec) redactor {
+	var r redactor
+	for _, v := range s.Variables {
+		for _, p := range secretParts(v) {
+			if len(p) >= 3 { // shorter would blank out common text; such a secret is no secret
+				r.secrets = append(r.secrets, p)
 			}
 		}
 	}
-	return value
+	return r
+}
+
+func (r redactor) text(s string) string {
+	for _, secret := range r.secrets {
+		s = strings.ReplaceAll(s, secret, "<secret>")
+	}
+	return s
 }
 
 // redact replaces, in an error's text, every secret value s deploys: an API
@@ -42,38 +106,11 @@ func redact(err error, s *Spec) error {
 	if err == nil {
 		return nil
 	}
-	msg := err.Error()
-	for _, v := range s.Variables {
-		for _, secret := range secretParts(v) {
-			msg = strings.ReplaceAll(msg, secret, "<secret>")
-		}
-	}
+	msg := newRedactor(s).text(err.Error())
 	if msg == err.Error() {
 		return err
 	}
 	return redactedError{msg: msg, err: err}
-}
-
-// secretParts returns what of a variable's value must never be shown: all of
-// a secret, the password of a URL.
-func secretParts(v Variable) []string {
-	if Secret(v.Key) {
-		return []string{v.Value}
-	}
-	if !strings.Contains(v.Value, "://") {
-		return nil
-	}
-	u, err := url.Parse(v.Value)
-	if err != nil {
-		return []string{v.Value}
-	}
-	if u.User != nil {
-		if pw, ok := u.User.Password(); ok && pw != "" {
-			// The password as written in the URL too (percent-encoded).
-			return []string{u.User.String(), pw}
-		}
-	}
-	return nil
 }
 
 type redactedError struct {
@@ -83,3 +120,32 @@ type redactedError struct {
 
 func (e redactedError) Error() string { return e.msg }
 func (e redactedError) Unwrap() error { return e.err }
+
+// redactingWriter passes every line written through the redactor: the plan,
+// the progress and SCF's StatusReasons reach stdout only this way. It
+// buffers up to a newline, so that a secret split across writes is caught.
+type redactingWriter struct {
+	w   io.Writer
+	r   redactor
+	buf []byte
+}
+
+func (rw *redactingWriter) Write(p []byte) (int, error) {
+	rw.buf = append(rw.buf, p...)
+	if i := bytes.LastIndexByte(rw.buf, '\n'); i >= 0 {
+		line := rw.buf[:i+1]
+		if _, err := io.WriteString(rw.w, rw.r.text(string(line))); err != nil {
+			return 0, err
+		}
+		rw.buf = append(rw.buf[:0], rw.buf[i+1:]...)
+	}
+	return len(p), nil
+}
+
+// Flush writes what is left without a newline.
+func (rw *redactingWriter) Flush() {
+	if len(rw.buf) > 0 {
+		_, _ = io.WriteString(rw.w, rw.r.text(string(rw.buf)))
+		rw.buf = rw.buf[:0]
+	}
+}

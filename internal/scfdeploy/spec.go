@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 )
@@ -23,7 +24,7 @@ type Spec struct {
 	Function    string // the function's name
 	Namespace   string // "" means default
 	Region      string
-	Description string // sanitised to SCF's character set
+	Description string // within SCF's character set (checked)
 	Runtime     string
 	Handler     string
 	Type        string // the API's Type: Event or HTTP
@@ -36,6 +37,7 @@ type Spec struct {
 	SubnetID    string
 	PublicNet   string // ENABLE, DISABLE, or "" when the file says nothing and there is no VPC
 	URL         *URLTrigger
+	Timers      []TimerTrigger
 	APIGW       bool // the file has an apigw event: its triggers are left alone
 	// Env looks a name up in the process environment, then in the .env files.
 	Env func(string) string
@@ -46,10 +48,27 @@ type Variable struct{ Key, Value string }
 
 // URLTrigger is the Function URL (http trigger) the file asks for.
 type URLTrigger struct {
+	Name           string // http.parameters.name, else http.name, else DefaultURLTriggerName
 	Qualifier      string
 	AuthType       string
 	EnableIntranet bool
 	EnableExtranet bool
+}
+
+// DefaultURLTriggerName is the Function URL trigger's name when the file
+// gives none: the component toolkit's (src/modules/triggers/http.ts,
+// parameters.name || 'url-trigger'), so that Tencent's tools and make deploy
+// manage the same trigger.
+const DefaultURLTriggerName = "url-trigger"
+
+// TimerTrigger is a timer trigger the file asks for (events: - timer).
+type TimerTrigger struct {
+	Name      string // timer.parameters.name, else timer.name
+	Qualifier string // default $DEFAULT, as the toolkit's
+	Cron      string // seven fields: second minute hour day month weekday year
+	Enable    bool   // parameters.enable; unset means false, as in the toolkit
+	Argument  string // parameters.argument: the event's Message
+	Line      int
 }
 
 // DefaultRegion is the region when neither the file nor TENCENT_REGION names one.
@@ -71,6 +90,9 @@ var schema = map[string]any{
 				"netConfig":  map[string]any{"enableIntranet": nil, "enableExtranet": nil},
 				"corsConfig": "any",
 			}},
+			"timer": map[string]any{"name": nil, "parameters": map[string]any{
+				"name": nil, "qualifier": nil, "cronExpression": nil, "enable": nil, "argument": nil,
+			}},
 			"apigw": "any",
 		}},
 	},
@@ -89,6 +111,9 @@ type LoadOptions struct {
 	// first definition of a name wins, and the process environment wins over
 	// all of them. Default: the file's folder, then the current folder.
 	DotenvDirs []string
+	// Fallback, when set, answers a name none of the above sets (the local
+	// rehearsal's example values).
+	Fallback func(string) string
 }
 
 // Load reads and resolves a serverless.yml.
@@ -139,7 +164,10 @@ func Load(path string, o LoadOptions) (*Spec, error) {
 		if v := getenv(name); v != "" {
 			return v
 		}
-		return env[name]
+		if v := env[name]; v != "" || o.Fallback == nil {
+			return v
+		}
+		return o.Fallback(name)
 	}
 	r := resolver{file: path, top: top, env: lookupEnv}
 	for _, k := range []string{"app", "name", "org"} { // the top-level values may use ${env:…} too
@@ -395,7 +423,9 @@ func fromInputs(path string, top map[string]string, inputs *yaml.Node, env func(
 		PublicAccess *bool `yaml:"publicAccess"`
 		Events       []struct {
 			HTTP *struct {
+				Name       string `yaml:"name"`
 				Parameters struct {
+					Name      string `yaml:"name"`
 					Qualifier string `yaml:"qualifier"`
 					AuthType  string `yaml:"authType"`
 					NetConfig struct {
@@ -405,21 +435,46 @@ func fromInputs(path string, top map[string]string, inputs *yaml.Node, env func(
 					CorsConfig map[string]any `yaml:"corsConfig"`
 				} `yaml:"parameters"`
 			} `yaml:"http"`
+			Timer *struct {
+				Name       string `yaml:"name"`
+				Parameters struct {
+					Name           string `yaml:"name"`
+					Qualifier      string `yaml:"qualifier"`
+					CronExpression string `yaml:"cronExpression"`
+					Enable         *bool  `yaml:"enable"`
+					Argument       string `yaml:"argument"`
+				} `yaml:"parameters"`
+			} `yaml:"timer"`
 			APIGW *yaml.Node `yaml:"apigw"`
 		} `yaml:"events"`
 	}
 	if err := inputs.Decode(&in); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	line := func(keys ...string) int {
+		n := inputs
+		for _, k := range keys {
+			if c := lookup(n, k); c != nil {
+				n = c
+			}
+		}
+		return n.Line
+	}
 	s := &Spec{File: path, App: top["app"], Stage: top["stage"], Name: top["name"],
 		Function: in.Name, Namespace: in.Namespace, Region: in.Region,
-		Description: Sanitise(in.Description), Runtime: in.Runtime, Handler: in.Handler, Role: in.Role,
+		Description: in.Description, Runtime: in.Runtime, Handler: in.Handler, Role: in.Role,
 		VpcID: in.VpcConfig.VpcID, SubnetID: in.VpcConfig.SubnetID}
 	if s.Function == "" {
 		s.Function = s.Name
 	}
 	if s.Function == "" {
 		return nil, fmt.Errorf("%s: the function has no name (inputs.name or name)", path)
+	}
+	if !functionName.MatchString(s.Function) {
+		return nil, fmt.Errorf("%s:%d: function name %q: SCF wants 2-60 letters, digits, - and _, starting with a letter and not ending in - or _", path, line("name"), s.Function)
+	}
+	if bad := descriptionProblem(s.Description); bad != "" {
+		return nil, fmt.Errorf("%s:%d: description %q: %s", path, line("description"), s.Description, bad)
 	}
 	if s.Region == "" {
 		s.Region = env("TENCENT_REGION")
@@ -470,14 +525,28 @@ func fromInputs(path string, top map[string]string, inputs *yaml.Node, env func(
 		s.Variables = append(s.Variables, Variable{k, v.Value})
 	}
 	slices.SortFunc(s.Variables, func(a, b Variable) int { return strings.Compare(a.Key, b.Key) })
-	for _, ev := range in.Events {
+	events := lookup(inputs, "events")
+	for i, ev := range in.Events {
+		evLine := line("events")
+		if events != nil && i < len(events.Content) {
+			evLine = events.Content[i].Line
+		}
 		switch {
 		case ev.HTTP != nil:
 			if s.URL != nil {
-				return nil, fmt.Errorf("%s: more than one http event: a function has one Function URL per alias", path)
+				return nil, fmt.Errorf("%s:%d: more than one http event: a function has one Function URL per alias", path, evLine)
 			}
 			p := ev.HTTP.Parameters
-			u := &URLTrigger{Qualifier: p.Qualifier, AuthType: p.AuthType}
+			u := &URLTrigger{Name: p.Name, Qualifier: p.Qualifier, AuthType: p.AuthType}
+			if u.Name == "" {
+				u.Name = ev.HTTP.Name
+			}
+			if u.Name == "" {
+				u.Name = DefaultURLTriggerName
+			}
+			if !triggerName.MatchString(u.Name) {
+				return nil, fmt.Errorf("%s:%d: http name %q: 1-100 letters, digits, - and _", path, evLine, u.Name)
+			}
 			if u.Qualifier == "" {
 				u.Qualifier = "$DEFAULT"
 			}
@@ -485,14 +554,35 @@ func fromInputs(path string, top map[string]string, inputs *yaml.Node, env func(
 				u.AuthType = "NONE"
 			}
 			if u.AuthType != "NONE" && u.AuthType != "CAM" {
-				return nil, fmt.Errorf("%s: http authType %q: NONE or CAM", path, u.AuthType)
+				return nil, fmt.Errorf("%s:%d: http authType %q: NONE or CAM", path, evLine, u.AuthType)
 			}
 			if p.CorsConfig != nil && p.CorsConfig["enable"] != false {
-				return nil, fmt.Errorf("%s: http corsConfig is not supported by make deploy: the broker answers CORS itself", path)
+				return nil, fmt.Errorf("%s:%d: http corsConfig is not supported by make deploy: the broker answers CORS itself (corsConfig: {enable: false}, or no corsConfig)", path, evLine)
 			}
 			u.EnableIntranet = p.NetConfig.EnableIntranet != nil && *p.NetConfig.EnableIntranet
 			u.EnableExtranet = p.NetConfig.EnableExtranet != nil && *p.NetConfig.EnableExtranet
 			s.URL = u
+		case ev.Timer != nil:
+			p := ev.Timer.Parameters
+			t := TimerTrigger{Name: p.Name, Qualifier: p.Qualifier, Cron: strings.Join(strings.Fields(p.CronExpression), " "),
+				Enable: p.Enable != nil && *p.Enable, Argument: p.Argument, Line: evLine}
+			if t.Name == "" {
+				t.Name = ev.Timer.Name
+			}
+			if t.Qualifier == "" {
+				t.Qualifier = "$DEFAULT"
+			}
+			switch {
+			case s.Type == "HTTP":
+				return nil, fmt.Errorf("%s:%d: a timer trigger on a web function: SCF gives web functions HTTP triggers only", path, evLine)
+			case !triggerName.MatchString(t.Name):
+				return nil, fmt.Errorf("%s:%d: timer name %q: set parameters.name, 1-100 letters, digits, - and _", path, evLine, t.Name)
+			case len(strings.Fields(t.Cron)) != 7:
+				return nil, fmt.Errorf("%s:%d: timer cronExpression %q: seven fields, second minute hour day month weekday year (e.g. '0 */1 * * * * *')", path, evLine, p.CronExpression)
+			case slices.ContainsFunc(s.Timers, func(o TimerTrigger) bool { return o.Name == t.Name }):
+				return nil, fmt.Errorf("%s:%d: a second timer named %s", path, evLine, t.Name)
+			}
+			s.Timers = append(s.Timers, t)
 		case ev.APIGW != nil:
 			s.APIGW = true
 		}
@@ -500,24 +590,28 @@ func fromInputs(path string, top map[string]string, inputs *yaml.Node, env func(
 	return s, nil
 }
 
-// Sanitise keeps what SCF accepts in a description: letters, digits, spaces,
-// commas, periods and newlines (and Chinese), at most 1000 characters. Other
-// characters become spaces, and runs of spaces one.
-func Sanitise(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r < 128 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'),
-			r == ',', r == '.', r == '\n', r >= 0x4e00 && r <= 0x9fff:
-			b.WriteRune(r)
-		default:
-			b.WriteRune(' ')
+var (
+	functionName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,58}[A-Za-z0-9]$`)
+	triggerName  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,100}$`)
+)
+
+// descriptionProblem says what SCF would refuse in a description: it
+// allows at most 1000 letters, digits, spaces, commas, periods, newlines
+// and Chinese characters (the API reference's Description rule). "" when fine.
+func descriptionProblem(d string) string {
+	if n := len([]rune(d)); n > 1000 {
+		return fmt.Sprintf("%d characters, SCF allows at most 1000", n)
+	}
+	var bad []string
+	for _, r := range d {
+		ok := r < 128 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') ||
+			r == ' ' || r == ',' || r == '.' || r == '\n' || unicode.Is(unicode.Han, r)
+		if !ok && !slices.Contains(bad, string(r)) {
+			bad = append(bad, string(r))
 		}
 	}
-	out := strings.Join(strings.FieldsFunc(b.String(), func(r rune) bool { return r == ' ' }), " ")
-	out = strings.ReplaceAll(strings.ReplaceAll(out, " \n", "\n"), "\n ", "\n")
-	if r := []rune(out); len(r) > 1000 {
-		out = strings.TrimSpace(string(r[:1000]))
+	if len(bad) == 0 {
+		return ""
 	}
-	return out
+	return fmt.Sprintf("SCF accepts only letters, digits, spaces, commas, periods, newlines and Chinese; remove %q", bad)
 }

@@ -15,7 +15,7 @@ name: carbroker
 inputs:
   name: ${name}-${stage}
   region: ${env:TENCENT_REGION}
-  description: CAR broker (${app}) — v2!
+  description: CAR broker ${app}, v2.
   runtime: Go1
   handler: main
   memorySize: ${env:MEM}
@@ -56,7 +56,7 @@ func TestLoadResolves(t *testing.T) {
 		t.Fatal(err)
 	}
 	if s.Function != "carbroker-dev" || s.Region != "ap-shanghai" || s.MemorySize != 128 || s.Role != "role-from-env" ||
-		s.Description != "CAR broker carbroker v2" || s.Type != "Event" || s.URL == nil || !s.URL.EnableExtranet || s.URL.EnableIntranet {
+		s.Description != "CAR broker carbroker, v2." || s.Type != "Event" || s.URL == nil || !s.URL.EnableExtranet || s.URL.EnableIntranet {
 		t.Errorf("%+v", s)
 	}
 	if got := s.Variables; len(got) != 3 || got[0] != (Variable{"A", "from-dotenv"}) || got[1] != (Variable{"B", "two\nlines"}) || got[2] != (Variable{"C", "literal"}) {
@@ -100,7 +100,7 @@ func TestLoadErrorsNameTheLine(t *testing.T) {
 	}
 }
 
-func TestMaskedAndSanitise(t *testing.T) {
+func TestMasked(t *testing.T) {
 	for _, c := range []struct{ key, value, want string }{
 		{"AUTH_SECRET", "s3cret", "<secret>"},
 		{"JWT_SECRET", "s3cret", "<secret>"},
@@ -109,21 +109,40 @@ func TestMaskedAndSanitise(t *testing.T) {
 		{"QUEUE_REDIS_URL", "redis://user:s3cret@host:6379/0", "redis://user:<secret>@host:6379/0"},
 		{"QUEUE_REDIS_URL", "rediss://:s3cret@host:6380", "rediss://:<secret>@host:6380"},
 		{"QUEUE_REDIS_URL", "redis://host:6379", "redis://host:6379"},
-		{"QUEUE_REDIS_URL", "redis://:s3cret/#x@host:6379", "<secret>"}, // does not parse
+		// The credentials are everything between :// and the LAST @: a
+		// password may hold an unescaped /, ?, # or @ (TencentDB's
+		// account@password), and is masked whole.
+		{"QUEUE_REDIS_URL", "redis://:s3cret/#x@host:6379", "redis://:<secret>@host:6379"},
+		{"QUEUE_REDIS_URL", "redis://:acct@s3c/ret@10.0.0.5:6379/0", "redis://:<secret>@10.0.0.5:6379/0"},
+		{"QUEUE_REDIS_URL", "redis://broker:s3c?ret#x@10.0.0.5:6379", "redis://broker:<secret>@10.0.0.5:6379"},
+		{"QUEUE_REDIS_URL", "redis://s3cret@host:6379", "redis://<secret>@host:6379"},
 		{"CAR_PROJECT_ID", "cap-1", "cap-1"},
 	} {
-		if got := Masked(c.key, c.value); got != c.want || strings.Contains(got, "s3cret") {
+		if got := Masked(c.key, c.value); got != c.want || strings.Contains(got, "s3c") || strings.Contains(got, "ret#") {
 			t.Errorf("Masked(%s, %s) = %s, want %s", c.key, c.value, got, c.want)
 		}
 	}
-	for in, want := range map[string]string{
-		"CAR session broker (carbroker)": "CAR session broker carbroker",
-		"a\tb, c.\nd / e":                "a b, c.\nd e",
-		strings.Repeat("x", 1200):        strings.Repeat("x", 1000),
-		"会话 broker":                      "会话 broker",
+}
+
+// TestDescriptionCharset: SCF accepts letters, digits, spaces, commas,
+// periods, newlines and Chinese; anything else stops the load, naming the
+// line, before any write.
+func TestDescriptionCharset(t *testing.T) {
+	for desc, want := range map[string]string{
+		"CAR session broker, carbroker":       "",
+		"会话 broker.":                          "",
+		"CAR broker (carbroker)":              `:8: description "CAR broker (carbroker)": SCF accepts only letters, digits, spaces, commas, periods, newlines and Chinese; remove ["(" ")"]`,
+		"broker - v2":                         `remove ["-"]`,
+		"'broker: web/api'":                   `remove [":" "/"]`,
+		"'" + strings.Repeat("x", 1001) + "'": "1001 characters",
 	} {
-		if got := Sanitise(in); got != want {
-			t.Errorf("Sanitise(%q) = %q, want %q", in, got, want)
+		file := writeFile(t, t.TempDir(), "serverless.yml", strings.Replace(minimal, "description: CAR broker ${app}, v2.", "description: "+desc, 1))
+		_, err := Load(file, LoadOptions{Getenv: func(string) string { return "" }, DotenvDirs: []string{}})
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%q: %v", desc, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%q: %v, want %q", desc, err, want)
 		}
 	}
 }
@@ -137,11 +156,52 @@ func TestErrorsAreRedacted(t *testing.T) {
 	if redact(nil, s) != nil {
 		t.Error("nil became an error")
 	}
-	// A percent-encoded password is redacted as written, and a URL that does
-	// not parse is redacted whole.
-	s = &Spec{Variables: []Variable{{"QUEUE_REDIS_URL", "redis://u:p%40ss55@h:6379"}, {"OTHER_URL", "redis://:s3cret/#x@h"}}}
-	err = redact(errors.New("refused redis://u:p%40ss55@h:6379 and redis://:s3cret/#x@h"), s)
-	if got := err.Error(); strings.Contains(got, "ss55") || strings.Contains(got, "s3cret") {
+	// A percent-encoded password is redacted as written and decoded; one
+	// with an unescaped / ? # or @ whole.
+	s = &Spec{Variables: []Variable{{"QUEUE_REDIS_URL", "redis://u:p%40ss55@h:6379"}, {"OTHER_URL", "redis://:acct@s3c/r?e#t@h"}}}
+	err = redact(errors.New("refused redis://u:p%40ss55@h:6379 (p@ss55) and redis://:acct@s3c/r?e#t@h (acct@s3c/r?e#t)"), s)
+	if got := err.Error(); strings.Contains(got, "ss55") || strings.Contains(got, "s3c") {
 		t.Errorf("redacted: %q", got)
+	}
+}
+
+// TestLoadTriggers: the Function URL's name is parameters.name, else
+// http.name, else the component toolkit's url-trigger; timers are read as
+// the toolkit reads them; what make deploy cannot honour names its line.
+func TestLoadTriggers(t *testing.T) {
+	load := func(body string) (*Spec, error) {
+		file := writeFile(t, t.TempDir(), "serverless.yml", body)
+		return Load(file, LoadOptions{Getenv: func(string) string { return "" }, DotenvDirs: []string{}})
+	}
+	s, err := load(minimal)
+	if err != nil || s.URL.Name != DefaultURLTriggerName || len(s.Timers) != 0 {
+		t.Fatalf("default name: %v %+v", err, s)
+	}
+	s, err = load(strings.Replace(minimal, "          qualifier: $DEFAULT", "          name: my-url\n          qualifier: $DEFAULT", 1))
+	if err != nil || s.URL.Name != "my-url" {
+		t.Errorf("parameters.name: %v %+v", err, s.URL)
+	}
+	s, err = load(strings.Replace(minimal, "    - http:\n", "    - http:\n        name: ev-url\n", 1))
+	if err != nil || s.URL.Name != "ev-url" {
+		t.Errorf("http.name: %v %+v", err, s.URL)
+	}
+	timer := minimal + "    - timer:\n        parameters:\n          name: sweep\n          cronExpression: '0 */1 * * * * *'\n          enable: true\n          argument: hi\n"
+	s, err = load(timer)
+	if err != nil || len(s.Timers) != 1 || s.Timers[0] != (TimerTrigger{Name: "sweep", Qualifier: "$DEFAULT", Cron: "0 */1 * * * * *", Enable: true, Argument: "hi", Line: 27}) {
+		t.Errorf("timer: %v %+v", err, s)
+	}
+	if s, err := load(strings.Replace(timer, "          enable: true\n", "", 1)); err != nil || s.Timers[0].Enable {
+		t.Errorf("timer without enable (the toolkit's default is CLOSE): %v %+v", err, s.Timers)
+	}
+	for _, c := range []struct{ old, new, want string }{
+		{"enableExtranet: true", "enableExtranet: true\n          corsConfig: {enable: true}", ":21: http corsConfig"},
+		{"cronExpression: '0 */1 * * * * *'", "cronExpression: '*/1 * * * *'", ":27: timer cronExpression"},
+		{"          name: sweep\n", "", ":27: timer name"},
+		{"          argument: hi", "          argument: hi\n          schedule: daily", ":33: inputs.events[].timer.parameters.schedule is not a setting make deploy supports"},
+		{"  runtime: Go1", "  type: web\n  runtime: Go1", "a timer trigger on a web function"},
+	} {
+		if _, err := load(strings.Replace(timer, c.old, c.new, 1)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %q", c.new, err, c.want)
+		}
 	}
 }

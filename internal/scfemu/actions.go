@@ -3,6 +3,7 @@ package scfemu
 import (
 	"archive/zip"
 	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/base64"
@@ -30,6 +31,8 @@ type trigger struct {
 	name, typ, qualifier string
 	desc                 string // as answered
 	enable               bool
+	argument             string // CustomArgument (a timer's Message)
+	urlID                string // an http trigger's part of its host name
 	added, modified      time.Time
 }
 
@@ -51,19 +54,44 @@ func namespace(p *string) string {
 	return *p
 }
 
-// settle ends a transitional status whose time is up.
-func (f *function) settle(now time.Time) {
+// settle ends a transitional status whose time is up. It reports false when
+// the function is gone (a deletion that ended).
+func (f *function) settle(now time.Time) bool {
 	if !f.until.IsZero() && !now.Before(f.until) {
+		if f.next == "" {
+			return false
+		}
 		f.Status, f.Reasons, f.until, f.nextReasons = f.next, f.nextReasons, time.Time{}, nil
 	}
+	return true
 }
 
-// transition starts a create or update that ends after d.
+// busy reports whether status is transitional: a change is under way.
+func busy(status string) bool {
+	return status == Creating || status == Updating || status == Publishing || status == Deleting
+}
+
+// lookup returns the function, settled, or nil when there is none (or its
+// deletion ended).
+func (e *Emulator) lookup(ns, name string) *function {
+	f := e.functions[key(ns, name)]
+	if f != nil && !f.settle(time.Now()) {
+		delete(e.functions, key(ns, name))
+		return nil
+	}
+	return f
+}
+
+// transition starts a change that ends after d: in Active (or, for a
+// deletion, with the function gone), or in failed with reasons.
 func (e *Emulator) transition(f *function, during, failed string, d time.Duration, reasons []StatusReason) {
 	if len(e.failNext) > 0 {
 		reasons, e.failNext = append(reasons, e.failNext...), nil
 	}
 	next := Active
+	if during == Deleting {
+		next = "" // gone
+	}
 	if len(reasons) > 0 {
 		next = failed
 	}
@@ -92,11 +120,10 @@ func (e *Emulator) run(action, region string, p params) (map[string]any, error) 
 	if q := str(p.Qualifier); q != "" && q != "$LATEST" && !strings.HasSuffix(action, "Trigger") {
 		return nil, errorf("InvalidParameterValue.Qualifier", "only the $LATEST version is modelled")
 	}
-	now := time.Now()
-	f := e.functions[key(ns, name)]
-	if f != nil {
-		f.settle(now)
+	if ns != "default" && !e.namespaces[ns] {
+		return nil, errorf("ResourceNotFound.Namespace", "Namespace not found: %s", ns)
 	}
+	f := e.lookup(ns, name)
 	if action == "CreateFunction" {
 		if f != nil {
 			return nil, errorf("ResourceInUse.Function", "the function %s already exists", name)
@@ -104,7 +131,16 @@ func (e *Emulator) run(action, region string, p params) (map[string]any, error) 
 		return e.createFunction(region, name, ns, p)
 	}
 	if f == nil {
+		// GetFunction answers the code the live API gives (and the SDK and
+		// Terraform list); the other actions answer ResourceNotFound.Function.
+		if action == "GetFunction" || action == "GetFunctionAddress" {
+			return nil, errorf("ResourceNotFound.FunctionName", "Function not found")
+		}
 		return nil, errorf("ResourceNotFound.Function", "the function %s does not exist", name)
+	}
+	if hold, ok := e.busyNext[action]; ok {
+		delete(e.busyNext, action)
+		f.Status, f.Reasons, f.next, f.nextReasons, f.until = Updating, nil, Active, nil, time.Now().Add(hold)
 	}
 	switch action {
 	case "GetFunction":
@@ -119,14 +155,16 @@ func (e *Emulator) run(action, region string, p params) (map[string]any, error) 
 	case "ListTriggers":
 		return e.listTriggers(f, p), nil
 	case "DeleteFunction":
-		if f.Status == Creating || f.Status == Updating {
-			return nil, errorf("FailedOperation.DeleteFunction", "the function is %s: try again when it is Active", f.Status)
+		if busy(f.Status) {
+			return nil, errorf("FailedOperation.DeleteFunction", "the function is %s: try again when its status is normal", f.Status)
 		}
-		delete(e.functions, key(ns, name))
+		e.transition(f, Deleting, DeleteFailed, e.opt.DeleteDelay, nil)
 		return map[string]any{}, nil
 	}
-	// Updates and trigger changes need an Active function (UpdateFailed: a retry).
-	if f.Status != Active && !(f.Status == UpdateFailed && strings.HasPrefix(action, "UpdateFunction")) {
+	// Updates and trigger changes need an Active function; UpdateFailed and
+	// PublishFailed ones accept a function update (a retry).
+	retry := (f.Status == UpdateFailed || f.Status == PublishFailed) && strings.HasPrefix(action, "UpdateFunction")
+	if f.Status != Active && !retry {
 		code := map[string]string{
 			"UpdateFunctionCode": "FailedOperation.UpdateFunctionCode", "UpdateFunctionConfiguration": "FailedOperation.UpdateFunctionConfiguration",
 			"CreateTrigger": "FailedOperation.CreateTrigger", "UpdateTrigger": "FailedOperation.UpdateTrigger", "DeleteTrigger": "FailedOperation.DeleteTrigger",
@@ -320,8 +358,8 @@ func (e *Emulator) checkPackage(f *function) []StatusReason {
 		zf := find("scf_bootstrap")
 		if zf == nil {
 			reasons = append(reasons, StatusReason{"BootstrapNotFound", "a web function needs scf_bootstrap at the root of the package"})
-		} else if zf.Mode().Perm() != 0o755 {
-			reasons = append(reasons, StatusReason{"BootstrapNotExecutable", "scf_bootstrap must have mode 0755, not " + zf.Mode().Perm().String()})
+		} else if m := zf.Mode().Perm(); m != 0o755 && m != 0o777 {
+			reasons = append(reasons, StatusReason{"BootstrapNotExecutable", "scf_bootstrap must have mode 0755 or 0777, not " + m.String()})
 		}
 	}
 	if f.Type == "Event" && f.Runtime == "Go1" {
@@ -453,7 +491,7 @@ func triggerInfo(t *trigger) map[string]any {
 		enable = 1
 	}
 	return map[string]any{"Enable": enable, "Qualifier": t.qualifier, "TriggerName": t.name, "Type": t.typ,
-		"TriggerDesc": t.desc, "AvailableStatus": "Available", "CustomArgument": "", "Description": "",
+		"TriggerDesc": t.desc, "AvailableStatus": "Available", "CustomArgument": t.argument, "Description": "",
 		"AddTime": t.added.Format(time.DateTime), "ModTime": t.modified.Format(time.DateTime),
 		"ResourceId": "", "BindStatus": "on", "TriggerAttribute": "single"}
 }
@@ -468,8 +506,54 @@ type httpDesc struct {
 	CorsConfig json.RawMessage `json:",omitempty"`
 }
 
-// describeHTTP validates an http TriggerDesc and fills in the URLs.
-func (e *Emulator) describeHTTP(region, name, desc string) (string, error) {
+// newURLID returns a url-id not handed out before: ten lowercase letters
+// and digits, as in the reference's example host
+// 1258888888-hulrzrbh9f.in.ap-chongqing.tencentscf.com.
+func (e *Emulator) newURLID() string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	for {
+		b := make([]byte, 10)
+		_, _ = rand.Read(b)
+		for i := range b {
+			b[i] = alphabet[int(b[i])%len(alphabet)]
+		}
+		if id := string(b); !e.urlIDs[id] {
+			e.urlIDs[id] = true
+			return id
+		}
+	}
+}
+
+// cronField is one field of a timer's cron expression.
+var cronField = regexp.MustCompile(`^[0-9A-Za-z*/,?#-]+$`)
+
+// describeTimer validates a timer TriggerDesc, a cron expression of seven
+// fields (second minute hour day month weekday year), and returns it as the
+// API answers it: {"cron":"…"}. A desc already in that form is accepted.
+func describeTimer(desc string) (string, error) {
+	cron := desc
+	if strings.HasPrefix(strings.TrimSpace(desc), "{") {
+		var d struct{ Cron string }
+		if json.Unmarshal([]byte(desc), &d) != nil {
+			return "", errorf("InvalidParameterValue.TriggerDesc", "TriggerDesc is not a cron expression")
+		}
+		cron = d.Cron
+	}
+	fields := strings.Fields(cron)
+	ok := len(fields) == 7
+	for _, f := range fields {
+		ok = ok && cronField.MatchString(f)
+	}
+	if !ok {
+		return "", errorf("InvalidParameterValue.TriggerDesc", "TriggerDesc must be a cron expression of seven fields: second minute hour day month weekday year")
+	}
+	b, err := json.Marshal(map[string]string{"cron": strings.Join(fields, " ")})
+	return string(b), err
+}
+
+// describeHTTP validates an http TriggerDesc and fills in the URLs, whose
+// host carries the trigger's url-id.
+func (e *Emulator) describeHTTP(region, urlID, desc string) (string, error) {
 	var d httpDesc
 	if err := json.Unmarshal([]byte(desc), &d); err != nil {
 		return "", errorf("InvalidParameterValue.TriggerDesc", "TriggerDesc is not a JSON object")
@@ -482,8 +566,8 @@ func (e *Emulator) describeHTTP(region, name, desc string) (string, error) {
 		intranet = d.NetConfig.EnableIntranet != nil && *d.NetConfig.EnableIntranet
 		extranet = d.NetConfig.EnableExtranet != nil && *d.NetConfig.EnableExtranet
 	}
-	host := e.opt.AppID + "-" + name + "." + region + ".tencentscf.com"
-	inHost := e.opt.AppID + "-" + name + ".in." + region + ".tencentscf.com"
+	host := e.opt.AppID + "-" + urlID + "." + region + ".tencentscf.com"
+	inHost := e.opt.AppID + "-" + urlID + ".in." + region + ".tencentscf.com"
 	if e.opt.URLHost != "" {
 		host, inHost = e.opt.URLHost, e.opt.URLHost
 	}
@@ -520,10 +604,10 @@ func enabled(p *string) (bool, error) {
 func (e *Emulator) createTrigger(f *function, region string, p params) (map[string]any, error) {
 	name, typ, q := str(p.TriggerName), str(p.Type), qualifier(p.Qualifier)
 	switch typ {
-	case "http":
+	case "http", "timer":
 	case "apigw":
 		return nil, errorf("UnsupportedOperation.Trigger", "API Gateway triggers can no longer be created")
-	case "cos", "cls", "timer", "ckafka":
+	case "cos", "cls", "ckafka":
 		return nil, errorf("UnsupportedOperation.Trigger", "trigger type %s is not modelled", typ)
 	default:
 		return nil, errorf("InvalidParameterValue.Type", "the trigger type %q is not supported", typ)
@@ -535,10 +619,10 @@ func (e *Emulator) createTrigger(f *function, region string, p params) (map[stri
 		return nil, errorf("InvalidParameterValue.Qualifier", "only $DEFAULT and $LATEST are modelled")
 	}
 	for _, t := range f.triggers {
-		if t.name == name {
+		if t.name == name && t.typ == typ {
 			return nil, errorf("ResourceInUse.Trigger", "the trigger %s already exists", name)
 		}
-		if t.typ == "http" && t.qualifier == q {
+		if typ == "http" && t.typ == "http" && t.qualifier == q {
 			return nil, errorf("ResourceInUse.Trigger", "the function already has a Function URL for %s", q)
 		}
 	}
@@ -546,11 +630,16 @@ func (e *Emulator) createTrigger(f *function, region string, p params) (map[stri
 	if err != nil {
 		return nil, err
 	}
-	desc, err := e.describeHTTP(region, name, str(p.TriggerDesc))
+	t := &trigger{name: name, typ: typ, qualifier: q, enable: en, argument: str(p.CustomArgument), added: time.Now(), modified: time.Now()}
+	if typ == "http" {
+		t.urlID = e.newURLID()
+		t.desc, err = e.describeHTTP(region, t.urlID, str(p.TriggerDesc))
+	} else {
+		t.desc, err = describeTimer(str(p.TriggerDesc))
+	}
 	if err != nil {
 		return nil, err
 	}
-	t := &trigger{name: name, typ: typ, qualifier: q, desc: desc, enable: en, added: time.Now(), modified: time.Now()}
 	f.triggers = append(f.triggers, t)
 	return map[string]any{"TriggerInfo": triggerInfo(t)}, nil
 }
@@ -564,20 +653,29 @@ func (e *Emulator) updateTrigger(f *function, region string, p params) (map[stri
 	if t == nil {
 		return nil, errorf("ResourceNotFound.Trigger", "the trigger %s does not exist", str(p.TriggerName))
 	}
+	next := *t
 	if p.Enable != nil {
 		en, err := enabled(p.Enable)
 		if err != nil {
 			return nil, err
 		}
-		t.enable = en
+		next.enable = en
 	}
 	if p.TriggerDesc != nil {
-		desc, err := e.describeHTTP(region, t.name, *p.TriggerDesc)
+		var err error
+		if typ == "http" {
+			next.desc, err = e.describeHTTP(region, t.urlID, *p.TriggerDesc)
+		} else {
+			next.desc, err = describeTimer(*p.TriggerDesc)
+		}
 		if err != nil {
 			return nil, err
 		}
-		t.desc = desc
 	}
-	t.modified = time.Now()
+	if p.CustomArgument != nil {
+		next.argument = *p.CustomArgument
+	}
+	next.modified = time.Now()
+	*t = next
 	return map[string]any{}, nil
 }

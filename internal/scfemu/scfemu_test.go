@@ -9,7 +9,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -129,8 +131,8 @@ func create(name string, zipData []byte, extra map[string]any) map[string]any {
 
 func TestLifecycle(t *testing.T) {
 	em, c := start(t, scfemu.Options{CreateDelay: 300 * time.Millisecond, UpdateDelay: 300 * time.Millisecond})
-	if _, code := c.do("GetFunction", map[string]any{"FunctionName": "fn-1"}); code != "ResourceNotFound.Function" {
-		t.Fatalf("absent: %q", code)
+	if _, code := c.do("GetFunction", map[string]any{"FunctionName": "fn-1"}); code != "ResourceNotFound.FunctionName" {
+		t.Fatalf("absent: %q, want the live API's ResourceNotFound.FunctionName", code)
 	}
 	z := goodZip(t)
 	c.ok("CreateFunction", create("fn-1", z, map[string]any{"MemorySize": 64, "Timeout": 15,
@@ -169,9 +171,12 @@ func TestLifecycle(t *testing.T) {
 
 	info := c.ok("CreateTrigger", map[string]any{"FunctionName": "fn-1", "TriggerName": "url", "Type": "http", "Qualifier": "$DEFAULT",
 		"TriggerDesc": `{"AuthType":"NONE","NetConfig":{"EnableIntranet":false,"EnableExtranet":true}}`})["TriggerInfo"].(map[string]any)
-	if !strings.Contains(info["TriggerDesc"].(string), `"ExtranetUrl":"https://1250000000-url.ap-guangzhou.tencentscf.com"`) {
-		t.Errorf("TriggerDesc %v", info["TriggerDesc"])
+	urlHost := regexp.MustCompile(`"ExtranetUrl":"https://1250000000-([a-z0-9]{10})\.ap-guangzhou\.tencentscf\.com"`)
+	m := urlHost.FindStringSubmatch(info["TriggerDesc"].(string))
+	if m == nil || m[1] == "url" {
+		t.Fatalf("TriggerDesc %v: want a host from a generated url-id", info["TriggerDesc"])
 	}
+	urlID := m[1]
 	if _, code := c.do("CreateTrigger", map[string]any{"FunctionName": "fn-1", "TriggerName": "url2", "Type": "http", "Qualifier": "$DEFAULT", "TriggerDesc": `{"AuthType":"NONE"}`}); code != "ResourceInUse.Trigger" {
 		t.Errorf("second URL: %q", code)
 	}
@@ -182,12 +187,19 @@ func TestLifecycle(t *testing.T) {
 		"TriggerDesc": `{"AuthType":"NONE","NetConfig":{"EnableIntranet":true,"EnableExtranet":true}}`})
 	list := c.ok("ListTriggers", map[string]any{"FunctionName": "fn-1"})
 	trs := list["Triggers"].([]any)
-	if len(trs) != 1 || !strings.Contains(trs[0].(map[string]any)["TriggerDesc"].(string), `"IntranetUrl":"https://1250000000-url.in.ap-guangzhou.tencentscf.com"`) || trs[0].(map[string]any)["Enable"] != 1.0 {
+	if len(trs) != 1 || !strings.Contains(trs[0].(map[string]any)["TriggerDesc"].(string), `"IntranetUrl":"https://1250000000-`+urlID+`.in.ap-guangzhou.tencentscf.com"`) || trs[0].(map[string]any)["Enable"] != 1.0 {
 		t.Errorf("ListTriggers %v", list)
 	}
 	c.ok("DeleteTrigger", map[string]any{"FunctionName": "fn-1", "TriggerName": "url", "Type": "http", "Qualifier": "$DEFAULT"})
 	c.ok("DeleteFunction", map[string]any{"FunctionName": "fn-1"})
-	if _, code := c.do("GetFunctionAddress", map[string]any{"FunctionName": "fn-1"}); code != "ResourceNotFound.Function" {
+	if got := c.ok("GetFunction", map[string]any{"FunctionName": "fn-1"})["Status"]; got != scfemu.Deleting {
+		t.Errorf("right after DeleteFunction: %v, want Deleting (deletion is asynchronous)", got)
+	}
+	if _, code := c.do("CreateFunction", create("fn-1", z, nil)); code != "ResourceInUse.Function" {
+		t.Errorf("create while Deleting: %q", code)
+	}
+	time.Sleep(150 * time.Millisecond) // DeleteDelay's default, 100ms
+	if _, code := c.do("GetFunctionAddress", map[string]any{"FunctionName": "fn-1"}); code != "ResourceNotFound.FunctionName" {
 		t.Errorf("after delete: %q", code)
 	}
 
@@ -357,6 +369,147 @@ func TestEnvelopeChecks(t *testing.T) {
 	for _, call := range em.Calls() {
 		if call.RequestID == "" || call.Code == "" {
 			t.Errorf("call %+v: every answer here is an error with a RequestId", call)
+		}
+	}
+}
+
+// TestAllNineStatuses reaches every status SCF documents, and checks what
+// each lets through: writes wait for Active, a failed create accepts only a
+// deletion, a failed update or publish accepts a function update (a retry),
+// a failed deletion accepts another deletion.
+func TestAllNineStatuses(t *testing.T) {
+	em, c := start(t, scfemu.Options{CreateDelay: 100 * time.Millisecond, DeleteDelay: 100 * time.Millisecond})
+	z := goodZip(t)
+	status := func(name string) string {
+		fn, ok := em.Function("", name)
+		if !ok {
+			return "absent"
+		}
+		return fn.Status
+	}
+	seen := map[string]bool{}
+	see := func(name, want string) {
+		t.Helper()
+		if got := status(name); got != want {
+			t.Fatalf("%s: %s, want %s", name, got, want)
+		}
+		seen[want] = true
+	}
+	reason := scfemu.StatusReason{ErrorCode: "InternalError", ErrorMessage: "AUTH_SECRET=hunter2 was refused"}
+
+	c.ok("CreateFunction", create("fn", z, nil))
+	see("fn", scfemu.Creating)
+	time.Sleep(100 * time.Millisecond)
+	see("fn", scfemu.Active)
+
+	em.FailNext(reason)
+	c.ok("CreateFunction", create("bad", z, nil))
+	time.Sleep(100 * time.Millisecond)
+	see("bad", scfemu.CreateFailed)
+	if _, code := c.do("UpdateFunctionCode", map[string]any{"FunctionName": "bad", "ZipFile": base64.StdEncoding.EncodeToString(z)}); code != "FailedOperation.UpdateFunctionCode" {
+		t.Errorf("update of a CreateFailed function: %q", code)
+	}
+	got := c.ok("GetFunction", map[string]any{"FunctionName": "bad"})
+	if rs, _ := got["StatusReasons"].([]any); len(rs) != 1 || rs[0].(map[string]any)["ErrorMessage"] != reason.ErrorMessage {
+		t.Errorf("StatusReasons %v", got["StatusReasons"])
+	}
+
+	em.Transition("", "fn", scfemu.Updating, 50*time.Millisecond, scfemu.UpdateFailed, reason)
+	see("fn", scfemu.Updating)
+	time.Sleep(50 * time.Millisecond)
+	see("fn", scfemu.UpdateFailed)
+	c.ok("UpdateFunctionConfiguration", map[string]any{"FunctionName": "fn", "Timeout": 5})
+	see("fn", scfemu.Active)
+
+	em.Transition("", "fn", scfemu.Publishing, 50*time.Millisecond, scfemu.PublishFailed, reason)
+	see("fn", scfemu.Publishing)
+	if _, code := c.do("DeleteFunction", map[string]any{"FunctionName": "fn"}); code != "FailedOperation.DeleteFunction" {
+		t.Errorf("delete while Publishing: %q", code)
+	}
+	time.Sleep(50 * time.Millisecond)
+	see("fn", scfemu.PublishFailed)
+	c.ok("UpdateFunctionConfiguration", map[string]any{"FunctionName": "fn", "Timeout": 6})
+	see("fn", scfemu.Active)
+
+	em.FailNext(reason)
+	c.ok("DeleteFunction", map[string]any{"FunctionName": "fn"})
+	see("fn", scfemu.Deleting)
+	if _, code := c.do("UpdateFunctionConfiguration", map[string]any{"FunctionName": "fn", "Timeout": 7}); code != "FailedOperation.UpdateFunctionConfiguration" {
+		t.Errorf("update while Deleting: %q", code)
+	}
+	time.Sleep(100 * time.Millisecond)
+	see("fn", scfemu.DeleteFailed)
+	c.ok("DeleteFunction", map[string]any{"FunctionName": "fn"}) // a retry
+	time.Sleep(100 * time.Millisecond)
+	see("fn", "absent")
+	if delete(seen, "absent"); len(seen) != 9 {
+		t.Errorf("statuses reached: %v", seen)
+	}
+
+	// BusyNext: a change made elsewhere starts just before the next write.
+	c.ok("DeleteFunction", map[string]any{"FunctionName": "bad"})
+	c.ok("CreateFunction", create("fn2", z, nil))
+	time.Sleep(100 * time.Millisecond)
+	em.BusyNext("CreateTrigger", 50*time.Millisecond)
+	if _, code := c.do("CreateTrigger", map[string]any{"FunctionName": "fn2", "TriggerName": "t", "Type": "timer", "TriggerDesc": "0 */1 * * * * *"}); code != "FailedOperation.CreateTrigger" {
+		t.Errorf("write to a function made busy: %q", code)
+	}
+	time.Sleep(50 * time.Millisecond)
+	c.ok("CreateTrigger", map[string]any{"FunctionName": "fn2", "TriggerName": "t", "Type": "timer", "TriggerDesc": "0 */1 * * * * *"})
+}
+
+// TestTimerTriggers: a timer's cron comes back as {"cron":…} and Enable as
+// 1 or 0, as the live API answers (the component toolkit records both).
+func TestTimerTriggers(t *testing.T) {
+	_, c := start(t, scfemu.Options{})
+	c.ok("CreateFunction", create("fn", goodZip(t), nil))
+	trigger := func(extra map[string]any) map[string]any {
+		p := map[string]any{"FunctionName": "fn", "TriggerName": "sweep", "Type": "timer", "Qualifier": "$DEFAULT"}
+		for k, v := range extra {
+			p[k] = v
+		}
+		return p
+	}
+	for _, bad := range []string{"*/1 * * * *", "0 */1 * * * * * *", "0 */1 * * * ; *"} {
+		if _, code := c.do("CreateTrigger", trigger(map[string]any{"TriggerDesc": bad})); code != "InvalidParameterValue.TriggerDesc" {
+			t.Errorf("cron %q: %q", bad, code)
+		}
+	}
+	c.ok("CreateTrigger", trigger(map[string]any{"TriggerDesc": "0 */6 * * * * *", "Enable": "OPEN", "CustomArgument": "hello"}))
+	if _, code := c.do("CreateTrigger", trigger(map[string]any{"TriggerDesc": "0 */6 * * * * *"})); code != "ResourceInUse.Trigger" {
+		t.Errorf("same name again: %q", code)
+	}
+	list := func() map[string]any {
+		trs := c.ok("ListTriggers", map[string]any{"FunctionName": "fn"})["Triggers"].([]any)
+		if len(trs) != 1 {
+			t.Fatalf("triggers %v", trs)
+		}
+		return trs[0].(map[string]any)
+	}
+	if tr := list(); tr["TriggerDesc"] != `{"cron":"0 */6 * * * * *"}` || tr["Enable"] != 1.0 || tr["CustomArgument"] != "hello" || tr["Type"] != "timer" {
+		t.Errorf("timer as listed: %v", tr)
+	}
+	c.ok("UpdateTrigger", trigger(map[string]any{"TriggerDesc": "0 */1 * * * * *", "Enable": "CLOSE"}))
+	if tr := list(); tr["TriggerDesc"] != `{"cron":"0 */1 * * * * *"}` || tr["Enable"] != 0.0 {
+		t.Errorf("timer after the update: %v", tr)
+	}
+}
+
+func TestNamespacesAndBootstrapModes(t *testing.T) {
+	em, c := start(t, scfemu.Options{})
+	if _, code := c.do("GetFunction", map[string]any{"FunctionName": "fn", "Namespace": "games"}); code != "ResourceNotFound.Namespace" {
+		t.Errorf("absent namespace: %q", code)
+	}
+	em.AddNamespace("games")
+	if _, code := c.do("GetFunction", map[string]any{"FunctionName": "fn", "Namespace": "games"}); code != "ResourceNotFound.FunctionName" {
+		t.Errorf("absent function in a namespace: %q", code)
+	}
+	for _, mode := range []uint32{0o755, 0o777} {
+		name := fmt.Sprintf("web-%o", mode)
+		c.ok("CreateFunction", create(name, zipOf(t, entry{"main", 0o755, elfHeader(62)}, entry{"scf_bootstrap", mode, []byte("#!/bin/bash\n")}),
+			map[string]any{"Type": "HTTP", "Namespace": "games"}))
+		if fn, _ := em.Function("games", name); fn.Status != scfemu.Active {
+			t.Errorf("scf_bootstrap mode %o: %s %v", mode, fn.Status, fn.Reasons)
 		}
 	}
 }

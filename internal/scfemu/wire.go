@@ -56,7 +56,7 @@ var actions = map[string]map[string]bool{
 type params struct {
 	FunctionName, Namespace, Qualifier, Description, Runtime, Handler, Role, Type *string
 	ZipFile, CosBucketName, CosObjectName                                         *string
-	TriggerName, TriggerDesc, Enable                                              *string
+	TriggerName, TriggerDesc, Enable, CustomArgument                              *string
 	MemorySize, Timeout, InitTimeout                                              *int64
 	Environment                                                                   *struct{ Variables []Variable }
 	VpcConfig                                                                     *struct{ VpcId, SubnetId string }

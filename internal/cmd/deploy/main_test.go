@@ -4,9 +4,12 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"encoding/binary"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,7 +20,7 @@ import (
 // serverless.yml (a copy of the repository's, in a folder without .env) and a zip.
 func setup(t *testing.T) (*scfemu.Emulator, map[string]string, string, string) {
 	t.Helper()
-	em := scfemu.New(scfemu.Options{SkipPackageCheck: true})
+	em := scfemu.New(scfemu.Options{})
 	endpoint, stop, err := em.Listen("")
 	if err != nil {
 		t.Fatal(err)
@@ -34,8 +37,15 @@ func setup(t *testing.T) (*scfemu.Emulator, map[string]string, string, string) {
 	}
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
-	w, _ := zw.Create("main")
-	_, _ = w.Write([]byte("x"))
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{"main", elfHeader()}, {"scf_bootstrap", []byte("#!/bin/bash\nexec ./main\n")}} {
+		h := &zip.FileHeader{Name: f.name, Method: zip.Deflate}
+		h.SetMode(0o755)
+		w, _ := zw.CreateHeader(h)
+		_, _ = w.Write(f.data)
+	}
 	_ = zw.Close()
 	zipPath := filepath.Join(dir, "function.zip")
 	if err := os.WriteFile(zipPath, buf.Bytes(), 0o644); err != nil {
@@ -44,9 +54,23 @@ func setup(t *testing.T) (*scfemu.Emulator, map[string]string, string, string) {
 	env := map[string]string{
 		"TENCENTCLOUD_SECRETID": scfemu.DefaultSecretID, "TENCENTCLOUD_SECRETKEY": scfemu.DefaultSecretKey,
 		"SCF_API_ENDPOINT": "http://" + endpoint, "SCF_ROLE": "carbroker-car", "AUTH_MODE": "ticket",
-		"AUTH_SECRET": "a-secret-that-must-never-be-printed-0123456789",
+		"AUTH_SECRET": "a-secret-that-must-never-be-printed-0123456789", "CAR_PROJECT_ID": "cap-12345",
 	}
 	return em, env, file, zipPath
+}
+
+// elfHeader is the smallest linux/amd64 ELF executable header that
+// debug/elf (and so the emulator's package check) accepts.
+func elfHeader() []byte {
+	h := make([]byte, 64)
+	copy(h, "\x7fELF\x02\x01\x01")
+	binary.LittleEndian.PutUint16(h[16:], 2)  // ET_EXEC
+	binary.LittleEndian.PutUint16(h[18:], 62) // EM_X86_64
+	binary.LittleEndian.PutUint32(h[20:], 1)
+	binary.LittleEndian.PutUint16(h[52:], 64)
+	binary.LittleEndian.PutUint16(h[54:], 56)
+	binary.LittleEndian.PutUint16(h[58:], 64)
+	return h
 }
 
 func runCmd(env map[string]string, args ...string) (int, string, string) {
@@ -73,8 +97,10 @@ func TestDeployCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("deploy: %d\n%s\n%s", code, out, errOut)
 	}
-	if b, _ := os.ReadFile(urlFile); string(b) != "https://1250000000-function-url.ap-guangzhou.tencentscf.com\n" {
-		t.Errorf("URL file %q", b)
+	fn, _ := em.Function("", "carbroker-prod")
+	if b, _ := os.ReadFile(urlFile); len(fn.Triggers) == 0 || !strings.Contains(fn.Triggers[0].Desc, `"ExtranetUrl":"`+strings.TrimSpace(string(b))+`"`) ||
+		!strings.HasPrefix(string(b), "https://1250000000-") {
+		t.Errorf("URL file %q, triggers %+v", b, fn.Triggers)
 	}
 	if strings.Contains(out+errOut, env["AUTH_SECRET"]) || strings.Contains(out+errOut, scfemu.DefaultSecretKey) {
 		t.Errorf("a secret in the output:\n%s\n%s", out, errOut)
@@ -83,8 +109,8 @@ func TestDeployCommand(t *testing.T) {
 	if code, _, errOut := runCmd(env, "-remove", "-file", file, "-stage", "prod"); code != 1 || !strings.Contains(errOut, "CONFIRM=1") {
 		t.Errorf("remove without -confirm: %d %s", code, errOut)
 	}
-	if code, _, errOut := runCmd(env, "-remove", "-confirm", "-file", file, "-stage", "prod"); code != 0 {
-		t.Errorf("remove: %d %s", code, errOut)
+	if code, out, errOut := runCmd(env, "-remove", "-confirm", "-file", file, "-stage", "prod"); code != 0 || !strings.Contains(out, "removed carbroker-prod") {
+		t.Errorf("remove: %d %s %s", code, out, errOut)
 	}
 	if _, ok := em.Function("", "carbroker-prod"); ok {
 		t.Error("remove left the function")
@@ -93,6 +119,54 @@ func TestDeployCommand(t *testing.T) {
 	em.FailNext(scfemu.StatusReason{ErrorCode: "InternalError", ErrorMessage: "no capacity in the zone"})
 	if code, _, errOut := runCmd(env, "-file", file, "-zip", zipPath); code != 1 || !strings.Contains(errOut, "CreateFailed: InternalError: no capacity in the zone") {
 		t.Errorf("failed create: %d %s", code, errOut)
+	}
+}
+
+// TestLocalRehearsal: -local (make deploy-local) needs no credentials and
+// no settings, deploys twice into its own emulator and shows the plan, the
+// Function URL, the writes of the first run and none in the second.
+func TestLocalRehearsal(t *testing.T) {
+	_, _, file, zipPath := setup(t)
+	env := map[string]string{"AUTH_SECRET": "never-printed-0123456789abcdefghijklmnop"}
+	code, out, errOut := runCmd(env, "-local", "-file", file, "-zip", zipPath)
+	if code != 0 {
+		t.Fatalf("-local: %d\n%s\n%s", code, out, errOut)
+	}
+	first, second, ok := strings.Cut(out, "== second deploy")
+	for _, want := range []string{"local rehearsal: the SCF API emulator on http://127.0.0.1:", "CAR_PROJECT_ID is not set: using the example",
+		"plan: create the function", "+ variable CAR_PROJECT_ID: cap-local00000", "+ Function URL url-trigger on $DEFAULT", "+ timer sweep",
+		"writes: 3 (CreateFunction, CreateTrigger, CreateTrigger)", "Function URL: https://1250000000-"} {
+		if !ok || !strings.Contains(first, want) {
+			t.Errorf("the first run lacks %q:\n%s", want, out)
+		}
+	}
+	for _, want := range []string{"plan: no change", "writes: 0"} {
+		if !strings.Contains(second, want) {
+			t.Errorf("the second run lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out+errOut, env["AUTH_SECRET"]) {
+		t.Error("the rehearsal printed the secret")
+	}
+	env["AUTH_MODE"] = "tiket"
+	if code, _, errOut := runCmd(env, "-local", "-file", file, "-zip", zipPath); code != 1 || !strings.Contains(errOut, "AUTH_MODE must be one of") {
+		t.Errorf("-local with a misconfiguration: %d %s", code, errOut)
+	}
+}
+
+// TestMisconfigurationWritesNothing: each misconfiguration issue 16 names
+// stops make deploy before any call.
+func TestMisconfigurationWritesNothing(t *testing.T) {
+	em, env, file, zipPath := setup(t)
+	for k, v := range map[string]string{"AUTH_MODE": "tiket", "CAR_PROJECT_ID": "1300012345", "SCF_ROLE": "", "AUTH_SECRET": "replace-with-the-output-of-openssl-rand-base64-48"} {
+		bad := maps.Clone(env)
+		bad[k] = v
+		if code, _, errOut := runCmd(bad, "-file", file, "-zip", zipPath); code != 1 || !strings.Contains(errOut, "nothing was written") {
+			t.Errorf("%s=%q: %d %s", k, v, code, errOut)
+		}
+	}
+	if n := len(em.Calls()); n != 0 {
+		t.Errorf("%d API calls", n)
 	}
 }
 
@@ -129,6 +203,8 @@ func TestMakefileWiring(t *testing.T) {
 		{[]string{"deploy", "SMOKE=0", "VARIANT=apigw"}, nil, "./internal/cmd/deploy -file docs/deploy/apigw/serverless.yml  -zip dist/function.zip -url-file dist/function-url \n"},
 		{[]string{"remove"}, []string{"CONFIRM=1", "STAGE=prod"}, "./internal/cmd/deploy -remove -file serverless.yml -stage prod -confirm"},
 		{[]string{"remove"}, nil, "./internal/cmd/deploy -remove -file serverless.yml  \n"},
+		{[]string{"deploy-local"}, nil, "./internal/cmd/deploy -local -file serverless.yml  -zip dist/function.zip"},
+		{[]string{"deploy", "ZIP=/tmp/built.zip", "DIST=/tmp/d", "SMOKE=0"}, nil, "./internal/cmd/deploy -file serverless.yml  -zip /tmp/built.zip -url-file /tmp/d/function-url \n"},
 	} {
 		cmd := exec.Command("make", append([]string{"-n", "--no-print-directory", "-C", filepath.Join("..", "..", "..")}, c.args...)...)
 		cmd.Env = append(os.Environ(), c.env...)
@@ -140,6 +216,17 @@ func TestMakefileWiring(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		if err != nil || !strings.Contains(string(out), c.want) {
 			t.Errorf("make %v with %v: %v\n%s\nwant %q", c.args, c.env, err, out, c.want)
+		}
+		if slices.Contains(c.args, "ZIP=/tmp/built.zip") && strings.Contains(string(out), "go build") {
+			t.Errorf("make deploy ZIP=… builds anyway:\n%s", out)
+		}
+	}
+	// A VARIANT without a file stops make before it builds anything.
+	for _, goal := range []string{"deploy", "deploy-local", "remove"} {
+		cmd := exec.Command("make", "-n", "--no-print-directory", "-C", filepath.Join("..", "..", ".."), goal, "VARIANT=foo")
+		out, err := cmd.CombinedOutput()
+		if err == nil || strings.Contains(string(out), "go build") || !strings.Contains(string(out), "VARIANT=foo: there is no docs/deploy/foo/serverless.yml; the variants are: apigw web") {
+			t.Errorf("make %s VARIANT=foo: %v\n%s", goal, err, out)
 		}
 	}
 }

@@ -35,7 +35,7 @@ func broker(t *testing.T, vars map[string]string) string {
 var documented = map[string]string{
 	"CAR_PROJECT_ID":     "cap-abc123",
 	"AUTH_MODE":          "ticket",
-	"AUTH_SECRET":        "replace-with-48-random-bytes-in-base64-0123456789",
+	"AUTH_SECRET":        "q3Z0bW9rZS10ZXN0LXNlY3JldC1ub3QtdGhlLWV4YW1wbGUtdmFsdWU0OA==", // as openssl rand -base64 48 makes one: the docs' example value is refused
 	"CORS_ALLOW_ORIGINS": "https://app.example.com",
 }
 
