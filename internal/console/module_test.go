@@ -435,3 +435,22 @@ func TestModuleHeartbeatEndsWhenTheFunctionSaysSo(t *testing.T) {
 		})
 	}
 }
+
+// A 202 whose place is unknown (the function's line store is in trouble)
+// is waiting all the same: onQueue without a position, then Retry-After.
+func TestModuleWaitsWithoutAPosition(t *testing.T) {
+	f := newFake(t,
+		reply{202, "1", `{"UserId":"u1","Queue":{},"RequestId":"r1"}`, 0},
+		reply{200, "", started, 0},
+	)
+	got := run[map[string]any](t, f, `
+		const places = [];
+		const ss = await createBroker({ userId: "u1" }).start({ clientSession: "cs", onQueue: (q) => places.push(q) });
+		return { ss, places: places.length, position: places[0].position ?? "unknown" };`)
+	if got["ss"] != "SS-1" || got["places"] != 1.0 || got["position"] != "unknown" {
+		t.Fatalf("got %v", got)
+	}
+	if reqs := f.requests(); len(reqs) != 2 || reqs[1].At.Sub(reqs[0].At) < 950*time.Millisecond {
+		t.Fatalf("requests %v: Retry-After not followed", reqs)
+	}
+}
