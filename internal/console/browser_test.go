@@ -1,7 +1,9 @@
 package console_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -354,5 +356,147 @@ func TestConsoleTicketAndExchanges(t *testing.T) {
 	}
 	if !strings.Contains(log, "POST /session/invite") || !strings.Contains(log, `"Invite"`) || !strings.Contains(log, "Bearer ") {
 		t.Errorf("the invite exchange is not shown:\n%.600s", log)
+	}
+}
+
+// devState reads GET /dev/state from the test.
+type devState struct {
+	Slots []struct {
+		Id        int
+		State     string
+		UserId    string
+		Connected bool
+	}
+	Line *struct {
+		Waiting []struct {
+			UserId           string
+			Position         int
+			SincePollSeconds *int
+		}
+	}
+}
+
+func readState(t *testing.T, dev *consoletest.Dev) devState {
+	t.Helper()
+	res, err := http.Get(dev.URL + "/dev/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var s devState
+	if err := json.NewDecoder(res.Body).Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (s devState) slotOf(user string) (state string, connected bool) {
+	for _, sl := range s.Slots {
+		if sl.UserId == user {
+			return sl.State, sl.Connected
+		}
+	}
+	return "", false
+}
+
+func (s devState) waiting(user string) bool {
+	if s.Line == nil {
+		return false
+	}
+	for _, w := range s.Line.Waiting {
+		if w.UserId == user {
+			return true
+		}
+	}
+	return false
+}
+
+// Closing the page disconnects its users' clients, as closing an app does:
+// CAR then retains their concurrencies and frees them after the retention,
+// instead of keeping sessions nobody will ever use.
+func TestConsoleClosingThePageDisconnects(t *testing.T) {
+	tab := newTab(t)
+	dev := startDev(t, map[string]string{"DEV_CONCURRENCY": "2"})
+	if err := tab.Open(dev.URL); err != nil {
+		t.Fatal(err)
+	}
+	must(tab.AddUser("alice"))(t)
+	act(t, tab, "alice", "start")
+	must(tab.WaitUser("alice", "session"))(t)
+	if st, conn := readState(t, dev).slotOf("alice"); st != "session" || !conn {
+		t.Fatalf("before closing: alice %s, connected %v", st, conn)
+	}
+	tab.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, conn := readState(t, dev).slotOf("alice")
+		if st == "retained" && !conn {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after closing the page: alice %s, connected %v; want retained", st, conn)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// A reloaded console lists every session and every place in the line, its
+// own or not (a page closed earlier, curl), and stops each.
+func TestConsoleReloadCleansUp(t *testing.T) {
+	tab := newTab(t)
+	dev := startDev(t, map[string]string{"DEV_CONCURRENCY": "1"})
+	if err := tab.Open(dev.URL); err != nil {
+		t.Fatal(err)
+	}
+	must(tab.AddUser("alice"))(t)
+	must(tab.AddUser("bob"))(t)
+	act(t, tab, "alice", "start")
+	must(tab.WaitUser("alice", "session"))(t)
+	act(t, tab, "bob", "start")
+	must(tab.WaitUser("bob", "queued"))(t)
+	// carol waits too, from outside the page (curl).
+	if code, _ := call(t, "POST", dev.URL+"/session", `{"UserId":"carol","ClientSession":"cs"}`, ""); code != 202 {
+		t.Fatalf("carol: %d", code)
+	}
+	if err := tab.Open(dev.URL); err != nil { // reload
+		t.Fatal(err)
+	}
+	if n := must(chromedp.Run(tab.Ctx, chromedp.Evaluate[int](`document.querySelectorAll("#users > li").length`)))(t); n != 0 {
+		t.Fatalf("%d users on the reloaded page", n)
+	}
+	// Everything the server holds is listed, each with a Stop.
+	for _, sel := range []string{
+		`#slots li[data-user="alice"] button[data-action="stop-session"]`,
+		`#line li[data-user="bob"] button[data-action="stop-waiter"]`,
+		`#line li[data-user="carol"] button[data-action="stop-waiter"]`,
+	} {
+		if err := tab.Wait(fmt.Sprintf(`!!document.querySelector(%q)`, sel)); err != nil {
+			t.Fatalf("the reloaded page does not show %s: %v", sel, err)
+		}
+	}
+	for _, sel := range []string{
+		`#slots li[data-user="alice"] button[data-action="stop-session"]`,
+		`#line li[data-user="bob"] button[data-action="stop-waiter"]`,
+		`#line li[data-user="carol"] button[data-action="stop-waiter"]`,
+	} {
+		if err := chromedp.Do(tab.Ctx, chromedp.Click(chromedp.CSS(sel))); err != nil {
+			t.Fatal(err)
+		}
+		if err := tab.Wait(fmt.Sprintf(`!document.querySelector(%q)`, sel)); err != nil {
+			t.Fatalf("%s still shown after its Stop: %v", sel, err)
+		}
+	}
+	s := readState(t, dev)
+	if st, _ := s.slotOf("alice"); st != "" && st != "stopping" {
+		t.Errorf("alice's concurrency is %s after Stop", st)
+	}
+	for _, u := range []string{"bob", "carol"} {
+		if s.waiting(u) {
+			t.Errorf("%s still in line after Stop", u)
+		}
+	}
+	log := must(chromedp.Run(tab.Ctx, chromedp.Text(chromedp.CSS("#log"))))(t)
+	if !strings.Contains(log, "POST /dev/stop") {
+		t.Errorf("the stops are not in the exchange log:\n%.400s", log)
 	}
 }
