@@ -500,3 +500,43 @@ func TestConsoleReloadCleansUp(t *testing.T) {
 		t.Errorf("the stops are not in the exchange log:\n%.400s", log)
 	}
 }
+
+// A user waits while a concurrency is idle: the page says why in words (a
+// place ahead whose client is gone holds until QUEUE_ABANDON), says
+// and says "1 concurrency".
+func TestConsoleExplainsTheWait(t *testing.T) {
+	tab := newTab(t)
+	dev := startDev(t, map[string]string{"DEV_CONCURRENCY": "1"})
+	if code, _ := call(t, "POST", dev.URL+"/session", `{"UserId":"alice","ClientSession":"cs"}`, ""); code != 200 {
+		t.Fatalf("alice: %d", code)
+	}
+	// ghost takes a place and never polls again (a page closed while waiting).
+	if code, _ := call(t, "POST", dev.URL+"/session", `{"UserId":"ghost","ClientSession":"cs"}`, ""); code != 202 {
+		t.Fatalf("ghost: %d", code)
+	}
+	if err := tab.Open(dev.URL); err != nil {
+		t.Fatal(err)
+	}
+	summary := must(chromedp.Run(tab.Ctx, chromedp.Text(chromedp.CSS("#pool-summary"))))(t)
+	if !strings.HasPrefix(summary, "1 concurrency:") {
+		t.Errorf("pool summary %q", summary)
+	}
+	must(tab.AddUser("bob"))(t)
+	act(t, tab, "bob", "start")
+	if q := must(tab.WaitUser("bob", "queued"))(t); !strings.Contains(q.Text, "Position 2") {
+		t.Fatalf("bob: %q", q.Text)
+	}
+	call(t, "DELETE", dev.URL+"/session?UserId=alice", "", "")
+	err := tab.Wait(`(() => {
+		const t = document.querySelector('li[data-user="bob"] .status').textContent;
+		return t.includes("Why wait while 1 concurrency is idle?") && t.includes("ghost (Position 1) has not polled for") &&
+			t.includes("QUEUE_ABANDON (30 s)");
+	})()`)
+	if err != nil {
+		u, _ := tab.User("bob")
+		t.Fatalf("bob's card does not explain the wait: %q (%v)", u.Text, err)
+	}
+	if why := must(chromedp.Run(tab.Ctx, chromedp.Text(chromedp.CSS("#line-why"))))(t); !strings.Contains(why, "ghost (Position 1)") {
+		t.Errorf("line panel: %q", why)
+	}
+}
