@@ -540,3 +540,56 @@ func TestConsoleExplainsTheWait(t *testing.T) {
 		t.Errorf("line panel: %q", why)
 	}
 }
+
+// The function's ETA is the recent rate of grants: while nobody is granted
+// it grows with every poll. The page's ETA does not grow while the Position
+// holds: it counts down to the earliest moment it was told.
+func TestConsoleEtaDoesNotGrow(t *testing.T) {
+	tab := newTab(t)
+	dev := startDev(t, map[string]string{"DEV_CONCURRENCY": "1"})
+	cs := `"ClientSession":"cs"`
+	// Two grants, so that the line knows a rate.
+	if code, _ := call(t, "POST", dev.URL+"/session", `{"UserId":"a",`+cs+`}`, ""); code != 200 {
+		t.Fatalf("a: %d", code)
+	}
+	call(t, "DELETE", dev.URL+"/session?UserId=a", "", "")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		code, _ := call(t, "POST", dev.URL+"/session", `{"UserId":"b",`+cs+`}`, "")
+		if code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b: %d", code)
+		}
+	}
+	if err := tab.Open(dev.URL); err != nil {
+		t.Fatal(err)
+	}
+	must(tab.AddUser("c"))(t)
+	act(t, tab, "c", "start")
+	eta := func() (shown, told int) {
+		t.Helper()
+		got := must(chromedp.Run(tab.Ctx, chromedp.Evaluate[[]int](`(() => {
+			const m = document.querySelector('li[data-user="c"] .status').textContent.match(/ETA about (\d+) s/);
+			const told = [...document.querySelector("#log").textContent.matchAll(/"EtaSeconds": (\d+)/g)];
+			return [m ? Number(m[1]) : -1, told.length ? Number(told[0][1]) : -1];
+		})()`)))(t)
+		return got[0], got[1]
+	}
+	if err := tab.Wait(`/ETA about \d+ s/.test(document.querySelector('li[data-user="c"] .status').textContent)`); err != nil {
+		u, _ := tab.User("c")
+		t.Fatalf("no ETA shown: %q", u.Text)
+	}
+	shown1, told1 := eta()
+	time.Sleep(6 * time.Second)
+	shown2, told2 := eta()
+	if u := must(tab.User("c"))(t); !strings.Contains(u.Text, "Position 1") {
+		t.Fatalf("c moved: %q", u.Text)
+	}
+	if told2 <= told1 {
+		t.Logf("the function's ETA did not grow (%d → %d): the check below proves less", told1, told2)
+	}
+	if shown2 > shown1 {
+		t.Fatalf("the page's ETA grew from %d s to %d s while the Position held (the function said %d, then %d)", shown1, shown2, told1, told2)
+	}
+}
