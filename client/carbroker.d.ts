@@ -119,7 +119,7 @@ export interface Broker {
   forget(): void;
 }
 
-/** Codes from the README's error table, and NetworkError when the function could not be reached. */
+/** Codes from the error table (docs/reference.md), and NetworkError when the function could not be reached. */
 export type BrokerErrorCode =
   | "InvalidParameter" | "RequestTooLarge" | "Unauthorized" | "Forbidden" | "NotFound"
   | "MethodNotAllowed" | "RoleFull" | "TooManyRequests" | "NoIdleConcurrency" | "Unavailable"

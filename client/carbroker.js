@@ -2,7 +2,7 @@
 // no dependencies). It gets the ServerSession that TCGSDK.start() needs,
 // waits in the function's line, follows Retry-After, keeps the ticket the
 // server issues, and gives up with a BrokerError whose code is one of the
-// README's error table. Types: carbroker.d.ts next to this file.
+// error table (docs/reference.md). Types: carbroker.d.ts next to this file.
 //
 //   import { createBroker } from "./carbroker.js";
 //   const broker = createBroker({ baseUrl: "https://<your function URL>" });
@@ -33,7 +33,7 @@ const STATUS_CODES = {
 /** A refusal the client should not retry by itself, or a transient one that lasted too long. */
 export class BrokerError extends Error {
   /**
-   * @param {string} code the function's error code (README, "Errors"), or "NetworkError"
+   * @param {string} code the function's error code (docs/reference.md, "Errors"), or "NetworkError"
    * @param {string} message
    * @param {{status?: number, requestId?: string, retryAfter?: number, cause?: unknown}} [details]
    */
