@@ -416,7 +416,7 @@ function renderLine(s) {
   } else if (s.Line.Waiting) {
     waiting = s.Line.Waiting.map((w) => ({ userId: w.UserId, position: w.Position, since: w.SincePollSeconds }));
     status.textContent = waiting.length
-      ? `${plural(waiting.length, "user waits", "users wait")}, first come, first served; a place not polled for QUEUE_ABANDON (${s.AbandonSeconds} s) is dropped.`
+      ? `The waiting line is on: ${plural(waiting.length, "user waits", "users wait")}, first come, first served; a place not polled for QUEUE_ABANDON (${s.AbandonSeconds} s) is dropped.`
       : "The waiting line is on; nobody waits.";
   } else {
     status.textContent = own.length ? "The waiting line is on. This page's users in it:" : "The waiting line is on; none of this page's users waits.";
