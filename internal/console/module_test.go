@@ -454,3 +454,34 @@ func TestModuleWaitsWithoutAPosition(t *testing.T) {
 		t.Fatalf("requests %v: Retry-After not followed", reqs)
 	}
 }
+
+// Against the dev server: a user stopped while it waits is out of the line
+// and stays out (a poll after the DELETE would put it back).
+func TestModuleStopLeavesTheLineOnTheDevServer(t *testing.T) {
+	tab := newTab(t)
+	dev := startDev(t, map[string]string{"DEV_CONCURRENCY": "1"})
+	if code, _ := call(t, "POST", dev.URL+"/session", `{"UserId":"alice","ClientSession":"cs"}`, ""); code != 200 {
+		t.Fatalf("alice: %d", code)
+	}
+	if err := chromedp.Do(tab.Ctx, chromedp.Navigate(dev.URL+"/carbroker.d.ts")); err != nil {
+		t.Fatal(err)
+	}
+	got := must(chromedp.Run(tab.Ctx, chromedp.Evaluate[map[string]any](`(async () => {
+		const { createBroker } = await import("/carbroker.js");
+		const broker = createBroker({ userId: "bob" });
+		let queued;
+		const seen = new Promise((ok) => { queued = ok; });
+		const outcome = broker.start({ clientSession: "cs", onQueue: queued }).then(() => "resolved", (e) => e.name);
+		const place = await seen;
+		await broker.stop();
+		const start = await Promise.race([outcome, new Promise((ok) => setTimeout(() => ok("still pending"), 3000))]);
+		await new Promise((ok) => setTimeout(ok, 3000)); // several Retry-After periods
+		return { position: place.position, start };
+	})()`, chromedp.EvalAwaitPromise)))(t)
+	if got["position"] != 1.0 || got["start"] != "AbortError" {
+		t.Fatalf("got %v", got)
+	}
+	if readState(t, dev).waiting("bob") {
+		t.Fatal("bob is back in line after stop()")
+	}
+}

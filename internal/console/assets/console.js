@@ -261,10 +261,14 @@ async function disconnect(u) {
 }
 
 async function stop(u) {
-  u.abort?.abort(); // leaving the line: stop polling, then DELETE /session
+  // Leaving the line: the module ends the start under way itself (a poll
+  // on the wire is answered first), then sends DELETE /session, so no poll
+  // follows the stop.
+  const running = u.abort;
   u.abort = null;
   try {
-    if (u.broker.userId) await u.broker.stop();
+    if (u.broker.userId || running) await u.broker.stop();
+    running?.abort();
     setStatus(u, "stopped");
   } catch (e) {
     setStatus(u, "error", e);
