@@ -3,6 +3,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"slices"
@@ -62,15 +63,7 @@ func lineOf(mem *memredis.Server, prefix string, projects []string, now func() t
 			for u := range places {
 				users = append(users, u)
 			}
-			slices.SortFunc(users, func(a, b string) int {
-				if places[a] != places[b] {
-					if places[a] < places[b] {
-						return -1
-					}
-					return 1
-				}
-				return 0
-			})
+			slices.SortFunc(users, func(a, b string) int { return cmp.Compare(places[a], places[b]) })
 			ms := now().UnixMilli()
 			for i, u := range users {
 				w := console.Waiter{UserId: u, ProjectId: p, Position: i + 1}
