@@ -7,10 +7,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/chromedp/chromedp"
 
@@ -238,4 +240,100 @@ func TestReadmeLoopWaitsWithoutAPosition(t *testing.T) {
 	if gap := at[1].Sub(at[0]); gap < 950*time.Millisecond {
 		t.Fatalf("polled again after %v; Retry-After said 1 s", gap)
 	}
+}
+
+// Every relative link of the README and the docs it leads to reaches a file,
+// and a heading there when it names one (GitHub's anchors); the README stays
+// short, with the two commands on its first screen.
+func TestDocLinks(t *testing.T) {
+	root := "../.."
+	files := []string{"README.md", "docs/reference.md", "docs/clients.md", "docs/queue.md"}
+	link := regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	for _, f := range files {
+		b, err := os.ReadFile(root + "/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := f[:strings.LastIndex(f, "/")+1]
+		for _, m := range link.FindAllStringSubmatch(stripCode(string(b)), -1) {
+			target := m[1]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			path, anchor, _ := strings.Cut(target, "#")
+			file := f
+			if path != "" {
+				file = cleanPath(dir + path)
+			}
+			body, err := os.ReadFile(root + "/" + file)
+			if err != nil {
+				t.Errorf("%s: link %s: %v", f, target, err)
+				continue
+			}
+			if anchor != "" && strings.HasSuffix(file, ".md") && !anchors(string(body))[anchor] {
+				t.Errorf("%s: link %s: no such heading in %s", f, target, file)
+			}
+		}
+	}
+	b, _ := os.ReadFile(root + "/README.md")
+	lines := strings.Split(string(b), "\n")
+	if len(lines) > 251 {
+		t.Errorf("the README has %d lines; at most 250", len(lines)-1)
+	}
+	first := strings.Join(lines[:40], "\n")
+	if !strings.Contains(first, "make run ") || !strings.Contains(first, "make test ") {
+		t.Error("make run and make test are not in the README's first 40 lines")
+	}
+}
+
+// stripCode drops fenced blocks and inline code, where brackets are not links.
+func stripCode(s string) string {
+	s = regexp.MustCompile("(?s)```.*?```").ReplaceAllString(s, "")
+	return regexp.MustCompile("`[^`\n]*`").ReplaceAllString(s, "")
+}
+
+func cleanPath(p string) string {
+	var out []string
+	for _, part := range strings.Split(p, "/") {
+		switch part {
+		case "", ".":
+		case "..":
+			if len(out) > 0 {
+				out = out[:len(out)-1]
+			}
+		default:
+			out = append(out, part)
+		}
+	}
+	return strings.Join(out, "/")
+}
+
+// anchors are GitHub's: the heading lowercased, punctuation but - and _
+// dropped, spaces made -, with -1, -2 … on repeats.
+func anchors(md string) map[string]bool {
+	out := map[string]bool{}
+	seen := map[string]int{}
+	for _, line := range strings.Split(regexp.MustCompile("(?s)```.*?```").ReplaceAllString(md, ""), "\n") {
+		if !strings.HasPrefix(line, "#") {
+			continue
+		}
+		h := strings.ToLower(strings.TrimSpace(strings.TrimLeft(line, "#")))
+		var b strings.Builder
+		for _, r := range h {
+			switch {
+			case r == ' ':
+				b.WriteRune('-')
+			case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+				b.WriteRune(r)
+			}
+		}
+		a := b.String()
+		if n := seen[a]; n > 0 {
+			out[a+"-"+strconv.Itoa(n)] = true
+		} else {
+			out[a] = true
+		}
+		seen[a]++
+	}
+	return out
 }
