@@ -524,6 +524,15 @@ async function main() {
   }
   $("#clear-log").addEventListener("click", () => $("#log").replaceChildren());
   addEventListener("pagehide", leavePage);
+  // Back from the browser's page cache: the clients were disconnected when
+  // the page was hidden, so say so.
+  addEventListener("pageshow", (ev) => {
+    if (!ev.persisted) return;
+    for (const u of page.users.values()) {
+      if (u.status === "session") setStatus(u, "disconnected");
+      else if (u.status === "starting" || u.status === "queued") setStatus(u, "new");
+    }
+  });
   let s = null;
   while (!s) {
     try { s = await refresh(); } catch { await new Promise((r) => setTimeout(r, POLL_MS)); }
