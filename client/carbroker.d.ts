@@ -1,11 +1,16 @@
 // Types of carbroker.js, the browser client of a carbroker function.
 
-/** Where the caller stands in the function's waiting line (a 202 reply). */
+/**
+ * Where the caller stands in the function's waiting line (a 202 reply).
+ * position and ahead are undefined while the function cannot tell the place
+ * (its line's store is in trouble): the caller still waits, and start()
+ * keeps following Retry-After.
+ */
 export interface QueuePlace {
   /** 1 means next. Never increases while the client keeps polling. */
-  position: number;
+  position?: number;
   /** position - 1 */
-  ahead: number;
+  ahead?: number;
   /** An estimate in seconds; undefined while the function cannot tell. */
   etaSeconds?: number;
   /** The caller's UserId (the server's choice in ticket mode). */
@@ -43,8 +48,17 @@ export interface BrokerOptions {
   maxRetries?: number;
   /** Replaces globalThis.fetch. */
   fetch?: typeof fetch;
-  /** Called after every HTTP exchange. */
+  /** Called after every HTTP exchange (heartbeats included). */
   onExchange?: (x: Exchange) => void;
+  /**
+   * After a successful start, POST /session/alive every HeartbeatSeconds
+   * (30 until the function says otherwise) so that the function knows the
+   * app still runs. Stops on stop(), forget(), a start that fails, a reply
+   * with Holding false, and a function without the route (404). Default true.
+   */
+  heartbeat?: boolean;
+  /** Seconds before the first heartbeat, and between them until a reply says HeartbeatSeconds; default 30. */
+  heartbeatSeconds?: number;
 }
 
 export interface StartOptions {
@@ -52,7 +66,11 @@ export interface StartOptions {
   clientSession: string;
   /** Called on each 202 reply while the caller waits in line. */
   onQueue?: (place: QueuePlace) => void;
-  /** Aborting it rejects with signal.reason (an AbortError DOMException by default). */
+  /**
+   * Aborting it rejects with signal.reason (an AbortError DOMException by
+   * default). It does not leave the line: the place lapses after
+   * QUEUE_ABANDON. To leave at once, call stop().
+   */
   signal?: AbortSignal;
   /** Multiplayer: the room's owner (a guest's own start uses join()). */
   hostUserId?: string;
@@ -75,19 +93,33 @@ export interface Broker {
   readonly userId: string;
   /** The ticket kept, "" when none. */
   readonly ticket: string;
-  /** Starts or resumes the caller's session; resolves to the ServerSession for TCGSDK.start(). */
+  /**
+   * Starts or resumes the caller's session; resolves to the ServerSession for
+   * TCGSDK.start(), then heartbeats while the app runs (see
+   * BrokerOptions.heartbeat). It waits in the line (202) as long as the
+   * function says, and rejects with a BrokerError on anything else after
+   * maxRetries transient failures in a row; stop() makes it reject with an
+   * AbortError DOMException.
+   */
   start(options: StartOptions): Promise<string>;
   /** Joins a host's room as a guest (AUTH_MODE=none: { HostUserId, Role } is enough). */
   join(invitation: Invitation, options: Omit<StartOptions, "hostUserId" | "role" | "invite">): Promise<string>;
   /** Mints an invite to the caller's own room (needs AUTH_SECRET on the function). */
   invite(role: "Player" | "Viewer", options?: { expiresIn?: number; signal?: AbortSignal }): Promise<Invitation>;
-  /** Stops the caller's session, or leaves the line. */
-  stop(options?: { signal?: AbortSignal }): Promise<{ UserId: string; RequestId: string }>;
-  /** Drops the kept ticket (the next start in ticket mode gets a new UserId). */
+  /**
+   * Stops the caller's session, or leaves the line, and stops the heartbeat.
+   * A start() under way ends first (it rejects with an AbortError
+   * DOMException): a start waiting out Retry-After at once, one whose request
+   * is on the wire when its reply is in (at most 10 s), so the DELETE is the
+   * last request the function gets. keepalive (for a pagehide handler) sends
+   * the DELETE at once with fetch's keepalive, without waiting or retrying.
+   */
+  stop(options?: { signal?: AbortSignal; keepalive?: boolean }): Promise<{ UserId: string; RequestId: string }>;
+  /** Drops the kept ticket (the next start in ticket mode gets a new UserId) and stops the heartbeat. */
   forget(): void;
 }
 
-/** Codes from the README's error table, and NetworkError when the function could not be reached. */
+/** Codes from the error table (docs/reference.md), and NetworkError when the function could not be reached. */
 export type BrokerErrorCode =
   | "InvalidParameter" | "RequestTooLarge" | "Unauthorized" | "Forbidden" | "NotFound"
   | "MethodNotAllowed" | "RoleFull" | "TooManyRequests" | "NoIdleConcurrency" | "Unavailable"

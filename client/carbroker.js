@@ -2,7 +2,7 @@
 // no dependencies). It gets the ServerSession that TCGSDK.start() needs,
 // waits in the function's line, follows Retry-After, keeps the ticket the
 // server issues, and gives up with a BrokerError whose code is one of the
-// README's error table. Types: carbroker.d.ts next to this file.
+// error table (docs/reference.md). Types: carbroker.d.ts next to this file.
 //
 //   import { createBroker } from "./carbroker.js";
 //   const broker = createBroker({ baseUrl: "https://<your function URL>" });
@@ -10,10 +10,18 @@
 //     clientSession: await TCGSDK.getClientSession(),
 //     onQueue: (q) => show(`You are number ${q.position}`),
 //   });
-//   TCGSDK.start(serverSession);
+//   TCGSDK.start(serverSession);   // from now on the module heartbeats (POST /session/alive)
+//   ...
+//   await broker.stop();           // also while start() waits: it leaves the line
 
 /** Error codes worth retrying: the function or CAR is busy for a moment. */
 const TRANSIENT = new Set(["TooManyRequests", "Unavailable", "UpstreamError", "UpstreamTimeout"]);
+
+/** Seconds between heartbeats until the function says otherwise (contract: HeartbeatSeconds). */
+const HEARTBEAT_SECONDS = 30;
+
+/** How long stop() waits for a poll already on the wire before it sends the DELETE anyway. */
+const IN_FLIGHT_WAIT_MS = 10000;
 
 /** The codes a status means when a reply is not the function's JSON (a gateway's page). */
 const STATUS_CODES = {
@@ -25,7 +33,7 @@ const STATUS_CODES = {
 /** A refusal the client should not retry by itself, or a transient one that lasted too long. */
 export class BrokerError extends Error {
   /**
-   * @param {string} code the function's error code (README, "Errors"), or "NetworkError"
+   * @param {string} code the function's error code (docs/reference.md, "Errors"), or "NetworkError"
    * @param {string} message
    * @param {{status?: number, requestId?: string, retryAfter?: number, cause?: unknown}} [details]
    */
@@ -49,6 +57,7 @@ export function createBroker(options = {}) {
     baseUrl: "",
     storageKey: "carbroker.ticket",
     maxRetries: 5,
+    heartbeatSeconds: HEARTBEAT_SECONDS,
     ...options,
   };
   const base = String(o.baseUrl).replace(/\/+$/, "");
@@ -74,7 +83,7 @@ export function createBroker(options = {}) {
   };
 
   // One HTTP exchange; returns {status, body, retryAfter, requestId}.
-  async function exchange(method, path, payload, signal) {
+  async function exchange(method, path, payload, signal, keepalive = false) {
     const headers = {};
     const t = ticket.get();
     if (t) headers.Authorization = `Bearer ${t}`;
@@ -84,7 +93,9 @@ export function createBroker(options = {}) {
     const began = Date.now();
     // No Content-Type: the function reads JSON whatever it says, and a
     // simple request needs no CORS preflight.
-    const res = await doFetch(url, { method, headers, body, signal, credentials: "omit", cache: "no-store" });
+    const init = { method, headers, body, signal, credentials: "omit", cache: "no-store" };
+    if (keepalive) init.keepalive = true; // outlives the page
+    const res = await doFetch(url, init);
     const text = await res.text();
     let json = null;
     try { json = JSON.parse(text); } catch { /* not the function's JSON */ }
@@ -103,28 +114,46 @@ export function createBroker(options = {}) {
     return out;
   }
 
-  // Calls until a 200, following 202 (the line) and transient errors.
-  async function call(method, path, payload, { signal, onQueue } = {}) {
+  // The starts under way: stop() ends them before it sends its DELETE, so
+  // that no poll follows it (a poll would put the user back in line).
+  const runs = new Set();
+
+  // Calls until a 200, following 202 (the line) and transient errors. run,
+  // when given, is a start that stop() may end: its sleeps end at once, a
+  // request already sent is awaited (its reply comes before the DELETE).
+  async function call(method, path, payload, { signal, onQueue, run } = {}) {
     let failures = 0;
+    const ended = () => run?.stop.signal.aborted || signal?.aborted;
+    const reason = () => (run?.stop.signal.aborted ? run.stop.signal.reason : signal.reason);
+    const sleepSignal = run ? anySignal(signal, run.stop.signal) : signal;
+    const wireSignal = run ? anySignal(signal, run.wire.signal) : signal;
     for (;;) {
-      signal?.throwIfAborted();
+      if (ended()) throw reason();
       let r;
       try {
-        r = await exchange(method, path, typeof payload === "function" ? payload() : payload, signal);
+        const p = exchange(method, path, typeof payload === "function" ? payload() : payload, wireSignal);
+        if (run) run.pending = p.catch(() => {});
+        r = await p;
       } catch (err) {
-        if (signal?.aborted || err?.name === "AbortError") throw signal?.reason ?? err;
+        if (ended() || err?.name === "AbortError") throw ended() ? reason() : err;
         if (++failures > o.maxRetries) {
           throw new BrokerError("NetworkError", `the function could not be reached: ${err?.message ?? err}`, { cause: err });
         }
-        await sleep(backoff(failures), signal);
+        await sleep(backoff(failures), sleepSignal);
         continue;
+      } finally {
+        if (run) run.pending = null;
       }
+      if (ended()) throw reason(); // stopped while this request was on the wire
       if (r.status === 200) return r.body ?? {};
       if (r.status === 202 && r.body?.Queue) {
+        // Position, Ahead and EtaSeconds are absent while the function
+        // cannot tell the place (its line's store is in trouble): keep
+        // waiting all the same.
         failures = 0;
         const q = r.body.Queue;
         onQueue?.({ position: q.Position, ahead: q.Ahead, etaSeconds: q.EtaSeconds, userId: r.body.UserId ?? userId });
-        await sleep(r.retryAfter > 0 ? r.retryAfter : 2000, signal);
+        await sleep(r.retryAfter > 0 ? r.retryAfter : 2000, sleepSignal);
         continue;
       }
       const e = errorOf(r);
@@ -133,11 +162,49 @@ export function createBroker(options = {}) {
         userId = o.userId ?? "";
       }
       if (TRANSIENT.has(e.code) && ++failures <= o.maxRetries) {
-        await sleep(r.retryAfter > 0 ? r.retryAfter : backoff(failures), signal);
+        await sleep(r.retryAfter > 0 ? r.retryAfter : backoff(failures), sleepSignal);
         continue;
       }
       throw e;
     }
+  }
+
+  // The heartbeat: POST /session/alive every HeartbeatSeconds while the
+  // app runs after a successful start, so that the function keeps the
+  // user's place as a holder. It ends on stop(), forget(), a start that
+  // fails, a reply saying the user holds nothing, a function without the
+  // route (404) and any refusal; a transient failure waits for the next beat.
+  let beat = null; // {timer, ac, body}
+  function stopHeartbeat() {
+    if (!beat) return;
+    clearTimeout(beat.timer);
+    beat.ac.abort();
+    beat = null;
+  }
+  function startHeartbeat(body) {
+    stopHeartbeat();
+    if (o.heartbeat === false) return;
+    const b = { timer: 0, ac: new AbortController(), body };
+    beat = b;
+    const schedule = (seconds) => {
+      if (beat !== b) return;
+      b.timer = setTimeout(send, seconds * 1000);
+    };
+    const send = async () => {
+      if (beat !== b) return;
+      let r;
+      try {
+        r = await exchange("POST", "/session/alive", b.body, b.ac.signal);
+      } catch {
+        return schedule(o.heartbeatSeconds); // no answer: try at the next beat
+      }
+      if (beat !== b) return;
+      const every = Number(r.body?.HeartbeatSeconds);
+      if (r.status === 200 && r.body?.Holding === true && every > 0) return schedule(every);
+      if (r.status === 200 || !TRANSIENT.has(errorOf(r).code)) return stopHeartbeat();
+      schedule(o.heartbeatSeconds);
+    };
+    schedule(o.heartbeatSeconds);
   }
 
   return {
@@ -151,7 +218,15 @@ export function createBroker(options = {}) {
         ProjectId: projectId ?? o.projectId,
         HostUserId: hostUserId, Role: role, Invite: invite,
       });
-      return call("POST", "/session", payload, { signal, onQueue }).then((b) => b.ServerSession);
+      stopHeartbeat(); // a start that fails leaves none running
+      const run = { stop: new AbortController(), wire: new AbortController(), pending: null };
+      runs.add(run);
+      return call("POST", "/session", payload, { signal, onQueue, run })
+        .then((b) => {
+          startHeartbeat(strip({ UserId: userId, ProjectId: projectId ?? o.projectId }));
+          return b.ServerSession;
+        })
+        .finally(() => runs.delete(run));
     },
 
     join(invitation, { clientSession, onQueue, signal } = {}) {
@@ -166,12 +241,33 @@ export function createBroker(options = {}) {
       return call("POST", "/session/invite", payload, { signal });
     },
 
-    stop({ signal } = {}) {
+    async stop({ signal, keepalive } = {}) {
+      stopHeartbeat();
+      // End every start under way first: a sleeping one at once, one whose
+      // request is on the wire once its reply is in (or after
+      // IN_FLIGHT_WAIT_MS), so the DELETE is the last request the function
+      // sees. keepalive (a page being closed) cannot wait: it sends now.
+      const stopped = new DOMException("stopped: stop() was called", "AbortError");
+      const waits = [];
+      for (const run of runs) {
+        run.stop.abort(stopped);
+        if (run.pending) waits.push(run);
+      }
+      if (waits.length && !keepalive) {
+        let timer;
+        await Promise.race([
+          Promise.all(waits.map((r) => r.pending)),
+          new Promise((ok) => { timer = setTimeout(ok, IN_FLIGHT_WAIT_MS); }),
+        ]);
+        clearTimeout(timer);
+      }
+      for (const run of waits) run.wire.abort(stopped);
       const payload = strip({ UserId: userId });
+      if (keepalive) return exchange("DELETE", "/session", payload, signal, true).then((r) => r.body ?? {});
       return call("DELETE", "/session", payload, { signal });
     },
 
-    forget() { ticket.clear(); userId = o.userId ?? ""; },
+    forget() { stopHeartbeat(); ticket.clear(); userId = o.userId ?? ""; },
   };
 }
 
@@ -202,6 +298,20 @@ function sleep(ms, signal) {
     function onAbort() { clearTimeout(t); reject(signal.reason); }
     signal?.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+// anySignal aborts when either signal does (AbortSignal.any, for browsers
+// without it).
+function anySignal(a, b) {
+  if (!a) return b;
+  if (!b) return a;
+  const ac = new AbortController();
+  const on = (s) => () => ac.abort(s.reason);
+  for (const s of [a, b]) {
+    if (s.aborted) { ac.abort(s.reason); break; }
+    s.addEventListener("abort", on(s), { once: true });
+  }
+  return ac.signal;
 }
 
 function strip(obj) {

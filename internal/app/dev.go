@@ -34,12 +34,14 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 	}
 	pool := cfg.Dev
 	var qo queue.Options
+	var mem *memredis.Server
 	lineNote := "waiting line off (DEV_QUEUE=false)"
 	switch {
 	case !pool.Queue:
 		cfg.Queue.RedisURL = ""
 	default:
-		mem, err := memredis.Start("")
+		var err error
+		mem, err = memredis.Start("")
 		if err != nil {
 			fmt.Fprintf(env.Stderr, "embedded Redis: %v\n", err)
 			return 1
@@ -61,8 +63,14 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 		fmt.Fprintf(env.Stderr, "configuration: %v\n", err)
 		return 2
 	}
-	h = console.Handler(h, console.Options{Pool: emu, Retention: pool.Retention, ClientWait: pool.ClientWait,
-		AuthMode: string(cfg.Auth.Mode), ProjectID: cfg.ProjectID, LineOn: cfg.Queue.RedisURL != ""})
+	co, closeConsole, err := consoleOptions(console.Options{Pool: emu, Retention: pool.Retention, ClientWait: pool.ClientWait,
+		AuthMode: string(cfg.Auth.Mode), ProjectID: cfg.ProjectID, LineOn: cfg.Queue.RedisURL != ""}, cfg, c, mem, log)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "configuration: %v\n", err)
+		return 2
+	}
+	defer closeConsole()
+	h = console.Handler(h, co)
 	if addr == "" {
 		addr = "127.0.0.1:9000"
 	}

@@ -1,7 +1,9 @@
 package console_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -354,5 +356,240 @@ func TestConsoleTicketAndExchanges(t *testing.T) {
 	}
 	if !strings.Contains(log, "POST /session/invite") || !strings.Contains(log, `"Invite"`) || !strings.Contains(log, "Bearer ") {
 		t.Errorf("the invite exchange is not shown:\n%.600s", log)
+	}
+}
+
+// devState reads GET /dev/state from the test.
+type devState struct {
+	Slots []struct {
+		Id        int
+		State     string
+		UserId    string
+		Connected bool
+	}
+	Line *struct {
+		Waiting []struct {
+			UserId           string
+			Position         int
+			SincePollSeconds *int
+		}
+	}
+}
+
+func readState(t *testing.T, dev *consoletest.Dev) devState {
+	t.Helper()
+	res, err := http.Get(dev.URL + "/dev/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var s devState
+	if err := json.NewDecoder(res.Body).Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (s devState) slotOf(user string) (state string, connected bool) {
+	for _, sl := range s.Slots {
+		if sl.UserId == user {
+			return sl.State, sl.Connected
+		}
+	}
+	return "", false
+}
+
+func (s devState) waiting(user string) bool {
+	if s.Line == nil {
+		return false
+	}
+	for _, w := range s.Line.Waiting {
+		if w.UserId == user {
+			return true
+		}
+	}
+	return false
+}
+
+// Closing the page disconnects its users' clients, as closing an app does:
+// CAR then retains their concurrencies and frees them after the retention,
+// instead of keeping sessions nobody will ever use.
+func TestConsoleClosingThePageDisconnects(t *testing.T) {
+	tab := newTab(t)
+	dev := startDev(t, map[string]string{"DEV_CONCURRENCY": "2"})
+	if err := tab.Open(dev.URL); err != nil {
+		t.Fatal(err)
+	}
+	must(tab.AddUser("alice"))(t)
+	act(t, tab, "alice", "start")
+	must(tab.WaitUser("alice", "session"))(t)
+	if st, conn := readState(t, dev).slotOf("alice"); st != "session" || !conn {
+		t.Fatalf("before closing: alice %s, connected %v", st, conn)
+	}
+	tab.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, conn := readState(t, dev).slotOf("alice")
+		if st == "retained" && !conn {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after closing the page: alice %s, connected %v; want retained", st, conn)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// A reloaded console lists every session and every place in the line, its
+// own or not (a page closed earlier, curl), and stops each.
+func TestConsoleReloadCleansUp(t *testing.T) {
+	tab := newTab(t)
+	dev := startDev(t, map[string]string{"DEV_CONCURRENCY": "1"})
+	if err := tab.Open(dev.URL); err != nil {
+		t.Fatal(err)
+	}
+	must(tab.AddUser("alice"))(t)
+	must(tab.AddUser("bob"))(t)
+	act(t, tab, "alice", "start")
+	must(tab.WaitUser("alice", "session"))(t)
+	act(t, tab, "bob", "start")
+	must(tab.WaitUser("bob", "queued"))(t)
+	// carol waits too, from outside the page (curl).
+	if code, _ := call(t, "POST", dev.URL+"/session", `{"UserId":"carol","ClientSession":"cs"}`, ""); code != 202 {
+		t.Fatalf("carol: %d", code)
+	}
+	if err := tab.Open(dev.URL); err != nil { // reload
+		t.Fatal(err)
+	}
+	if n := must(chromedp.Run(tab.Ctx, chromedp.Evaluate[int](`document.querySelectorAll("#users > li").length`)))(t); n != 0 {
+		t.Fatalf("%d users on the reloaded page", n)
+	}
+	// Everything the server holds is listed, each with a Stop.
+	for _, sel := range []string{
+		`#slots li[data-user="alice"] button[data-action="stop-session"]`,
+		`#line li[data-user="bob"] button[data-action="stop-waiter"]`,
+		`#line li[data-user="carol"] button[data-action="stop-waiter"]`,
+	} {
+		if err := tab.Wait(fmt.Sprintf(`!!document.querySelector(%q)`, sel)); err != nil {
+			t.Fatalf("the reloaded page does not show %s: %v", sel, err)
+		}
+	}
+	for _, sel := range []string{
+		`#slots li[data-user="alice"] button[data-action="stop-session"]`,
+		`#line li[data-user="bob"] button[data-action="stop-waiter"]`,
+		`#line li[data-user="carol"] button[data-action="stop-waiter"]`,
+	} {
+		if err := chromedp.Do(tab.Ctx, chromedp.Click(chromedp.CSS(sel))); err != nil {
+			t.Fatal(err)
+		}
+		if err := tab.Wait(fmt.Sprintf(`!document.querySelector(%q)`, sel)); err != nil {
+			t.Fatalf("%s still shown after its Stop: %v", sel, err)
+		}
+	}
+	s := readState(t, dev)
+	if st, _ := s.slotOf("alice"); st != "" && st != "stopping" {
+		t.Errorf("alice's concurrency is %s after Stop", st)
+	}
+	for _, u := range []string{"bob", "carol"} {
+		if s.waiting(u) {
+			t.Errorf("%s still in line after Stop", u)
+		}
+	}
+	log := must(chromedp.Run(tab.Ctx, chromedp.Text(chromedp.CSS("#log"))))(t)
+	if !strings.Contains(log, "POST /dev/stop") {
+		t.Errorf("the stops are not in the exchange log:\n%.400s", log)
+	}
+}
+
+// A user waits while a concurrency is idle: the page says why in words (a
+// place ahead whose client is gone holds until QUEUE_ABANDON), says
+// and says "1 concurrency".
+func TestConsoleExplainsTheWait(t *testing.T) {
+	tab := newTab(t)
+	dev := startDev(t, map[string]string{"DEV_CONCURRENCY": "1"})
+	if code, _ := call(t, "POST", dev.URL+"/session", `{"UserId":"alice","ClientSession":"cs"}`, ""); code != 200 {
+		t.Fatalf("alice: %d", code)
+	}
+	// ghost takes a place and never polls again (a page closed while waiting).
+	if code, _ := call(t, "POST", dev.URL+"/session", `{"UserId":"ghost","ClientSession":"cs"}`, ""); code != 202 {
+		t.Fatalf("ghost: %d", code)
+	}
+	if err := tab.Open(dev.URL); err != nil {
+		t.Fatal(err)
+	}
+	summary := must(chromedp.Run(tab.Ctx, chromedp.Text(chromedp.CSS("#pool-summary"))))(t)
+	if !strings.HasPrefix(summary, "1 concurrency:") {
+		t.Errorf("pool summary %q", summary)
+	}
+	must(tab.AddUser("bob"))(t)
+	act(t, tab, "bob", "start")
+	if q := must(tab.WaitUser("bob", "queued"))(t); !strings.Contains(q.Text, "Position 2") {
+		t.Fatalf("bob: %q", q.Text)
+	}
+	call(t, "DELETE", dev.URL+"/session?UserId=alice", "", "")
+	err := tab.Wait(`(() => {
+		const t = document.querySelector('li[data-user="bob"] .status').textContent;
+		return t.includes("Why wait while 1 concurrency is idle?") && t.includes("ghost (Position 1) has not polled for") &&
+			t.includes("QUEUE_ABANDON (30 s)");
+	})()`)
+	if err != nil {
+		u, _ := tab.User("bob")
+		t.Fatalf("bob's card does not explain the wait: %q (%v)", u.Text, err)
+	}
+	if why := must(chromedp.Run(tab.Ctx, chromedp.Text(chromedp.CSS("#line-why"))))(t); !strings.Contains(why, "ghost (Position 1)") {
+		t.Errorf("line panel: %q", why)
+	}
+}
+
+// The function's ETA is the recent rate of grants: while nobody is granted
+// it grows with every poll. The page's ETA does not grow while the Position
+// holds: it counts down to the earliest moment it was told.
+func TestConsoleEtaDoesNotGrow(t *testing.T) {
+	tab := newTab(t)
+	dev := startDev(t, map[string]string{"DEV_CONCURRENCY": "1"})
+	cs := `"ClientSession":"cs"`
+	// Two grants, so that the line knows a rate.
+	if code, _ := call(t, "POST", dev.URL+"/session", `{"UserId":"a",`+cs+`}`, ""); code != 200 {
+		t.Fatalf("a: %d", code)
+	}
+	call(t, "DELETE", dev.URL+"/session?UserId=a", "", "")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		code, _ := call(t, "POST", dev.URL+"/session", `{"UserId":"b",`+cs+`}`, "")
+		if code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b: %d", code)
+		}
+	}
+	if err := tab.Open(dev.URL); err != nil {
+		t.Fatal(err)
+	}
+	must(tab.AddUser("c"))(t)
+	act(t, tab, "c", "start")
+	eta := func() (shown, told int) {
+		t.Helper()
+		got := must(chromedp.Run(tab.Ctx, chromedp.Evaluate[[]int](`(() => {
+			const m = document.querySelector('li[data-user="c"] .status').textContent.match(/ETA about (\d+) s/);
+			const told = [...document.querySelector("#log").textContent.matchAll(/"EtaSeconds": (\d+)/g)];
+			return [m ? Number(m[1]) : -1, told.length ? Number(told[0][1]) : -1];
+		})()`)))(t)
+		return got[0], got[1]
+	}
+	if err := tab.Wait(`/ETA about \d+ s/.test(document.querySelector('li[data-user="c"] .status').textContent)`); err != nil {
+		u, _ := tab.User("c")
+		t.Fatalf("no ETA shown: %q", u.Text)
+	}
+	shown1, told1 := eta()
+	time.Sleep(6 * time.Second)
+	shown2, told2 := eta()
+	if u := must(tab.User("c"))(t); !strings.Contains(u.Text, "Position 1") {
+		t.Fatalf("c moved: %q", u.Text)
+	}
+	if told2 <= told1 {
+		t.Logf("the function's ETA did not grow (%d → %d): the check below proves less", told1, told2)
+	}
+	if shown2 > shown1 {
+		t.Fatalf("the page's ETA grew from %d s to %d s while the Position held (the function said %d, then %d)", shown1, shown2, told1, told2)
 	}
 }

@@ -13,8 +13,13 @@
 //	GET  /dev/state            the pool (and the line) as JSON
 //	POST /dev/connect          {"UserId"}: the user's client connects (TCGSDK.start)
 //	POST /dev/disconnect       {"UserId"}: the user's client vanishes; CAR retains its concurrency
+//	POST /dev/stop             {"UserId"}: stops the user's session and leaves the line, whoever
+//	                           started it (a page closed earlier, curl): what DELETE /session does
+//	                           for the owner, without the owner's credential
 //
-// The page drives sessions through the same public routes as any client.
+// The page drives its own users through the same public routes as any
+// client. The dev endpoints take application/json only, so a page of
+// another origin cannot send them (no CORS preflight is ever granted).
 package console
 
 import (
@@ -50,8 +55,12 @@ var _ Pool = (*caremu.Emulator)(nil)
 // Waiter is one user in the waiting line.
 type Waiter struct {
 	UserId     string
+	ProjectId  string `json:",omitempty"`
 	Position   int
 	EtaSeconds *int `json:",omitempty"`
+	// SincePoll is how long ago the user last polled: a place not polled
+	// for QUEUE_ABANDON is dropped at the line's next poll.
+	SincePollSeconds *int `json:",omitempty"`
 }
 
 // Options describe what the page shows.
@@ -65,6 +74,11 @@ type Options struct {
 	// waits, first first; without it the page lists its own users' places.
 	LineOn bool
 	Line   func(ctx context.Context) ([]Waiter, error)
+	// Abandon is QUEUE_ABANDON, for the page's explanations.
+	Abandon time.Duration
+	// Stop stops a user's session and leaves the line (POST /dev/stop);
+	// nil: no such endpoint.
+	Stop func(ctx context.Context, userID string) error
 }
 
 // Handler serves the console in front of api.
@@ -104,8 +118,10 @@ func Handler(api http.Handler, o Options) http.Handler {
 			state(w, r, o)
 		case (r.URL.Path == "/dev/connect" || r.URL.Path == "/dev/disconnect") && r.Method == http.MethodPost:
 			connection(w, r, o.Pool, r.URL.Path == "/dev/connect")
+		case r.URL.Path == "/dev/stop" && r.Method == http.MethodPost && o.Stop != nil:
+			stop(w, r, o.Stop)
 		case strings.HasPrefix(r.URL.Path, "/dev/"):
-			fault.Write(w, fault.New(fault.NotFound, "dev endpoints: GET /dev/state, POST /dev/connect, POST /dev/disconnect"), "")
+			fault.Write(w, fault.New(fault.NotFound, "dev endpoints: GET /dev/state, POST /dev/connect, POST /dev/disconnect, POST /dev/stop"), "")
 		default:
 			api.ServeHTTP(w, r)
 		}
@@ -132,6 +148,8 @@ type stateView struct {
 	ProjectId         string
 	RetentionSeconds  int
 	ClientWaitSeconds int
+	AbandonSeconds    int  // QUEUE_ABANDON
+	CanStop           bool // POST /dev/stop exists
 	Slots             []slotView
 	// Line is null when the function has no line.
 	Line *lineView
@@ -145,7 +163,8 @@ type lineView struct {
 func state(w http.ResponseWriter, r *http.Request, o Options) {
 	now := o.Pool.Now()
 	v := stateView{AuthMode: o.AuthMode, ProjectId: o.ProjectID,
-		RetentionSeconds: seconds(o.Retention), ClientWaitSeconds: seconds(o.ClientWait), Slots: []slotView{}}
+		RetentionSeconds: seconds(o.Retention), ClientWaitSeconds: seconds(o.ClientWait),
+		AbandonSeconds: seconds(o.Abandon), CanStop: o.Stop != nil, Slots: []slotView{}}
 	for _, s := range o.Pool.State() {
 		sv := slotView{Id: s.ID, State: s.State, UserId: s.UserID, Connected: s.Connected, Guests: []guestView{}}
 		if !s.Until.IsZero() {
@@ -171,12 +190,13 @@ func state(w http.ResponseWriter, r *http.Request, o Options) {
 	fault.WriteJSON(w, http.StatusOK, v)
 }
 
-func connection(w http.ResponseWriter, r *http.Request, p Pool, connect bool) {
-	// JSON only: a page of another origin cannot send that without a CORS
-	// preflight, which these endpoints never grant.
+// userOf reads the {"UserId"} body of a dev endpoint, JSON only: a page of
+// another origin cannot send that without a CORS preflight, which these
+// endpoints never grant.
+func userOf(w http.ResponseWriter, r *http.Request) (string, bool) {
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		fault.Write(w, fault.New(fault.Invalid, "Content-Type must be application/json"), "")
-		return
+		return "", false
 	}
 	var in struct{ UserId string }
 	b, err := io.ReadAll(io.LimitReader(r.Body, 4096))
@@ -185,15 +205,35 @@ func connection(w http.ResponseWriter, r *http.Request, p Pool, connect bool) {
 	}
 	if err != nil || in.UserId == "" {
 		fault.Write(w, fault.New(fault.Invalid, `body must be {"UserId":"…"}`), "")
+		return "", false
+	}
+	return in.UserId, true
+}
+
+func connection(w http.ResponseWriter, r *http.Request, p Pool, connect bool) {
+	user, ok := userOf(w, r)
+	if !ok {
 		return
 	}
 	changed := false
 	if connect {
-		changed = p.Connect(in.UserId)
+		changed = p.Connect(user)
 	} else {
-		changed = p.Disconnect(in.UserId)
+		changed = p.Disconnect(user)
 	}
-	fault.WriteJSON(w, http.StatusOK, map[string]any{"UserId": in.UserId, "Changed": changed})
+	fault.WriteJSON(w, http.StatusOK, map[string]any{"UserId": user, "Changed": changed})
+}
+
+func stop(w http.ResponseWriter, r *http.Request, stopUser func(context.Context, string) error) {
+	user, ok := userOf(w, r)
+	if !ok {
+		return
+	}
+	if err := stopUser(r.Context(), user); err != nil {
+		fault.Write(w, err, "")
+		return
+	}
+	fault.WriteJSON(w, http.StatusOK, map[string]any{"UserId": user})
 }
 
 // seconds rounds up, so a countdown reaches 0 only when the state ends.

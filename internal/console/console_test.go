@@ -202,3 +202,41 @@ func startSession(emu *caremu.Emulator, user string) error {
 	_, err := c.CreateSession(ctx, car.CreateSessionInput{UserID: user, UserIP: "203.0.113.7", ClientSession: "cs"})
 	return err
 }
+
+// POST /dev/stop stops anyone's session (the dev side's DELETE /session
+// without the owner's credential), JSON only, and exists only with a Stop.
+func TestDevStop(t *testing.T) {
+	var stopped []string
+	h := console.Handler(api, console.Options{Pool: pool(t), Abandon: 30 * time.Second, Stop: func(_ context.Context, user string) error {
+		stopped = append(stopped, user)
+		if user == "broken" {
+			return errors.New("CAR unreachable")
+		}
+		return nil
+	}})
+	if rec := serve(h, "POST", "/dev/stop", `{"UserId":"alice"}`); rec.Code != 200 || rec.Body.String() != `{"UserId":"alice"}` {
+		t.Fatalf("stop: %d %s", rec.Code, rec.Body)
+	}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("POST", "/dev/stop", strings.NewReader(`{"UserId":"bob"}`))
+	req.Header.Set("Content-Type", "text/plain") // what another origin can send without a preflight
+	h.ServeHTTP(rec, req)
+	if rec.Code != 400 {
+		t.Fatalf("text/plain stop: %d", rec.Code)
+	}
+	if rec := serve(h, "POST", "/dev/stop", `{"UserId":"broken"}`); rec.Code != 500 || strings.Contains(rec.Body.String(), "unreachable") {
+		t.Fatalf("failed stop: %d %s", rec.Code, rec.Body)
+	}
+	if len(stopped) != 2 || stopped[0] != "alice" {
+		t.Fatalf("stopped %v", stopped)
+	}
+	body := serve(h, "GET", "/dev/state", "").Body.String()
+	if !strings.Contains(body, `"AbandonSeconds":30`) || !strings.Contains(body, `"CanStop":true`) {
+		t.Fatalf("state %s", body)
+	}
+	// Without a Stop there is no such endpoint, and the page shows no Stop.
+	h = console.Handler(api, console.Options{Pool: pool(t)})
+	if rec := serve(h, "POST", "/dev/stop", `{"UserId":"alice"}`); rec.Code != 404 {
+		t.Fatalf("no Stop: %d", rec.Code)
+	}
+}

@@ -17,7 +17,7 @@ import (
 // Kind classifies a failure by what the caller should do about it.
 type Kind int
 
-// The kinds, in the order of the HTTP error table in the README.
+// The kinds, in the order of the HTTP error table in docs/reference.md.
 const (
 	Internal         Kind = iota // our own fault or misconfiguration; generic message
 	Invalid                      // bad or missing field, bad JSON, bad UserId

@@ -1,6 +1,7 @@
 package fault
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 )
@@ -64,9 +65,15 @@ func Write(w http.ResponseWriter, err error, requestID string) {
 
 // WriteJSON writes body as JSON with status and the headers every JSON
 // reply of the function carries (never cached, never sniffed): the one JSON
-// writer of the function's replies.
+// writer of the function's replies. It does not escape <, > and & (the
+// replies are application/json and nosniff, never HTML): a message reads
+// "Bearer <ticket>" as written, not "Bearer \u003cticket\u003e".
 func WriteJSON(w http.ResponseWriter, status int, body any) {
-	b, err := json.Marshal(body)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(body)
+	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"Error":{"Code":"InternalError","Message":"internal error"},"RequestId":""}`)
 	}

@@ -54,3 +54,12 @@ func TestWriteRendersOnlyWhatTheCallerMayRead(t *testing.T) {
 		}
 	}
 }
+
+// A message with <, > or & reads as written: the replies are JSON, not HTML.
+func TestWriteJSONDoesNotEscapeHTML(t *testing.T) {
+	rec := httptest.NewRecorder()
+	fault.Write(rec, fault.New(fault.Unauthenticated, "missing ticket: send Authorization: Bearer <ticket> & retry"), "r1")
+	if got := rec.Body.String(); got != `{"Error":{"Code":"Unauthorized","Message":"missing ticket: send Authorization: Bearer <ticket> & retry"},"RequestId":"r1"}` {
+		t.Fatalf("body %s", got)
+	}
+}

@@ -8,7 +8,7 @@ import (
 	"carbroker/internal/caremu"
 )
 
-// TestErrorTable walks every row of the README's error table through the
+// TestErrorTable walks every row of the error table (docs/reference.md) through the
 // real SDK and the emulator.
 func TestErrorTable(t *testing.T) {
 	cases := []struct {

@@ -5,6 +5,7 @@
 package memredis
 
 import (
+	"errors"
 	"sync"
 	"time"
 
@@ -68,4 +69,15 @@ func (s *Server) Close() {
 		s.done.Wait()
 		s.m.Close()
 	})
+}
+
+// SortedSet reads a sorted set directly (member → score), without a
+// command: empty when the key does not exist. It is for the dev console's
+// read-only view of the waiting line.
+func (s *Server) SortedSet(key string) (map[string]float64, error) {
+	m, err := s.m.SortedSet(key)
+	if errors.Is(err, miniredis.ErrKeyNotFound) {
+		return map[string]float64{}, nil
+	}
+	return m, err
 }

@@ -39,7 +39,7 @@ var documented = map[string]string{
 	"CORS_ALLOW_ORIGINS": "https://app.example.com",
 }
 
-// The README's smoke line, as documented, passes against a function
+// The smoke line of docs/deploy.md and docs/reference.md, as documented, passes against a function
 // configured as documented: without flags it checks /healthz and says how
 // to check a session; with a ClientSession it runs every step, whatever the
 // auth mode it needs to learn.

@@ -42,6 +42,10 @@ function json(v) {
   return typeof v === "string" ? v : JSON.stringify(v, null, 2);
 }
 
+function plural(n, one, many) {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
 function short(s, n = 24) {
   return s && s.length > n ? `${s.slice(0, n)}…` : s;
 }
@@ -147,8 +151,11 @@ function statusText(u) {
     case "starting": return "asking the function for a ServerSession…";
     case "queued": {
       const q = u.queue;
-      const eta = q.etaSeconds === undefined || q.etaSeconds === null ? "ETA unknown" : `ETA about ${q.etaSeconds} s`;
-      return `Position ${q.position} (${q.ahead} ahead), ${eta}.`;
+      if (q.position === undefined || q.position === null) {
+        return "the function cannot tell the place right now (its line's store is in trouble); still waiting, as Retry-After says.";
+      }
+      const why = whyWaiting(q.position);
+      return `Position ${q.position} (${q.ahead} ahead), ${etaText(u)}.${why ? ` ${why}` : ""}`;
     }
     case "session":
       if (u.guestOf) return `in ${label(u.guestOf)}'s room as ${u.invitation.Role}${slot ? ` (concurrency #${slot.Id})` : ""}.`;
@@ -227,7 +234,7 @@ async function start(u) {
   const opts = {
     clientSession: `console-client-session-of-${u.key}`,
     signal: ac.signal,
-    onQueue: (q) => { u.queue = q; setStatus(u, "queued"); },
+    onQueue: (q) => { u.queue = q; u.eta = nextEta(u.eta, q); setStatus(u, "queued"); },
   };
   try {
     if (u.guestOf) {
@@ -254,10 +261,14 @@ async function disconnect(u) {
 }
 
 async function stop(u) {
-  u.abort?.abort(); // leaving the line: stop polling, then DELETE /session
+  // Leaving the line: the module ends the start under way itself (a poll
+  // on the wire is answered first), then sends DELETE /session, so no poll
+  // follows the stop.
+  const running = u.abort;
   u.abort = null;
   try {
-    if (u.broker.userId) await u.broker.stop();
+    if (u.broker.userId || running) await u.broker.stop();
+    running?.abort();
     setStatus(u, "stopped");
   } catch (e) {
     setStatus(u, "error", e);
@@ -289,6 +300,77 @@ function remove(u) {
   $("#new-user-id").focus();
 }
 
+// The ETA shown does not grow while the Position holds: the function's
+// estimate is the recent rate of grants, which slows while nobody gets a
+// concurrency, so each reply may say more than the last. The page keeps the
+// earliest moment it was told, and counts down to it.
+function nextEta(prev, q) {
+  const now = Date.now();
+  const told = q.etaSeconds === undefined || q.etaSeconds === null ? null : now + q.etaSeconds * 1000;
+  if (!prev || prev.position !== q.position) return { position: q.position, at: told };
+  if (told === null) return prev;
+  return { position: q.position, at: prev.at === null ? told : Math.min(prev.at, told) };
+}
+
+function etaText(u) {
+  const at = u.eta?.at;
+  if (at === null || at === undefined) return "ETA unknown";
+  const left = Math.ceil((at - Date.now()) / 1000);
+  return left > 0 ? `ETA about ${left} s` : "ETA any moment now";
+}
+
+// whyWaiting explains, in words, a wait while a concurrency is idle: the
+// line hands idle concurrencies out first come, first served, and a place
+// whose client is gone (a closed page, a crashed app) keeps its rank until
+// it has not polled for QUEUE_ABANDON.
+function whyWaiting(position) {
+  const s = page.state;
+  if (!s?.Line) return "";
+  const idle = s.Slots.filter((x) => x.State === "idle").length;
+  if (idle === 0) return "";
+  const abandon = s.AbandonSeconds;
+  const ahead = (s.Line.Waiting ?? []).filter((w) => w.Position < position);
+  const stale = ahead.filter((w) => (w.SincePollSeconds ?? 0) > 5);
+  const idleText = `${plural(idle, "concurrency is", "concurrencies are")} idle`;
+  if (stale.length) {
+    const w = stale[0];
+    return `Why wait while ${idleText}? The line serves those ahead first, and ${w.UserId} (Position ${w.Position}) has not polled for ${w.SincePollSeconds} s: ` +
+      `its client is probably gone, but its place holds until it has not polled for QUEUE_ABANDON (${abandon} s); ` +
+      `it is then dropped at the line's next poll and everyone moves up.${s.CanStop ? " Stop it in the line above to drop it now." : ""}`;
+  }
+  if (ahead.length >= idle) {
+    return `${idleText[0].toUpperCase()}${idleText.slice(1)}, and ${plural(ahead.length, "user is", "users are")} ahead: they are served first, at their next poll.`;
+  }
+  return `${idleText[0].toUpperCase()}${idleText.slice(1)}: the next poll (after Retry-After) takes one.`;
+}
+
+// Stop from the pool or line panel: the page's own user through its
+// client module; anyone else (left by an earlier page, or curl) through
+// the dev-only POST /dev/stop.
+async function stopUser(userId) {
+  const own = [...page.users.values()].find((u) => u.broker.userId === userId && !u.guestOf);
+  if (own) return stop(own);
+  await dev("/dev/stop", { UserId: userId }, userId);
+  await refresh().catch(() => {});
+}
+
+// A page that goes away takes its simulated clients with it, as closing an
+// app does: each connected client disconnects (CAR retains its concurrency
+// for the retention, then frees it) and no user polls any more (its place
+// lapses after QUEUE_ABANDON). keepalive lets the requests outlive the page.
+function leavePage() {
+  for (const u of page.users.values()) {
+    u.abort?.abort();
+    const id = u.broker.userId;
+    if (id && u.status === "session") {
+      fetch("/dev/disconnect", {
+        method: "POST", keepalive: true, cache: "no-store",
+        headers: { "Content-Type": "application/json" }, body: JSON.stringify({ UserId: id }),
+      }).catch(() => {});
+    }
+  }
+}
+
 // --- pool and line -----------------------------------------------------------
 
 const STATE_TEXT = {
@@ -302,7 +384,7 @@ const STATE_TEXT = {
 function renderPool(s) {
   const counts = {};
   for (const slot of s.Slots) counts[slot.State] = (counts[slot.State] ?? 0) + 1;
-  $("#pool-summary").textContent = `${s.Slots.length} concurrencies: ` +
+  $("#pool-summary").textContent = `${plural(s.Slots.length, "concurrency", "concurrencies")}: ` +
     Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(", ") + ".";
   $("#slots").replaceChildren(...s.Slots.map((slot) => {
     let detail = "";
@@ -311,19 +393,24 @@ function renderPool(s) {
     else if (slot.State === "locked") detail = `lock ends in ${slot.SecondsLeft} s`;
     else if (slot.State === "stopping") detail = `idle in ${slot.SecondsLeft} s`;
     const guests = slot.Guests.map((g) => `${g.UserId} (${g.Role})`).join(", ");
-    return el("li", { class: `slot ${slot.State}`, "data-slot": String(slot.Id), "data-state": slot.State },
+    const stoppable = s.CanStop && slot.UserId && slot.State !== "stopping";
+    return el("li", { class: `slot ${slot.State}`, "data-slot": String(slot.Id), "data-state": slot.State, "data-user": slot.UserId || undefined },
       el("span", { class: "id" }, `#${slot.Id}`),
       el("span", { class: "state" }, STATE_TEXT[slot.State] ?? slot.State),
       el("span", { class: "user" }, slot.UserId ? slot.UserId : "—"),
       detail ? el("span", { class: "detail" }, detail) : "",
-      guests ? el("span", { class: "guests" }, `guests: ${guests}`) : "");
+      guests ? el("span", { class: "guests" }, `guests: ${guests}`) : "",
+      stoppable ? el("button", { type: "button", "data-action": "stop-session", "aria-label": `Stop ${slot.UserId}'s session`,
+        onclick: () => stopUser(slot.UserId) }, "Stop") : "");
   }));
 }
 
 function renderLine(s) {
-  // The page's own users' places, from their 202 replies.
-  const own = [...page.users.values()].filter((u) => u.status === "queued")
-    .map((u) => ({ userId: label(u), position: u.queue.position, eta: u.queue.etaSeconds }));
+  // The server's line when it can be listed here; else the page's own
+  // users' places, from their 202 replies.
+  const mine = new Map([...page.users.values()].filter((u) => u.broker.userId).map((u) => [u.broker.userId, u]));
+  const own = [...page.users.values()].filter((u) => u.status === "queued" && u.queue.position)
+    .map((u) => ({ userId: label(u), position: u.queue.position }));
   let waiting = own;
   const status = $("#line-status");
   if (!s.Line) {
@@ -331,22 +418,36 @@ function renderLine(s) {
   } else if (s.Line.Error) {
     status.textContent = `The waiting line is on, but could not be read here: ${s.Line.Error}`;
   } else if (s.Line.Waiting) {
-    waiting = s.Line.Waiting.map((w) => ({ userId: w.UserId, position: w.Position, eta: w.EtaSeconds }));
-    status.textContent = waiting.length ? `${waiting.length} waiting, first come, first served.` : "The waiting line is on; nobody waits.";
+    waiting = s.Line.Waiting.map((w) => ({ userId: w.UserId, position: w.Position, since: w.SincePollSeconds }));
+    status.textContent = waiting.length
+      ? `The waiting line is on: ${plural(waiting.length, "user waits", "users wait")}, first come, first served; a place not polled for QUEUE_ABANDON (${s.AbandonSeconds} s) is dropped.`
+      : "The waiting line is on; nobody waits.";
   } else {
     status.textContent = own.length ? "The waiting line is on. This page's users in it:" : "The waiting line is on; none of this page's users waits.";
   }
   waiting.sort((a, b) => a.position - b.position);
-  $("#line").replaceChildren(...waiting.map((w) => el("li", { "data-user": w.userId },
-    el("span", { class: "pos" }, `Position ${w.position}`), " ",
-    el("span", { class: "user" }, w.userId), " ",
-    el("span", { class: "eta" }, w.eta === undefined || w.eta === null ? "ETA unknown" : `ETA about ${w.eta} s`))));
+  $("#line").replaceChildren(...waiting.map((w) => {
+    const u = mine.get(w.userId);
+    const eta = u?.status === "queued" ? etaText(u) : "";
+    const since = w.since === undefined ? "" : w.since > 5 ? `not polled for ${w.since} s` : "polling";
+    return el("li", { "data-user": w.userId, class: w.since > 5 ? "stale" : undefined },
+      el("span", { class: "pos" }, `Position ${w.position}`), " ",
+      el("span", { class: "user" }, w.userId), " ",
+      u ? el("span", { class: "tag" }, "(this page) ") : "",
+      eta ? el("span", { class: "eta" }, `${eta} `) : "",
+      since ? el("span", { class: "since" }, since) : "",
+      s.CanStop || u ? el("button", { type: "button", "data-action": "stop-waiter", "aria-label": `Stop ${w.userId}: leave the line`,
+        onclick: () => stopUser(w.userId) }, "Stop") : "");
+  }));
+  const head = waiting[0];
+  const why = head ? whyWaiting(waiting[waiting.length - 1].position + 1) : "";
+  $("#line-why").textContent = why;
 }
 
 function renderSummary(s) {
   $("#summary").replaceChildren(
     "AUTH_MODE=", el("strong", { id: "auth-mode" }, s.AuthMode),
-    ` · project ${s.ProjectId} · ${s.Slots.length} concurrencies · retention ${s.RetentionSeconds} s` +
+    ` · project ${s.ProjectId} · ${plural(s.Slots.length, "concurrency", "concurrencies")} · retention ${s.RetentionSeconds} s` +
     ` · a session with no client is retained after ${s.ClientWaitSeconds} s`);
 }
 
@@ -422,6 +523,16 @@ async function main() {
     if (k?.startsWith(TICKET_PREFIX)) localStorage.removeItem(k);
   }
   $("#clear-log").addEventListener("click", () => $("#log").replaceChildren());
+  addEventListener("pagehide", leavePage);
+  // Back from the browser's page cache: the clients were disconnected when
+  // the page was hidden, so say so.
+  addEventListener("pageshow", (ev) => {
+    if (!ev.persisted) return;
+    for (const u of page.users.values()) {
+      if (u.status === "session") setStatus(u, "disconnected");
+      else if (u.status === "starting" || u.status === "queued") setStatus(u, "new");
+    }
+  });
   let s = null;
   while (!s) {
     try { s = await refresh(); } catch { await new Promise((r) => setTimeout(r, POLL_MS)); }
