@@ -85,13 +85,26 @@ func jsString(s string) string {
 // call sends one request to the dev server and decodes its JSON reply.
 func call(t *testing.T, method, url, body, bearer string) (int, map[string]any) {
 	t.Helper()
+	h := http.Header{}
+	if bearer != "" {
+		h.Set("Authorization", "Bearer "+bearer)
+	}
+	return send(t, method, url, body, h)
+}
+
+// callFrom is call for a client behind a trusted proxy at address from.
+func callFrom(t *testing.T, from, method, url, body string) (int, map[string]any) {
+	t.Helper()
+	return send(t, method, url, body, http.Header{"X-Forwarded-For": {from}})
+}
+
+func send(t *testing.T, method, url, body string, h http.Header) (int, map[string]any) {
+	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
+	req.Header = h
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Error(err)
@@ -169,7 +182,12 @@ func TestReadmeLoop(t *testing.T) {
 	})
 	t.Run("line on: per-IP refusals give up after 6 tries", func(t *testing.T) {
 		t.Parallel()
-		dev := startDev(t, map[string]string{"DEV_CONCURRENCY": "1", "QUEUE_MAX_PER_IP": "1"})
+		// The cap counts public addresses only (a loopback one says no
+		// proxy is trusted): the clients come through a trusted proxy
+		// from one public address.
+		dev := startDev(t, map[string]string{"DEV_CONCURRENCY": "1", "QUEUE_MAX_PER_IP": "1",
+			"TRUSTED_PROXY_CIDRS": "127.0.0.1/32"})
+		const from = "203.0.113.7"
 		if code, _ := call(t, "POST", dev.URL+"/session", `{"UserId":"alice",`+cs+`}`, ""); code != 200 {
 			t.Fatalf("alice: %d", code)
 		}
@@ -180,7 +198,7 @@ func TestReadmeLoop(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for {
-				call(t, "POST", dev.URL+"/session", `{"UserId":"bob",`+cs+`}`, "")
+				callFrom(t, from, "POST", dev.URL+"/session", `{"UserId":"bob",`+cs+`}`)
 				select {
 				case <-done:
 					return
@@ -191,7 +209,7 @@ func TestReadmeLoop(t *testing.T) {
 		defer wg.Wait()
 		defer close(done)
 		time.Sleep(200 * time.Millisecond)
-		r := runLoop(t, dev.URL, `{UserId: "carol", `+cs+`}`, `{}`)
+		r := runLoop(t, dev.URL, `{UserId: "carol", `+cs+`}`, `{"X-Forwarded-For": "`+from+`"}`)
 		if !strings.HasPrefix(r.Error, "TooManyRequests: ") || !strings.Contains(r.Error, "QUEUE_MAX_PER_IP") || r.Sessions != 6 {
 			t.Fatalf("got %+v", r)
 		}
