@@ -129,11 +129,18 @@ func (s *Store) Degraded() bool {
 	return !s.downAt.IsZero()
 }
 
-// Check pings Redis (within the call budget; not while a failure is
-// younger than RetryAfterFailure) and reports whether the line is healthy.
+// Check reports whether the line is healthy: whether Redis accepts a
+// write now, as a poll's script needs (within the call budget; not while a
+// failure is younger than RetryAfterFailure, when the answer is no). A
+// PING would answer while every write fails: at maxmemory with
+// noeviction (OOM), on a replica after a failover (READONLY), during
+// CLIENT PAUSE WRITE, after a failed snapshot (MISCONF). The probe is
+// "SET <prefix>health 1 XX PX 1000": Redis checks all of those before it
+// runs a write, and XX writes nothing when the key does not exist (it
+// never does), so it leaves no key and replicates nothing.
 func (s *Store) Check(ctx context.Context) bool {
 	return s.do(ctx, func(ctx context.Context) error {
-		_, err := s.rdb.Do(ctx, "PING")
+		_, err := s.rdb.Do(ctx, "SET", s.o.Prefix+"health", "1", "XX", "PX", 1000)
 		return err
 	}) == nil
 }

@@ -417,3 +417,73 @@ func TestOpenMasksPassword(t *testing.T) {
 		t.Fatalf("err %v, logs %s", err, logs.String())
 	}
 }
+
+// Redis may answer PING while it refuses every write: at maxmemory with
+// noeviction (OOM), as a replica after a failover (READONLY), during
+// CLIENT PAUSE WRITE. The Store's health (what /healthz reports) says so,
+// and comes back once Redis accepts writes again; the probe leaves no key.
+func TestHealthFollowsWrites(t *testing.T) {
+	f := newFixture(t, queue.Options{CallTimeout: 300 * time.Millisecond})
+	if !f.srv.IsReal() {
+		t.Skip("needs redis-server (maxmemory, REPLICAOF, CLIENT PAUSE)")
+	}
+	ctx := context.Background()
+	config := func(args ...any) {
+		t.Helper()
+		if _, err := f.raw.Do(ctx, args...); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+	}
+	f.count(1, 1)
+	f.poll("a", "198.51.100.1")
+	for _, c := range []struct {
+		name        string
+		break_, fix [][]any
+		pollFails   string // what a poll's script fails with, when it does
+	}{
+		{"maxmemory with noeviction", [][]any{{"CONFIG", "SET", "maxmemory-policy", "noeviction"}, {"CONFIG", "SET", "maxmemory", "1"}},
+			[][]any{{"CONFIG", "SET", "maxmemory", "0"}}, ""},
+		{"a read-only replica", [][]any{{"REPLICAOF", "127.0.0.1", "1"}}, [][]any{{"REPLICAOF", "NO", "ONE"}}, "READONLY"},
+		{"CLIENT PAUSE WRITE", [][]any{{"CLIENT", "PAUSE", "60000", "WRITE"}}, [][]any{{"CLIENT", "UNPAUSE"}}, "deadline"},
+	} {
+		time.Sleep(queue.RetryAfterFailure) // past the previous case's failures
+		if !f.store.Check(ctx) {
+			t.Fatalf("%s: a healthy Redis checked unhealthy", c.name)
+		}
+		for _, a := range c.break_ {
+			config(a...)
+		}
+		if r, err := f.raw.Do(ctx, "PING"); err != nil || r != "PONG" {
+			t.Fatalf("%s: PING: %v %v", c.name, r, err)
+		}
+		if c.pollFails != "" {
+			_, err := f.store.Poll(ctx, project, "b", "198.51.100.2", nil, false)
+			if !errors.Is(err, queue.ErrDegraded) || !strings.Contains(err.Error(), c.pollFails) {
+				t.Fatalf("%s: a poll: %v, want %s", c.name, err, c.pollFails)
+			}
+			time.Sleep(queue.RetryAfterFailure)
+		}
+		if f.store.Check(ctx) || !f.store.Degraded() {
+			t.Fatalf("%s: the store reports itself healthy while every write fails", c.name)
+		}
+		for _, a := range c.fix {
+			config(a...)
+		}
+		deadline := time.Now().Add(3 * time.Second)
+		for !f.store.Check(ctx) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: still unhealthy once Redis accepts writes again", c.name)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if f.store.Degraded() {
+			t.Fatalf("%s: degraded after a successful check", c.name)
+		}
+	}
+	if keys, _ := resp.Strings(f.raw.Do(ctx, "KEYS", "*health*")); len(keys) != 0 {
+		t.Fatalf("the health probe left keys: %q", keys)
+	}
+	if d := f.poll("b", "198.51.100.2"); d.Position != 2 {
+		t.Fatalf("b after the recoveries: %+v, want a place behind a", d)
+	}
+}
