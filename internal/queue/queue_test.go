@@ -404,17 +404,36 @@ func TestOpenMasksPassword(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
-	// A failing store never logs the password.
-	var logs testkit.Buffer
-	s, err := queue.Open(queue.Options{URL: "redis://:s3cretpw@127.0.0.1:1/0",
-		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	if err != nil {
-		t.Fatal(err)
+	// A URL that does not parse is reported with its password masked whole.
+	for _, bad := range []string{"redis://:2/Kx+9aBsecret@127.0.0.1:1/x", "redis://:Kx?9a#Bsecret@127.0.0.1:99999"} {
+		_, err := queue.Open(queue.Options{URL: bad})
+		if err == nil || strings.Contains(err.Error(), "9aBsecret") || !strings.Contains(err.Error(), ":xxxxx@127.0.0.1:") {
+			t.Errorf("Open: %v", err)
+		}
 	}
-	defer s.Close()
-	_, err = s.Poll(context.Background(), project, "a", "198.51.100.1", nil, false)
-	if err == nil || strings.Contains(err.Error(), "s3cret") || strings.Contains(logs.String(), "s3cret") || logs.String() == "" {
-		t.Fatalf("err %v, logs %s", err, logs.String())
+	// A failing store never shows the password, whatever it holds: its
+	// address (Where), errors and log lines mask it whole.
+	for url, where := range map[string]string{
+		"redis://:s3cretpw@127.0.0.1:1/0":           "redis://:xxxxx@127.0.0.1:1/0",
+		"redis://:2/Kx+9aBs3cret@127.0.0.1:1/0":     "redis://:xxxxx@127.0.0.1:1/0",
+		"redis://:Kx?9a#Bs3cret@127.0.0.1:1":        "redis://:xxxxx@127.0.0.1:1",
+		"rediss://:acct@Kx/9a?Bs3cret@127.0.0.1:1":  "rediss://:xxxxx@127.0.0.1:1",
+		"redis://broker:Kx%2F9aBs3cret@127.0.0.1:1": "redis://broker:xxxxx@127.0.0.1:1",
+	} {
+		var logs testkit.Buffer
+		s, err := queue.Open(queue.Options{URL: url, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		if err != nil {
+			t.Fatalf("%s: %v", where, err)
+		}
+		if s.Where() != where {
+			t.Errorf("Where() = %q, want %q", s.Where(), where)
+		}
+		_, err = s.Poll(context.Background(), project, "a", "198.51.100.1", nil, false)
+		s.Close()
+		if err == nil || strings.Contains(err.Error(), "s3cret") || strings.Contains(logs.String(), "s3cret") ||
+			!strings.Contains(logs.String(), where) {
+			t.Errorf("%s: err %v, logs %s", where, err, logs.String())
+		}
 	}
 }
 
