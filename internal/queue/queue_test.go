@@ -320,9 +320,10 @@ func TestOutageAndRecovery(t *testing.T) {
 		if !errors.Is(err, queue.ErrDegraded) {
 			t.Fatalf("poll with Redis down: %v", err)
 		}
-		// Within the fixture's 2 s call budget (go-redis retries the refused
-		// dial with a backoff, slower on a loaded machine), plus slack.
-		if el := time.Since(start); el > 3*time.Second {
+		// A refused connection fails at once (no redialling with a backoff,
+		// as go-redis did up to the fixture's 2 s budget); the bound leaves
+		// room for a loaded machine.
+		if el := time.Since(start); el > time.Second {
 			t.Fatalf("a poll with Redis down took %v", el)
 		}
 	}
@@ -391,9 +392,10 @@ func TestSlowRedisIsBounded(t *testing.T) {
 	if !errors.Is(err, queue.ErrDegraded) {
 		t.Fatalf("err %v", err)
 	}
-	// one try and one retry on a fresh connection, each within the 100 ms
-	// budget: far below the request's (the bound leaves room for a loaded machine)
-	if el := time.Since(start); el > 1500*time.Millisecond {
+	// one try within the 100 ms budget, not retried (a timeout may mean the
+	// command ran): far below the request's (the bound leaves room for a
+	// loaded machine)
+	if el := time.Since(start); el > time.Second {
 		t.Fatalf("a silent Redis held the request for %v", el)
 	}
 }

@@ -378,3 +378,22 @@ func TestRealServerLogin(t *testing.T) {
 		t.Fatalf("a wrong password: %v", err)
 	}
 }
+
+// A connection idle for longer than IdleTimeout is closed, not reused (a
+// frozen instance's connections may be gone without a word); one used
+// within it is reused.
+func TestIdleTimeout(t *testing.T) {
+	srv := newFakeServer(t, nil, okReply)
+	cl := New(Options{Addr: srv.addr(), IdleTimeout: 200 * time.Millisecond})
+	defer cl.Close()
+	ctx := context.Background()
+	for _, pause := range []time.Duration{0, 50 * time.Millisecond, 400 * time.Millisecond} {
+		time.Sleep(pause)
+		if _, err := cl.Do(ctx, "PING"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(srv.seen()); n != 2 {
+		t.Fatalf("%d connections, want 2 (the third call found the first one too old)", n)
+	}
+}
