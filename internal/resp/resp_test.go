@@ -397,3 +397,26 @@ func TestIdleTimeout(t *testing.T) {
 		t.Fatalf("%d connections, want 2 (the third call found the first one too old)", n)
 	}
 }
+
+// A script Redis does not have (a restart, a failover, SCRIPT FLUSH) is
+// sent whole once, then run by its SHA again.
+func TestScriptResentOnNoScript(t *testing.T) {
+	rs := redistest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl := New(Options{Addr: rs.Addr()})
+	defer cl.Close()
+	sc := NewScript("return {tonumber(ARGV[1]) + 1, KEYS[1]}")
+	for range 2 {
+		r, err := sc.Run(ctx, cl, []string{"k"}, 41)
+		if err != nil || !reflect.DeepEqual(r, []any{int64(42), []byte("k")}) {
+			t.Fatalf("run: %#v %v", r, err)
+		}
+		if _, err := cl.Do(ctx, "SCRIPT", "FLUSH"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := NewScript("return redis.call('NOSUCH')").Run(ctx, cl, nil); err == nil || !strings.Contains(err.Error(), "ERR") {
+		t.Fatalf("a failing script: %v", err)
+	}
+}
