@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"carbroker/internal/jwtkey"
+	"carbroker/internal/resp"
 )
 
 // Auth modes.
@@ -418,10 +419,11 @@ func loadAuth(get func(string) string, opt Options, p *problems) Auth {
 func loadQueue(get func(string) string, p *problems) Queue {
 	q := Queue{RedisURL: get("QUEUE_REDIS_URL"), KeyPrefix: get("QUEUE_KEY_PREFIX")}
 	if q.RedisURL != "" {
-		u, err := url.Parse(q.RedisURL)
-		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-			// never echo the value: it holds the password
-			p.bad("QUEUE_REDIS_URL", "", "QUEUE_REDIS_URL must be redis://[:password@]host:port[/db] or rediss://… (TencentDB: redis://:account@password@host:6379)")
+		// The client's own rule (credentials end at the last "@"), so that
+		// what passes here connects; the operator's log shows the URL with
+		// its password masked whole (resp.RedactURL), callers never see it.
+		if _, err := resp.ParseURL(q.RedisURL); err != nil {
+			p.bad("QUEUE_REDIS_URL", resp.RedactURL(q.RedisURL), "QUEUE_REDIS_URL must be redis://[[user]:password@]host[:port][/db] or rediss://… (TencentDB: redis://:account@password@host:6379): "+err.Error())
 		}
 	}
 	if q.KeyPrefix == "" {

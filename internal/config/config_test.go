@@ -387,3 +387,42 @@ func TestAuthSecretPlaceholderRefused(t *testing.T) {
 		}
 	}
 }
+
+// A Redis password may hold "/", "?", "#" and "@" unescaped: the
+// credentials end at the last "@". Such URLs are accepted, and one that is
+// wrong elsewhere is refused with the URL shown to the operator with its
+// password masked whole, and to callers not at all.
+func TestQueueRedisURLPasswordMaskedWhole(t *testing.T) {
+	load := func(u string) error {
+		vars := map[string]string{"CAR_PROJECT_ID": "cap-1", "AUTH_MODE": "none", "QUEUE_REDIS_URL": u}
+		_, err := Load(func(k string) string { return vars[k] }, Options{})
+		return err
+	}
+	for _, u := range []string{"redis://:2/Kx+9aBsecret@10.0.0.5:6379/0", "redis://:Kx?9a#Bsecret@10.0.0.5:6379",
+		"rediss://:acct@Kx/9aBsecret@10.0.0.5:6379/1", "redis://broker:Kx%2F9aBsecret@10.0.0.5", "redis://:50%Kx9aBsecret@h"} {
+		if err := load(u); err != nil {
+			t.Errorf("refused: %v", err)
+		}
+	}
+	for u, shown := range map[string]string{
+		"redis://:2/Kx+9aBsecret@10.0.0.5:6379/x":   "redis://:xxxxx@10.0.0.5:6379/x",
+		"redis://:Kx?9a#Bsecret@10.0.0.5:99999":     "redis://:xxxxx@10.0.0.5:99999",
+		"http://:2/Kx+9aBsecret@10.0.0.5":           "http://:xxxxx@10.0.0.5",
+		"redis://:2/Kx+9aBsecret@":                  "redis://:xxxxx@",
+		"redis://broker:Kx#9aBsecret@h/0?timeout=1": "redis://broker:xxxxx@h/0?timeout=1",
+		"redis://Kx/9aBsecret@h:x":                  "redis://xxxxx@h:x",
+	} {
+		err := load(u)
+		var ce *Error
+		if !errors.As(err, &ce) {
+			t.Errorf("%s: accepted (%v)", shown, err)
+			continue
+		}
+		if msg := err.Error(); strings.Contains(msg, "9aBsecret") || !strings.Contains(msg, shown) || !strings.Contains(msg, "QUEUE_REDIS_URL") {
+			t.Errorf("the operator's error: %s\nwant it to show %s and not the password", msg, shown)
+		}
+		if pub := ce.Public(); strings.Contains(pub, "9aBsecret") || strings.Contains(pub, "xxxxx") {
+			t.Errorf("callers' error: %s", pub)
+		}
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"carbroker/internal/resp"
 )
 
 // Verdict is what the line says a caller should do now.
@@ -113,7 +115,7 @@ func (s *Store) run(ctx context.Context, op, project, user, ip, flag string, cou
 	var vals []int64
 	err := s.do(ctx, func(ctx context.Context) error {
 		var err error
-		vals, err = lineScript.Run(ctx, s.rdb, s.keys(project, user), args...).Int64Slice()
+		vals, err = resp.Int64s(lineScript.Run(ctx, s.rdb, s.keys(project, user), args...))
 		return err
 	})
 	if err != nil {

@@ -20,18 +20,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"carbroker/internal/resp"
 )
 
 //go:embed line.lua
 var lineSource string
 
-var lineScript = redis.NewScript(lineSource)
+var lineScript = resp.NewScript(lineSource)
 
 // ErrDegraded is returned while Redis is unreachable or too slow: the
 // caller serves the request without the line.
@@ -74,11 +73,11 @@ type Options struct {
 
 // Store is the waiting lines of every project. It is safe for concurrent use.
 type Store struct {
-	o      Options
-	rdb    *redis.Client
-	secret string // the URL's password, masked in every log line
-	where  string // the URL without its password, for logs
-	epochs epochs // the store each project's line was last seen in
+	o       Options
+	rdb     *resp.Client
+	secrets []string // the URL's password (decoded, as written), masked in every log line
+	where   string   // the URL with its password masked, for logs
+	epochs  epochs   // the store each project's line was last seen in
 
 	mu       sync.Mutex
 	downAt   time.Time // first failure of the current trouble; zero while healthy
@@ -118,45 +117,11 @@ func Open(o Options) (*Store, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	ro, where, secret, err := ParseURL(o.URL)
+	ro, err := resp.ParseURL(o.URL)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("QUEUE_REDIS_URL %s: %v", resp.RedactURL(o.URL), err)
 	}
-	ro.DialTimeout = o.CallTimeout
-	ro.ReadTimeout = o.CallTimeout
-	ro.WriteTimeout = o.CallTimeout
-	ro.ContextTimeoutEnabled = true
-	ro.MaxRetries = 1 // one more try on a fresh connection (a pooled one may be dead after a restart or a freeze)
-	ro.MinRetryBackoff = -1
-	ro.MaxRetryBackoff = -1
-	ro.Protocol = 2 // RESP2: no HELLO round trip, and Redis 4/5 (TencentDB's older editions) understand it
-	ro.DisableIdentity = true
-	return &Store{o: o, rdb: redis.NewClient(ro), secret: secret, where: where}, nil
-}
-
-// ParseURL reads a redis:// or rediss:// URL. It returns go-redis options,
-// the URL with its password masked, and the password itself. TencentDB for
-// Redis custom accounts authenticate with "account@password" as the
-// password: redis://:account@password@host:6379/0 (or with the @ written
-// %40) works, because only the last @ ends the credentials.
-func ParseURL(raw string) (opt *redis.Options, masked, secret string, err error) {
-	u, perr := url.Parse(raw)
-	if perr != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-		return nil, "", "", errors.New("QUEUE_REDIS_URL must be redis://[:password@]host:port[/db] or rediss://… (TLS)")
-	}
-	if u.User != nil {
-		secret, _ = u.User.Password()
-	}
-	masked = u.Redacted()
-	opt, err = redis.ParseURL(raw)
-	if err != nil {
-		msg := err.Error()
-		if secret != "" {
-			msg = strings.ReplaceAll(msg, secret, "xxxxx")
-		}
-		return nil, masked, secret, fmt.Errorf("QUEUE_REDIS_URL %s: %s", masked, msg)
-	}
-	return opt, masked, secret, nil
+	return &Store{o: o, rdb: resp.New(ro), where: resp.RedactURL(o.URL), secrets: resp.Secrets(o.URL)}, nil
 }
 
 // Close closes the connections.
@@ -175,10 +140,20 @@ func (s *Store) Degraded() bool {
 	return !s.downAt.IsZero()
 }
 
-// Check pings Redis (within the call budget; not while a failure is
-// younger than RetryAfterFailure) and reports whether the line is healthy.
+// Check reports whether the line is healthy: whether Redis accepts a
+// write now, as a poll's script needs (within the call budget; not while a
+// failure is younger than RetryAfterFailure, when the answer is no). A
+// PING would answer while every write fails: at maxmemory with
+// noeviction (OOM), on a replica after a failover (READONLY), during
+// CLIENT PAUSE WRITE, after a failed snapshot (MISCONF). The probe is
+// "SET <prefix>health 1 XX PX 1000": Redis checks all of those before it
+// runs a write, and XX writes nothing when the key does not exist (it
+// never does), so it leaves no key and replicates nothing.
 func (s *Store) Check(ctx context.Context) bool {
-	return s.do(ctx, func(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }) == nil
+	return s.do(ctx, func(ctx context.Context) error {
+		_, err := s.rdb.Do(ctx, "SET", s.o.Prefix+"health", "1", "XX", "PX", 1000)
+		return err
+	}) == nil
 }
 
 // do runs one Redis call within the budget, keeping the health state.
@@ -195,7 +170,7 @@ func (s *Store) do(ctx context.Context, call func(context.Context) error) error 
 	cctx, cancel := context.WithTimeout(ctx, s.o.CallTimeout)
 	err := call(cctx)
 	cancel()
-	if err == nil || errors.Is(err, redis.Nil) {
+	if err == nil {
 		s.recovered()
 		return nil
 	}
@@ -235,8 +210,8 @@ func (s *Store) failed(err error) {
 }
 
 func (s *Store) mask(msg string) string {
-	if s.secret != "" {
-		msg = strings.ReplaceAll(msg, s.secret, "xxxxx")
+	for _, p := range s.secrets {
+		msg = strings.ReplaceAll(msg, p, resp.Masked)
 	}
 	return msg
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"carbroker/internal/queue"
+	"carbroker/internal/resp"
 )
 
 // A lock without a session (the demo's 10101) is the right to start for
@@ -83,7 +84,7 @@ func TestAlive(t *testing.T) {
 	if ok, err := f.store.Alive(ctx, project, "h"); err != nil || !ok {
 		t.Fatalf("alive of a holder: %v %v, want true", ok, err)
 	}
-	ttl := f.raw.PTTL(ctx, "{carbroker}:"+project+":hold:h").Val()
+	ttl := pttl(t, f, "{carbroker}:"+project+":hold:h")
 	want := 5*time.Second + 2*queue.Heartbeat
 	if ttl > want || ttl < want-time.Second {
 		t.Fatalf("the mark lasts %v after a heartbeat, want CAR_RETENTION + 2 × %v = %v", ttl, queue.Heartbeat, want)
@@ -96,14 +97,14 @@ func TestAlive(t *testing.T) {
 	// (a start is a sign of life, not a new QUEUE_HOLD_TTL).
 	f2 := newFixture(t, queue.Options{HoldTTL: time.Hour, Retention: 5 * time.Second})
 	f2.done("h", queue.Granted)
-	if ttl := f2.raw.PTTL(ctx, "{carbroker}:"+project+":hold:h").Val(); ttl < 59*time.Minute {
+	if ttl := pttl(t, f2, "{carbroker}:"+project+":hold:h"); ttl < 59*time.Minute {
 		t.Fatalf("after a start the mark lasts %v, want QUEUE_HOLD_TTL", ttl)
 	}
 	if ok, _ := f2.store.Alive(ctx, project, "h"); !ok {
 		t.Fatal("alive of a holder: false")
 	}
 	f2.done("h", queue.Granted)
-	if ttl := f2.raw.PTTL(ctx, "{carbroker}:"+project+":hold:h").Val(); ttl > want || ttl < want-time.Second {
+	if ttl := pttl(t, f2, "{carbroker}:"+project+":hold:h"); ttl > want || ttl < want-time.Second {
 		t.Fatalf("a heartbeating client's start: the mark lasts %v, want %v", ttl, want)
 	}
 	if err := f.store.Leave(ctx, project, "h", true); err != nil {
@@ -132,7 +133,7 @@ func TestNewLineIsNotALoss(t *testing.T) {
 	if d, err := fresh.Poll(context.Background(), project, "d", "198.51.100.4", nil, false); err != nil || d.Verdict != queue.Wait {
 		t.Fatalf("d on a new prefix: %+v %v, want Wait (no rebuild window)", d, err)
 	}
-	if n := f.raw.Exists(context.Background(), "{carbroker}:"+project+":rebuild", "new:{"+project+"}:rebuild").Val(); n != 0 {
+	if n := mustInt(t)(resp.Int64(f.raw.Do(context.Background(), "EXISTS", "{carbroker}:"+project+":rebuild", "new:{"+project+"}:rebuild"))); n != 0 {
 		t.Fatalf("a rebuild window opened for a line never seen")
 	}
 }
@@ -155,7 +156,7 @@ func TestLossOpensTheRebuildWindow(t *testing.T) {
 					t.Fatal(err)
 				}
 			default:
-				f.raw.FlushAll(context.Background())
+				f.raw.Do(context.Background(), "FLUSHALL")
 			}
 			ctx := context.Background()
 			d, err := f.store.Poll(ctx, project, "p", "198.51.100.3", nil, false)
@@ -183,7 +184,7 @@ func TestLossOpensTheRebuildWindow(t *testing.T) {
 			if d := f.poll("p", "198.51.100.3"); d.Verdict != queue.Holder {
 				t.Fatalf("p after its start in the window: %+v, want Holder", d)
 			}
-			pttl := f.raw.PTTL(ctx, "{carbroker}:"+project+":rebuild").Val()
+			pttl := pttl(t, f, "{carbroker}:"+project+":rebuild")
 			if pttl <= 0 || pttl > 600*time.Millisecond {
 				t.Fatalf("the window lasts %v, want at most CAR_RETENTION", pttl)
 			}
@@ -208,7 +209,7 @@ func TestLossSeenByAnotherInstance(t *testing.T) {
 	if _, err := stale.Poll(context.Background(), project, "a", "198.51.100.1", nil, false); err != nil {
 		t.Fatal(err)
 	}
-	f.raw.FlushAll(context.Background())
+	f.raw.Do(context.Background(), "FLUSHALL")
 	cold := f.open(queue.Options{Retention: 5 * time.Second})
 	c := &queue.Count{Total: 1, Running: 1, At: f.clock.Now()}
 	if d, err := cold.Poll(context.Background(), project, "x", "198.51.100.5", c, false); err != nil || d.Verdict != queue.Go || d.Position != 1 {
@@ -221,7 +222,7 @@ func TestLossSeenByAnotherInstance(t *testing.T) {
 	if d := f.poll("a", "198.51.100.1"); d.Verdict != queue.Go || d.Position != 0 {
 		t.Fatalf("a on the instance that saw the old store: %+v, want Go (the window)", d)
 	}
-	pttl := f.raw.PTTL(context.Background(), "{carbroker}:"+project+":rebuild").Val()
+	pttl := pttl(t, f, "{carbroker}:"+project+":rebuild")
 	if pttl > 3*time.Second || pttl < 2*time.Second {
 		t.Fatalf("the window lasts %v more, want CAR_RETENTION from the new store's first use (3 s)", pttl)
 	}
@@ -237,7 +238,7 @@ func TestLossSeenByAnotherInstance(t *testing.T) {
 	if d := f.poll("y", "198.51.100.6"); d.Verdict != queue.Wait || d.Position != 2 {
 		t.Fatalf("y polls again in the window: %+v, want Wait at 2", d)
 	}
-	f.raw.Del(context.Background(), "{carbroker}:"+project+":rebuild") // as if it lapsed
+	f.raw.Do(context.Background(), "DEL", "{carbroker}:"+project+":rebuild") // as if it lapsed
 	if d, err := stale.Poll(context.Background(), project, "b", "198.51.100.2", nil, false); err != nil || d.Verdict == queue.Go && d.Position == 0 {
 		t.Fatalf("another instance that saw the old store: %+v %v, want no second window", d, err)
 	}
@@ -256,4 +257,24 @@ func (f *fixture) open(o queue.Options) *queue.Store {
 	}
 	f.t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// pttl is a key's remaining time to live (negative: none, or no key).
+func pttl(t *testing.T, f *fixture, key string) time.Duration {
+	t.Helper()
+	ms, err := resp.Int64(f.raw.Do(context.Background(), "PTTL", key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ms) * time.Millisecond
+}
+
+func mustInt(t *testing.T) func(int64, error) int64 {
+	return func(n int64, err error) int64 {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
 }

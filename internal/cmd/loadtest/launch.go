@@ -29,10 +29,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"carbroker/internal/caremu"
 	"carbroker/internal/redistest"
+	"carbroker/internal/resp"
 )
 
 // launchUser is one user of the launch scenario.
@@ -370,15 +369,16 @@ func checkLaunch(users []*launchUser, calls []caremu.Call) launchResult {
 // redisLeftovers lists the keys that would outlive the line: every key must
 // carry a TTL.
 func redisLeftovers(ctx context.Context, addr string) []string {
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	rdb := resp.New(resp.Options{Addr: addr})
 	defer rdb.Close()
-	keys, err := rdb.Keys(ctx, "*").Result()
+	keys, err := resp.Strings(rdb.Do(ctx, "KEYS", "*"))
 	if err != nil {
 		return []string{"redis: " + err.Error()}
 	}
 	var out []string
 	for _, k := range keys {
-		if ttl, err := rdb.PTTL(ctx, k).Result(); err != nil || ttl < 0 {
+		// -1: no TTL; -2: the key expired since KEYS listed it, which is fine
+		if ttl, err := resp.Int64(rdb.Do(ctx, "PTTL", k)); err != nil || ttl == -1 {
 			out = append(out, fmt.Sprintf("redis key %s has no TTL (%v %v)", k, ttl, err))
 		}
 	}

@@ -1,0 +1,160 @@
+package resp
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// ParseURL reads a Redis URL:
+//
+//	redis://[[user]:password@]host[:port][/db]
+//	rediss://…                                   (TLS, the server's name checked against the system's roots)
+//
+// The credentials are everything between "://" and the LAST "@", so a
+// password may hold "@", "/", "?", "#" unescaped: TencentDB for Redis's
+// custom accounts log in with "account@password" as the password
+// (redis://:account@password@host:6379/0). The password ends at nothing
+// but that last "@"; the user, if any, is what comes before the first ":".
+// Credentials without a ":" are a password, as redis-cli reads them.
+// Percent escapes are decoded ("%40" is "@"); a "%" that starts no escape
+// is kept as written. The port defaults to 6379 and the database to 0.
+//
+// Its errors name what is wrong, never a part of the URL: pass the URL
+// through RedactURL to show it.
+func ParseURL(raw string) (Options, error) {
+	var o Options
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return o, errors.New("a Redis URL starts with redis:// or rediss://")
+	}
+	switch strings.ToLower(scheme) {
+	case "redis":
+	case "rediss":
+		o.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	default:
+		return o, errors.New("a Redis URL starts with redis:// or rediss://")
+	}
+	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+		creds := rest[:at]
+		rest = rest[at+1:]
+		if user, pass, ok := strings.Cut(creds, ":"); ok {
+			o.Username, o.Password = unescape(user), unescape(pass)
+		} else {
+			o.Password = unescape(creds)
+		}
+	}
+	hostport, tail := rest, ""
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		hostport, tail = rest[:i], rest[i:]
+	}
+	host, port := hostport, "6379"
+	if h, p, err := net.SplitHostPort(hostport); err == nil {
+		host, port = h, p
+	} else if strings.HasPrefix(hostport, "[") && strings.HasSuffix(hostport, "]") {
+		host = hostport[1 : len(hostport)-1] // [::1] without a port
+	} else if strings.Contains(hostport, ":") {
+		return o, errors.New("the host must be host:port, with an IPv6 address in brackets ([::1]:6379)")
+	}
+	if host == "" || strings.ContainsAny(host, " \t\r\n[]") {
+		return o, errors.New("the URL names no host")
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 || port[0] == '+' || port[0] == '-' {
+		return o, errors.New("the port must be a number from 1 to 65535")
+	}
+	o.Addr = net.JoinHostPort(host, port)
+	if o.TLS != nil {
+		o.TLS.ServerName = host
+	}
+	if strings.HasPrefix(tail, "/") {
+		db := tail[1:]
+		if i := strings.IndexAny(db, "?#"); i >= 0 {
+			db, tail = db[:i], db[i:]
+		} else {
+			tail = ""
+		}
+		if db != "" {
+			n, err := strconv.Atoi(db)
+			if err != nil || n < 0 || db[0] == '+' || db[0] == '-' {
+				return o, errors.New("the path must be the database number (/0, /1, …)")
+			}
+			o.DB = n
+		}
+	}
+	switch {
+	case strings.HasPrefix(tail, "?"):
+		return o, errors.New("the URL takes no ?options")
+	case strings.HasPrefix(tail, "#"):
+		return o, errors.New("the URL takes no #fragment")
+	}
+	return o, nil
+}
+
+// unescape decodes percent escapes, or keeps s as written when it holds a
+// "%" that starts no escape (a password such as "50%off").
+func unescape(s string) string {
+	if d, err := url.PathUnescape(s); err == nil {
+		return d
+	}
+	return s
+}
+
+// Masked stands for a password in RedactURL's output.
+const Masked = "xxxxx"
+
+// RedactURL returns a URL fit for a log line or an error: its password
+// replaced whole by "xxxxx". It applies ParseURL's rule to any URL, whether
+// it parses or not: the credentials are everything between "://" (or the
+// start, without one) and the LAST "@"; the user is what comes before
+// their first ":", kept; all the rest is the password, masked, whatever
+// it holds ("/", "?", "#", "@", escapes). Credentials without a ":" are
+// masked whole. A string without "@" has no credentials and is returned
+// as it is.
+func RedactURL(raw string) string {
+	start, at, ok := credentials(raw)
+	if !ok {
+		return raw
+	}
+	if user, _, ok := strings.Cut(raw[start:at], ":"); ok {
+		return raw[:start] + user + ":" + Masked + raw[at:]
+	}
+	return raw[:start] + Masked + raw[at:]
+}
+
+// Secrets returns what of a URL must never be shown: its password as
+// written and, when escapes change it, as decoded (RedactURL's rule). Use
+// it to mask a message that might quote the password.
+func Secrets(raw string) []string {
+	start, at, ok := credentials(raw)
+	if !ok {
+		return nil
+	}
+	pw := raw[start:at]
+	if _, p, ok := strings.Cut(pw, ":"); ok {
+		pw = p
+	}
+	if pw == "" {
+		return nil
+	}
+	if d := unescape(pw); d != pw && d != "" {
+		return []string{pw, d}
+	}
+	return []string{pw}
+}
+
+// credentials locates a URL's credentials: raw[start:at], where at is the
+// last "@" and start follows the "://" before it (or is 0).
+func credentials(raw string) (start, at int, ok bool) {
+	at = strings.LastIndexByte(raw, '@')
+	if at < 0 {
+		return 0, 0, false
+	}
+	if i := strings.Index(raw[:at], "://"); i >= 0 {
+		start = i + len("://")
+	}
+	return start, at, true
+}
