@@ -39,10 +39,13 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 	var qo queue.Options
 	lineNote := "waiting line off (DEV_QUEUE=false)"
 	switch {
-	case !pool.Queue:
+	case !pool.Queue && cfg.Lease.Max == 0:
 		cfg.Queue.RedisURL = ""
 	case cfg.Queue.RedisURL != "":
 		lineNote = "waiting line on QUEUE_REDIS_URL"
+		if !pool.Queue {
+			cfg.Queue.LineOff, lineNote = true, "waiting line off (DEV_QUEUE=false), session leases on QUEUE_REDIS_URL"
+		}
 	default:
 		mem, err := memredis.Start("")
 		if err != nil {
@@ -51,6 +54,9 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 		}
 		defer mem.Close()
 		cfg.Queue.RedisURL, lineNote = mem.URL(), "waiting line on an embedded Redis"
+		if !pool.Queue { // SESSION_MAX: leases need the store, the line stays off
+			cfg.Queue.LineOff, lineNote = true, "waiting line off (DEV_QUEUE=false), session leases on an embedded Redis"
+		}
 		// The embedded store shares the machine's CPU: a budget of a second
 		// keeps a busy laptop from degrading the line.
 		qo.CallTimeout = time.Second
@@ -67,7 +73,7 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 		return 2
 	}
 	h = console.Handler(h, console.Options{Pool: emu, Retention: pool.Retention, ClientWait: pool.ClientWait,
-		AuthMode: string(cfg.Auth.Mode), ProjectID: cfg.ProjectID, LineOn: cfg.Queue.RedisURL != ""})
+		AuthMode: string(cfg.Auth.Mode), ProjectID: cfg.ProjectID, LineOn: cfg.Queue.RedisURL != "" && !cfg.Queue.LineOff})
 	if addr == "" {
 		addr = "127.0.0.1:9000"
 	}

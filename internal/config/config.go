@@ -78,6 +78,9 @@ type Queue struct {
 	MaxPerIP  int           // QUEUE_MAX_PER_IP: places per client IP
 	KeyPrefix string        // QUEUE_KEY_PREFIX
 	HoldTTL   time.Duration // QUEUE_HOLD_TTL: how long a user who got a concurrency through us skips the line
+	// LineOff keeps the line off while its store (RedisURL) serves session
+	// leases: dev mode's DEV_QUEUE=false with SESSION_MAX. Not a variable.
+	LineOff bool
 }
 
 // Dev is dev mode's own settings (DEV_* variables, read only in dev mode).

@@ -119,6 +119,7 @@ var routeFields = map[string][]string{
 	opStop:    {"UserId"},
 	opInvite:  {"UserId", "Role", "ExpiresIn"},
 	opDequeue: {"UserId"},
+	opRenew:   {"UserId", "ProjectId"},
 }
 
 // checkFields refuses fields that op does not read, so that a misspelt

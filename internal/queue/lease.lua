@@ -23,6 +23,12 @@ local NONE, ACTIVE, ENDED, ENDING, COOLING, LIMIT, MINE = 0, 1, 2, 3, 4, 5, 6
 local LEASES, ENDS, CLAIMS, GEN, RATE, COOL = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local op, now, user = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 
+-- second ends a lease d ms from now on a whole second, so that the end a
+-- reply gives (RFC 3339, whole seconds) is the lease's end exactly.
+local function second(d)
+  return math.floor((now + d) / 1000) * 1000
+end
+
 local function read(u)
   local raw = redis.call('HGET', LEASES, u)
   if not raw then return nil end
@@ -88,7 +94,7 @@ elseif op == 'create' then
   -- ARGV 4: lease ms, 5: cooldown ms. A live lease keeps its end.
   local l = read(user)
   if not l then
-    l = {e = now + tonumber(ARGV[4]), g = redis.call('INCR', GEN), r = 0, c = 0, d = 0}
+    l = {e = second(tonumber(ARGV[4])), g = redis.call('INCR', GEN), r = 0, c = 0, d = 0}
     write(user, l)
     redis.call('ZADD', ENDS, l.e, user)
     return state(l, 0)
@@ -102,7 +108,7 @@ elseif op == 'renew' then
   local l = read(user)
   if not l or l.d == 1 or l.e <= now then return state(l, tonumber(ARGV[6])) end
   if l.r >= tonumber(ARGV[5]) then return {LIMIT, l.e, l.g, l.r, 0} end
-  l.e, l.r = math.max(l.e, now + tonumber(ARGV[4])), l.r + 1
+  l.e, l.r = math.max(l.e, second(tonumber(ARGV[4]))), l.r + 1
   write(user, l)
   redis.call('ZADD', ENDS, l.e, user)
   return state(l, 0)

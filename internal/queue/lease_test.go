@@ -32,6 +32,12 @@ func must[T any](v T, err error) T {
 
 var bg = context.Background()
 
+// onSecond moves the clock to the next whole second: leases end on one.
+func (f *fixture) onSecond() {
+	now := f.clock.Now()
+	f.clock.Advance(now.Truncate(time.Second).Add(time.Second).Sub(now))
+}
+
 // A lease starts at the first ServerSession and keeps its end on every
 // reconnect, on any instance; it lives in its own keys under the line's
 // hash tag.
@@ -39,7 +45,7 @@ func TestLeaseCreateKeepsItsEnd(t *testing.T) {
 	f := newFixture(t, queue.Options{})
 	other := f.second()
 	l := must(f.store.LeaseCreate(bg, project, "alice", 10*time.Minute, 0))
-	if l.State != queue.LeaseActive || !l.End.Equal(f.clock.Now().Truncate(time.Millisecond).Add(10*time.Minute)) || l.Gen == 0 {
+	if l.State != queue.LeaseActive || !l.End.Equal(f.clock.Now().Add(10*time.Minute).Truncate(time.Second)) || l.Gen == 0 {
 		t.Fatalf("created %+v", l)
 	}
 	f.clock.Advance(4 * time.Minute)
@@ -212,6 +218,7 @@ func TestLeaseCreateAfterItsEndRearms(t *testing.T) {
 
 func TestLeaseCooldown(t *testing.T) {
 	f := newFixture(t, queue.Options{})
+	f.onSecond()
 	const cool = 5 * time.Minute
 	l := must(f.store.LeaseCreate(bg, project, "alice", time.Minute, cool))
 	f.clock.Advance(90 * time.Second)
@@ -263,8 +270,7 @@ func TestLeaseEnd(t *testing.T) {
 // more may go.
 func TestLeaseClaimRate(t *testing.T) {
 	f := newFixture(t, queue.Options{})
-	now := f.clock.Now()
-	f.clock.Advance(now.Truncate(time.Second).Add(time.Second).Sub(now)) // on a whole second
+	f.onSecond()
 	for i := range 30 {
 		must(f.store.LeaseCreate(bg, project, "u"+string(rune('a'+i)), time.Second, 0))
 	}
