@@ -133,7 +133,7 @@ func TestEventModeDeadline(t *testing.T) {
 func TestEventModeGarbageAndPanicFreeRecovery(t *testing.T) {
 	w := newWorld(t, caremu.Options{})
 	c, _ := w.eventFunction()
-	for _, payload := range []string{`garbage`, `{}`, `null`, `{"httpMethod":7}`, `{"Type":"Timer","TriggerName":"t"}`} {
+	for _, payload := range []string{`garbage`, `{}`, `null`, `{"httpMethod":7}`, `{"Type":"Timerx","TriggerName":"t"}`} {
 		ir, resp := invoke(t, c, []byte(payload), credsA(), time.Time{})
 		if resp.Error != nil || ir.StatusCode != 400 {
 			t.Errorf("payload %s: %+v %d %s", payload, resp.Error, ir.StatusCode, ir.Body)

@@ -223,6 +223,12 @@ func (f *Function) Invoke(req InvokeRequest, resp *InvokeResponse) error {
 		return nil
 	}
 
+	if tev, ok := DecodeTimer(req.Payload); ok {
+		ctx = credential.NewContext(ctx, triple)
+		ctx = invocation.NewContext(ctx, invocation.Info{RequestID: req.RequestId, Trigger: "timer"})
+		resp.Payload = f.timer(ctx, h, tev, req.RequestId)
+		return nil
+	}
 	ev, err := DecodeEvent(req.Payload)
 	if err != nil {
 		kind := fault.Invalid
