@@ -410,3 +410,32 @@ func (p *redisProxy) up() {
 	p.off = false
 	p.mu.Unlock()
 }
+
+// Without a timer (a web function), starts and capacity reads each end a
+// few ended leases before they answer.
+func TestLeaseInRequestSweeps(t *testing.T) {
+	e, _ := newLeaseEnv(t, 2, caremu.Options{Concurrency: 10}, map[string]string{"SESSION_MAX": "1m"})
+	for i := range 5 {
+		wantExpires(t, e.start("u"+strconv.Itoa(i)), e.clock.Now().Add(time.Minute))
+	}
+	e.pass(2 * time.Minute)
+	if r := e.do("203.0.113.5", "GET", "/capacity", ""); r.Status != 200 {
+		t.Fatalf("capacity: %d %s", r.Status, r.Raw)
+	}
+	if n := e.destroys(""); n != lease.InRequestLeases {
+		t.Fatalf("%d destroyed by a capacity read, want %d", n, lease.InRequestLeases)
+	}
+	wantExpires(t, e.start("late"), e.clock.Now().Add(time.Minute))
+	if n := e.destroys(""); n != 2*lease.InRequestLeases {
+		t.Fatalf("%d destroyed after a start, want %d", n, 2*lease.InRequestLeases)
+	}
+	e.start("late")
+	for i := range 5 {
+		if n := e.destroys("u" + strconv.Itoa(i)); n != 1 {
+			t.Errorf("u%d destroyed %d times", i, n)
+		}
+	}
+	if e.destroys("late") != 0 {
+		t.Error("a live session was destroyed")
+	}
+}
