@@ -72,7 +72,15 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 		fmt.Fprintf(env.Stderr, "configuration: %v\n", err)
 		return 2
 	}
-	h = console.Handler(h, console.Options{Pool: emu, Retention: pool.Retention, ClientWait: pool.ClientWait,
+	var sweep func(context.Context)
+	if sw, ok := h.(sweeper); ok && cfg.Lease.Max > 0 {
+		sweep = func(ctx context.Context) {
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			sw.Sweep(ctx)
+		}
+	}
+	h = console.Handler(h, console.Options{Pool: emu, Retention: pool.Retention, ClientWait: pool.ClientWait, Sweep: sweep,
 		AuthMode: string(cfg.Auth.Mode), ProjectID: cfg.ProjectID, LineOn: cfg.Queue.RedisURL != "" && !cfg.Queue.LineOff})
 	if addr == "" {
 		addr = "127.0.0.1:9000"

@@ -65,6 +65,10 @@ type Options struct {
 	// waits, first first; without it the page lists its own users' places.
 	LineOn bool
 	Line   func(ctx context.Context) ([]Waiter, error)
+	// Sweep, if set, ends the sessions of ended leases (SESSION_MAX) on
+	// each GET /dev/state, inside that request: dev mode has no timer
+	// trigger, and the page polls once a second.
+	Sweep func(ctx context.Context)
 }
 
 // Handler serves the console in front of api.
@@ -101,6 +105,9 @@ func Handler(api http.Handler, o Options) http.Handler {
 		}
 		switch {
 		case r.URL.Path == "/dev/state" && r.Method == http.MethodGet:
+			if o.Sweep != nil {
+				o.Sweep(r.Context())
+			}
 			state(w, r, o)
 		case (r.URL.Path == "/dev/connect" || r.URL.Path == "/dev/disconnect") && r.Method == http.MethodPost:
 			connection(w, r, o.Pool, r.URL.Path == "/dev/connect")

@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -57,4 +58,24 @@ func TestModuleSessionEnded(t *testing.T) {
 	if n := len(f.requests()); n != 1 {
 		t.Errorf("%d requests: SessionEnded was retried", n)
 	}
+}
+
+// The console counts a session's lease down, and dev mode ends the session
+// at its end (the page's polls sweep), also with the line off: leases keep
+// to the embedded store.
+func TestConsoleLeaseCountdown(t *testing.T) {
+	tab, _ := openConsole(t, map[string]string{"DEV_CONCURRENCY": "1", "DEV_QUEUE": "false", "SESSION_MAX": "4s"})
+	must(tab.AddUser("u1"))(t)
+	act(t, tab, "u1", "start")
+	s := must(tab.WaitUser("u1", "session"))(t)
+	if !strings.Contains(s.Text, "Lease ends in") || !strings.Contains(s.Text, "s (SESSION_MAX)") {
+		t.Fatalf("no countdown: %q", s.Text)
+	}
+	if err := tab.Wait(`document.querySelector('#slots li[data-state="stopping"], #slots li[data-state="idle"]')`); err != nil {
+		t.Fatal("the session was not ended at its lease's end")
+	}
+	if err := tab.Wait(`document.querySelector('[data-user="u1"] .status').textContent.includes("Lease ended")`); err != nil {
+		t.Fatal(err)
+	}
+	assetsLoaded(t, tab)
 }
