@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -287,6 +288,13 @@ func TestLeaseStopEndsIt(t *testing.T) {
 		t.Fatalf("stop: %d %s", r.Status, r.Raw)
 	}
 	wantEnded(t, e.start("alice"), 30)
+	// The demo's routes refuse it in their own codes, with the reason.
+	for path, code := range map[string]string{"/StartProject": "10200", "/Enqueue": "10202"} {
+		r := e.do(ipOf("alice"), "POST", path, `{"UserId":"alice","ClientSession":"cs","RequestId":"q"}`)
+		if r.str("Code") != code || !strings.Contains(r.str("Msg"), "SESSION_MAX") {
+			t.Errorf("%s in the cooldown: %s, want code %s", path, r.Raw, code)
+		}
+	}
 	if r := e.sweep(0); r.Claimed != 0 || e.destroys("alice") != 1 {
 		t.Errorf("sweep after a stop: %+v, %d destroys", r, e.destroys("alice"))
 	}
@@ -437,5 +445,36 @@ func TestLeaseInRequestSweeps(t *testing.T) {
 	}
 	if e.destroys("late") != 0 {
 		t.Error("a live session was destroyed")
+	}
+}
+
+// Without a cooldown, a start by a user whose ended lease no sweep reached
+// yet ends that session itself, then starts as a newcomer; its new lease is
+// never destroyed by the old one.
+func TestLeaseStartAfterAnUnsweptEnd(t *testing.T) {
+	e, _ := newLeaseEnv(t, 2, caremu.Options{StopTime: 2 * time.Second}, map[string]string{"SESSION_MAX": "1m"})
+	wantExpires(t, e.start("alice"), e.clock.Now().Add(time.Minute))
+	e.pass(61 * time.Second)
+	r := e.start("alice")
+	if e.destroys("alice") != 1 {
+		t.Fatalf("the ended session was not destroyed first: %d destroys (%d %s)", e.destroys("alice"), r.Status, r.Raw)
+	}
+	if r.Status != 200 { // CAR is still stopping the old session: Unavailable, then a retry
+		if r.Status != 503 || r.code() != "Unavailable" || r.Header.Get("Retry-After") == "" {
+			t.Fatalf("start right after its own destroy: %d %s", r.Status, r.Raw)
+		}
+		e.pass(3 * time.Second)
+		r = e.start("alice")
+	}
+	end := e.clock.Now().Add(time.Minute)
+	wantExpires(t, r, end)
+	e.pass(30 * time.Second)
+	e.sweep(0)
+	e.sweep(1)
+	if n := e.destroys("alice"); n != 1 {
+		t.Errorf("the new session was destroyed: %d destroys", n)
+	}
+	if s, _ := e.emu.SlotOf("alice"); s.State != caremu.Session {
+		t.Errorf("alice's new session: %+v", s)
 	}
 }
