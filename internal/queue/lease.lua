@@ -71,6 +71,20 @@ local function state(l, cooldown)
   return {ENDED, l.e, l.g, l.r, retry}
 end
 
+-- touch keeps every key for KEEP past the last lease's end or cooldown (an
+-- abandoned project's leases go away; a live project's writes refresh it).
+-- A lease whose session no sweep destroyed within KEEP of its end is
+-- forgotten with them.
+local KEEP = 7 * 24 * 3600 * 1000
+local function touch()
+  local horizon = now
+  for _, k in ipairs({ENDS, COOL}) do
+    local last = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
+    if last[2] and tonumber(last[2]) > horizon then horizon = tonumber(last[2]) end
+  end
+  for _, k in ipairs({LEASES, ENDS, CLAIMS, GEN, COOL}) do redis.call('PEXPIRE', k, horizon - now + KEEP) end
+end
+
 -- rearm makes an ended lease a new generation, not claimed and not
 -- destroyed: a session handed after its end (a start that raced it) is
 -- destroyed by the next sweep, and a claim on the older generation cannot
@@ -86,11 +100,14 @@ end
 
 prune()
 
-if op == 'check' then
+local ops = {}
+
+ops.check = function()
   -- ARGV 4: cooldown ms
   return state(read(user), tonumber(ARGV[4]))
+end
 
-elseif op == 'create' then
+ops.create = function()
   -- ARGV 4: lease ms, 5: cooldown ms. A live lease keeps its end.
   local l = read(user)
   if not l then
@@ -102,8 +119,9 @@ elseif op == 'create' then
   if l.d == 0 and l.e > now then return state(l, 0) end
   rearm(l)
   return state(l, tonumber(ARGV[5]))
+end
 
-elseif op == 'renew' then
+ops.renew = function()
   -- ARGV 4: lease ms, 5: renewals allowed, 6: cooldown ms
   local l = read(user)
   if not l or l.d == 1 or l.e <= now then return state(l, tonumber(ARGV[6])) end
@@ -112,8 +130,9 @@ elseif op == 'renew' then
   write(user, l)
   redis.call('ZADD', ENDS, l.e, user)
   return state(l, 0)
+end
 
-elseif op == 'end' then
+ops['end'] = function()
   -- A stop. ARGV 4: claim ms, 5: cooldown ms. The lease ends now; the
   -- stopper claims it unless a sweep already did. Returns ENDING with the
   -- generation to mark done when the stopper holds the claim, else the
@@ -132,8 +151,9 @@ elseif op == 'end' then
   local s = state(l, tonumber(ARGV[5]))
   s[1] = MINE
   return s
+end
 
-elseif op == 'claimone' then
+ops.claimone = function()
   -- A start by a user whose lease ended and whose cooldown is over: it
   -- destroys its own ended session first. ARGV 4: claim ms.
   local l = read(user)
@@ -145,8 +165,9 @@ elseif op == 'claimone' then
   local s = state(l, 0)
   s[1] = MINE
   return s
+end
 
-elseif op == 'done' then
+ops.done = function()
   -- The session of generation ARGV 4 was destroyed. ARGV 5: cooldown ms.
   -- Returns {1} when it was this lease's current generation, else {0}.
   local l = read(user)
@@ -162,8 +183,9 @@ elseif op == 'done' then
     redis.call('ZADD', COOL, until_, user)
   end
   return {1}
+end
 
-elseif op == 'release' then
+ops.release = function()
   -- Destroying generation ARGV 4 failed: the claim holds for ARGV 5 ms
   -- more (a backoff), then the next sweep retakes it.
   local l = read(user)
@@ -172,8 +194,9 @@ elseif op == 'release' then
   write(user, l)
   redis.call('ZADD', CLAIMS, l.c, user)
   return {1}
+end
 
-elseif op == 'claim' then
+ops.claim = function()
   -- A sweep. ARGV 4: at most this many, 5: claim ms, 6: claims per second
   -- (across instances). Claims ended leases, oldest end first. Returns
   -- {claimed, due left, ms until the rate allows more, user1, gen1, end1, ...}.
@@ -206,4 +229,9 @@ elseif op == 'claim' then
   if out[2] > 0 and used >= rate then out[3] = (sec + 1) * 1000 - now end
   return out
 end
-return redis.error_reply('lease: unknown op ' .. tostring(op))
+
+local run = ops[op]
+if not run then return redis.error_reply('lease: unknown op ' .. tostring(op)) end
+local out = run()
+if op ~= 'check' then touch() end
+return out

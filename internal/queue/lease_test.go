@@ -293,3 +293,28 @@ func TestLeaseClaimRate(t *testing.T) {
 		t.Errorf("next second: %d claimed", len(c.Claimed))
 	}
 }
+
+// Every lease key expires, a week past the last lease's end or cooldown:
+// an abandoned project's leases do not stay forever, a live one's do not
+// lapse.
+func TestLeaseKeysExpire(t *testing.T) {
+	f := newFixture(t, queue.Options{})
+	must(f.store.LeaseCreate(bg, project, "alice", 30*24*time.Hour, 0))
+	must(f.store.LeaseCreate(bg, project, "bob", time.Minute, time.Hour))
+	f.clock.Advance(2 * time.Minute)
+	c := must(f.store.LeaseClaim(bg, project, 10, time.Minute, 100))
+	must(f.store.LeaseDone(bg, project, "bob", c.Claimed[0].Gen, time.Hour))
+	keys := must(f.raw.Keys(bg, "*sess*").Result())
+	if len(keys) < 4 {
+		t.Fatalf("keys %v", keys)
+	}
+	for _, k := range keys {
+		ttl := must(f.raw.PTTL(bg, k).Result())
+		if k == "{carbroker}:"+project+":sess:rate" {
+			continue
+		}
+		if ttl < 30*24*time.Hour || ttl > 38*24*time.Hour {
+			t.Errorf("%s: TTL %v, want a week past the 30-day lease", k, ttl)
+		}
+	}
+}
