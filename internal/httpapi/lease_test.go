@@ -478,3 +478,37 @@ func TestLeaseStartAfterAnUnsweptEnd(t *testing.T) {
 		t.Errorf("alice's new session: %+v", s)
 	}
 }
+
+// Redis goes away in the middle of a sweep (its destroys in flight): the
+// leases it had claimed are retaken once their claims lapse, the rest wait
+// for the next sweep; once Redis is back every ended lease gets destroyed.
+func TestLeaseRedisDownDuringASweep(t *testing.T) {
+	e, px := newLeaseEnv(t, 2, caremu.Options{Concurrency: 20}, map[string]string{"SESSION_MAX": "1m"})
+	const n = 12
+	for i := range n {
+		wantExpires(t, e.start("u"+strconv.Itoa(i)), e.clock.Now().Add(time.Minute))
+	}
+	e.pass(2 * time.Minute)
+	e.emu.SetLatency("DestroySession", 400*time.Millisecond)
+	done := make(chan lease.Report)
+	go func() { done <- e.apis[0].(sweeper).Sweep(context.Background()) }()
+	time.Sleep(150 * time.Millisecond) // the first batch's destroys are in flight
+	px.down()
+	if r := <-done; r.Claimed == 0 || r.Claimed == n || !r.Skipped {
+		t.Fatalf("the interrupted sweep: %+v", r)
+	}
+	e.emu.SetLatency("DestroySession", 0)
+	px.up()
+	time.Sleep(queue.RetryAfterFailure + 100*time.Millisecond)
+	e.sweep(1) // the unclaimed rest
+	e.pass(lease.ClaimTTL + time.Second)
+	e.sweep(0) // the claims the first sweep could not close
+	for i := range n {
+		if e.destroys("u"+strconv.Itoa(i)) == 0 {
+			t.Errorf("u%d never destroyed", i)
+		}
+	}
+	if r := e.sweep(1); r.Claimed != 0 || r.Due != 0 || r.Skipped {
+		t.Errorf("leases left after Redis returned: %+v", r)
+	}
+}
