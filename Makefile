@@ -17,10 +17,14 @@ DEPLOY_FILE = $(if $(VARIANT),docs/deploy/$(VARIANT)/serverless.yml,serverless.y
 DEPLOY_ARGS = -file $(DEPLOY_FILE) $(if $(STAGE),-stage $(STAGE))
 yes = $(filter 1 true yes,$(1))
 
-.PHONY: run test build package deploy remove smoke fuzz bench loadtest screenshot clean
+.PHONY: run jwt test build package deploy remove smoke fuzz bench loadtest screenshot clean
 
-run: ## serve the function on 127.0.0.1:9000 with the embedded CAR emulator
-	$(GO) run ./function -dev
+run: ## serve the function on 127.0.0.1:9000 with the embedded CAR emulator; make run PORT=9001 for another port (the shell's PORT is not read)
+	@echo "make run: building… (the first run compiles for a minute or so; later runs start at once)"
+	@$(GO) run ./function -dev $(if $(filter command line,$(origin PORT)),-listen 127.0.0.1:$(PORT))
+
+jwt: ## a JWT for trying AUTH_MODE=jwt locally: make jwt USER=alice [TTL=2h]; signs with JWT_SECRET from the shell (dev only: not in the deployed binary)
+	@$(GO) run ./internal/cmd/jwt -user "$(USER)" $(if $(TTL),-ttl $(TTL))
 
 test: ## vet, format check, and every test with the race detector (without it, said so, when cgo is unavailable)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -19,11 +19,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"carbroker/internal/car"
 	"carbroker/internal/config"
+	"carbroker/internal/credential"
 	"carbroker/internal/fault"
 	"carbroker/internal/httpapi"
 	"carbroker/internal/invocation"
@@ -114,6 +118,18 @@ func runHTTP(ctx context.Context, env Env, addr, version string) int {
 		log.Error("function misconfigured", "problem", err.Error())
 		return serveHTTP(ctx, env, addr, misconfigured(err), config.Config{}, log, nil)
 	}
+	if !credential.FromEnv(env.Getenv).Valid() {
+		// A server that cannot call CAR would answer every start with an
+		// error: say so now, not to the first user.
+		problem := &config.Error{Problems: []config.Problem{{Var: "SCF_ROLE", Message: noCredentials}}}
+		if env.Getenv("TENCENTCLOUD_RUNENV") != "SCF" {
+			fmt.Fprintf(env.Stderr, "configuration:\n%v\n", problem)
+			return 2
+		}
+		log := newLogger(env.Stderr, "info")
+		log.Error("function misconfigured", "problem", problem.Error())
+		return serveHTTP(ctx, env, addr, misconfigured(problem), config.Config{}, log, nil)
+	}
 	log := newLogger(env.Stderr, cfg.LogLevel)
 	c := carClient(cfg, nil, env.Getenv)
 	h, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{Logger: log, Version: version})
@@ -121,9 +137,47 @@ func runHTTP(ctx context.Context, env Env, addr, version string) int {
 		fmt.Fprintf(env.Stderr, "configuration: %v\n", err)
 		return 2
 	}
+	probeLine(ctx, h, cfg, log)
 	go warm(ctx, c)
 	h = scf.WebFunction(h, httpapi.TrustedPeer(cfg.TrustedProxies))
 	return serveHTTP(ctx, env, addr, h, cfg, log, nil)
+}
+
+// noCredentials is why HTTP mode refuses to start without CAR credentials.
+const noCredentials = "no CAR credentials: give the function an execution role (SCF_ROLE in .env, role: in serverless.yml; SCF then sets TENCENTCLOUD_SECRETID, TENCENTCLOUD_SECRETKEY and TENCENTCLOUD_SESSIONTOKEN), " +
+	"or, outside SCF, set TENCENTCLOUD_SECRETID and TENCENTCLOUD_SECRETKEY; to try the broker without CAR, run make run (dev mode)"
+
+// probeWithin bounds how long the start waits for the line's Redis.
+const probeWithin = time.Second
+
+// probeLine checks, once at start and within probeWithin, that the line's
+// Redis answers; if it does not, it logs one warning naming the address
+// (password masked) and what the function does meanwhile. /healthz says
+// "degraded" from the first request on either way, as it asks the store.
+func probeLine(ctx context.Context, h http.Handler, cfg config.Config, log *slog.Logger) {
+	if cfg.Queue.RedisURL == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, probeWithin)
+	defer cancel()
+	if httpapi.LineHealth(ctx, h) == "degraded" {
+		log.Warn("the waiting line's Redis does not answer at start: running degraded (starts go to CAR without the line, a start CAR cannot serve waits with a 202 and Retry-After) until it answers; /healthz says \"Queue\":\"degraded\"",
+			"redis", maskedURL(cfg.Queue.RedisURL))
+	}
+}
+
+// maskedURL is a Redis URL as a log may show it: nothing between the
+// scheme and the last "@" (the user information, where the password is,
+// even when it holds an unescaped "/", "?" or "#").
+func maskedURL(raw string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return "(QUEUE_REDIS_URL, not shown: it is not a URL)"
+	}
+	if i := strings.LastIndex(rest, "@"); i >= 0 {
+		rest = "xxxxx@" + rest[i+1:]
+	}
+	return scheme + "://" + rest
 }
 
 func warm(ctx context.Context, c *car.Client) {
@@ -152,6 +206,9 @@ func serveHTTP(ctx context.Context, env Env, addr string, h http.Handler, cfg co
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "listen %s: %v\n", addr, err)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			fmt.Fprintln(env.Stderr, portTaken(addr, cfg.Dev.Concurrency > 0)) // only dev mode has Dev settings
+		}
 		return 1
 	}
 	timeout := cfg.RequestTimeout
@@ -189,6 +246,33 @@ func serveHTTP(ctx context.Context, env Env, addr string, h http.Handler, cfg co
 	return 0
 }
 
+// portTaken says what to do when addr's port is taken: another program
+// (often an earlier make run) holds it. It suggests a free port nearby.
+func portTaken(addr string, dev bool) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "the address is taken: choose another with -listen HOST:PORT"
+	}
+	suggest := "another port"
+	if n, err := strconv.Atoi(port); err == nil {
+		for p := n + 1; p <= n+20 && p < 65536; p++ {
+			if ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p))); err == nil {
+				ln.Close()
+				suggest = strconv.Itoa(p)
+				break
+			}
+		}
+	}
+	if suggest == "another port" {
+		return "port " + port + " is taken (another program, or an earlier run, holds it): choose another with -listen " + net.JoinHostPort(host, "PORT")
+	}
+	msg := "port " + port + " is taken (another program, or an earlier run, holds it): choose another with -listen " + net.JoinHostPort(host, suggest)
+	if dev {
+		msg += ", or: make run PORT=" + suggest
+	}
+	return msg
+}
+
 // runEvent serves the SCF Go1 runtime protocol. Configuration is validated
 // at start and again after each invoke's Environment is applied; a
 // misconfigured function answers each invoke with a 500 naming the problem.
@@ -199,8 +283,10 @@ func runEvent(ctx context.Context, env Env, port, version string) int {
 		return 1
 	}
 	src := newEventSource(env, version)
-	if _, err := src.current(); err != nil {
+	if h, err := src.current(); err != nil {
 		src.log.Error("function misconfigured at start; every invoke will answer 500 until fixed", "problem", err.Error())
+	} else if cfg, err := config.Load(env.Getenv, config.Options{}); err == nil {
+		probeLine(ctx, h, cfg, src.log)
 	}
 	if env.Ready != nil {
 		env.Ready(ln.Addr().String())
@@ -239,6 +325,16 @@ func newEventSource(env Env, version string) *eventSource {
 	return &eventSource{env: env, version: version, transport: car.NewTransport(), level: level, log: newLoggerAt(env.Stderr, level)}
 }
 
+// credentials reports whether the invoke in ctx brought CAR credentials
+// (the runtime attaches those its Environment carried), or else whether
+// the process has them.
+func (s *eventSource) credentials(ctx context.Context) bool {
+	if t, ok := credential.FromContext(ctx); ok {
+		return t.Valid()
+	}
+	return credential.FromEnv(s.env.Getenv).Valid()
+}
+
 // handler is the scf.HandlerSource: the handler for the configuration in
 // the environment. A misconfiguration is answered by the handler, and
 // logged on every invoke.
@@ -265,7 +361,7 @@ func (s *eventSource) current() (http.Handler, error) {
 	if err == nil {
 		setLevel(s.level, cfg.LogLevel)
 		c := carClient(cfg, s.transport, s.env.Getenv)
-		h, err = httpapi.NewFromConfig(cfg, c, httpapi.Options{Logger: s.log, Version: s.version})
+		h, err = httpapi.NewFromConfig(cfg, c, httpapi.Options{Logger: s.log, Version: s.version, Credentials: s.credentials})
 	}
 	if err != nil {
 		s.h, s.problem = misconfigured(err), err

@@ -16,20 +16,17 @@ import (
 	"carbroker/internal/queue"
 )
 
-// runDev serves the API with an embedded emulator. It never reads
-// CAR_ENDPOINT or TENCENTCLOUD_* from the shell: dev traffic never reaches
-// real CAR, and real keys never reach the emulator.
+// runDev serves the API with an embedded emulator. It is sealed from the
+// shell's production settings (sealedEnv): dev traffic never reaches real
+// CAR or a production line, and real keys never reach the emulator. It
+// answers only requests for a loopback name or its -listen address
+// (hostGuard).
 func runDev(ctx context.Context, env Env, addr, version string) int {
 	if env.Getenv("TENCENTCLOUD_RUNENV") == "SCF" {
 		fmt.Fprintln(env.Stderr, "refusing -dev on SCF (TENCENTCLOUD_RUNENV=SCF): dev mode serves a fake CAR")
 		return 2
 	}
-	getenv := func(k string) string {
-		if k == "CAR_ENDPOINT" || strings.HasPrefix(k, "TENCENTCLOUD_") {
-			return ""
-		}
-		return env.Getenv(k)
-	}
+	getenv, ignored := sealedEnv(env.Getenv)
 	cfg, err := config.Load(getenv, config.Options{Dev: true})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "configuration:\n%v\n", err)
@@ -41,11 +38,6 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 	switch {
 	case !pool.Queue && cfg.Lease.Max == 0:
 		cfg.Queue.RedisURL = ""
-	case cfg.Queue.RedisURL != "":
-		lineNote = "waiting line on QUEUE_REDIS_URL"
-		if !pool.Queue {
-			cfg.Queue.LineOff, lineNote = true, "waiting line off (DEV_QUEUE=false), session leases on QUEUE_REDIS_URL"
-		}
 	default:
 		mem, err := memredis.Start("")
 		if err != nil {
@@ -67,7 +59,7 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 	cl := emu.Client()
 	c := carClient(cfg, cl.Transport, cl.Getenv)
 	log := newLogger(env.Stderr, cfg.LogLevel)
-	h, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{Logger: log, Version: version, Queue: qo})
+	h, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{Logger: log, Version: version, Queue: qo, Local: true})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "configuration: %v\n", err)
 		return 2
@@ -85,16 +77,22 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 	if addr == "" {
 		addr = "127.0.0.1:9000"
 	}
+	h = hostGuard(h, addr)
 	return serveHTTP(ctx, env, addr, h, cfg, log, func(url string) {
 		fmt.Fprintf(env.Stdout, "dev mode: the function on %s with an embedded CAR emulator (%d concurrencies, %g s retention, AUTH_MODE=%s, %s)\n",
 			url, pool.Concurrency, pool.Retention.Seconds(), cfg.Auth.Mode, lineNote)
+		sealed := "dev mode is sealed: it ignores CAR_ENDPOINT, TENCENTCLOUD_*, CAR_PROJECT_ID, CAR_APPLICATION_ID, the CAR_ALLOWED_* lists, QUEUE_REDIS_URL and QUEUE_KEY_PREFIX from the shell (its own project " + cfg.ProjectID + ", emulator and embedded Redis)"
+		if len(ignored) > 0 {
+			sealed += "; ignored here: " + strings.Join(ignored, ", ")
+		}
+		fmt.Fprintln(env.Stdout, sealed)
 		fmt.Fprintf(env.Stdout, "dev console: open %s/ in a browser\n", url)
 		body, note := `{"UserId":"demo-user","ClientSession":"dev-client-session"}`, ""
 		switch cfg.Auth.Mode {
 		case config.AuthTicket:
 			body, note = `{"ClientSession":"dev-client-session"}`, "the reply's Ticket goes in Authorization: Bearer on later calls"
 		case config.AuthJWT:
-			note = "add -H 'Authorization: Bearer <a JWT your JWT_* settings accept>'"
+			note = "add -H 'Authorization: Bearer <a JWT your JWT_* settings accept>' (with JWT_SECRET, make jwt USER=demo-user mints one)"
 		case config.AuthSign:
 			note = "add the demo's Sign field (SHA-256 of the sorted values + COMPAT_SIGN_SALT)"
 		}

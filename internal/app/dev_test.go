@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"regexp"
@@ -201,5 +202,98 @@ func TestDevModeLine(t *testing.T) {
 		if st, b := post("second"); st != c.wantStatus {
 			t.Fatalf("DEV_QUEUE=%q second with a pool of 1: %d %s, want %d", c.queue, st, b, c.wantStatus)
 		}
+	}
+}
+
+// Dev mode is sealed from a shell holding production settings: it never
+// writes to the production line (QUEUE_REDIS_URL, QUEUE_KEY_PREFIX) nor
+// takes its project or allow-lists, and its banner names what it ignored.
+func TestDevModeIgnoresProductionSettings(t *testing.T) {
+	dev, p := devFunction(t, "DEV_CONCURRENCY=1",
+		"QUEUE_REDIS_URL=redis://:prod-password@127.0.0.1:1/0", "QUEUE_KEY_PREFIX=prod:",
+		"CAR_PROJECT_ID=cap-prod1", "CAR_ALLOWED_PROJECT_IDS=cap-prod1,cap-prod2", "CAR_APPLICATION_ID=app-prod")
+	if _, body, _ := get(t, dev+"/healthz"); field(body, "Queue") != "ok" {
+		t.Errorf("healthz %s: the line is not on the embedded Redis", body)
+	}
+	post := func(user string) (int, string) {
+		res, err := http.Post(dev+"/session", "", strings.NewReader(`{"UserId":"`+user+`","ClientSession":"cs","ProjectId":"cap-dev00000"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	if st, b := post("first"); st != 200 {
+		t.Fatalf("start in the dev project: %d %s", st, b)
+	}
+	if st, b := post("second"); st != http.StatusAccepted || field(b, "Queue.Position") != "1" {
+		t.Fatalf("second start with a pool of 1: %d %s, want a place in the embedded line", st, b)
+	}
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(p.stdout.String(), "ignored here:"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("banner does not say what it ignored:\n%s", p.stdout.String())
+		}
+	}
+	out := p.stdout.String() + p.stderr.String()
+	for _, k := range []string{"QUEUE_REDIS_URL", "QUEUE_KEY_PREFIX", "CAR_PROJECT_ID", "CAR_ALLOWED_PROJECT_IDS"} {
+		if !strings.Contains(out, k) {
+			t.Errorf("banner does not name %s:\n%s", k, p.stdout.String())
+		}
+	}
+	if strings.Contains(out, "prod-password") {
+		t.Error("the production Redis password was printed")
+	}
+	if strings.Contains(p.stderr.String(), "TRUSTED_PROXY_CIDRS") {
+		t.Errorf("dev mode warned about TRUSTED_PROXY_CIDRS (every dev caller is on loopback):\n%s", p.stderr.String())
+	}
+}
+
+// The dev server answers only Host headers naming loopback (or its -listen
+// address): a page that rebinds its DNS name to 127.0.0.1 reaches neither
+// /dev/* nor the API.
+func TestDevModeRefusesForeignHost(t *testing.T) {
+	dev, _ := devFunction(t)
+	port := dev[strings.LastIndex(dev, ":")+1:]
+	do := func(method, path, host, body string) (int, string) {
+		req, _ := http.NewRequest(method, dev+path, strings.NewReader(body))
+		req.Host = host
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	for _, host := range []string{"evil.example:" + port, "evil.example", "localhost.evil.example:" + port, "127.0.0.1.nip.io:" + port, "127.0.0.2:" + port} {
+		for _, r := range []struct{ method, path, body string }{
+			{"GET", "/dev/state", ""}, {"POST", "/dev/connect", `{"UserId":"u1"}`}, {"GET", "/", ""},
+			{"POST", "/session", `{"UserId":"u1","ClientSession":"cs"}`}, {"GET", "/healthz", ""},
+		} {
+			st, b := do(r.method, r.path, host, r.body)
+			if st != http.StatusForbidden || field(b, "Error.Code") != "Forbidden" || !strings.Contains(b, "localhost") {
+				t.Errorf("Host %s: %s %s = %d %s", host, r.method, r.path, st, b)
+			}
+		}
+	}
+	for _, host := range []string{"localhost:" + port, "LOCALHOST", "127.0.0.1:" + port, "[::1]:" + port, "localhost"} {
+		if st, b := do("GET", "/dev/state", host, ""); st != 200 {
+			t.Errorf("Host %s: GET /dev/state = %d %s", host, st, b)
+		}
+	}
+}
+
+// When the port is taken (an earlier make run), dev mode says how to pick
+// another: -listen, and make run's PORT.
+func TestDevModePortTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	out, err := exec_(binary, []string{"PATH=" + os.Getenv("PATH")}, "-dev", "-listen", ln.Addr().String())
+	if err == nil || !strings.Contains(out, "-listen 127.0.0.1:") || !strings.Contains(out, "make run PORT=") {
+		t.Fatalf("err %v, output:\n%s", err, out)
 	}
 }

@@ -11,9 +11,10 @@ import (
 	"carbroker/internal/caremu"
 )
 
-// The web-function shape: scf_bootstrap runs -listen with
-// TRUSTED_PROXY_CIDRS=127.0.0.1/32, so the platform's local proxy supplies
-// the request id, the timeout (seconds) and the client address.
+// The web-function shape, with TRUSTED_PROXY_CIDRS=127.0.0.1/32 set (as an
+// operator sets it after checking what the proxy forwards: docs/deploy.md):
+// the platform's local proxy supplies the request id, the timeout (seconds)
+// and the client address.
 func TestWebFunctionHeaders(t *testing.T) {
 	w := newWorld(t, caremu.Options{})
 	base, _ := w.httpFunction("TRUSTED_PROXY_CIDRS=127.0.0.1/32")

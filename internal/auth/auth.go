@@ -56,6 +56,7 @@ const (
 	// OpRead reads public figures (GET /capacity): any authenticated caller
 	// in ticket and jwt modes, anyone (an empty Identity) in none and sign modes.
 	OpRead
+	OpAlive // a heartbeat of the caller's own session (POST /session/alive): owner-only, like a stop
 )
 
 // Request is what an authenticator may look at.

@@ -44,7 +44,14 @@ type Config struct {
 	NoIdleWait            time.Duration // CAR_NOIDLE_WAIT
 	AttemptTimeout        time.Duration // CAR_ATTEMPT_TIMEOUT
 	GuestApply            bool          // CAR_GUEST_APPLY: guests call ApplyConcurrent too
-	Endpoint              Endpoint      // CAR_ENDPOINT
+	// LockWindow is CAR_LOCK_WINDOW: how long a lock-only start (the demo's
+	// /Enqueue answering 10101) lets its user start. CAR does not publish
+	// how long its lock lasts.
+	LockWindow time.Duration
+	// Retention is CAR_RETENTION: how long CAR keeps a disconnected
+	// session for a reconnect (90 s, CAR's documented default).
+	Retention time.Duration
+	Endpoint  Endpoint // CAR_ENDPOINT
 
 	// HTTP
 	RequestTimeout   time.Duration  // REQUEST_TIMEOUT
@@ -77,7 +84,7 @@ type Queue struct {
 	Abandon   time.Duration // QUEUE_ABANDON: a place not polled for this long is dropped
 	MaxPerIP  int           // QUEUE_MAX_PER_IP: places per client IP
 	KeyPrefix string        // QUEUE_KEY_PREFIX
-	HoldTTL   time.Duration // QUEUE_HOLD_TTL: how long a user who got a concurrency through us skips the line
+	HoldTTL   time.Duration // QUEUE_HOLD_TTL: how long a user handed a ServerSession through us skips the line after its last start (heartbeats then decide)
 	// LineOff keeps the line off while its store (RedisURL) serves session
 	// leases: dev mode's DEV_QUEUE=false with SESSION_MAX. Not a variable.
 	LineOff bool
@@ -235,6 +242,8 @@ func Load(getenv func(string) string, opt Options) (Config, error) {
 	c.GuestApply = boolean(get, "CAR_GUEST_APPLY", false, p)
 	c.NoIdleWait = duration(get, "CAR_NOIDLE_WAIT", 0, 0, 15*time.Minute, p)
 	c.AttemptTimeout = duration(get, "CAR_ATTEMPT_TIMEOUT", time.Second, 100*time.Millisecond, 15*time.Minute, p)
+	c.LockWindow = duration(get, "CAR_LOCK_WINDOW", 30*time.Second, time.Second, time.Hour, p)
+	c.Retention = duration(get, "CAR_RETENTION", 90*time.Second, time.Second, 24*time.Hour, p)
 	c.Endpoint = defaultEndpoint
 	if ep := get("CAR_ENDPOINT"); ep != "" {
 		e, err := parseEndpoint(ep)
@@ -289,6 +298,9 @@ func Load(getenv func(string) string, opt Options) (Config, error) {
 			Retention:   duration(get, "DEV_RETENTION", 90*time.Second, time.Second, 24*time.Hour, p),
 			ClientWait:  duration(get, "DEV_CLIENT_WAIT", 30*time.Second, time.Second, 24*time.Hour, p),
 			Queue:       boolean(get, "DEV_QUEUE", true, p),
+		}
+		if get("CAR_RETENTION") == "" {
+			c.Retention = c.Dev.Retention // the embedded emulator's retention is CAR's here
 		}
 	}
 	if c.Lease.Max > 0 && c.Queue.RedisURL == "" && !opt.Dev {
@@ -556,7 +568,7 @@ func duration(get func(string) string, key string, def, lo, hi time.Duration, p 
 var Keys = []string{
 	"CAR_PROJECT_ID", "CAR_ALLOWED_PROJECT_IDS", "CAR_APPLICATION_ID", "CAR_ALLOWED_APPLICATION_IDS",
 	"CAR_ALLOWED_VERSION_IDS", "CAR_ALLOW_APPLICATION_PARAMETERS", "CAR_ALLOW_RUN_WITHOUT_CLIENT",
-	"CAR_NOIDLE_WAIT", "CAR_ATTEMPT_TIMEOUT", "CAR_GUEST_APPLY", "CAR_ENDPOINT", "REQUEST_TIMEOUT", "TRUSTED_PROXY_CIDRS",
+	"CAR_NOIDLE_WAIT", "CAR_ATTEMPT_TIMEOUT", "CAR_GUEST_APPLY", "CAR_LOCK_WINDOW", "CAR_RETENTION", "CAR_ENDPOINT", "REQUEST_TIMEOUT", "TRUSTED_PROXY_CIDRS",
 	"CORS_ALLOW_ORIGINS", "LOG_LEVEL", "AUTH_MODE", "AUTH_SECRET", "AUTH_TICKET_TTL", "AUTH_INVITE_TTL",
 	"COMPAT_SIGN_SALT", "JWT_SECRET", "JWT_JWKS_URL", "JWT_PUBLIC_KEY", "JWT_ISSUER", "JWT_AUDIENCE",
 	"JWT_USER_CLAIM", "JWT_HASH_USER_ID", "JWT_LEEWAY",

@@ -347,6 +347,21 @@ func TestQueueSettings(t *testing.T) {
 			t.Errorf("%s=%s: %v", k, v, err)
 		}
 	}
+	if c, err := load(nil, false); err != nil || c.LockWindow != 30*time.Second || c.Retention != 90*time.Second {
+		t.Fatalf("CAR_LOCK_WINDOW, CAR_RETENTION defaults: %v %v %v", c.LockWindow, c.Retention, err)
+	}
+	c, err = load(map[string]string{"CAR_LOCK_WINDOW": "10s", "CAR_RETENTION": "2m"}, false)
+	if err != nil || c.LockWindow != 10*time.Second || c.Retention != 2*time.Minute {
+		t.Fatalf("CAR_LOCK_WINDOW, CAR_RETENTION set: %v %v %v", c.LockWindow, c.Retention, err)
+	}
+	for k, v := range map[string]string{"CAR_LOCK_WINDOW": "0", "CAR_RETENTION": "500ms"} {
+		if _, err := load(map[string]string{k: v}, false); err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s=%s: %v", k, v, err)
+		}
+	}
+	if c, err := load(map[string]string{"DEV_RETENTION": "5s"}, true); err != nil || c.Retention != 5*time.Second {
+		t.Fatalf("dev mode: CAR_RETENTION follows the emulator's DEV_RETENTION: %v %v", c.Retention, err)
+	}
 	c, err = load(nil, true)
 	if err != nil || !c.Dev.Queue {
 		t.Fatalf("dev default: the line is on: %v %v", c.Dev.Queue, err)

@@ -39,6 +39,9 @@ type useCase interface {
 	Start(ctx context.Context, in session.StartInput, lockOnly bool) (line.Result, error)
 	Stop(ctx context.Context, userID string) error
 	Leave(ctx context.Context, userID string)
+	// Alive is a heartbeat: whether the user holds a mark in the project's
+	// line, and how often to heartbeat.
+	Alive(ctx context.Context, project, userID string) (bool, time.Duration, error)
 	Capacity(ctx context.Context, project string) (line.Capacity, error)
 	Health(ctx context.Context) string // "", "ok" or "degraded"
 	// Renew extends the user's session lease (SESSION_RENEW).
@@ -68,19 +71,33 @@ type deps struct {
 	requireInvites bool
 	log            *slog.Logger
 	version        string
+	// local is dev mode: every caller is on loopback by design, so a
+	// non-public client address is not worth a warning.
+	local bool
+	now   func() time.Time // for the rate of warnings
+	// credentials, if set, reports whether CAR credentials are in force
+	// (event mode, where they come with each invoke); /healthz says so.
+	credentials func(context.Context) bool
 }
 
 // api is the http.Handler.
 type api struct {
 	deps
-	warnOnce sync.Once
+	ipWarn struct {
+		sync.Mutex
+		last time.Time // when the non-public client address was last warned about
+	}
 }
+
+// ipWarnEvery is the most often the non-public client address is logged.
+const ipWarnEvery = time.Minute
 
 // Operations (also the route names in logs).
 const (
 	opStart    = "start"
 	opStop     = "stop"
 	opInvite   = "invite"
+	opAlive    = "alive"
 	opHealth   = "health"
 	opEnqueue  = "enqueue"
 	opDequeue  = "dequeue"
@@ -100,6 +117,7 @@ type route struct {
 var routes = []route{
 	{"/session/invite", http.MethodPost, opInvite, native{}},
 	{"/session/renew", http.MethodPost, opRenew, native{}},
+	{"/session/alive", http.MethodPost, opAlive, native{}},
 	{"/StartProject", http.MethodPost, opStart, compat{}},
 	{"/StopProject", http.MethodPost, opStop, compat{}},
 	{"/session", http.MethodPost, opStart, native{}},
@@ -198,6 +216,8 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.stop(x)
 	case opInvite:
 		a.invite(x)
+	case opAlive:
+		a.alive(x)
 	case opEnqueue:
 		a.enqueue(x)
 	case opDequeue:
@@ -295,11 +315,40 @@ func (a *api) clientIP(r *http.Request) (string, error) {
 	if !ok {
 		return "", fault.New(fault.Invalid, "the caller's IP address could not be determined")
 	}
-	if !public(ip) {
-		a.warnOnce.Do(func() {
-			a.log.Warn("client IP is not public; CAR schedules by UserIp, so set TRUSTED_PROXY_CIDRS if a proxy fronts the function",
-				"ip", ip.String())
-		})
+	if !public(ip) && !a.local {
+		a.warnNonPublic(r, ip)
 	}
 	return ip.String(), nil
+}
+
+// warnNonPublic logs, at most once a minute per instance, that the client
+// address is not public: CAR schedules by it, and the waiting line's
+// QUEUE_MAX_PER_IP cap is not applied to it (a proxy's address would put
+// every user under one cap). The forwarding headers as received help the
+// operator decide which proxies to trust; they are addresses, not secrets.
+func (a *api) warnNonPublic(r *http.Request, ip netip.Addr) {
+	now := a.now()
+	a.ipWarn.Lock()
+	due := a.ipWarn.last.IsZero() || now.Sub(a.ipWarn.last) >= ipWarnEvery || now.Before(a.ipWarn.last)
+	if due {
+		a.ipWarn.last = now
+	}
+	a.ipWarn.Unlock()
+	if !due {
+		return
+	}
+	a.log.Warn("client IP is not public: CAR schedules by UserIp, and the line's QUEUE_MAX_PER_IP cap is not applied to it; "+
+		"if a proxy fronts the function, set TRUSTED_PROXY_CIDRS to its addresses (logged at most once a minute)",
+		"ip", ip.String(), "peer", r.RemoteAddr,
+		"x_forwarded_for", clip(strings.Join(r.Header.Values("X-Forwarded-For"), ", ")),
+		"x_real_ip", clip(r.Header.Get("X-Real-Ip")))
+}
+
+// clip bounds a header value for the log.
+func clip(s string) string {
+	const max = 200
+	if len(s) > max {
+		return s[:max] + "…"
+	}
+	return s
 }

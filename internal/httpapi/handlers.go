@@ -53,6 +53,11 @@ func (a *api) prepareStart(x *exchange) (session.StartInput, auth.Identity, erro
 	in = session.StartInput{UserID: id.UserID, ProjectID: s.ProjectID, ApplicationID: s.ApplicationID,
 		ApplicationVersionID: s.ApplicationVersionID, ClientSession: s.ClientSession, RunMode: s.RunMode,
 		ApplicationParameters: s.ApplicationParameters, HostUserID: s.HostUserID, Role: s.Role}
+	if x.route.op == opEnqueue && in.Guest() {
+		// A lock is for the caller's own session: a guest locking a
+		// concurrency would take one outside the line.
+		return in, id, errEnqueueGuest
+	}
 	if err := a.authorise(&in, s.Invite); err != nil {
 		return in, id, err
 	}
@@ -151,6 +156,9 @@ func (a *api) stop(x *exchange) {
 	x.outcome = "stopped"
 	x.route.style.stopped(x, id.UserID)
 }
+
+var errEnqueueGuest = fault.New(fault.Invalid,
+	"Enqueue locks a concurrency for the caller's own session: HostUserId must be empty or the caller's own UserId (a guest joins its host's room with StartProject)")
 
 // maxInviteSeconds bounds ExpiresIn before it becomes a Duration (no overflow).
 const maxInviteSeconds = 366 * 24 * 3600

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strconv"
@@ -56,6 +57,55 @@ func (c compat) waiting(x *exchange, id auth.Identity, in session.StartInput, p 
 	c.reply(x, r)
 }
 
+// aliveReply is POST /session/alive.
+type aliveReply struct {
+	UserId           string
+	Holding          bool
+	HeartbeatSeconds int
+	RequestId        string
+}
+
+// alive is a client's heartbeat while its app runs: owner-only like a
+// stop, one Redis call, no CAR call. Holding says whether the user holds a
+// mark through us (its reconnects skip the line): false tells the client to
+// stop heartbeating (no mark, or the line is off: HeartbeatSeconds 0). The
+// project is ProjectId, default CAR_PROJECT_ID, and must be allowed.
+func (a *api) alive(x *exchange) {
+	f, err := a.readRequest(x)
+	if err != nil {
+		a.fail(x, err)
+		return
+	}
+	project := f["ProjectId"]
+	if project != "" && !resourceIDPattern.MatchString(project) {
+		a.fail(x, fault.New(fault.Invalid, "ProjectId is not a valid CAR id"))
+		return
+	}
+	id, err := a.identify(x, auth.OpAlive, f, x.r.URL.Query())
+	if err != nil {
+		a.fail(x, err)
+		return
+	}
+	if project == "" {
+		project = a.cfg.ProjectID
+	}
+	if !slices.Contains(a.cfg.AllowedProjectIDs, project) {
+		a.fail(x, fault.New(fault.Forbidden, "ProjectId is not allowed (CAR_ALLOWED_PROJECT_IDS)"))
+		return
+	}
+	holding, every, err := a.sessions.Alive(x.r.Context(), project, id.UserID)
+	if err != nil {
+		a.fail(x, err)
+		return
+	}
+	x.outcome = "alive"
+	if !holding {
+		x.outcome = "not holding"
+	}
+	x.reply(http.StatusOK, aliveReply{UserId: id.UserID, Holding: holding,
+		HeartbeatSeconds: int(every / time.Second), RequestId: x.requestID})
+}
+
 // capacityReply is GET /capacity.
 type capacityReply struct {
 	Total, Running, Idle, Waiting int
@@ -95,14 +145,38 @@ func (a *api) capacity(x *exchange) {
 	x.reply(http.StatusOK, capacityReply{Total: c.Total, Running: c.Running, Idle: c.Idle, Waiting: c.Waiting, RequestId: x.requestID})
 }
 
+// LineHealth asks the waiting line's store of an API built by NewFromConfig
+// whether it answers: "ok", "degraded", or "" when the line is off (or h is
+// not such an API). The start-up probe uses it.
+func LineHealth(ctx context.Context, h http.Handler) string {
+	a, ok := h.(*api)
+	if !ok {
+		return ""
+	}
+	return a.sessions.Health(ctx)
+}
+
 // health answers GET /healthz; with the line on, Queue says whether Redis
 // is reachable ("ok") or the line is degraded to stateless starts.
+//
+// Auth names the AUTH_MODE in force, so a client (make smoke) knows what
+// the server asks for. Where credentials come with each invoke (event
+// mode), Credentials says whether this one brought them: "missing" is a
+// 503, as the function cannot call CAR.
 func (a *api) health(x *exchange) {
-	body := map[string]string{"Status": "ok", "Version": a.version}
+	body := map[string]string{"Status": "ok", "Version": a.version, "Auth": string(a.cfg.Auth.Mode)}
 	if q := a.sessions.Health(x.r.Context()); q != "" {
 		body["Queue"] = q
 	}
-	x.reply(http.StatusOK, body)
+	status := http.StatusOK
+	if a.credentials != nil {
+		body["Credentials"] = "ok"
+		if !a.credentials(x.r.Context()) {
+			body["Status"], body["Credentials"] = "unavailable", "missing"
+			status = http.StatusServiceUnavailable
+		}
+	}
+	x.reply(status, body)
 }
 
 // renew answers POST /session/renew: the owner extends its session lease

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"carbroker/internal/auth"
 	"carbroker/internal/config"
@@ -21,9 +22,18 @@ type Options struct {
 	Auth    auth.Options    // clock, JWKS client
 	Session session.Options // retry tuning; NoIdleWait, GuestApply and AttemptTimeout come from the configuration
 	// Queue tunes the waiting line's store (clock, call budget); URL,
-	// prefix, abandonment, per-IP cap and holder expiry come from the
-	// configuration.
+	// prefix, abandonment, per-IP cap, holder expiry, lock window and
+	// retention come from the configuration.
 	Queue queue.Options
+	// Local is dev mode: callers are on loopback by design, so a
+	// non-public client address is not warned about.
+	Local bool
+	// Now is the clock of rate-limited warnings (default time.Now).
+	Now func() time.Time
+	// Credentials, if set, reports whether CAR credentials are in force;
+	// /healthz then answers "Credentials":"missing" with a 503 when they
+	// are not (event mode: they come with each invoke).
+	Credentials func(context.Context) bool
 }
 
 // CAR is what the wiring calls CAR for: the session actions and the count.
@@ -42,12 +52,13 @@ func NewFromConfig(cfg config.Config, c CAR, o Options) (http.Handler, error) {
 	}
 	so := o.Session
 	so.NoIdleWait, so.GuestApply, so.AttemptTimeout = cfg.NoIdleWait, cfg.GuestApply, cfg.AttemptTimeout
-	lo := line.Options{Counter: c, Projects: cfg.AllowedProjectIDs}
+	lo := line.Options{Counter: c, Projects: cfg.AllowedProjectIDs, GuestApply: cfg.GuestApply}
 	var st *queue.Store
 	if cfg.Queue.RedisURL != "" {
 		qo := o.Queue
 		qo.URL, qo.Prefix, qo.Abandon = cfg.Queue.RedisURL, cfg.Queue.KeyPrefix, cfg.Queue.Abandon
 		qo.MaxPerIP, qo.HoldTTL = cfg.Queue.MaxPerIP, cfg.Queue.HoldTTL
+		qo.LockWindow, qo.Retention = cfg.LockWindow, cfg.Retention
 		if qo.Logger == nil {
 			qo.Logger = o.Logger
 		}
@@ -73,6 +84,12 @@ func NewFromConfig(cfg config.Config, c CAR, o Options) (http.Handler, error) {
 		requireInvites: auth.HasInvites(cfg.Auth.Mode),
 		log:            o.Logger,
 		version:        o.Version,
+		local:          o.Local,
+		now:            o.Now,
+		credentials:    o.Credentials,
+	}
+	if d.now == nil {
+		d.now = time.Now
 	}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)

@@ -117,6 +117,7 @@ var routeFields = map[string][]string{
 	opEnqueue: {"UserId", "ClientSession", "ProjectId", "ApplicationId", "ApplicationVersionId", "ApplicationParameters",
 		"RunMode", "HostUserId", "Role", "Invite"},
 	opStop:    {"UserId"},
+	opAlive:   {"UserId", "ProjectId"},
 	opInvite:  {"UserId", "Role", "ExpiresIn"},
 	opDequeue: {"UserId"},
 	opRenew:   {"UserId", "ProjectId"},

@@ -43,6 +43,7 @@ type Inner interface {
 	Start(ctx context.Context, in session.StartInput, lockOnly bool) (line.Result, error)
 	Stop(ctx context.Context, userID string) error
 	Leave(ctx context.Context, userID string)
+	Alive(ctx context.Context, project, userID string) (bool, time.Duration, error)
 	Capacity(ctx context.Context, project string) (line.Capacity, error)
 	Health(ctx context.Context) string
 }
@@ -297,6 +298,12 @@ func (s *Service) Renew(ctx context.Context, userID, project string) (Renewal, e
 
 // Leave is the inner use case's.
 func (s *Service) Leave(ctx context.Context, userID string) { s.o.Inner.Leave(ctx, userID) }
+
+// Alive is the inner use case's heartbeat: once a lease ended and its
+// session was destroyed, the user holds nothing and the client stops.
+func (s *Service) Alive(ctx context.Context, project, userID string) (bool, time.Duration, error) {
+	return s.o.Inner.Alive(ctx, project, userID)
+}
 
 // Health is the inner use case's.
 func (s *Service) Health(ctx context.Context) string { return s.o.Inner.Health(ctx) }

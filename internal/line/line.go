@@ -3,15 +3,23 @@
 // answers the capacity of a project.
 //
 // The rules (docs/queue.md):
-//   - a holder (a user who got a concurrency through us and has not stopped)
-//     goes to CAR at once: CAR gives a reconnect its own concurrency back;
+//   - a holder (a user who was handed a ServerSession through us and has
+//     not stopped; its mark lapses with CAR's retention after its last
+//     heartbeat) goes to CAR at once: CAR gives a reconnect its own
+//     concurrency back;
+//   - a user whose lock-only start (the demo's /Enqueue, 10101) is younger
+//     than CAR_LOCK_WINDOW may start at once, and is not locked again;
 //   - a newcomer goes to CAR only when the line is empty and the count shows
 //     an idle concurrency nobody else is trying; otherwise it joins the end
 //     without touching CAR;
 //   - a user at Position p calls ApplyConcurrent only when p is within the
 //     idle count (never more than 1 s old); the head always may;
+//   - for CAR's retention after the store lost its data, a start goes to
+//     CAR until CAR answers that user NoIdle (a reconnect gets its app
+//     back; NoIdle places it in the rebuilt line);
 //   - a guest joining another user's room takes no concurrency and skips the
-//     line.
+//     line, unless guests call ApplyConcurrent (CAR_GUEST_APPLY): then its
+//     start waits its turn like any other.
 //
 // With no Store the line is off and every start is today's stateless one.
 // While the Store is degraded (Redis down or slow), starts are stateless
@@ -43,7 +51,8 @@ var _ Sessions = (*session.Service)(nil)
 // Store keeps the lines.
 type Store interface {
 	Poll(ctx context.Context, project, user, ip string, count *queue.Count, noLease bool) (queue.Decision, error)
-	Done(ctx context.Context, project, user, ip string, o queue.Outcome, holder bool) (queue.Decision, error)
+	Done(ctx context.Context, project, user, ip string, o queue.Outcome) (queue.Decision, error)
+	Alive(ctx context.Context, project, user string) (bool, error)
 	Leave(ctx context.Context, project, user string, forget bool) error
 	Capacity(ctx context.Context, project string, count *queue.Count) (queue.Decision, error)
 	Check(ctx context.Context) bool
@@ -66,6 +75,9 @@ type Options struct {
 	Counter  Counter
 	// Projects are the allowed ProjectIds: a stop leaves the line of each.
 	Projects []string
+	// GuestApply says guests call ApplyConcurrent (CAR_GUEST_APPLY): their
+	// starts then take a concurrency, and wait their turn in the line.
+	GuestApply bool
 	// Jitter returns a number in [0, 1) for Retry-After; default math/rand.
 	Jitter func() float64
 	// Now stamps counts; it must be the Store's clock. Default time.Now.
@@ -112,7 +124,8 @@ type Result struct {
 // Start starts the user's session (lockOnly: locks a concurrency only, the
 // compat /Enqueue), or gives the user its place in the line.
 func (s *Service) Start(ctx context.Context, in session.StartInput, lockOnly bool) (Result, error) {
-	if s.o.Store == nil || in.Guest() {
+	if s.o.Store == nil || (in.Guest() && !s.o.GuestApply) {
+		// no line, or a guest that takes no concurrency of its own
 		return s.attempt(ctx, in, lockOnly)
 	}
 	d, err := s.poll(ctx, in)
@@ -121,23 +134,30 @@ func (s *Service) Start(ctx context.Context, in session.StartInput, lockOnly boo
 	}
 	switch d.Verdict {
 	case queue.Go, queue.Holder:
+	case queue.Locked:
+		if lockOnly {
+			// The user's lock is within CAR_LOCK_WINDOW: it may start now.
+			// Locking again would stretch CAR's lock past the window.
+			return Result{}, nil
+		}
 	case queue.Full:
 		return Result{}, full()
 	default: // Wait (and nothing else may reach CAR)
 		return Result{Place: s.place(d)}, nil
 	}
-	holder := d.Verdict == queue.Holder
 	res, err := s.attempt(ctx, in, lockOnly)
 	var o queue.Outcome
 	switch {
+	case err == nil && !lockOnly:
+		o = queue.Granted // handed a ServerSession: a holder
 	case err == nil || applied(err, lockOnly):
-		o = queue.Granted
+		o = queue.Lock // a lock without a session: the right to start, for a while
 	case fault.KindOf(err) == fault.NoIdle:
 		o = queue.NoIdle
 	default:
 		o = queue.Failed
 	}
-	after, derr := s.o.Store.Done(ctx, in.ProjectID, in.UserID, in.UserIP, o, holder)
+	after, derr := s.o.Store.Done(ctx, in.ProjectID, in.UserID, in.UserIP, o)
 	if o != queue.NoIdle || derr != nil {
 		return res, err
 	}
@@ -145,6 +165,24 @@ func (s *Service) Start(ctx context.Context, in session.StartInput, lockOnly boo
 		return Result{}, full()
 	}
 	return Result{Place: s.place(after)}, nil
+}
+
+// Alive is a client's heartbeat while its app runs (POST /session/alive):
+// a holder's mark then lasts CAR's retention plus two heartbeat intervals.
+// It reports whether the user holds a mark in the project's line, and how
+// often to heartbeat (0 with the line off: nothing to keep). One Redis
+// call; no CAR call.
+func (s *Service) Alive(ctx context.Context, project, userID string) (holding bool, every time.Duration, err error) {
+	if s.o.Store == nil {
+		return false, 0, nil
+	}
+	holding, err = s.o.Store.Alive(ctx, project, userID)
+	if err != nil {
+		// Not an answer: the client keeps heartbeating.
+		return false, 0, &fault.Error{Kind: fault.Unavailable, RetryAfter: queue.Heartbeat, Err: err,
+			Message: "the waiting line's store did not answer; keep the app running and send the next heartbeat as usual"}
+	}
+	return holding, queue.Heartbeat, nil
 }
 
 // attempt is the stateless start (or lock).
@@ -157,7 +195,7 @@ func (s *Service) attempt(ctx context.Context, in session.StartInput, lockOnly b
 }
 
 // applied reports whether a failed start got as far as a lock: the user
-// then holds a concurrency (until CAR's lock expires) like a granted one.
+// then holds a concurrency until CAR's lock expires, without a session.
 func applied(err error, lockOnly bool) bool {
 	if lockOnly {
 		return false

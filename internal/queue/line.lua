@@ -6,26 +6,36 @@
 --       6 cap (hash total, running, at = when DescribeConcurrentCount started,
 --       full = when CAR last answered NoIdle), 7 lease (who refreshes cap),
 --       8 grants (zset user→grant ms), 9 tries (zset user→ms: newcomers sent
---       to CAR while the line was empty), 10 hold (this user's holder mark).
+--       to CAR while the line was empty), 10 hold (this user's holder mark:
+--       it was handed a ServerSession), 11 lock (this user's right to start
+--       after a lock-only grant, the demo's 10101), 12 epoch (hash id, born,
+--       opened: which store this is; no TTL), 13 rebuild (the rebuild window
+--       after the store lost its data: a hash of the users CAR answered
+--       NoIdle in it).
 -- ARGV: 1 op, 2 now ms, 3 user, 4 client IP, 5 abandon ms, 6 max places per
---       IP, 7 holder expiry ms, 8 key TTL ms, 9 flag ("nolease": do not take
---       the refresh lease; "holder": a grant to a holder, not counted),
---       10-12 total, running, at (a fresh count to store, or "").
+--       IP, 7 holder expiry ms after a start, 8 key TTL ms, 9 flag
+--       ("nolease": do not take the refresh lease), 10-12 total, running, at
+--       (a fresh count to store, or ""), 13 lock window ms, 14 retention ms
+--       (the rebuild window), 15 holder expiry ms after a heartbeat, 16 the
+--       epoch this instance saw ("" none), 17 a new epoch id should none exist.
 -- Returns {verdict, position, waiting, eta ms (-1 unknown), idle (-1 unknown),
---          total, running}.
-local LINE, SEEN, IPOF, IPN, SEQ, CAP, LEASE, GRANTS, TRIES, HOLD =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+--          total, running, epoch id}.
+local LINE, SEEN, IPOF, IPN, SEQ, CAP, LEASE, GRANTS, TRIES, HOLD, LOCK, EPOCH, REBUILD =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10],
+  KEYS[11], KEYS[12], KEYS[13]
 local op, now, user, ip = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local abandon, maxip, holdttl, ttl = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local flag = ARGV[9]
 local nolease = flag == 'nolease'
+local lockwin, retention, alivettl = tonumber(ARGV[13]), tonumber(ARGV[14]), tonumber(ARGV[15])
+local known, fresh = ARGV[16], ARGV[17]
 
 local FRESH = 1000     -- a count older than this is stale
 local WINDOW = 120000  -- grants kept for the ETA (and at least FRESH)
 local TRYTTL = 30000   -- a newcomer's try left unresolved (its request died)
 
 -- verdicts
-local HOLDER, GO, WAIT, FULL, REFRESH, STALE, OK = 1, 2, 3, 4, 5, 6, 7
+local HOLDER, GO, WAIT, FULL, REFRESH, STALE, OK, LOCKED = 1, 2, 3, 4, 5, 6, 7, 8
 
 local function drop(u)
   redis.call('ZREM', LINE, u)
@@ -86,17 +96,46 @@ local function place(joined, idle, total, running)
   return {verdict, pos, waiting, eta(pos), idle, total, running}
 end
 
--- join puts the user at the end of the line, within the per-IP cap.
+-- join puts the user at the end of the line, within the per-IP cap (none
+-- for ip '': the address is not public).
 local function join()
   local n = tonumber(redis.call('HGET', IPN, ip) or '0')
-  if n >= maxip then return false end
+  if ip ~= '' and n >= maxip then return false end
   redis.call('ZADD', LINE, redis.call('INCR', SEQ), user)
   redis.call('ZADD', SEEN, now, user)
+  if ip == '' then return true end -- not a public address: not capped
   redis.call('HSET', IPOF, user, ip)
   redis.call('HINCRBY', IPN, ip, 1)
   return true
 end
 
+-- epoch says which store this is, and opens the rebuild window when data
+-- this instance saw is gone: the epoch it knew is absent (a restart without
+-- persistence, a failover to an empty replica, FLUSHALL) or another one. An
+-- instance that knew none (a new line, a new prefix, a cold instance) opens
+-- nothing. The window lasts CAR's retention from the new epoch's birth, and
+-- opens once per epoch whichever instance notices first.
+local function epoch()
+  local e = redis.call('HMGET', EPOCH, 'id', 'born', 'opened')
+  local id, born = e[1], tonumber(e[2] or '')
+  if not id then
+    id, born = fresh, now
+    redis.call('HSET', EPOCH, 'id', id, 'born', now)
+  end
+  if known ~= '' and known ~= id and not e[3] then
+    redis.call('HSET', EPOCH, 'opened', now)
+    local left = math.min((born or now) + retention - now, retention)
+    if left > 0 then
+      redis.call('HSET', REBUILD, '_', id)
+      redis.call('PEXPIRE', REBUILD, left)
+    end
+  end
+  return tonumber(id) or 0
+end
+
+-- serve runs the op and returns its reply (nil for an unknown op). Its
+-- body is left at the top level's indentation.
+local function serve()
 if ARGV[12] ~= '' then
   redis.call('HSET', CAP, 'total', ARGV[10], 'running', ARGV[11], 'at', ARGV[12])
   redis.call('PEXPIRE', CAP, 60000)
@@ -106,6 +145,14 @@ prune()
 
 if op == 'poll' then
   if redis.call('EXISTS', HOLD) == 1 then return {HOLDER, 0, redis.call('ZCARD', LINE), -1, -1, -1, -1} end
+  if redis.call('EXISTS', LOCK) == 1 then return {LOCKED, 0, redis.call('ZCARD', LINE), -1, -1, -1, -1} end
+  if redis.call('EXISTS', REBUILD) == 1 and redis.call('HEXISTS', REBUILD, user) == 0 then
+    -- the store lost its data: whoever CAR has not answered NoIdle since
+    -- may be a player reconnecting within CAR's retention (also one a
+    -- cold instance placed before the loss was noticed); CAR tells, and
+    -- NoIdle places the caller in the rebuilt line
+    return {GO, 0, redis.call('ZCARD', LINE), -1, -1, -1, -1}
+  end
   local total, running, idle = count()
   if idle < 0 and not nolease and redis.call('SET', LEASE, user, 'NX', 'PX', FRESH) then
     return {REFRESH, 0, 0, -1, -1, total, running}
@@ -124,18 +171,34 @@ if op == 'poll' then
   end
   touch()
   return place(joined, idle, total, running)
-elseif op == 'granted' then
+elseif op == 'granted' or op == 'locked' then
+  -- every grant counts against the idle figure, a holder's too (its
+  -- concurrency may have been reclaimed and this one newly taken)
   drop(user)
   redis.call('ZREM', TRIES, user)
-  if flag ~= 'holder' then redis.call('ZADD', GRANTS, now, user) end
-  redis.call('SET', HOLD, '1', 'PX', holdttl)
+  redis.call('ZADD', GRANTS, now, user)
+  if op == 'granted' then
+    -- handed a ServerSession: a holder for QUEUE_HOLD_TTL, or, once its
+    -- client heartbeats ('beat'), for a heartbeat's expiry from now
+    if redis.call('GET', HOLD) == 'beat' then
+      redis.call('SET', HOLD, 'beat', 'PX', alivettl)
+    else
+      redis.call('SET', HOLD, '1', 'PX', holdttl)
+    end
+    redis.call('DEL', LOCK)
+  else
+    -- a lock without a session: the right to start for the lock window
+    -- from the first lock, never extended
+    redis.call('SET', LOCK, '1', 'NX', 'PX', lockwin)
+  end
   touch()
   return {OK, 0, redis.call('ZCARD', LINE), -1, -1, -1, -1}
 elseif op == 'noidle' then
   redis.call('HSET', CAP, 'full', now)
   redis.call('PEXPIRE', CAP, 60000)
   redis.call('ZREM', TRIES, user)
-  redis.call('DEL', HOLD)
+  redis.call('DEL', HOLD, LOCK)
+  if redis.call('EXISTS', REBUILD) == 1 then redis.call('HSET', REBUILD, user, now) end
   local total, running, idle = count()
   if redis.call('ZSCORE', LINE, user) then
     redis.call('ZADD', SEEN, now, user)
@@ -152,7 +215,13 @@ elseif op == 'failed' then
 elseif op == 'leave' or op == 'quit' then
   drop(user)
   redis.call('ZREM', TRIES, user)
-  if op == 'quit' then redis.call('DEL', HOLD) end
+  if op == 'quit' then redis.call('DEL', HOLD, LOCK) end
+  return {OK, 0, 0, -1, -1, -1, -1}
+elseif op == 'alive' then
+  -- a heartbeat: a holder keeps its mark for CAR's retention (and two
+  -- missed heartbeats) from now, and its later starts too; nobody else
+  -- gets one
+  if redis.call('SET', HOLD, 'beat', 'XX', 'PX', alivettl) then return {HOLDER, 0, 0, -1, -1, -1, -1} end
   return {OK, 0, 0, -1, -1, -1, -1}
 elseif op == 'capacity' then
   local total, running, idle = count()
@@ -165,4 +234,11 @@ elseif op == 'capacity' then
   end
   return {OK, 0, waiting, -1, idle, total, running}
 end
-return redis.error_reply('unknown op')
+return nil
+end
+
+local id = epoch()
+local r = serve()
+if not r then return redis.error_reply('unknown op') end
+r[8] = id
+return r

@@ -3,8 +3,10 @@ package queue
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -13,13 +15,14 @@ type Verdict int
 
 // Verdicts (the values line.lua returns).
 const (
-	Holder  Verdict = 1 // the user holds or retains a concurrency through us: straight to CAR
-	Go      Verdict = 2 // call CAR now: the line is empty with idle concurrencies, or the user's turn has come
+	Holder  Verdict = 1 // the user was handed a ServerSession through us and its mark holds: straight to CAR
+	Go      Verdict = 2 // call CAR now: the line is empty with idle concurrencies, the user's turn has come, or the store lost its data (the rebuild window)
 	Wait    Verdict = 3 // keep the place and poll again
 	Full    Verdict = 4 // the client IP already has QUEUE_MAX_PER_IP places
 	Refresh Verdict = 5 // the count is stale and this caller holds the lease to refresh it: Describe, then ask again with the Count
 	Stale   Verdict = 6 // the count is stale and another caller is refreshing it
 	OK      Verdict = 7
+	Locked  Verdict = 8 // a lock-only grant (the demo's 10101) is within CAR_LOCK_WINDOW: the user may start now; a lock is not asked for again
 )
 
 // Decision is the line's answer to a poll.
@@ -45,7 +48,8 @@ type Outcome string
 
 // Outcomes.
 const (
-	Granted Outcome = "granted" // ApplyConcurrent succeeded: leave the line, remember the holder
+	Granted Outcome = "granted" // the user was handed a ServerSession: leave the line, mark the holder
+	Lock    Outcome = "locked"  // ApplyConcurrent succeeded without a session: leave the line, the right to start for CAR_LOCK_WINDOW
 	NoIdle  Outcome = "noidle"  // CAR had no idle concurrency: keep (or take) a place
 	Failed  Outcome = "failed"  // anything else: keep the place, release a newcomer's try
 )
@@ -63,15 +67,21 @@ func (s *Store) Poll(ctx context.Context, project, user, ip string, count *Count
 	return s.run(ctx, "poll", project, user, ip, flag, count)
 }
 
-// Done records the outcome of a CAR attempt. A grant to a holder (holder
-// true) renews its mark without counting as a grant; NoIdle gives (or
-// keeps) the user a place and answers it.
-func (s *Store) Done(ctx context.Context, project, user, ip string, o Outcome, holder bool) (Decision, error) {
-	flag := ""
-	if holder {
-		flag = "holder"
-	}
-	return s.run(ctx, string(o), project, user, ip, flag, nil)
+// Done records the outcome of a CAR attempt. Every grant counts against
+// the idle figure (a holder's too); Granted marks the holder for
+// QUEUE_HOLD_TTL, Lock gives the right to start for CAR_LOCK_WINDOW from
+// the first lock (never extended); NoIdle drops both, gives (or keeps) the
+// user a place and answers it.
+func (s *Store) Done(ctx context.Context, project, user, ip string, o Outcome) (Decision, error) {
+	return s.run(ctx, string(o), project, user, ip, "", nil)
+}
+
+// Alive is a holder's heartbeat: its mark then lasts CAR's retention plus
+// two heartbeat intervals from now. It reports whether the user holds a
+// mark; it never makes one. One Redis round trip.
+func (s *Store) Alive(ctx context.Context, project, user string) (bool, error) {
+	d, err := s.run(ctx, "alive", project, user, "", "", nil)
+	return d.Verdict == Holder, err
 }
 
 // Leave removes the user's place in the project's line; forget also drops
@@ -94,7 +104,9 @@ func (s *Store) Capacity(ctx context.Context, project string, count *Count) (Dec
 
 func (s *Store) run(ctx context.Context, op, project, user, ip, flag string, count *Count) (Decision, error) {
 	args := []any{op, s.o.Now().UnixMilli(), user, ipKey(ip), s.o.Abandon.Milliseconds(), s.o.MaxPerIP,
-		s.o.HoldTTL.Milliseconds(), s.keyTTL().Milliseconds(), flag, "", "", ""}
+		s.o.HoldTTL.Milliseconds(), s.keyTTL().Milliseconds(), flag, "", "", "",
+		s.o.LockWindow.Milliseconds(), s.o.Retention.Milliseconds(), s.aliveTTL().Milliseconds(),
+		s.epochs.known(project), newEpoch()}
 	if count != nil {
 		args[9], args[10], args[11] = count.Total, count.Running, count.At.UnixMilli()
 	}
@@ -107,9 +119,10 @@ func (s *Store) run(ctx context.Context, op, project, user, ip, flag string, cou
 	if err != nil {
 		return Decision{}, err
 	}
-	if len(vals) != 7 {
+	if len(vals) != 8 {
 		return Decision{}, errors.New("queue: unexpected script reply of " + strconv.Itoa(len(vals)) + " values")
 	}
+	s.epochs.saw(project, vals[7])
 	d := Decision{Verdict: Verdict(vals[0]), Position: int(vals[1]), Waiting: int(vals[2]),
 		Idle: int(vals[4]), Total: int(vals[5]), Running: int(vals[6])}
 	if vals[3] >= 0 {
@@ -118,15 +131,63 @@ func (s *Store) run(ctx context.Context, op, project, user, ip, flag string, cou
 	return d, nil
 }
 
+// Heartbeat is how often a client that runs its app says so
+// (POST /session/alive).
+const Heartbeat = 30 * time.Second
+
+// aliveTTL is how long a holder's mark lasts after its last heartbeat:
+// CAR's retention after a disconnect, plus two heartbeat intervals (the
+// last heartbeat came up to one interval before the disconnect, and one may
+// be lost).
+func (s *Store) aliveTTL() time.Duration { return s.o.Retention + 2*Heartbeat }
+
+// epochs remembers, per project, the epoch of the store this instance last
+// saw (a cache: an instance that knows none detects no loss, which is right
+// for a new line, and only delays detection for a cold instance).
+type epochs struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (e *epochs) known(project string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.m[project]
+}
+
+func (e *epochs) saw(project string, id int64) {
+	if id <= 0 {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.m == nil {
+		e.m = map[string]string{}
+	}
+	e.m[project] = strconv.FormatInt(id, 10)
+}
+
+// newEpoch is a fresh epoch id: random, below 2^53 so that Lua's numbers
+// carry it exactly.
+func newEpoch() string { return strconv.FormatInt(rand.Int64N(1<<53-1)+1, 10) }
+
 // keyTTL is how long a line's keys outlive their last poll.
 func (s *Store) keyTTL() time.Duration { return 2*s.o.Abandon + 10*time.Second }
 
 // ipKey is what QUEUE_MAX_PER_IP counts places by: an IPv4 address, or the
 // /64 of an IPv6 one (a single IPv6 client usually holds a whole /64, so
 // counting its addresses one by one would not cap it).
+//
+// A non-public address (loopback, private, link-local: what the function
+// sees when no trusted proxy told it the client's) is not capped: its key is
+// "", which the script does not count, since a proxy's address would put
+// every user under one cap.
 func ipKey(ip string) string {
 	a, err := netip.ParseAddr(ip)
-	if err != nil || !a.Is6() || a.Is4In6() {
+	if err != nil || !a.Unmap().IsGlobalUnicast() || a.Unmap().IsPrivate() {
+		return ""
+	}
+	if !a.Is6() || a.Is4In6() {
 		return ip
 	}
 	p, err := a.Prefix(64)

@@ -43,6 +43,8 @@ const (
 	DefaultAbandon     = 30 * time.Second
 	DefaultMaxPerIP    = 4
 	DefaultHoldTTL     = 2 * time.Hour
+	DefaultLockWindow  = 30 * time.Second // CAR does not publish how long its lock lasts
+	DefaultRetention   = 90 * time.Second // CAR's documented retention of a disconnected session
 	DefaultCallTimeout = 100 * time.Millisecond
 	// RetryAfterFailure is how long the Store leaves Redis alone after a
 	// failure before it tries again: with the call budget, the line resumes
@@ -62,7 +64,9 @@ type Options struct {
 	Prefix      string        // key prefix (QUEUE_KEY_PREFIX); default DefaultPrefix
 	Abandon     time.Duration // a place not polled for this long is dropped (QUEUE_ABANDON)
 	MaxPerIP    int           // places per client IP (QUEUE_MAX_PER_IP)
-	HoldTTL     time.Duration // how long a holder is remembered (QUEUE_HOLD_TTL)
+	HoldTTL     time.Duration // how long a holder is remembered after a start (QUEUE_HOLD_TTL)
+	LockWindow  time.Duration // how long a lock-only grant lets its user start (CAR_LOCK_WINDOW)
+	Retention   time.Duration // CAR's retention (CAR_RETENTION): a holder's mark after a heartbeat, the rebuild window
 	CallTimeout time.Duration // budget of one Redis call; default 100 ms
 	Logger      *slog.Logger
 	Now         func() time.Time // the clock written into the line (tests); default time.Now
@@ -74,6 +78,7 @@ type Store struct {
 	rdb    *redis.Client
 	secret string // the URL's password, masked in every log line
 	where  string // the URL without its password, for logs
+	epochs epochs // the store each project's line was last seen in
 
 	mu       sync.Mutex
 	downAt   time.Time // first failure of the current trouble; zero while healthy
@@ -97,6 +102,12 @@ func Open(o Options) (*Store, error) {
 	}
 	if o.HoldTTL <= 0 {
 		o.HoldTTL = DefaultHoldTTL
+	}
+	if o.LockWindow <= 0 {
+		o.LockWindow = DefaultLockWindow
+	}
+	if o.Retention <= 0 {
+		o.Retention = DefaultRetention
 	}
 	if o.CallTimeout <= 0 {
 		o.CallTimeout = DefaultCallTimeout
@@ -230,14 +241,16 @@ func (s *Store) mask(msg string) string {
 	return msg
 }
 
-// keys returns the line's keys for a project (and the user's holder key).
+// keys returns the line's keys for a project (and the user's holder and
+// lock keys).
 func (s *Store) keys(project, user string) []string {
 	base := s.o.Prefix + project + ":"
 	if !hasHashTag(s.o.Prefix) {
 		base = s.o.Prefix + "{" + project + "}:"
 	}
 	return []string{base + "line", base + "seen", base + "ipof", base + "ipn", base + "seq",
-		base + "cap", base + "lease", base + "grants", base + "tries", base + "hold:" + user}
+		base + "cap", base + "lease", base + "grants", base + "tries", base + "hold:" + user,
+		base + "lock:" + user, base + "epoch", base + "rebuild"}
 }
 
 // hasHashTag reports whether a key prefix holds a Redis Cluster hash tag

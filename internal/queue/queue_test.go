@@ -71,7 +71,7 @@ func (f *fixture) count(total, running int) {
 
 func (f *fixture) done(user string, o queue.Outcome) queue.Decision {
 	f.t.Helper()
-	d, err := f.store.Done(context.Background(), project, user, "198.51.100.1", o, false)
+	d, err := f.store.Done(context.Background(), project, user, "198.51.100.1", o)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -206,6 +206,33 @@ func TestMaxPerIP(t *testing.T) {
 	}
 }
 
+// An address that is not public (no trusted proxy told the function the
+// client's: every user looks like 127.0.0.1 or a private proxy) is not
+// capped: otherwise the whole line would hold QUEUE_MAX_PER_IP places.
+func TestMaxPerIPSkipsNonPublicAddresses(t *testing.T) {
+	f := newFixture(t, queue.Options{MaxPerIP: 1})
+	f.count(1, 1)
+	users := []struct{ user, ip string }{{"a", "127.0.0.1"}, {"b", "127.0.0.1"}, {"c", "10.1.2.3"}, {"d", "10.1.2.3"},
+		{"e", "::1"}, {"f", "::1"}, {"g", "fd00::1"}, {"h", "fd00::2"}, {"i", "192.168.0.9"}, {"j", "192.168.0.9"}}
+	for i, u := range users {
+		if d := f.poll(u.user, u.ip); d.Verdict == queue.Full || d.Position != i+1 {
+			t.Fatalf("%s from %s: %+v, want place %d", u.user, u.ip, d, i+1)
+		}
+	}
+	if d := f.poll("k", "198.51.100.1"); d.Verdict == queue.Full {
+		t.Fatalf("first place from a public address: %+v", d)
+	}
+	if d := f.poll("l", "198.51.100.1"); d.Verdict != queue.Full {
+		t.Fatalf("a public address is still capped: %+v, want Full", d)
+	}
+	if err := f.store.Leave(context.Background(), project, "a", false); err != nil {
+		t.Fatal(err)
+	}
+	if d := f.poll("k", "198.51.100.1"); d.Position != 10 {
+		t.Fatalf("after an uncapped user left: %+v, want k at 10", d)
+	}
+}
+
 // One IPv6 client holds a whole /64: the cap counts its addresses together.
 func TestMaxPerIPv6Prefix(t *testing.T) {
 	f := newFixture(t, queue.Options{MaxPerIP: 2})
@@ -277,13 +304,22 @@ func TestKeysHaveTTLAndOneHashTag(t *testing.T) {
 		if prefix != "" {
 			want = "{" + project + "}"
 		}
+		epochs := 0
 		for _, k := range keys {
-			if ttl := f.raw.PTTL(context.Background(), k).Val(); ttl <= 0 {
+			// The project's epoch is the one key without a TTL (one small
+			// hash per allowed project): it is how a loss of the store's
+			// data is told from a line never seen.
+			if strings.HasSuffix(k, ":epoch") {
+				epochs++
+			} else if ttl := f.raw.PTTL(context.Background(), k).Val(); ttl <= 0 {
 				t.Errorf("key %s has no TTL (%v)", k, ttl)
 			}
 			if i := strings.IndexByte(k, '{'); i < 0 || !strings.HasPrefix(k[i:], want) {
 				t.Errorf("key %s does not carry the hash tag %s", k, want)
 			}
+		}
+		if epochs != 1 {
+			t.Errorf("%d epoch keys for one project, want 1: %v", epochs, keys)
 		}
 	}
 }
@@ -340,8 +376,11 @@ func TestOutageAndRecovery(t *testing.T) {
 	for {
 		d, err := f.store.Poll(ctx, project, "a", "198.51.100.1", nil, false)
 		if err == nil {
-			if d.Verdict != queue.Refresh {
-				t.Fatalf("the first poll on an empty Redis: %+v, want Refresh", d)
+			// This instance saw the line: an empty Redis lost it, so the
+			// rebuild window sends the caller to CAR (a reconnect gets its
+			// app back; NoIdle would place it).
+			if d.Verdict != queue.Go || d.Position != 0 {
+				t.Fatalf("the first poll on an empty Redis: %+v, want Go (the rebuild window)", d)
 			}
 			break
 		}

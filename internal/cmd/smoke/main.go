@@ -1,6 +1,6 @@
 // Command smoke checks a deployed broker end to end, in four steps:
 //
-//	healthz    GET    /healthz   200 {"Status":"ok","Version":…}
+//	healthz    GET    /healthz   200 {"Status":"ok","Version":…}; reports the server's AUTH_MODE ("Auth")
 //	start      POST   /session   200 with a ServerSession (and a UserId)
 //	reconnect  POST   /session   the same again: 200 with a ServerSession
 //	stop       DELETE /session   200 (also run after a failed start, to clean up)
@@ -152,6 +152,7 @@ type smoke struct {
 // reply is what the broker may answer, success or error.
 type reply struct {
 	Status, Version               string
+	Auth                          string // GET /healthz: the AUTH_MODE the server runs
 	UserId, ServerSession, Ticket string
 	RequestId                     string
 	Error                         *struct{ Code, Message string }
@@ -176,7 +177,7 @@ func (s *smoke) run(ctx context.Context) {
 	if who == "" {
 		who = "chosen by the server"
 	}
-	fmt.Fprintf(s.out, "smoke %s  user %s  auth %s\n", s.o.base.Redacted(), who, auth)
+	fmt.Fprintf(s.out, "smoke %s  user %s  sending auth %s\n", s.o.base.Redacted(), who, auth)
 
 	s.healthz(ctx)
 
@@ -223,8 +224,28 @@ func (s *smoke) healthz(ctx context.Context) {
 	case r.Status != "ok" || r.Version == "":
 		s.fail("healthz", r, printable(fmt.Sprintf(`want {"Status":"ok","Version":…}, got Status %q, Version %q`, r.Status, r.Version)))
 	default:
-		s.report("PASS", "healthz", &r, "version "+printable(r.Version))
+		s.report("PASS", "healthz", &r, "version "+printable(r.Version)+", "+s.serverAuth(r.Auth))
 	}
+}
+
+// serverAuth reports the AUTH_MODE the server says it runs, and what the
+// smoke's flags lack for it.
+func (s *smoke) serverAuth(mode string) string {
+	if mode == "" {
+		return "server auth mode not reported (a broker older than this smoke)"
+	}
+	msg := "server AUTH_MODE=" + printable(mode)
+	switch mode {
+	case "jwt":
+		if s.o.token == "" {
+			msg += " (the start needs -token: a JWT the server accepts; locally: make jwt USER=…)"
+		}
+	case "ticket":
+		if s.o.token != "" {
+			msg += " (-token is sent as a ticket)"
+		}
+	}
+	return msg
 }
 
 // start posts a session start and reports whether it got a ServerSession.
