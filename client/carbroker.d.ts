@@ -59,6 +59,26 @@ export interface BrokerOptions {
   heartbeat?: boolean;
   /** Seconds before the first heartbeat, and between them until a reply says HeartbeatSeconds; default 30. */
   heartbeatSeconds?: number;
+  /** Called once, expiringBefore ms before the session's lease ends (SESSION_MAX); start() may set its own. */
+  onExpiring?: (e: Expiring) => void;
+  /** How long before the lease's end onExpiring is called, in ms; default 60000. */
+  expiringBefore?: number;
+}
+
+/** The session's lease is about to end (SESSION_MAX on the function). */
+export interface Expiring {
+  expiresAt: Date;
+  /** Whole seconds left when the callback ran. */
+  secondsLeft: number;
+}
+
+/** The reply of POST /session/renew. */
+export interface Renewal {
+  UserId: string;
+  /** RFC 3339 UTC: the lease's new end. */
+  ExpiresAt: string;
+  RenewalsLeft: number;
+  RequestId: string;
 }
 
 export interface StartOptions {
@@ -77,6 +97,8 @@ export interface StartOptions {
   role?: "Player" | "Viewer";
   invite?: string;
   projectId?: string;
+  /** Called once, expiringBefore ms before this session's lease ends; overrides the option. */
+  onExpiring?: (e: Expiring) => void;
 }
 
 /** The reply of POST /session/invite; join() takes it as is. */
@@ -93,6 +115,10 @@ export interface Broker {
   readonly userId: string;
   /** The ticket kept, "" when none. */
   readonly ticket: string;
+  /** The session's lease: expiresAt is when the function ends the session, null when no lease applies. */
+  readonly session: { userId: string; expiresAt: Date | null };
+  /** Extends the lease by SESSION_MAX from now (SESSION_RENEW on the function); re-arms onExpiring. */
+  renew(options?: { signal?: AbortSignal; projectId?: string }): Promise<Renewal>;
   /**
    * Starts or resumes the caller's session; resolves to the ServerSession for
    * TCGSDK.start(), then heartbeats while the app runs (see
@@ -123,7 +149,9 @@ export interface Broker {
 export type BrokerErrorCode =
   | "InvalidParameter" | "RequestTooLarge" | "Unauthorized" | "Forbidden" | "NotFound"
   | "MethodNotAllowed" | "RoleFull" | "TooManyRequests" | "NoIdleConcurrency" | "Unavailable"
-  | "UpstreamTimeout" | "UpstreamError" | "InternalError" | "NetworkError";
+  | "UpstreamTimeout" | "UpstreamError" | "InternalError" | "NetworkError"
+  /** 403: the session's lease ended (SESSION_MAX); retryAfter is the cooldown left, if any. Not retried. */
+  | "SessionEnded";
 
 export class BrokerError extends Error {
   constructor(code: BrokerErrorCode | string, message: string,

@@ -61,6 +61,25 @@ export function createBroker(options = {}) {
     ...options,
   };
   const base = String(o.baseUrl).replace(/\/+$/, "");
+  // The session's lease (SESSION_MAX on the function): its end, and the
+  // onExpiring callback armed expiringBefore ms (default 60 s) before it.
+  const lease = { expiresAt: null, timer: null, onExpiring: null };
+  function setLease(expiresAt, onExpiring) {
+    clearTimeout(lease.timer);
+    lease.timer = null;
+    const at = expiresAt ? new Date(expiresAt) : null;
+    lease.expiresAt = at && !Number.isNaN(at.getTime()) ? at : null;
+    if (onExpiring !== undefined) lease.onExpiring = onExpiring;
+    const cb = lease.onExpiring ?? o.onExpiring;
+    if (!lease.expiresAt || !cb) return;
+    const before = o.expiringBefore ?? 60000;
+    const ms = Math.max(0, lease.expiresAt.getTime() - before - Date.now());
+    const end = lease.expiresAt;
+    lease.timer = setTimeout(() => {
+      lease.timer = null;
+      cb({ expiresAt: end, secondsLeft: Math.max(0, Math.round((end.getTime() - Date.now()) / 1000)) });
+    }, ms);
+  }
   const storage = o.storage === undefined ? globalThis.localStorage ?? null : o.storage;
   const doFetch = o.fetch ?? globalThis.fetch.bind(globalThis);
   let userId = o.userId ?? "";
@@ -211,7 +230,10 @@ export function createBroker(options = {}) {
     get userId() { return userId; },
     get ticket() { return ticket.get(); },
 
-    start({ clientSession, onQueue, signal, hostUserId, role, invite, projectId } = {}) {
+    /** The session's lease: expiresAt is a Date, or null when no lease applies. */
+    get session() { return { userId, expiresAt: lease.expiresAt }; },
+
+    start({ clientSession, onQueue, signal, hostUserId, role, invite, projectId, onExpiring } = {}) {
       const payload = () => strip({
         UserId: userId,
         ClientSession: clientSession,
@@ -223,10 +245,22 @@ export function createBroker(options = {}) {
       runs.add(run);
       return call("POST", "/session", payload, { signal, onQueue, run })
         .then((b) => {
+          setLease(b.ExpiresAt, onExpiring);
           startHeartbeat(strip({ UserId: userId, ProjectId: projectId ?? o.projectId }));
           return b.ServerSession;
+        }, (err) => {
+          if (err?.code === "SessionEnded") setLease(null);
+          throw err;
         })
         .finally(() => runs.delete(run));
+    },
+
+    renew({ signal, projectId } = {}) {
+      const payload = strip({ UserId: userId, ProjectId: projectId ?? o.projectId });
+      return call("POST", "/session/renew", payload, { signal }).then((b) => {
+        setLease(b.ExpiresAt);
+        return b;
+      });
     },
 
     join(invitation, { clientSession, onQueue, signal } = {}) {
@@ -263,11 +297,14 @@ export function createBroker(options = {}) {
       }
       for (const run of waits) run.wire.abort(stopped);
       const payload = strip({ UserId: userId });
-      if (keepalive) return exchange("DELETE", "/session", payload, signal, true).then((r) => r.body ?? {});
-      return call("DELETE", "/session", payload, { signal });
+      if (keepalive) {
+        setLease(null);
+        return exchange("DELETE", "/session", payload, signal, true).then((r) => r.body ?? {});
+      }
+      return call("DELETE", "/session", payload, { signal }).then((b) => { setLease(null); return b; });
     },
 
-    forget() { stopHeartbeat(); ticket.clear(); userId = o.userId ?? ""; },
+    forget() { stopHeartbeat(); ticket.clear(); userId = o.userId ?? ""; setLease(null); },
   };
 }
 

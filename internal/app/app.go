@@ -31,6 +31,7 @@ import (
 	"carbroker/internal/fault"
 	"carbroker/internal/httpapi"
 	"carbroker/internal/invocation"
+	"carbroker/internal/lease"
 	"carbroker/internal/scf"
 )
 
@@ -369,6 +370,24 @@ func (s *eventSource) current() (http.Handler, error) {
 	// No warm-up here: it would run in a goroutine started inside an invoke,
 	// which may outlive it (the instance can be frozen right after), and the
 	// invoke's own CAR call opens the connection anyway.
+	if sw, ok := h.(sweeper); ok {
+		h = timerHandler{Handler: h, sweeper: sw}
+	}
 	s.h, s.problem = h, nil
 	return h, nil
+}
+
+// sweeper is the API's timer work: destroy the sessions of ended leases.
+type sweeper interface {
+	Sweep(ctx context.Context) lease.Report
+}
+
+// timerHandler gives the timer trigger's events to the sweep (docs/lease.md).
+type timerHandler struct {
+	http.Handler
+	sweeper
+}
+
+func (t timerHandler) Timer(ctx context.Context, _ scf.TimerEvent) (any, error) {
+	return t.Sweep(ctx), nil
 }

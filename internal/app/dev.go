@@ -37,7 +37,7 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 	var mem *memredis.Server
 	lineNote := "waiting line off (DEV_QUEUE=false)"
 	switch {
-	case !pool.Queue:
+	case !pool.Queue && cfg.Lease.Max == 0:
 		cfg.Queue.RedisURL = ""
 	default:
 		var err error
@@ -48,6 +48,9 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 		}
 		defer mem.Close()
 		cfg.Queue.RedisURL, lineNote = mem.URL(), "waiting line on an embedded Redis"
+		if !pool.Queue { // SESSION_MAX: leases need the store, the line stays off
+			cfg.Queue.LineOff, lineNote = true, "waiting line off (DEV_QUEUE=false), session leases on an embedded Redis"
+		}
 		// The embedded store shares the machine's CPU: a budget of a second
 		// keeps a busy laptop from degrading the line.
 		qo.CallTimeout = time.Second
@@ -63,8 +66,16 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 		fmt.Fprintf(env.Stderr, "configuration: %v\n", err)
 		return 2
 	}
-	co, closeConsole, err := consoleOptions(console.Options{Pool: emu, Retention: pool.Retention, ClientWait: pool.ClientWait,
-		AuthMode: string(cfg.Auth.Mode), ProjectID: cfg.ProjectID, LineOn: cfg.Queue.RedisURL != ""}, cfg, c, mem, log)
+	var sweep func(context.Context)
+	if sw, ok := h.(sweeper); ok && cfg.Lease.Max > 0 {
+		sweep = func(ctx context.Context) {
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			sw.Sweep(ctx)
+		}
+	}
+	co, closeConsole, err := consoleOptions(console.Options{Pool: emu, Retention: pool.Retention, ClientWait: pool.ClientWait, Sweep: sweep,
+		AuthMode: string(cfg.Auth.Mode), ProjectID: cfg.ProjectID, LineOn: cfg.Queue.RedisURL != "" && !cfg.Queue.LineOff}, cfg, c, mem, log)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "configuration: %v\n", err)
 		return 2

@@ -133,15 +133,16 @@ func TestEventModeDeadline(t *testing.T) {
 func TestEventModeGarbageAndPanicFreeRecovery(t *testing.T) {
 	w := newWorld(t, caremu.Options{})
 	c, _ := w.eventFunction()
-	for _, payload := range []string{`garbage`, `{}`, `null`, `{"httpMethod":7}`} {
+	for _, payload := range []string{`garbage`, `{}`, `null`, `{"httpMethod":7}`, `{"Type":"Timerx","TriggerName":"t"}`} {
 		ir, resp := invoke(t, c, []byte(payload), credsA(), time.Time{})
 		if resp.Error != nil || ir.StatusCode != 400 {
 			t.Errorf("payload %s: %+v %d %s", payload, resp.Error, ir.StatusCode, ir.Body)
 		}
 	}
-	// A timer event (the event variant's sweep trigger) is a no-op success
-	// until session leases exist.
-	if resp, err := scftest.Invoke(c, scftest.InvokeRequest{Payload: []byte(`{"Type":"Timer","TriggerName":"t"}`), RequestId: "timer"}); err != nil || resp.Error != nil || string(resp.Payload) != "{}" {
+	// A timer event (the event variant's sweep trigger) is the lease sweep's
+	// success, not an HTTP request: with no lease to end, nothing is done.
+	resp, err := scftest.Invoke(c, scftest.InvokeRequest{Payload: []byte(`{"Type":"Timer","TriggerName":"t"}`), RequestId: "timer"})
+	if err != nil || resp.Error != nil || string(resp.Payload) != `{"Claimed":0,"Destroyed":0,"Failed":0,"Due":0,"Skipped":false}` {
 		t.Errorf("timer event: %v %+v %s", err, resp.Error, resp.Payload)
 	}
 	ir, _ := invoke(t, c, urlEvent("POST", "/session", `{"UserId":"alice","ClientSession":"cs"}`, nil), credsA(), time.Time{})

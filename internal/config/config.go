@@ -64,7 +64,19 @@ type Config struct {
 
 	Queue Queue
 
+	Lease Lease
+
 	Dev Dev // dev mode only
+}
+
+// Lease is how long a session may last (docs/lease.md). Leases live in the
+// line's store: SESSION_MAX needs QUEUE_REDIS_URL (dev mode: its embedded
+// store).
+type Lease struct {
+	Max      time.Duration // SESSION_MAX: the longest session from the first ServerSession handed; 0 is off
+	Renew    bool          // SESSION_RENEW: the owner may extend its lease by Max from now (POST /session/renew)
+	RenewMax int           // SESSION_RENEW_MAX: renewals per lease (0: none)
+	Cooldown time.Duration // SESSION_COOLDOWN: how long after its lease ended a user may not start again
 }
 
 // Queue is the launch-day waiting line (docs/queue.md).
@@ -74,6 +86,9 @@ type Queue struct {
 	MaxPerIP  int           // QUEUE_MAX_PER_IP: places per client IP
 	KeyPrefix string        // QUEUE_KEY_PREFIX
 	HoldTTL   time.Duration // QUEUE_HOLD_TTL: how long a user handed a ServerSession through us skips the line after its last start (heartbeats then decide)
+	// LineOff keeps the line off while its store (RedisURL) serves session
+	// leases: dev mode's DEV_QUEUE=false with SESSION_MAX. Not a variable.
+	LineOff bool
 }
 
 // Dev is dev mode's own settings (DEV_* variables, read only in dev mode).
@@ -277,6 +292,7 @@ func Load(getenv func(string) string, opt Options) (Config, error) {
 
 	c.Auth = loadAuth(get, opt, p)
 	c.Queue = loadQueue(get, p)
+	c.Lease = loadLease(get, p)
 	if opt.Dev {
 		c.Dev = Dev{
 			Concurrency: integer(get, "DEV_CONCURRENCY", 4, 1, 1000, p),
@@ -288,7 +304,33 @@ func Load(getenv func(string) string, opt Options) (Config, error) {
 			c.Retention = c.Dev.Retention // the embedded emulator's retention is CAR's here
 		}
 	}
+	if c.Lease.Max > 0 && c.Queue.RedisURL == "" && !opt.Dev {
+		// Dev mode keeps leases on its embedded store, also with DEV_QUEUE=false.
+		p.bad("SESSION_MAX", "", "SESSION_MAX needs QUEUE_REDIS_URL: session leases are kept in the line's Redis, so that every instance sees them")
+	}
 	return c, p.err()
+}
+
+// loadLease reads the SESSION_* settings. A renewal setting without a lease
+// to renew, or renewals allowed zero times, is refused rather than ignored.
+func loadLease(get func(string) string, p *problems) Lease {
+	l := Lease{
+		Max:      duration(get, "SESSION_MAX", 0, time.Second, 365*24*time.Hour, p),
+		Renew:    boolean(get, "SESSION_RENEW", false, p),
+		RenewMax: integer(get, "SESSION_RENEW_MAX", 0, 0, 1_000_000, p),
+		Cooldown: duration(get, "SESSION_COOLDOWN", 0, 0, 365*24*time.Hour, p),
+	}
+	if get("SESSION_MAX") == "" {
+		for k, set := range map[string]bool{"SESSION_RENEW": l.Renew, "SESSION_RENEW_MAX": l.RenewMax > 0, "SESSION_COOLDOWN": l.Cooldown > 0} {
+			if set {
+				p.bad(k, get(k), k+" has no effect without SESSION_MAX (the longest session, e.g. 10m)")
+			}
+		}
+	}
+	if l.Renew && l.RenewMax == 0 && l.Max > 0 {
+		p.bad("SESSION_RENEW_MAX", "", "SESSION_RENEW=true needs SESSION_RENEW_MAX of at least 1 (how many times a lease may be renewed)")
+	}
+	return l
 }
 
 // appParamsPattern compiles CAR_ALLOW_APPLICATION_PARAMETERS, anchored to
@@ -546,6 +588,7 @@ var Keys = []string{
 	"COMPAT_SIGN_SALT", "JWT_SECRET", "JWT_JWKS_URL", "JWT_PUBLIC_KEY", "JWT_ISSUER", "JWT_AUDIENCE",
 	"JWT_USER_CLAIM", "JWT_HASH_USER_ID", "JWT_LEEWAY",
 	"QUEUE_REDIS_URL", "QUEUE_ABANDON", "QUEUE_MAX_PER_IP", "QUEUE_KEY_PREFIX", "QUEUE_HOLD_TTL",
+	"SESSION_MAX", "SESSION_RENEW", "SESSION_RENEW_MAX", "SESSION_COOLDOWN",
 }
 
 // Fingerprint identifies the configuration in the environment, so a caller

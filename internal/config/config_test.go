@@ -426,3 +426,51 @@ func TestQueueRedisURLPasswordMaskedWhole(t *testing.T) {
 		}
 	}
 }
+
+func TestLeaseSettings(t *testing.T) {
+	load := func(vars map[string]string, dev bool) (Config, error) {
+		base := map[string]string{"CAR_PROJECT_ID": "cap-1", "AUTH_MODE": "none", "QUEUE_REDIS_URL": "redis://127.0.0.1:6379"}
+		for k, v := range vars {
+			base[k] = v
+		}
+		return Load(func(k string) string { return base[k] }, Options{Dev: dev})
+	}
+	c, err := load(nil, false)
+	if err != nil || c.Lease != (Lease{}) {
+		t.Fatalf("default: leases off: %+v %v", c.Lease, err)
+	}
+	c, err = load(map[string]string{"SESSION_MAX": "10m", "SESSION_RENEW": "true", "SESSION_RENEW_MAX": "3", "SESSION_COOLDOWN": "1h"}, false)
+	if err != nil || c.Lease != (Lease{Max: 10 * time.Minute, Renew: true, RenewMax: 3, Cooldown: time.Hour}) {
+		t.Fatalf("set: %+v %v", c.Lease, err)
+	}
+	for _, bad := range []map[string]string{
+		{"SESSION_MAX": "500ms"},
+		{"SESSION_MAX": "soon"},
+		{"SESSION_MAX": "10m", "SESSION_RENEW": "maybe"},
+		{"SESSION_MAX": "10m", "SESSION_RENEW_MAX": "-1"},
+		{"SESSION_MAX": "10m", "SESSION_COOLDOWN": "-5s"},
+		{"SESSION_MAX": "10m", "SESSION_RENEW": "true"}, // renewals allowed zero times
+		{"SESSION_RENEW": "true", "SESSION_RENEW_MAX": "2"},
+		{"SESSION_COOLDOWN": "1m"},
+	} {
+		_, err := load(bad, false)
+		var named bool
+		for k := range bad {
+			named = named || err != nil && strings.Contains(err.Error(), k)
+		}
+		if !named {
+			t.Errorf("%v: %v, want a problem naming the setting", bad, err)
+		}
+	}
+	// Leases live in the line's store: without one the function refuses to
+	// start, naming both settings; dev mode has its embedded store.
+	_, err = load(map[string]string{"SESSION_MAX": "10m", "QUEUE_REDIS_URL": ""}, false)
+	if err == nil || !strings.Contains(err.Error(), "SESSION_MAX") || !strings.Contains(err.Error(), "QUEUE_REDIS_URL") {
+		t.Errorf("SESSION_MAX without QUEUE_REDIS_URL: %v", err)
+	}
+	for _, vars := range []map[string]string{{"SESSION_MAX": "10m", "QUEUE_REDIS_URL": ""}, {"SESSION_MAX": "10m", "QUEUE_REDIS_URL": "", "DEV_QUEUE": "false"}} {
+		if c, err := load(vars, true); err != nil || c.Lease.Max != 10*time.Minute {
+			t.Errorf("dev mode %v: %+v %v", vars, c.Lease, err)
+		}
+	}
+}

@@ -79,6 +79,10 @@ type Options struct {
 	// Stop stops a user's session and leaves the line (POST /dev/stop);
 	// nil: no such endpoint.
 	Stop func(ctx context.Context, userID string) error
+	// Sweep, if set, ends the sessions of ended leases (SESSION_MAX) on
+	// each GET /dev/state, inside that request: dev mode has no timer
+	// trigger, and the page polls once a second.
+	Sweep func(ctx context.Context)
 }
 
 // Handler serves the console in front of api.
@@ -115,6 +119,9 @@ func Handler(api http.Handler, o Options) http.Handler {
 		}
 		switch {
 		case r.URL.Path == "/dev/state" && r.Method == http.MethodGet:
+			if o.Sweep != nil {
+				o.Sweep(r.Context())
+			}
 			state(w, r, o)
 		case (r.URL.Path == "/dev/connect" || r.URL.Path == "/dev/disconnect") && r.Method == http.MethodPost:
 			connection(w, r, o.Pool, r.URL.Path == "/dev/connect")

@@ -31,6 +31,7 @@ var ExpectedVariables = []string{
 	"JWT_SECRET", "JWT_JWKS_URL", "JWT_PUBLIC_KEY", "JWT_ISSUER", "JWT_AUDIENCE",
 	"JWT_USER_CLAIM", "JWT_HASH_USER_ID", "JWT_LEEWAY",
 	"QUEUE_REDIS_URL", "QUEUE_ABANDON", "QUEUE_MAX_PER_IP", "QUEUE_KEY_PREFIX", "QUEUE_HOLD_TTL",
+	"SESSION_MAX", "SESSION_RENEW", "SESSION_RENEW_MAX", "SESSION_COOLDOWN",
 }
 
 // root is the repository root, seen from this package.

@@ -32,6 +32,7 @@ const (
 	Unavailable                  // CAR Stopping / Initialization after retries
 	Timeout                      // the request's deadline ran out
 	Upstream                     // CAR answered with a failure or garbage
+	SessionEnded                 // the user's session lease ended (SESSION_MAX): no start until its cooldown is over
 )
 
 var kindNames = [...]string{
@@ -39,7 +40,7 @@ var kindNames = [...]string{
 	Unauthenticated: "Unauthorized", Forbidden: "Forbidden", NotFound: "NotFound",
 	MethodNotAllowed: "MethodNotAllowed", RoleFull: "RoleFull", RateLimited: "TooManyRequests",
 	NoIdle: "NoIdleConcurrency", Unavailable: "Unavailable", Timeout: "UpstreamTimeout",
-	Upstream: "UpstreamError",
+	Upstream: "UpstreamError", SessionEnded: "SessionEnded",
 }
 
 // String is the public error code of the kind (the "Code" of native errors).

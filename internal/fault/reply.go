@@ -21,6 +21,7 @@ var statusOf = [...]int{
 	Unavailable:      http.StatusServiceUnavailable,
 	Timeout:          http.StatusGatewayTimeout,
 	Upstream:         http.StatusBadGateway,
+	SessionEnded:     http.StatusForbidden,
 }
 
 // Status is the HTTP status of the kind.

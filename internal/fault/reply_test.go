@@ -12,7 +12,7 @@ import (
 )
 
 func TestEveryKindHasAStatus(t *testing.T) {
-	for k := fault.Internal; k <= fault.Upstream; k++ {
+	for k := fault.Internal; k <= fault.SessionEnded; k++ {
 		if s := k.Status(); s < 400 || s > 599 {
 			t.Errorf("%v: status %d", k, s)
 		}
@@ -34,6 +34,7 @@ func TestWriteRendersOnlyWhatTheCallerMayRead(t *testing.T) {
 		{fault.Wrap(fault.Invalid, "bad \x01 \"value\" </script>", errors.New("cause-secret")), 400, "InvalidParameter", "bad \x01 \"value\" </script>"},
 		{errors.New("raw cause-secret"), 500, "InternalError", "internal error"},
 		{fault.New(fault.NoIdle, "busy"), 503, "NoIdleConcurrency", "busy"},
+		{fault.New(fault.SessionEnded, "time is up"), 403, "SessionEnded", "time is up"},
 	}
 	for _, c := range cases {
 		w := httptest.NewRecorder()

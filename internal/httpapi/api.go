@@ -26,6 +26,7 @@ import (
 	"carbroker/internal/config"
 	"carbroker/internal/fault"
 	"carbroker/internal/invocation"
+	"carbroker/internal/lease"
 	"carbroker/internal/line"
 	"carbroker/internal/session"
 )
@@ -43,9 +44,13 @@ type useCase interface {
 	Alive(ctx context.Context, project, userID string) (bool, time.Duration, error)
 	Capacity(ctx context.Context, project string) (line.Capacity, error)
 	Health(ctx context.Context) string // "", "ok" or "degraded"
+	// Renew extends the user's session lease (SESSION_RENEW).
+	Renew(ctx context.Context, userID, project string) (lease.Renewal, error)
+	// Sweep destroys the sessions of ended leases (the timer trigger's work).
+	Sweep(ctx context.Context) lease.Report
 }
 
-var _ useCase = (*line.Service)(nil)
+var _ useCase = (*lease.Service)(nil)
 
 // inviter mints and verifies invites to a host's room.
 type inviter interface {
@@ -97,6 +102,7 @@ const (
 	opEnqueue  = "enqueue"
 	opDequeue  = "dequeue"
 	opCapacity = "capacity"
+	opRenew    = "renew"
 )
 
 type route struct {
@@ -110,6 +116,7 @@ type route struct {
 // /release/car/session works.
 var routes = []route{
 	{"/session/invite", http.MethodPost, opInvite, native{}},
+	{"/session/renew", http.MethodPost, opRenew, native{}},
 	{"/session/alive", http.MethodPost, opAlive, native{}},
 	{"/StartProject", http.MethodPost, opStart, compat{}},
 	{"/StopProject", http.MethodPost, opStop, compat{}},
@@ -165,6 +172,7 @@ type exchange struct {
 	userID          string        // the authenticated caller
 	identity        auth.Identity // the authenticated caller, as the authenticator said
 	outcome         string
+	expiresAt       time.Time // a started session's lease end; zero: no lease
 }
 
 func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -216,6 +224,8 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.dequeue(x)
 	case opCapacity:
 		a.capacity(x)
+	case opRenew:
+		a.renew(x)
 	}
 }
 

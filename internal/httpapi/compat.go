@@ -33,6 +33,7 @@ type compatReply struct {
 	Data            *compatQueue   `json:",omitempty"`
 	UserId          string         `json:",omitempty"` // only a UserId the server just chose
 	Ticket          string         `json:",omitempty"`
+	ExpiresAt       string         `json:",omitempty"` // an extra field: the session's lease end (SESSION_MAX)
 }
 
 type compatSession struct {
@@ -78,7 +79,7 @@ func (c compat) failed(x *exchange, fe *fault.Error, minted auth.Identity, ticke
 
 func (c compat) started(x *exchange, id auth.Identity, serverSession, ticket string) {
 	c.reply(x, compatReply{Code: compatOK, Msg: "ok", SessionDescribe: &compatSession{ServerSession: serverSession, RequestId: x.requestID},
-		UserId: mintedOnly(id), Ticket: ticket})
+		UserId: mintedOnly(id), Ticket: ticket, ExpiresAt: expiresAt(x)})
 }
 
 func (compat) lenient() bool { return true }

@@ -87,10 +87,20 @@ type startReply struct {
 	ServerSession string
 	RequestId     string
 	Ticket        string `json:",omitempty"`
+	ExpiresAt     string `json:",omitempty"` // the session's lease end (SESSION_MAX), RFC 3339 UTC
 }
 
 func (native) started(x *exchange, id auth.Identity, serverSession, ticket string) {
-	x.reply(http.StatusOK, startReply{UserId: id.UserID, ServerSession: serverSession, RequestId: x.requestID, Ticket: ticket})
+	x.reply(http.StatusOK, startReply{UserId: id.UserID, ServerSession: serverSession, RequestId: x.requestID, Ticket: ticket,
+		ExpiresAt: expiresAt(x)})
+}
+
+// expiresAt renders the exchange's lease end, "" for none.
+func expiresAt(x *exchange) string {
+	if x.expiresAt.IsZero() {
+		return ""
+	}
+	return x.expiresAt.UTC().Format(time.RFC3339)
 }
 
 func (native) lenient() bool { return false }

@@ -134,6 +134,7 @@ func (a *api) start(x *exchange) {
 		return
 	}
 	x.outcome = "started"
+	x.expiresAt = res.ExpiresAt
 	x.route.style.started(x, id, res.ServerSession, ticket)
 }
 

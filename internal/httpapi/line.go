@@ -178,3 +178,47 @@ func (a *api) health(x *exchange) {
 	}
 	x.reply(status, body)
 }
+
+// renew answers POST /session/renew: the owner extends its session lease
+// by SESSION_MAX from now (SESSION_RENEW), in ProjectId (default
+// CAR_PROJECT_ID). Owner-only, like a stop.
+func (a *api) renew(x *exchange) {
+	f, err := a.readRequest(x)
+	if err != nil {
+		a.fail(x, err)
+		return
+	}
+	project := f["ProjectId"]
+	if project != "" && !resourceIDPattern.MatchString(project) {
+		a.fail(x, fault.New(fault.Invalid, "ProjectId is not a valid CAR id"))
+		return
+	}
+	id, err := a.identify(x, auth.OpStop, f, nil)
+	if err != nil {
+		a.fail(x, err)
+		return
+	}
+	if project == "" {
+		project = a.cfg.ProjectID
+	}
+	if !slices.Contains(a.cfg.AllowedProjectIDs, project) {
+		a.fail(x, fault.New(fault.Forbidden, "ProjectId is not allowed (CAR_ALLOWED_PROJECT_IDS)"))
+		return
+	}
+	r, err := a.sessions.Renew(x.r.Context(), id.UserID, project)
+	if err != nil {
+		a.fail(x, err)
+		return
+	}
+	x.outcome = "renewed"
+	x.expiresAt = r.ExpiresAt
+	x.reply(http.StatusOK, renewReply{UserId: id.UserID, ExpiresAt: expiresAt(x), RenewalsLeft: r.RenewalsLeft, RequestId: x.requestID})
+}
+
+// renewReply is the POST /session/renew reply.
+type renewReply struct {
+	UserId       string
+	ExpiresAt    string
+	RenewalsLeft int
+	RequestId    string
+}

@@ -8,6 +8,7 @@ import (
 
 	"carbroker/internal/auth"
 	"carbroker/internal/config"
+	"carbroker/internal/lease"
 	"carbroker/internal/line"
 	"carbroker/internal/queue"
 	"carbroker/internal/session"
@@ -52,6 +53,7 @@ func NewFromConfig(cfg config.Config, c CAR, o Options) (http.Handler, error) {
 	so := o.Session
 	so.NoIdleWait, so.GuestApply, so.AttemptTimeout = cfg.NoIdleWait, cfg.GuestApply, cfg.AttemptTimeout
 	lo := line.Options{Counter: c, Projects: cfg.AllowedProjectIDs, GuestApply: cfg.GuestApply}
+	var st *queue.Store
 	if cfg.Queue.RedisURL != "" {
 		qo := o.Queue
 		qo.URL, qo.Prefix, qo.Abandon = cfg.Queue.RedisURL, cfg.Queue.KeyPrefix, cfg.Queue.Abandon
@@ -60,17 +62,24 @@ func NewFromConfig(cfg config.Config, c CAR, o Options) (http.Handler, error) {
 		if qo.Logger == nil {
 			qo.Logger = o.Logger
 		}
-		st, err := queue.Open(qo)
-		if err != nil {
+		if st, err = queue.Open(qo); err != nil {
 			return nil, err
 		}
-		lo.Store, lo.Now = st, qo.Now
-		so.NoIdleWait = 0 // CAR_NOIDLE_WAIT is for the line off: in line, users wait with a place
+		if !cfg.Queue.LineOff {
+			lo.Store, lo.Now = st, qo.Now
+			so.NoIdleWait = 0 // CAR_NOIDLE_WAIT is for the line off: in line, users wait with a place
+		}
 	}
-	lo.Sessions = session.New(c, so)
+	sessions := session.New(c, so)
+	lo.Sessions = sessions
+	leo := lease.Options{Inner: line.New(lo), Destroy: sessions, Projects: cfg.AllowedProjectIDs,
+		Max: cfg.Lease.Max, Cooldown: cfg.Lease.Cooldown, Renew: cfg.Lease.Renew, RenewMax: cfg.Lease.RenewMax, Logger: o.Logger}
+	if st != nil && cfg.Lease.Max > 0 {
+		leo.Store = st
+	}
 	d := deps{
 		cfg:            cfg,
-		sessions:       line.New(lo),
+		sessions:       lease.New(leo),
 		auth:           authn,
 		requireInvites: auth.HasInvites(cfg.Auth.Mode),
 		log:            o.Logger,
@@ -94,3 +103,7 @@ func NewFromConfig(cfg config.Config, c CAR, o Options) (http.Handler, error) {
 	}
 	return &api{deps: d}, nil
 }
+
+// Sweep destroys the sessions of ended leases in every allowed project, up
+// to ctx's deadline: the timer trigger's work (a no-op with leases off).
+func (a *api) Sweep(ctx context.Context) lease.Report { return a.sessions.Sweep(ctx) }

@@ -120,6 +120,7 @@ var routeFields = map[string][]string{
 	opAlive:   {"UserId", "ProjectId"},
 	opInvite:  {"UserId", "Role", "ExpiresIn"},
 	opDequeue: {"UserId"},
+	opRenew:   {"UserId", "ProjectId"},
 }
 
 // checkFields refuses fields that op does not read, so that a misspelt

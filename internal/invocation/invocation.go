@@ -8,7 +8,7 @@ import "context"
 // Info describes the invocation serving one request.
 type Info struct {
 	RequestID string // the platform's request id ("" when there is none)
-	Trigger   string // "apigw", "url" (Function URL), "web" (web function), or "" (plain HTTP)
+	Trigger   string // "apigw", "url" (Function URL), "web" (web function), "timer" (a timer trigger), or "" (plain HTTP)
 }
 
 type ctxKey struct{}

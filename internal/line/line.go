@@ -116,6 +116,9 @@ type Place struct {
 type Result struct {
 	ServerSession string
 	Place         *Place // not nil: the user waits
+	// ExpiresAt is when the session's lease ends (set by package lease,
+	// which wraps this use case); zero: no lease applies.
+	ExpiresAt time.Time
 }
 
 // Start starts the user's session (lockOnly: locks a concurrency only, the

@@ -216,14 +216,6 @@ func (f *Function) Invoke(req InvokeRequest, resp *InvokeResponse) error {
 		defer cancel()
 	}
 
-	if ev, ok := timerEvent(req.Payload); ok {
-		// Nothing runs on a timer yet: the trigger is deployed for the
-		// session-lease sweep. Answer success, so SCF records no failure.
-		f.log.Info("scf: timer event, nothing to do", "request_id", req.RequestId, "trigger", ev.TriggerName, "time", ev.Time)
-		resp.Payload = []byte(`{}`)
-		return nil
-	}
-
 	triple, h, err := f.prepare(req.Environment)
 	if err != nil {
 		f.log.Error("scf: no handler", "request_id", req.RequestId, "err", err)
@@ -231,6 +223,12 @@ func (f *Function) Invoke(req InvokeRequest, resp *InvokeResponse) error {
 		return nil
 	}
 
+	if tev, ok := DecodeTimer(req.Payload); ok {
+		ctx = credential.NewContext(ctx, triple)
+		ctx = invocation.NewContext(ctx, invocation.Info{RequestID: req.RequestId, Trigger: "timer"})
+		resp.Payload = f.timer(ctx, h, tev, req.RequestId)
+		return nil
+	}
 	ev, err := DecodeEvent(req.Payload)
 	if err != nil {
 		kind := fault.Invalid
@@ -364,22 +362,4 @@ func topFrame(stack []*InvokeResponseErrorStackFrame) string {
 		return ""
 	}
 	return fmt.Sprintf("%s (%s:%d)", stack[0].Label, stack[0].Path, stack[0].Line)
-}
-
-// TimerEvent is a timer trigger's event, with scf-go-lib's field names
-// (events.TimerEvent): {"Type":"Timer","TriggerName","Time","Message"}.
-type TimerEvent struct {
-	Type        string `json:"Type"`
-	TriggerName string `json:"TriggerName"`
-	Time        string `json:"Time"`
-	Message     string `json:"Message"` // the trigger's CustomArgument
-}
-
-// timerEvent reports whether payload is a timer trigger's event.
-func timerEvent(payload []byte) (TimerEvent, bool) {
-	var ev TimerEvent
-	if json.Unmarshal(payload, &ev) != nil || ev.Type != "Timer" {
-		return TimerEvent{}, false
-	}
-	return ev, true
 }

@@ -7,6 +7,8 @@
 //   - API Gateway trigger and Function URL events decoded into an
 //     *http.Request, and the handler's response encoded as an integration
 //     response (see DecodeEvent, EncodeResponse);
+//   - timer trigger events given to a handler's timer work (TimerHandler,
+//     DecodeTimer); a handler without any answers them harmlessly;
 //   - for web functions, the proxy's X-Scf-* headers turned into
 //     per-request facts (see WebFunction).
 //

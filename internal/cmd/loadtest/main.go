@@ -56,6 +56,16 @@
 //	queue: N users, F fifo violations, L lost, G granted twice, max wait Xs, p99 poll Y ms, CAR calls/poll Z
 //
 // and exits 1 unless F, L and G are 0 and nothing else went wrong.
+//
+// With -lease it runs the lease scenario instead (lease.go): -users (200)
+// sessions with SESSION_MAX=4s on -instances (2) event-function instances
+// (the Go1 runtime over net/rpc), one Redis, one emulator enforcing CAR's
+// rate limits; the harness fires the timer trigger on every instance at once
+// every -interval (2 s) and prints one line on stdout:
+//
+//	lease: N sessions, E ended late (> interval + 5 s), D destroyed twice, C CAR calls per sweep
+//
+// and exits 1 unless E and D are 0 and nothing else went wrong.
 package main
 
 import (
@@ -100,6 +110,9 @@ type options struct {
 
 	launch    bool // the launch scenario (launch.go)
 	instances int  // its function instances
+
+	lease    bool          // the lease scenario (lease.go)
+	interval time.Duration // its timer's interval
 }
 
 // project is the CAR project the emulator serves.
@@ -117,13 +130,23 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the users' random choices")
 	fs.BoolVar(&o.verbose, "v", false, "also print the tail of the function's log")
 	fs.BoolVar(&o.launch, "launch", false, "the launch scenario: a burst of users waiting in the line (QUEUE_REDIS_URL) across instances; defaults -users 400 -concurrency 16 -duration 100s")
-	fs.IntVar(&o.instances, "instances", 3, "-launch: function instances sharing one Redis and one emulator")
+	fs.IntVar(&o.instances, "instances", 3, "-launch, -lease: function instances sharing one Redis and one emulator")
+	fs.BoolVar(&o.lease, "lease", false, "the lease scenario: sessions with SESSION_MAX=4s on event-function instances, the timer fired on every instance at once; defaults -users 200 -instances 2")
+	fs.DurationVar(&o.interval, "interval", 2*time.Second, "-lease: the timer trigger's interval")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if o.lease {
+		if !set["instances"] {
+			o.instances = 2
+		}
+		if o.launch || o.instances < 1 || o.instances > 16 || o.interval < 100*time.Millisecond || o.users > 10_000 {
+			return o, errors.New("-lease: not with -launch; -instances 1 to 16, -interval at least 100ms, -users at most 10000")
+		}
+	}
 	if o.launch {
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		if !set["users"] {
 			o.users = 400
 		}
@@ -175,6 +198,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if o.launch {
 		return runLaunch(ctx, o, bin, stdout, stderr)
+	}
+	if o.lease {
+		return runLeaseScenario(ctx, o, bin, stdout, stderr)
 	}
 	res, logs, err := runLoad(ctx, o, binary(bin), nil)
 	if err != nil {

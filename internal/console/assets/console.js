@@ -179,6 +179,14 @@ function statusText(u) {
   return u.status;
 }
 
+// leaseText is the countdown of the session's lease (SESSION_MAX), "" without one.
+function leaseText(u) {
+  const end = u.broker.session.expiresAt;
+  if (!end || (u.status !== "session" && u.status !== "disconnected")) return "";
+  const left = Math.ceil((end.getTime() - Date.now()) / 1000);
+  return left > 0 ? ` Lease ends in ${left} s (SESSION_MAX).` : " Lease ended: the function ends this session (SESSION_MAX).";
+}
+
 // slotOf finds the concurrency the user owns, or whose room it is in.
 function slotOf(u) {
   const id = u.broker.userId;
@@ -191,7 +199,7 @@ function update(u) {
   const li = u.el;
   li.querySelector(".name").textContent = label(u);
   const st = li.querySelector(".status");
-  const text = statusText(u);
+  const text = statusText(u) + leaseText(u);
   const word = STATUS[u.status];
   if (st.textContent !== `${word}: ${text}`) {
     st.replaceChildren(el("strong", {}, word), `: ${text}`);

@@ -1,0 +1,427 @@
+// Package lease ends sessions when the operator says (SESSION_MAX,
+// docs/lease.md). It wraps the start/stop use case (package line):
+//
+//   - a start that hands a ServerSession creates the user's lease, or reads
+//     it (a reconnect keeps its end), and the reply carries its end;
+//   - a start by a user whose lease ended is refused (403 SessionEnded,
+//     with Retry-After while SESSION_COOLDOWN runs); after the cooldown the
+//     user is a newcomer: it waits its turn like anyone;
+//   - a guest's session ends with its host's: CAR ends a room with its
+//     host's session, and the guest's reply carries the host's end;
+//   - a stop ends the lease; the owner may renew it (SESSION_RENEW);
+//   - sweeps destroy (CAR DestroySession) the sessions of ended leases: on
+//     the timer trigger (Sweep, every project, up to the invocation's
+//     deadline) and inside starts and capacity reads (a few, finished
+//     before the reply). No goroutine outlives the call that started it.
+//
+// Each ended lease is claimed in Redis by its generation before it is
+// destroyed, so that sweeps on several instances destroy it once, a claim
+// whose sweep died is retaken after ClaimTTL, and a stale claim never
+// destroys a newer session of the same user: no new session can be leased
+// while an ended lease is not destroyed, and a destroy call is bounded by
+// DestroyTimeout, well inside ClaimTTL.
+//
+// With Redis unreachable nothing is lost: a sweep that cannot read skips
+// (the next catches up), and starts go on without a lease (no ExpiresAt).
+package lease
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"carbroker/internal/fault"
+	"carbroker/internal/line"
+	"carbroker/internal/queue"
+	"carbroker/internal/session"
+)
+
+// Inner is the use case leases wrap (line.Service).
+type Inner interface {
+	Start(ctx context.Context, in session.StartInput, lockOnly bool) (line.Result, error)
+	Stop(ctx context.Context, userID string) error
+	Leave(ctx context.Context, userID string)
+	Alive(ctx context.Context, project, userID string) (bool, time.Duration, error)
+	Capacity(ctx context.Context, project string) (line.Capacity, error)
+	Health(ctx context.Context) string
+}
+
+var _ Inner = (*line.Service)(nil)
+
+// Store keeps the leases (queue.Store).
+type Store interface {
+	LeaseCheck(ctx context.Context, project, user string, cooldown time.Duration) (queue.Lease, error)
+	LeaseCreate(ctx context.Context, project, user string, d, cooldown time.Duration) (queue.Lease, error)
+	LeaseRenew(ctx context.Context, project, user string, d time.Duration, max int, cooldown time.Duration) (queue.Lease, error)
+	LeaseEnd(ctx context.Context, project, user string, claim, cooldown time.Duration) (queue.Lease, error)
+	LeaseClaimOne(ctx context.Context, project, user string, claim time.Duration) (queue.Lease, error)
+	LeaseDone(ctx context.Context, project, user string, gen int64, cooldown time.Duration) (bool, error)
+	LeaseRelease(ctx context.Context, project, user string, gen int64, backoff time.Duration) error
+	LeaseClaim(ctx context.Context, project string, limit int, claim time.Duration, perSecond int) (queue.Claims, error)
+	// Leave with forget drops the user's holder mark: after its lease the
+	// user is a newcomer.
+	Leave(ctx context.Context, project, user string, forget bool) error
+}
+
+var _ Store = (*queue.Store)(nil)
+
+// Destroyer destroys a user's session (session.Service.Stop: CAR
+// DestroySession with the retry policy; no session is not an error).
+type Destroyer interface {
+	Stop(ctx context.Context, userID string) error
+}
+
+// Tuning. The claim outlives any destroy call by far, so a sweep whose call
+// is still in flight never sees its lease retaken.
+const (
+	ClaimTTL       = 60 * time.Second
+	DestroyTimeout = 10 * time.Second
+	// FailBackoff is how long a lease whose destroy failed waits before a
+	// sweep tries again.
+	FailBackoff = 5 * time.Second
+	// PerSecond is the sweeps' share of CAR's 100 DestroySession requests a
+	// second, per project across every instance; the rest is left to stops.
+	PerSecond = 50
+	// Workers is how many destroys one sweep runs at once.
+	Workers = 8
+	// InRequestLeases and InRequestTime bound the sweep inside a start or
+	// a capacity read.
+	InRequestLeases = 2
+	InRequestTime   = time.Second
+	// TimerMargin is kept back from the invocation's deadline.
+	TimerMargin = time.Second
+	// DefaultTimerBudget bounds a sweep whose context has no deadline.
+	DefaultTimerBudget = 30 * time.Second
+)
+
+// Options wire a Service.
+type Options struct {
+	Inner    Inner
+	Store    Store // nil: leases off, every call goes to Inner as it is
+	Destroy  Destroyer
+	Projects []string // the allowed ProjectIds: a stop ends the lease in each, the timer sweeps each
+	Max      time.Duration
+	Cooldown time.Duration
+	Renew    bool
+	RenewMax int
+	Logger   *slog.Logger
+}
+
+// Service is the use case with leases.
+type Service struct {
+	o Options
+}
+
+// New returns a Service.
+func New(o Options) *Service {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Max <= 0 {
+		o.Store = nil
+	}
+	return &Service{o: o}
+}
+
+// On reports whether leases apply.
+func (s *Service) On() bool { return s.o.Store != nil }
+
+// Ended is the refusal of a start whose lease ended: Retry-After is the
+// cooldown left (none for a guest: its host's lease is not its own).
+func Ended(retry time.Duration, guest bool) error {
+	msg := "this session reached its time limit (SESSION_MAX)"
+	switch {
+	case guest:
+		msg = "the host's session reached its time limit (SESSION_MAX): the room is closed"
+	case retry > 0:
+		msg += "; you may start again (and wait your turn) after " + strconv.Itoa(int((retry+time.Second-1)/time.Second)) + " s"
+	default:
+		msg += "; it is being ended: try again in a moment"
+		retry = 2 * time.Second
+	}
+	return &fault.Error{Kind: fault.SessionEnded, Message: msg, RetryAfter: retry}
+}
+
+// Start starts the user's session through the inner use case, with the
+// lease rules above, then sweeps a few ended leases of the project.
+func (s *Service) Start(ctx context.Context, in session.StartInput, lockOnly bool) (line.Result, error) {
+	st := s.o.Store
+	if st == nil {
+		return s.o.Inner.Start(ctx, in, lockOnly)
+	}
+	defer s.sweepInRequest(ctx, in.ProjectID)
+	guest := in.Guest()
+	owner := in.UserID
+	if guest {
+		owner = in.HostUserID
+	}
+	l, err := st.LeaseCheck(ctx, in.ProjectID, owner, s.o.Cooldown)
+	leased := err == nil // Redis trouble: a start without a lease
+	if leased {
+		switch l.State {
+		case queue.LeaseEnded, queue.LeaseEnding, queue.LeaseCooling:
+			if guest || l.Retry > 0 || l.State != queue.LeaseEnded {
+				return line.Result{}, Ended(l.Retry, guest)
+			}
+			// The cooldown is over and no sweep ended the session yet: end
+			// it now, then start as a newcomer.
+			if err := s.endOwn(ctx, in.ProjectID, owner); err != nil {
+				return line.Result{}, err
+			}
+		}
+	}
+	res, err := s.o.Inner.Start(ctx, in, lockOnly)
+	if err != nil || !leased || lockOnly || res.ServerSession == "" {
+		return res, err
+	}
+	if guest {
+		if l.State == queue.LeaseActive {
+			res.ExpiresAt = l.End
+		}
+		return res, nil
+	}
+	nl, err := st.LeaseCreate(ctx, in.ProjectID, owner, s.o.Max, s.o.Cooldown)
+	switch {
+	case err != nil:
+		// Redis failed in between: the session goes without a lease, as
+		// in degraded mode.
+		return res, nil
+	case nl.State != queue.LeaseActive:
+		// The lease ended while this start ran: the session just handed is
+		// the next sweep's to destroy.
+		return line.Result{}, Ended(nl.Retry, false)
+	}
+	res.ExpiresAt = nl.End
+	return res, nil
+}
+
+// endOwn destroys the session of the user's own ended lease.
+func (s *Service) endOwn(ctx context.Context, project, user string) error {
+	st := s.o.Store
+	l, err := st.LeaseClaimOne(ctx, project, user, ClaimTTL)
+	if err != nil || l.State != queue.LeaseMine {
+		return Ended(0, false) // a sweep got there first
+	}
+	if !s.destroy(ctx, project, queue.LeaseClaim{User: user, Gen: l.Gen, End: l.End}) {
+		return Ended(0, false)
+	}
+	return nil
+}
+
+// destroy ends one claimed lease's session and records the outcome. It
+// reports whether the session is gone. The CAR call is bounded by ctx and
+// DestroyTimeout; the record is written even when ctx just ran out (the
+// store's own call budget bounds it), so that a session destroyed is not
+// destroyed again.
+func (s *Service) destroy(ctx context.Context, project string, c queue.LeaseClaim) bool {
+	dctx, cancel := context.WithTimeout(ctx, DestroyTimeout)
+	err := s.o.Destroy.Stop(dctx, c.User)
+	cancel()
+	ctx = context.WithoutCancel(ctx)
+	st := s.o.Store
+	if err != nil {
+		s.o.Logger.Warn("lease: DestroySession failed; a later sweep tries again", "project", project, "user_id", c.User,
+			"err", err.Error())
+		_ = st.LeaseRelease(ctx, project, c.User, c.Gen, FailBackoff)
+		return false
+	}
+	if _, err := st.LeaseDone(ctx, project, c.User, c.Gen, s.o.Cooldown); err != nil {
+		// The claim lapses and a later sweep destroys it again: harmless.
+		return true
+	}
+	_ = st.Leave(ctx, project, c.User, true) // a newcomer from now on
+	return true
+}
+
+// Stop ends the user's leases, then stops the session.
+func (s *Service) Stop(ctx context.Context, userID string) error {
+	st := s.o.Store
+	if st == nil {
+		return s.o.Inner.Stop(ctx, userID)
+	}
+	type mine struct {
+		project string
+		gen     int64
+	}
+	var claimed []mine
+	for _, p := range s.o.Projects {
+		l, err := st.LeaseEnd(ctx, p, userID, ClaimTTL, s.o.Cooldown)
+		if err != nil {
+			break // degraded: a lease left live ends at its time
+		}
+		if l.State == queue.LeaseMine {
+			claimed = append(claimed, mine{p, l.Gen})
+		}
+	}
+	err := s.o.Inner.Stop(ctx, userID)
+	for _, m := range claimed {
+		if err != nil {
+			_ = st.LeaseRelease(ctx, m.project, userID, m.gen, FailBackoff)
+		} else {
+			_, _ = st.LeaseDone(ctx, m.project, userID, m.gen, s.o.Cooldown)
+		}
+	}
+	return err
+}
+
+// Renewal is a renewed lease.
+type Renewal struct {
+	ExpiresAt    time.Time
+	RenewalsLeft int
+}
+
+// Renew extends the user's lease in project by SESSION_MAX from now.
+func (s *Service) Renew(ctx context.Context, userID, project string) (Renewal, error) {
+	switch {
+	case s.o.Store == nil:
+		return Renewal{}, fault.New(fault.Forbidden, "sessions have no time limit here (SESSION_MAX is off): there is nothing to renew")
+	case !s.o.Renew:
+		return Renewal{}, fault.New(fault.Forbidden, "renewals are off (SESSION_RENEW)")
+	}
+	l, err := s.o.Store.LeaseRenew(ctx, project, userID, s.o.Max, s.o.RenewMax, s.o.Cooldown)
+	if err != nil {
+		return Renewal{}, &fault.Error{Kind: fault.Unavailable, Message: "the lease could not be renewed now; try again",
+			RetryAfter: 2 * time.Second, Err: err}
+	}
+	switch l.State {
+	case queue.LeaseActive:
+		return Renewal{ExpiresAt: l.End, RenewalsLeft: max(0, s.o.RenewMax-l.Renews)}, nil
+	case queue.LeaseLimit:
+		return Renewal{}, fault.New(fault.Forbidden, "this lease was renewed "+strconv.Itoa(l.Renews)+" times, the most allowed (SESSION_RENEW_MAX)")
+	case queue.LeaseNone:
+		return Renewal{}, fault.New(fault.Forbidden, "this UserId has no session lease in this project: start a session first")
+	}
+	return Renewal{}, Ended(l.Retry, false)
+}
+
+// Leave is the inner use case's.
+func (s *Service) Leave(ctx context.Context, userID string) { s.o.Inner.Leave(ctx, userID) }
+
+// Alive is the inner use case's heartbeat: once a lease ended and its
+// session was destroyed, the user holds nothing and the client stops.
+func (s *Service) Alive(ctx context.Context, project, userID string) (bool, time.Duration, error) {
+	return s.o.Inner.Alive(ctx, project, userID)
+}
+
+// Health is the inner use case's.
+func (s *Service) Health(ctx context.Context) string { return s.o.Inner.Health(ctx) }
+
+// Capacity reads the project's capacity, then sweeps a few ended leases.
+func (s *Service) Capacity(ctx context.Context, project string) (line.Capacity, error) {
+	if s.o.Store != nil {
+		defer s.sweepInRequest(ctx, project)
+	}
+	return s.o.Inner.Capacity(ctx, project)
+}
+
+// Report is what a sweep did.
+type Report struct {
+	Claimed   int  // ended leases claimed
+	Destroyed int  // sessions destroyed (and their leases done)
+	Failed    int  // destroys that failed (retried by a later sweep)
+	Due       int  // ended leases left for a later sweep
+	Skipped   bool // the store could not be read: a later sweep catches up
+}
+
+func (r *Report) add(o Report) {
+	r.Claimed += o.Claimed
+	r.Destroyed += o.Destroyed
+	r.Failed += o.Failed
+	r.Due += o.Due
+	r.Skipped = r.Skipped || o.Skipped
+}
+
+// Sweep destroys the sessions of every ended lease of every project,
+// oldest first, until none is due or the context's deadline (less
+// TimerMargin) nears: the timer trigger's work.
+func (s *Service) Sweep(ctx context.Context) Report {
+	var r Report
+	if s.o.Store == nil {
+		return r
+	}
+	until := time.Now().Add(DefaultTimerBudget)
+	if dl, ok := ctx.Deadline(); ok {
+		until = dl.Add(-TimerMargin)
+	}
+	for _, p := range s.o.Projects {
+		r.add(s.sweep(ctx, p, 1<<30, until))
+	}
+	if r.Claimed > 0 || r.Skipped || r.Due > 0 {
+		s.o.Logger.Info("lease sweep", "claimed", r.Claimed, "destroyed", r.Destroyed, "failed", r.Failed,
+			"due", r.Due, "skipped", r.Skipped)
+	}
+	return r
+}
+
+// sweepInRequest sweeps a few ended leases of project within a small budget
+// of the request's time.
+func (s *Service) sweepInRequest(ctx context.Context, project string) {
+	if ctx.Err() != nil {
+		return
+	}
+	until := time.Now().Add(InRequestTime)
+	if dl, ok := ctx.Deadline(); ok && dl.Add(-InRequestTime/2).Before(until) {
+		until = dl.Add(-InRequestTime / 2)
+	}
+	r := s.sweep(ctx, project, InRequestLeases, until)
+	if r.Claimed > 0 {
+		s.o.Logger.Info("lease sweep in a request", "project", project, "claimed", r.Claimed, "destroyed", r.Destroyed,
+			"failed", r.Failed)
+	}
+}
+
+// minSweepTime is the least time worth claiming a lease with.
+const minSweepTime = 200 * time.Millisecond
+
+// sweep destroys up to limit ended leases of project before until.
+func (s *Service) sweep(ctx context.Context, project string, limit int, until time.Time) Report {
+	var r Report
+	ctx, cancel := context.WithDeadline(ctx, until)
+	defer cancel()
+	for r.Claimed < limit {
+		if time.Until(until) < minSweepTime {
+			break
+		}
+		c, err := s.o.Store.LeaseClaim(ctx, project, min(limit-r.Claimed, Workers), ClaimTTL, PerSecond)
+		if err != nil {
+			r.Skipped = true
+			return r
+		}
+		r.Due = c.Due
+		if len(c.Claimed) == 0 {
+			if c.Wait <= 0 || c.Due == 0 || time.Until(until) < c.Wait+minSweepTime {
+				break
+			}
+			t := time.NewTimer(c.Wait) // the rate's next second
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return r
+			case <-t.C:
+			}
+			continue
+		}
+		r.Claimed += len(c.Claimed)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for _, cl := range c.Claimed {
+			wg.Go(func() {
+				ok := s.destroy(ctx, project, cl)
+				mu.Lock()
+				if ok {
+					r.Destroyed++
+				} else {
+					r.Failed++
+				}
+				mu.Unlock()
+			})
+		}
+		wg.Wait() // every destroy ends before the sweep does
+		if c.Due == 0 {
+			break
+		}
+	}
+	return r
+}

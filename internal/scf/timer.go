@@ -1,0 +1,70 @@
+package scf
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+)
+
+// TimerEvent is the event of a timer trigger, with the field names of
+// scf-go-lib's events.TimerEvent:
+// {"Type":"Timer","TriggerName":"…","Time":"2019-02-21T11:49:00Z","Message":"…"}.
+// Message is the trigger's optional argument.
+type TimerEvent struct {
+	Type        string
+	TriggerName string
+	Time        string
+	Message     string
+}
+
+// TimerHandler is a handler with work to do on a timer event: the runtime
+// calls Timer for one, instead of ServeHTTP. Its result is the invoke's
+// payload, as JSON; the invoke ends when Timer returns, and so must all of
+// its work.
+type TimerHandler interface {
+	http.Handler
+	Timer(ctx context.Context, ev TimerEvent) (any, error)
+}
+
+// DecodeTimer reports whether payload is a timer event (Type "Timer", no
+// httpMethod), and returns it.
+func DecodeTimer(payload []byte) (TimerEvent, bool) {
+	var ev struct {
+		TimerEvent
+		HTTPMethod *json.RawMessage `json:"httpMethod"`
+	}
+	if json.Unmarshal(payload, &ev) != nil || ev.Type != "Timer" || ev.HTTPMethod != nil {
+		return TimerEvent{}, false
+	}
+	return ev.TimerEvent, true
+}
+
+// timerReply is the payload of a timer invoke whose handler has no timer
+// work, or whose work failed.
+type timerReply struct {
+	Type        string
+	TriggerName string
+	Handled     bool
+	Error       string `json:",omitempty"`
+}
+
+// timer runs a timer event's work.
+func (f *Function) timer(ctx context.Context, h http.Handler, ev TimerEvent, requestID string) []byte {
+	th, ok := h.(TimerHandler)
+	if !ok {
+		f.log.Debug("scf: timer event with no timer work", "request_id", requestID, "trigger_name", ev.TriggerName)
+		b, _ := json.Marshal(timerReply{Type: ev.Type, TriggerName: ev.TriggerName})
+		return b
+	}
+	out, err := th.Timer(ctx, ev)
+	if err != nil {
+		f.log.Error("scf: timer work failed", "request_id", requestID, "trigger_name", ev.TriggerName, "err", err.Error())
+		b, _ := json.Marshal(timerReply{Type: ev.Type, TriggerName: ev.TriggerName, Handled: true, Error: "timer work failed: see the function's log"})
+		return b
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		b, _ = json.Marshal(timerReply{Type: ev.Type, TriggerName: ev.TriggerName, Handled: true})
+	}
+	return b
+}
