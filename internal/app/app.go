@@ -20,7 +20,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -32,6 +31,7 @@ import (
 	"carbroker/internal/httpapi"
 	"carbroker/internal/invocation"
 	"carbroker/internal/lease"
+	"carbroker/internal/resp"
 	"carbroker/internal/scf"
 )
 
@@ -162,22 +162,8 @@ func probeLine(ctx context.Context, h http.Handler, cfg config.Config, log *slog
 	defer cancel()
 	if httpapi.LineHealth(ctx, h) == "degraded" {
 		log.Warn("the waiting line's Redis does not answer at start: running degraded (starts go to CAR without the line, a start CAR cannot serve waits with a 202 and Retry-After) until it answers; /healthz says \"Queue\":\"degraded\"",
-			"redis", maskedURL(cfg.Queue.RedisURL))
+			"redis", resp.RedactURL(cfg.Queue.RedisURL))
 	}
-}
-
-// maskedURL is a Redis URL as a log may show it: nothing between the
-// scheme and the last "@" (the user information, where the password is,
-// even when it holds an unescaped "/", "?" or "#").
-func maskedURL(raw string) string {
-	scheme, rest, ok := strings.Cut(raw, "://")
-	if !ok {
-		return "(QUEUE_REDIS_URL, not shown: it is not a URL)"
-	}
-	if i := strings.LastIndex(rest, "@"); i >= 0 {
-		rest = "xxxxx@" + rest[i+1:]
-	}
-	return scheme + "://" + rest
 }
 
 func warm(ctx context.Context, c *car.Client) {

@@ -307,9 +307,14 @@ func TestLiveQuirks(t *testing.T) {
 func TestRedisPasswordNeverShown(t *testing.T) {
 	h := newHarness(t, scfemu.Options{})
 	h.env["QUEUE_REDIS_URL"] = "redis://broker:pa/ss?wo#rd@10.0.0.5:6379/0"
-	_, err, calls := h.deploy("serverless.yml", tinyZip(t, ""), false)
-	if err == nil || !strings.Contains(err.Error(), "QUEUE_REDIS_URL") || len(calls) != 0 {
-		t.Errorf("deploy: %v, %d calls", err, len(calls))
+	// The function reads it as the URL it is (the credentials end at the
+	// last @), so the deploy goes through; the plan and every line shown
+	// mask the password whole.
+	if _, err, _ := h.deploy("serverless.yml", tinyZip(t, ""), false); err != nil {
+		t.Errorf("deploy: %v", err)
+	}
+	if !strings.Contains(h.out.String(), "QUEUE_REDIS_URL") {
+		t.Errorf("the plan does not list QUEUE_REDIS_URL:\n%s", h.out.String())
 	}
 	for _, part := range []string{"pa/ss", "wo#rd", "ss?wo"} {
 		if strings.Contains(h.out.String(), part) {
