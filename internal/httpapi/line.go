@@ -73,6 +73,14 @@ func (a *api) capacity(x *exchange) {
 		a.fail(x, fault.New(fault.Invalid, "ProjectId is given more than once"))
 		return
 	}
+	// Authentication first: an anonymous caller learns nothing, not even
+	// which ProjectIds are allowed.
+	id, err := a.auth.Authenticate(x.r.Context(), auth.Request{Op: auth.OpRead, Header: x.r.Header})
+	if err != nil {
+		a.fail(x, err)
+		return
+	}
+	x.userID = id.UserID
 	if project == "" {
 		project = a.cfg.ProjectID
 	}
@@ -80,12 +88,6 @@ func (a *api) capacity(x *exchange) {
 		a.fail(x, fault.New(fault.Forbidden, "ProjectId is not allowed (CAR_ALLOWED_PROJECT_IDS)"))
 		return
 	}
-	id, err := a.auth.Authenticate(x.r.Context(), auth.Request{Op: auth.OpRead, Header: x.r.Header})
-	if err != nil {
-		a.fail(x, err)
-		return
-	}
-	x.userID = id.UserID
 	c, err := a.sessions.Capacity(x.r.Context(), project)
 	if err != nil {
 		a.fail(x, err)

@@ -283,9 +283,16 @@ func TestLineOwnership(t *testing.T) {
 	if r.str("UserId") != user {
 		t.Fatalf("the poll with the ticket is another user: %s", r.Raw)
 	}
-	// GET /capacity needs a ticket in ticket mode.
+	// GET /capacity needs a ticket in ticket mode, before anything else: an
+	// anonymous caller does not learn which ProjectIds are allowed.
 	if r := e.do("203.0.113.9", "GET", "/capacity", ""); r.Status != 401 {
 		t.Fatalf("capacity without a ticket: %d %s", r.Status, r.Raw)
+	}
+	if r := e.do("203.0.113.9", "GET", "/capacity?ProjectId=cap-other", ""); r.Status != 401 {
+		t.Fatalf("capacity of a project not allowed, without a ticket: %d %s", r.Status, r.Raw)
+	}
+	if r := e.do("203.0.113.9", "GET", "/capacity?ProjectId=cap-other", "", "Authorization", "Bearer "+ticket); r.Status != 403 {
+		t.Fatalf("capacity of a project not allowed, with a ticket: %d %s", r.Status, r.Raw)
 	}
 	if r := e.do("203.0.113.9", "GET", "/capacity", "", "Authorization", "Bearer "+ticket); r.Status != 200 || r.str("Waiting") != "3" {
 		t.Fatalf("capacity: %d %s", r.Status, r.Raw)

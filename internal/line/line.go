@@ -77,7 +77,7 @@ type Service struct {
 	o Options
 
 	mu     sync.Mutex
-	counts map[string]queue.Count // per-instance cache while the line is off or degraded
+	counts map[string]*counting // per-project DescribeConcurrentCount of this instance
 }
 
 // New returns a Service.
@@ -88,7 +88,7 @@ func New(o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Service{o: o, counts: map[string]queue.Count{}}
+	return &Service{o: o, counts: map[string]*counting{}}
 }
 
 // Place is a user's place in the line.
@@ -182,17 +182,88 @@ func (s *Service) poll(ctx context.Context, in session.StartInput) (queue.Decisi
 	// Either way the second poll takes no lease: a count that went stale
 	// while it was read (a slow CAR) must not answer Refresh again, which
 	// would send this caller to CAR past the line.
-	c, cerr := s.describe(ctx, in.ProjectID)
+	c, cerr := s.count(ctx, in.ProjectID)
 	if cerr != nil {
 		return st.Poll(ctx, in.ProjectID, in.UserID, in.UserIP, nil, true)
 	}
 	return st.Poll(ctx, in.ProjectID, in.UserID, in.UserIP, &c, true)
 }
 
-func (s *Service) describe(ctx context.Context, project string) (queue.Count, error) {
+// counting is one project's DescribeConcurrentCount in this instance: the
+// last answer (a count or a failure) and the call in flight.
+type counting struct {
+	at   time.Time // when the last call started, on the line's clock
+	c    queue.Count
+	err  error
+	done chan struct{} // not nil while a call is in flight; closed when it ends
+}
+
+// count is the project's DescribeConcurrentCount as this instance knows
+// it: an answer whose call started less than a second ago, a failure or a
+// slow answer alike (CAR is asked at most once a second), else the answer
+// of the call in flight (concurrent callers share one call), else a new
+// call's.
+func (s *Service) count(ctx context.Context, project string) (queue.Count, error) {
+	if c, err, ok := s.recent(ctx, project); ok {
+		return c, err
+	}
+	s.mu.Lock()
+	k := s.counting(project)
+	if k.done != nil { // another caller started one meanwhile
+		s.mu.Unlock()
+		c, err, _ := s.recent(ctx, project)
+		return c, err
+	}
+	done := make(chan struct{})
+	k.done = done
+	s.mu.Unlock()
+
+	at := s.o.Now()
+	c, err := s.describe(ctx, project, at)
+	s.mu.Lock()
+	k.at, k.c, k.err, k.done = at, c, err, nil
+	s.mu.Unlock()
+	close(done)
+	return c, err
+}
+
+// recent answers from this instance's last DescribeConcurrentCount if its
+// call started less than a second ago, or waits for the call in flight; ok
+// is false when neither is there.
+func (s *Service) recent(ctx context.Context, project string) (c queue.Count, err error, ok bool) {
+	s.mu.Lock()
+	k := s.counting(project)
+	if done := k.done; done != nil {
+		s.mu.Unlock()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return queue.Count{}, fault.Wrap(fault.Timeout, "the capacity could not be read in time", ctx.Err()), true
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return k.c, k.err, true
+	}
+	defer s.mu.Unlock()
+	if age := s.o.Now().Sub(k.at); k.at.IsZero() || age >= time.Second || age < 0 {
+		return queue.Count{}, nil, false
+	}
+	return k.c, k.err, true
+}
+
+// counting returns the project's entry; s.mu must be held.
+func (s *Service) counting(project string) *counting {
+	k := s.counts[project]
+	if k == nil {
+		k = &counting{}
+		s.counts[project] = k
+	}
+	return k
+}
+
+func (s *Service) describe(ctx context.Context, project string, at time.Time) (queue.Count, error) {
 	ctx, cancel := context.WithTimeout(ctx, describeBudget)
 	defer cancel()
-	at := s.o.Now()
 	cc, err := s.o.Counter.DescribeConcurrentCount(ctx, project, "")
 	if err != nil {
 		return queue.Count{}, err
@@ -254,59 +325,74 @@ type Capacity struct {
 // refresh between looks.
 const staleWait = 50 * time.Millisecond
 
-// Capacity reads the project's count (never more than 1 s old: one
-// DescribeConcurrentCount a second per project across instances) and the
-// length of its line.
+// Capacity reads the project's count and the length of its line. CAR's
+// DescribeConcurrentCount runs at most once a second per project across
+// instances, also when it fails or is slow: the line's 1 s lease lets one
+// caller refresh the shared count (a failed refresh keeps the lease for its
+// second), and within an instance concurrent callers share one call and
+// its answer, a failure included, for a second. With the line degraded the
+// instance's own count is used (once a second per instance).
 func (s *Service) Capacity(ctx context.Context, project string) (Capacity, error) {
-	if st := s.o.Store; st != nil {
-		for deadline := time.Now().Add(describeBudget); time.Now().Before(deadline); {
-			d, err := st.Capacity(ctx, project, nil)
-			if err != nil {
-				break // degraded
-			}
-			switch d.Verdict {
-			case queue.OK:
-				return Capacity{Total: d.Total, Running: d.Running, Idle: d.Idle, Waiting: d.Waiting}, nil
-			case queue.Refresh:
-				c, err := s.describe(ctx, project)
-				if err != nil {
-					return Capacity{}, err
-				}
-				waiting := d.Waiting
-				d, err := st.Capacity(ctx, project, &c)
-				if err != nil || d.Verdict != queue.OK {
-					// Not stored, or stale again once stored (a slow CAR):
-					// the fresh count and the line's length as first read.
-					return Capacity{Total: c.Total, Running: c.Running, Idle: max(0, c.Total-c.Running), Waiting: waiting}, nil
-				}
-				return Capacity{Total: d.Total, Running: d.Running, Idle: d.Idle, Waiting: d.Waiting}, nil
-			}
-			// another instance is refreshing: look again shortly
-			t := time.NewTimer(staleWait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+	st := s.o.Store
+	if st == nil {
+		return s.localCapacity(ctx, project)
+	}
+	for deadline := time.Now().Add(describeBudget); time.Now().Before(deadline); {
+		d, err := st.Capacity(ctx, project, nil)
+		if err != nil {
+			if ctx.Err() != nil {
 				return Capacity{}, fault.Wrap(fault.Timeout, "the capacity could not be read in time", ctx.Err())
-			case <-t.C:
 			}
+			return s.localCapacity(ctx, project) // degraded
+		}
+		switch d.Verdict {
+		case queue.OK:
+			return Capacity{Total: d.Total, Running: d.Running, Idle: d.Idle, Waiting: d.Waiting}, nil
+		case queue.Refresh:
+			c, err := s.count(ctx, project)
+			if err != nil {
+				return Capacity{}, err // the lease stays for its second: nobody asks CAR again before
+			}
+			return s.store(ctx, project, c, d.Waiting), nil
+		}
+		// Another caller is refreshing: in this instance, share its call
+		// (or its answer of this second); elsewhere, look again shortly.
+		if c, err, ok := s.recent(ctx, project); ok {
+			if err != nil {
+				return Capacity{}, err
+			}
+			return Capacity{Total: c.Total, Running: c.Running, Idle: max(0, c.Total-c.Running), Waiting: d.Waiting}, nil
+		}
+		t := time.NewTimer(staleWait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return Capacity{}, fault.Wrap(fault.Timeout, "the capacity could not be read in time", ctx.Err())
+		case <-t.C:
 		}
 	}
-	return s.localCapacity(ctx, project)
+	// Other instances kept refreshing without storing a count: asking CAR
+	// here would exceed the once a second.
+	return Capacity{}, &fault.Error{Kind: fault.Unavailable, RetryAfter: time.Second,
+		Message: "the project's count is being refreshed; try again shortly"}
 }
 
-// localCapacity is the per-instance 1 s cache used without the line.
+// store writes a fresh count into the line and answers the line's view; if
+// that fails, or the count went stale meanwhile (a slow CAR), the count as
+// read and the line's length as first read.
+func (s *Service) store(ctx context.Context, project string, c queue.Count, waiting int) Capacity {
+	d, err := s.o.Store.Capacity(ctx, project, &c)
+	if err != nil || d.Verdict != queue.OK {
+		return Capacity{Total: c.Total, Running: c.Running, Idle: max(0, c.Total-c.Running), Waiting: waiting}
+	}
+	return Capacity{Total: d.Total, Running: d.Running, Idle: d.Idle, Waiting: d.Waiting}
+}
+
+// localCapacity is the instance's own count, without the line.
 func (s *Service) localCapacity(ctx context.Context, project string) (Capacity, error) {
-	s.mu.Lock()
-	c, ok := s.counts[project]
-	s.mu.Unlock()
-	if !ok || s.o.Now().Sub(c.At) >= time.Second {
-		var err error
-		if c, err = s.describe(ctx, project); err != nil {
-			return Capacity{}, err
-		}
-		s.mu.Lock()
-		s.counts[project] = c
-		s.mu.Unlock()
+	c, err := s.count(ctx, project)
+	if err != nil {
+		return Capacity{}, err
 	}
 	return Capacity{Total: c.Total, Running: c.Running, Idle: max(0, c.Total-c.Running)}, nil
 }
