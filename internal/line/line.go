@@ -14,9 +14,13 @@
 //     line.
 //
 // With no Store the line is off and every start is today's stateless one.
-// While the Store is degraded (Redis down or slow), starts are stateless
-// too: the line never blocks a start or a stop, and never refuses what CAR
-// would grant.
+// While the Store cannot be read or written (Redis refused, slow, paused,
+// out of memory, read-only after a failover), no waiter is ejected: a start
+// is answered "waiting, place unknown" (202 with Retry-After) and nobody
+// goes to CAR for the first QUEUE_ABANDON of the trouble, so that a
+// newcomer cannot take a freed concurrency ahead of the places Redis still
+// holds; past that the start is the stateless one, and CAR's NoIdle is
+// still a place unknown, never a refusal. A stop never waits for Redis.
 package line
 
 import (
@@ -78,6 +82,10 @@ type Service struct {
 
 	mu     sync.Mutex
 	counts map[string]*counting // per-project DescribeConcurrentCount of this instance
+
+	// This instance's current Redis trouble, on the line's clock: when it
+	// began and when a call last failed; zero while the line answers.
+	troubleAt, failedAt time.Time
 }
 
 // New returns a Service.
@@ -93,7 +101,7 @@ func New(o Options) *Service {
 
 // Place is a user's place in the line.
 type Place struct {
-	Position   int           // 1 is next
+	Position   int           // 1 is next; 0 when the place is unknown (Redis trouble: the start was not served)
 	ETA        time.Duration // an estimate; meaningful only when ETAKnown
 	ETAKnown   bool
 	RetryAfter time.Duration // when to poll again: whole seconds, 1 to 5, at most a third of QUEUE_ABANDON
@@ -113,9 +121,10 @@ func (s *Service) Start(ctx context.Context, in session.StartInput, lockOnly boo
 		return s.attempt(ctx, in, lockOnly)
 	}
 	d, err := s.poll(ctx, in)
-	if err != nil { // degraded: today's stateless start
-		return s.attempt(ctx, in, lockOnly)
+	if err != nil {
+		return s.degraded(ctx, in, lockOnly)
 	}
+	s.answered()
 	switch d.Verdict {
 	case queue.Go, queue.Holder:
 	case queue.Full:
@@ -135,13 +144,73 @@ func (s *Service) Start(ctx context.Context, in session.StartInput, lockOnly boo
 		o = queue.Failed
 	}
 	after, derr := s.o.Store.Done(ctx, in.ProjectID, in.UserID, in.UserIP, o, holder)
-	if o != queue.NoIdle || derr != nil {
+	if o != queue.NoIdle {
 		return res, err
+	}
+	if derr != nil {
+		// CAR had nothing and the line could not record it: the user keeps
+		// the place it has (Redis answers its next poll), never a refusal.
+		s.troubled()
+		return Result{Place: s.unknown()}, nil
 	}
 	if after.Verdict == queue.Full {
 		return Result{}, full()
 	}
 	return Result{Place: s.place(after)}, nil
+}
+
+// degraded serves a start the line could not answer. For the first
+// QUEUE_ABANDON of this instance's trouble nobody goes to CAR: the places
+// Redis holds are still valid when it answers again (a waiter keeps its
+// place if it polls within QUEUE_ABANDON), and a start sent to CAR now
+// would let whoever polls at the right moment take a freed concurrency
+// ahead of them. Past that, the places have lapsed and the line cannot keep
+// any order: CAR decides (holders get their own concurrency back), and its
+// NoIdle is still "waiting, place unknown", so a client keeps polling and
+// joins the line when Redis returns.
+func (s *Service) degraded(ctx context.Context, in session.StartInput, lockOnly bool) (Result, error) {
+	if ctx.Err() != nil {
+		return Result{}, fault.Wrap(fault.Timeout, "the request's deadline ran out", ctx.Err())
+	}
+	if s.troubled() < s.o.Store.Abandon() {
+		return Result{Place: s.unknown()}, nil
+	}
+	res, err := s.attempt(ctx, in, lockOnly)
+	if fault.KindOf(err) == fault.NoIdle {
+		return Result{Place: s.unknown()}, nil
+	}
+	return res, err
+}
+
+// troubled records a failed call to the line and says how long this
+// instance's trouble has lasted. A failure more than QUEUE_ABANDON after
+// the previous one (an instance thawed after a freeze, a new outage) begins
+// a new trouble.
+func (s *Service) troubled() time.Duration {
+	now := s.o.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.troubleAt.IsZero() || now.Sub(s.failedAt) > s.o.Store.Abandon() || now.Before(s.troubleAt) {
+		s.troubleAt = now
+	}
+	s.failedAt = now
+	return now.Sub(s.troubleAt)
+}
+
+// answered records that the line answered: the trouble, if any, is over.
+func (s *Service) answered() {
+	s.mu.Lock()
+	s.troubleAt, s.failedAt = time.Time{}, time.Time{}
+	s.mu.Unlock()
+}
+
+// unknown is the place of a start the line could not answer: Position 0,
+// polled again after 1 or 2 s (jittered, at most a third of QUEUE_ABANDON),
+// so a waiter's next poll reaches Redis well within QUEUE_ABANDON of its
+// last one.
+func (s *Service) unknown() *Place {
+	ceiling := max(1, int(s.o.Store.Abandon()/(3*time.Second)))
+	return &Place{RetryAfter: time.Duration(min(1+int(2*s.o.Jitter()), ceiling, 2)) * time.Second}
 }
 
 // attempt is the stateless start (or lock).
