@@ -66,6 +66,7 @@ bench: ## Go benchmarks (per-request overhead, cold start, size, RSS); see docs/
 loadtest: ## many simulated users against the function + emulator, invariants checked; then the launch scenario (the waiting line)
 	$(GO) run ./internal/cmd/loadtest
 	$(GO) run ./internal/cmd/loadtest -launch
+	$(GO) run ./internal/cmd/loadtest -launch -hostile
 
 screenshot: ## docs/console.png: the dev console in a real headless Chromium (needs chromium)
 	$(GO) run ./internal/cmd/screenshot -out docs/console.png

@@ -56,6 +56,15 @@
 //	queue: N users, F fifo violations, L lost, G granted twice, max wait Xs, p99 poll Y ms, CAR calls/poll Z
 //
 // and exits 1 unless F, L and G are 0 and nothing else went wrong.
+//
+// With -hostile (which implies -launch) the launch also has guests spamming
+// the demo's /Enqueue with a HostUserId, lock-only seeders (/Enqueue, never
+// /StartProject) and a 2 s CLIENT PAUSE of Redis mid-launch (hostile.go),
+// and it prints a second line:
+//
+//	queue-hostile: N users, F fifo violations, L lost, J jumps, E waiters ejected
+//
+// exiting 1 unless J and E are 0 too.
 package main
 
 import (
@@ -99,6 +108,7 @@ type options struct {
 	maxDuration time.Duration
 
 	launch    bool // the launch scenario (launch.go)
+	hostile   bool // with hostile clients and a Redis pause (hostile.go)
 	instances int  // its function instances
 }
 
@@ -118,9 +128,11 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.verbose, "v", false, "also print the tail of the function's log")
 	fs.BoolVar(&o.launch, "launch", false, "the launch scenario: a burst of users waiting in the line (QUEUE_REDIS_URL) across instances; defaults -users 400 -concurrency 16 -duration 100s")
 	fs.IntVar(&o.instances, "instances", 3, "-launch: function instances sharing one Redis and one emulator")
+	fs.BoolVar(&o.hostile, "hostile", false, "-launch with guests spamming /Enqueue, lock-only seeders and a 2 s Redis pause mid-launch (implies -launch)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
+	o.launch = o.launch || o.hostile
 	if o.launch {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
