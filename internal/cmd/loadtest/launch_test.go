@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -85,5 +86,19 @@ func TestCheckHostile(t *testing.T) {
 	lr.ejected, lr.hostile.jumps = 0, 1
 	if !lr.failed() {
 		t.Fatal("a hostile run with a jump passed")
+	}
+}
+
+// -hostile is the launch scenario with hostile clients, 200 users unless told.
+func TestHostileOptions(t *testing.T) {
+	o, err := parse([]string{"-hostile"}, io.Discard)
+	if err != nil || !o.launch || !o.hostile || o.users != 200 || o.concurrency != 16 {
+		t.Fatalf("%+v %v", o, err)
+	}
+	if o, err := parse([]string{"-launch", "-hostile", "-users", "50"}, io.Discard); err != nil || o.users != 50 {
+		t.Fatalf("%+v %v", o, err)
+	}
+	if o, err := parse([]string{"-launch"}, io.Discard); err != nil || o.hostile || o.users != 400 {
+		t.Fatalf("%+v %v", o, err)
 	}
 }

@@ -57,7 +57,7 @@
 //
 // and exits 1 unless F, L and G are 0 and nothing else went wrong.
 //
-// With -hostile (which implies -launch) the launch also has guests spamming
+// With -hostile (which implies -launch; -users defaults to 200) the launch also has guests spamming
 // the demo's /Enqueue with a HostUserId, lock-only seeders (/Enqueue, never
 // /StartProject) and a 2 s CLIENT PAUSE of Redis mid-launch (hostile.go),
 // and it prints a second line:
@@ -128,7 +128,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.verbose, "v", false, "also print the tail of the function's log")
 	fs.BoolVar(&o.launch, "launch", false, "the launch scenario: a burst of users waiting in the line (QUEUE_REDIS_URL) across instances; defaults -users 400 -concurrency 16 -duration 100s")
 	fs.IntVar(&o.instances, "instances", 3, "-launch: function instances sharing one Redis and one emulator")
-	fs.BoolVar(&o.hostile, "hostile", false, "-launch with guests spamming /Enqueue, lock-only seeders and a 2 s Redis pause mid-launch (implies -launch)")
+	fs.BoolVar(&o.hostile, "hostile", false, "-launch with guests spamming /Enqueue, lock-only seeders and a 2 s Redis pause mid-launch (implies -launch; -users defaults to 200)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -138,6 +138,12 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		if !set["users"] {
 			o.users = 400
+			if o.hostile {
+				// Fewer: hostile clients' locks take concurrencies for CAR's
+				// lock time, and the run must end with every honest user
+				// served (L counts the rest) within -duration.
+				o.users = 200
+			}
 		}
 		if !set["concurrency"] {
 			o.concurrency = 16
