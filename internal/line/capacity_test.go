@@ -130,3 +130,33 @@ func TestCapacityOneCallASecondAcrossInstances(t *testing.T) {
 		}
 	}
 }
+
+// A caller that goes away while CAR is asked for the count does not make
+// the others sharing that call fail with its deadline, nor start another
+// call within the second: they are told the count is not there yet.
+func TestSharedCountOutlivesItsCaller(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		counter := &failingCounter{took: time.Second, ok: true}
+		svc := line.New(line.Options{Counter: counter})
+		ctx, cancel := context.WithCancel(context.Background())
+		var leaderErr error
+		var wg sync.WaitGroup
+		wg.Go(func() { _, leaderErr = svc.Capacity(ctx, "cap-p") })
+		time.Sleep(100 * time.Millisecond)
+		var followerErr error
+		wg.Go(func() { _, followerErr = svc.Capacity(context.Background(), "cap-p") })
+		time.Sleep(100 * time.Millisecond)
+		cancel()
+		wg.Wait()
+		if leaderErr == nil || fault.KindOf(followerErr) != fault.Unavailable {
+			t.Fatalf("leader %v, follower %v; want the follower told the count is being refreshed", leaderErr, followerErr)
+		}
+		if _, err := svc.Capacity(context.Background(), "cap-p"); fault.KindOf(err) != fault.Unavailable || len(counter.calls()) != 1 {
+			t.Fatalf("within the second: %v after %d calls", err, len(counter.calls()))
+		}
+		time.Sleep(time.Second)
+		if c, err := svc.Capacity(context.Background(), "cap-p"); err != nil || c.Total != 4 || len(counter.calls()) != 2 {
+			t.Fatalf("a second later: %+v %v after %d calls", c, err, len(counter.calls()))
+		}
+	})
+}

@@ -289,8 +289,16 @@ func (s *Service) count(ctx context.Context, project string) (queue.Count, error
 
 	at := s.o.Now()
 	c, err := s.describe(ctx, project, at)
+	shared := err
+	if err != nil && ctx.Err() != nil {
+		// This caller went away while CAR was asked: the others sharing
+		// the call learn that the count is not there this second (the call
+		// was made: CAR is not asked again before the second is out).
+		shared = &fault.Error{Kind: fault.Unavailable, RetryAfter: time.Second, Err: err,
+			Message: "the project's count is being refreshed; try again shortly"}
+	}
 	s.mu.Lock()
-	k.at, k.c, k.err, k.done = at, c, err, nil
+	k.at, k.c, k.err, k.done = at, c, shared, nil
 	s.mu.Unlock()
 	close(done)
 	return c, err
