@@ -11,8 +11,9 @@ package main
 //   - G, granted twice: a user CAR locked a concurrency for more than once;
 //   - also, reported on stderr and failing the run: a position that grew
 //     while its user kept polling, any answer to a start but 200, 202 and
-//     the degraded mode's 503 NoIdleConcurrency (counted and reported: it
-//     means Redis missed its budget, an overloaded machine), any
+//     503 NoIdleConcurrency (what the line's degraded mode answered before
+//     it answered a 202 without a Position; both are counted as degraded:
+//     Redis missed its budget, an overloaded machine), any
 //     RequestLimitExceeded from CAR, a Redis key without a TTL.
 
 import (
