@@ -63,7 +63,7 @@ fuzz: ## every fuzz target for FUZZTIME each; reports every failure at the end
 bench: ## Go benchmarks (per-request overhead, cold start, size, RSS); see docs/performance.md
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-loadtest: ## many simulated users against the function + emulator, invariants checked; then the launch scenario (the waiting line)
+loadtest: ## many simulated users against the function + emulator, invariants checked; then the launch scenario (the waiting line), plain and hostile
 	$(GO) run ./internal/cmd/loadtest
 	$(GO) run ./internal/cmd/loadtest -launch
 	$(GO) run ./internal/cmd/loadtest -launch -hostile
