@@ -82,9 +82,10 @@ fuzz: ## every fuzz target for FUZZTIME each; reports every failure at the end
 bench: ## Go benchmarks (per-request overhead, cold start, size, RSS); see docs/performance.md
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-loadtest: ## many simulated users against the function + emulator, invariants checked; then the launch scenario (the waiting line), then the lease scenario (SESSION_MAX)
+loadtest: ## many simulated users against the function + emulator, invariants checked; then the launch scenario (the waiting line), plain and hostile; then the lease scenario (SESSION_MAX)
 	$(GO) run ./internal/cmd/loadtest
 	$(GO) run ./internal/cmd/loadtest -launch
+	$(GO) run ./internal/cmd/loadtest -launch -hostile
 	$(GO) run ./internal/cmd/loadtest -lease
 
 screenshot: ## docs/console.png: the dev console in a real headless Chromium (needs chromium)

@@ -473,7 +473,10 @@ func loadQueue(get func(string) string, p *problems) Queue {
 	} else if len(q.KeyPrefix) > 64 || strings.ContainsAny(q.KeyPrefix, " \t\r\n") {
 		p.bad("QUEUE_KEY_PREFIX", q.KeyPrefix, "QUEUE_KEY_PREFIX must be at most 64 characters without spaces")
 	}
-	q.Abandon = duration(get, "QUEUE_ABANDON", 30*time.Second, time.Second, time.Hour, p)
+	// At least 3 s: Retry-After is whole seconds, at least 1 and at most a
+	// third of QUEUE_ABANDON, so a client that follows it exactly (and
+	// takes a moment to send) polls again before its place lapses.
+	q.Abandon = duration(get, "QUEUE_ABANDON", 30*time.Second, 3*time.Second, time.Hour, p)
 	q.HoldTTL = duration(get, "QUEUE_HOLD_TTL", 2*time.Hour, time.Minute, 7*24*time.Hour, p)
 	q.MaxPerIP = integer(get, "QUEUE_MAX_PER_IP", 4, 1, 1_000_000, p)
 	return q

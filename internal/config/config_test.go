@@ -340,8 +340,9 @@ func TestQueueSettings(t *testing.T) {
 	if err != nil || c.Queue.Abandon != 10*time.Second || c.Queue.MaxPerIP != 2 || c.Queue.KeyPrefix != "app:" {
 		t.Fatalf("set: %+v %v", c.Queue, err)
 	}
-	for k, v := range map[string]string{"QUEUE_REDIS_URL": "http://:hunter2secret@x:1", "QUEUE_ABANDON": "500ms",
-		"QUEUE_MAX_PER_IP": "0", "QUEUE_HOLD_TTL": "1s"} {
+	for _, kv := range [][2]string{{"QUEUE_REDIS_URL", "http://:hunter2secret@x:1"}, {"QUEUE_ABANDON", "500ms"},
+		{"QUEUE_ABANDON", "2s"}, {"QUEUE_ABANDON", "2999ms"}, {"QUEUE_MAX_PER_IP", "0"}, {"QUEUE_HOLD_TTL", "1s"}} {
+		k, v := kv[0], kv[1]
 		_, err := load(map[string]string{k: v}, false)
 		if err == nil || !strings.Contains(err.Error(), k) || strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("%s=%s: %v", k, v, err)
@@ -361,6 +362,11 @@ func TestQueueSettings(t *testing.T) {
 	}
 	if c, err := load(map[string]string{"DEV_RETENTION": "5s"}, true); err != nil || c.Retention != 5*time.Second {
 		t.Fatalf("dev mode: CAR_RETENTION follows the emulator's DEV_RETENTION: %v %v", c.Retention, err)
+	}
+	// QUEUE_ABANDON's floor: Retry-After's 1 s is then a third of it, so a
+	// client that follows Retry-After exactly is never pruned.
+	if c, err := load(map[string]string{"QUEUE_ABANDON": "3s"}, false); err != nil || c.Queue.Abandon != 3*time.Second {
+		t.Errorf("QUEUE_ABANDON=3s: %v %v", c.Queue.Abandon, err)
 	}
 	c, err = load(nil, true)
 	if err != nil || !c.Dev.Queue {

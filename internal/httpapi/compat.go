@@ -100,9 +100,10 @@ func mintedOnly(id auth.Identity) string {
 // enqueue is the demo's /Enqueue: it joins or polls the project's line, and
 // locks a concurrency with ApplyConcurrent when the user's turn comes.
 // Success is "queue done" (10101, call StartProject now); waiting is
-// "queuing" (10100) with the 0-based Index of the user's place. With the
-// line off (or degraded), no idle concurrency is "queuing" with Index 1:
-// the function then keeps no line and cannot know a position.
+// "queuing" (10100) with the 0-based Index of the user's place, -1 while
+// Redis is in trouble (the place is unknown). With the line off, no idle
+// concurrency is "queuing" with Index 1: the function then keeps no line
+// and cannot know a position.
 func (a *api) enqueue(x *exchange) {
 	in, _, err := a.prepareStart(x)
 	if err != nil {

@@ -333,9 +333,20 @@ func TestLeaseRedisDownThenBack(t *testing.T) {
 	if r := e.sweep(0); !r.Skipped || r.Destroyed != 0 {
 		t.Errorf("sweep with Redis down: %+v", r)
 	}
-	r := e.start("d")
-	if r.Status != 200 || r.str("ExpiresAt") != "" {
-		t.Errorf("degraded start: %d %s", r.Status, r.Raw)
+	// For QUEUE_ABANDON (30 s) of an instance's trouble the line holds
+	// every start (202, place unknown); past that a start is CAR's, and
+	// still never leased. Each of the two instances keeps its own count.
+	for _, wait := range []time.Duration{0, 20 * time.Second} {
+		e.pass(wait)
+		for range 2 {
+			if r := e.start("d"); r.Status != 202 || r.str("ExpiresAt") != "" {
+				t.Errorf("degraded start: %d %s", r.Status, r.Raw)
+			}
+		}
+	}
+	e.pass(15 * time.Second)
+	if r := e.start("d"); r.Status != 200 || r.str("ExpiresAt") != "" {
+		t.Errorf("degraded start past QUEUE_ABANDON: %d %s", r.Status, r.Raw)
 	}
 	px.up()
 	time.Sleep(queue.RetryAfterFailure + 100*time.Millisecond) // the store's circuit closes

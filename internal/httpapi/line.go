@@ -24,7 +24,7 @@ func (a *api) wait(x *exchange, id auth.Identity, in session.StartInput, p *line
 // waitReply is the native 202 reply of POST /session for a user in line.
 type waitReply struct {
 	UserId    string
-	Queue     queuePlace
+	Queue     any // queuePlace, or an empty object while the place is unknown
 	RequestId string
 	Ticket    string `json:",omitempty"` // the credential of a UserId the server just chose
 }
@@ -35,7 +35,14 @@ type queuePlace struct {
 	EtaSeconds *int `json:",omitempty"` // omitted while the line has no rate of grants yet
 }
 
+// waiting answers 202. A place unknown (Redis trouble: the start was not
+// served) is "Queue":{} without Position: the client keeps polling per
+// Retry-After.
 func (native) waiting(x *exchange, id auth.Identity, _ session.StartInput, p *line.Place, ticket string) {
+	if p.Position < 1 {
+		x.reply(http.StatusAccepted, waitReply{UserId: id.UserID, Queue: struct{}{}, RequestId: x.requestID, Ticket: ticket})
+		return
+	}
 	q := queuePlace{Position: p.Position, Ahead: p.Position - 1}
 	if p.ETAKnown {
 		s := int((p.ETA + time.Second - 1) / time.Second)
@@ -44,15 +51,21 @@ func (native) waiting(x *exchange, id auth.Identity, _ session.StartInput, p *li
 	x.reply(http.StatusAccepted, waitReply{UserId: id.UserID, Queue: q, RequestId: x.requestID, Ticket: ticket})
 }
 
-// waiting is "queuing" (10100, Data.Index the demo's 0-based rank) for
-// /Enqueue; for /StartProject it is the demo's apply-failed answer (10202):
-// the user now has a place, and its /Enqueue polls report it.
+// waiting is "queuing" (10100, Data.Index the demo's 0-based rank, -1
+// while the place is unknown) for /Enqueue; for /StartProject it is the
+// demo's apply-failed answer (10202): the user now has a place, and its
+// /Enqueue polls report it.
 func (c compat) waiting(x *exchange, id auth.Identity, in session.StartInput, p *line.Place, ticket string) {
-	data := &compatQueue{Index: p.Position - 1, UserId: in.UserID, ProjectId: in.ProjectID}
+	data := &compatQueue{Index: max(p.Position, 0) - 1, UserId: in.UserID, ProjectId: in.ProjectID}
 	r := compatReply{Code: compatQueuing, Msg: "waiting in line; poll Enqueue again", Data: data,
 		UserId: mintedOnly(id), Ticket: ticket}
-	if x.route.op == opStart {
+	switch {
+	case x.route.op == opStart && data.Index < 0:
+		r.Code, r.Msg = compatApplyFailed, "waiting: the line is briefly unavailable; poll Enqueue"
+	case x.route.op == opStart:
 		r.Code, r.Msg = compatApplyFailed, "others are waiting: you are in line at index "+strconv.Itoa(data.Index)+"; poll Enqueue"
+	case data.Index < 0:
+		r.Msg = "waiting: the line is briefly unavailable; poll Enqueue again"
 	}
 	c.reply(x, r)
 }
@@ -123,6 +136,14 @@ func (a *api) capacity(x *exchange) {
 		a.fail(x, fault.New(fault.Invalid, "ProjectId is given more than once"))
 		return
 	}
+	// Authentication first: an anonymous caller learns nothing, not even
+	// which ProjectIds are allowed.
+	id, err := a.auth.Authenticate(x.r.Context(), auth.Request{Op: auth.OpRead, Header: x.r.Header})
+	if err != nil {
+		a.fail(x, err)
+		return
+	}
+	x.userID = id.UserID
 	if project == "" {
 		project = a.cfg.ProjectID
 	}
@@ -130,12 +151,6 @@ func (a *api) capacity(x *exchange) {
 		a.fail(x, fault.New(fault.Forbidden, "ProjectId is not allowed (CAR_ALLOWED_PROJECT_IDS)"))
 		return
 	}
-	id, err := a.auth.Authenticate(x.r.Context(), auth.Request{Op: auth.OpRead, Header: x.r.Header})
-	if err != nil {
-		a.fail(x, err)
-		return
-	}
-	x.userID = id.UserID
 	c, err := a.sessions.Capacity(x.r.Context(), project)
 	if err != nil {
 		a.fail(x, err)

@@ -1,7 +1,9 @@
 package httpapi_test
 
 import (
+	"bufio"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -37,6 +39,12 @@ func (e *lineEnv) tick(d time.Duration) { e.clock.Advance(d) }
 
 func newLineEnv(t *testing.T, instances int, emuOpt caremu.Options, vars map[string]string) *lineEnv {
 	t.Helper()
+	return newLineEnvBudget(t, instances, emuOpt, vars, 2*time.Second) // a budget that holds under load
+}
+
+// newLineEnvBudget is newLineEnv with the Store's budget of one Redis call.
+func newLineEnvBudget(t *testing.T, instances int, emuOpt caremu.Options, vars map[string]string, budget time.Duration) *lineEnv {
+	t.Helper()
 	srv := redistest.Start(t)
 	base := map[string]string{"CAR_PROJECT_ID": testProject, "AUTH_MODE": "none", "QUEUE_REDIS_URL": srv.URL()}
 	for k, v := range vars {
@@ -57,7 +65,7 @@ func newLineEnv(t *testing.T, instances int, emuOpt caremu.Options, vars map[str
 			Version: "test",
 			Auth:    auth.Options{},
 			Session: session.Options{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
-			Queue:   queue.Options{Now: e.clock.Now, CallTimeout: 2 * time.Second}, // a budget that holds under load
+			Queue:   queue.Options{Now: e.clock.Now, CallTimeout: budget},
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -283,9 +291,16 @@ func TestLineOwnership(t *testing.T) {
 	if r.str("UserId") != user {
 		t.Fatalf("the poll with the ticket is another user: %s", r.Raw)
 	}
-	// GET /capacity needs a ticket in ticket mode.
+	// GET /capacity needs a ticket in ticket mode, before anything else: an
+	// anonymous caller does not learn which ProjectIds are allowed.
 	if r := e.do("203.0.113.9", "GET", "/capacity", ""); r.Status != 401 {
 		t.Fatalf("capacity without a ticket: %d %s", r.Status, r.Raw)
+	}
+	if r := e.do("203.0.113.9", "GET", "/capacity?ProjectId=cap-other", ""); r.Status != 401 {
+		t.Fatalf("capacity of a project not allowed, without a ticket: %d %s", r.Status, r.Raw)
+	}
+	if r := e.do("203.0.113.9", "GET", "/capacity?ProjectId=cap-other", "", "Authorization", "Bearer "+ticket); r.Status != 403 {
+		t.Fatalf("capacity of a project not allowed, with a ticket: %d %s", r.Status, r.Raw)
 	}
 	if r := e.do("203.0.113.9", "GET", "/capacity", "", "Authorization", "Bearer "+ticket); r.Status != 200 || r.str("Waiting") != "3" {
 		t.Fatalf("capacity: %d %s", r.Status, r.Raw)
@@ -340,18 +355,32 @@ func TestCapacity(t *testing.T) {
 	}
 }
 
-// Redis killed mid-test: starts and stops go on statelessly (never a 500,
-// never a refusal CAR would grant), /healthz says degraded; restarted
-// empty, the line resumes within 2 s.
+// wantUnknown checks a 202 whose place is unknown (Redis trouble): Queue
+// present without Position, and Retry-After.
+func wantUnknown(t *testing.T, r reply) {
+	t.Helper()
+	if r.Status != http.StatusAccepted || !strings.Contains(string(r.Raw), `"Queue":{}`) || r.str("UserId") == "" {
+		t.Fatalf("want 202 with a place unknown: %d %s", r.Status, r.Raw)
+	}
+	if ra, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 2 {
+		t.Fatalf("Retry-After %q", r.Header.Get("Retry-After"))
+	}
+}
+
+// Redis killed mid-test: no waiter or newcomer is refused (202, place
+// unknown), and nobody goes to CAR for QUEUE_ABANDON, so nobody jumps the
+// line; stops go on; /healthz says degraded. Past QUEUE_ABANDON of trouble
+// CAR decides (never a refusal CAR would grant), its NoIdle still a 202.
+// Restarted empty, the line resumes within 2 s.
 func TestLineRedisOutage(t *testing.T) {
 	e := newLineEnv(t, 2, caremu.Options{Concurrency: 2}, nil)
 	wantStarted(t, e.start("a"))
 	wantStarted(t, e.start("b"))
 	wantWait(t, e.start("c"), 1)
 	e.redis.Kill()
-	if r := e.start("d"); r.Status != 503 || r.code() != "NoIdleConcurrency" {
-		t.Fatalf("no idle concurrency with Redis down: %d %s", r.Status, r.Raw)
-	}
+	applies := e.applies()
+	wantUnknown(t, e.start("d"))
+	wantUnknown(t, e.start("c"))
 	if r := e.do("203.0.113.5", "GET", "/healthz", ""); r.Status != 200 || r.str("Queue") != "degraded" {
 		t.Fatalf("healthz with Redis down: %d %s", r.Status, r.Raw)
 	}
@@ -359,7 +388,25 @@ func TestLineRedisOutage(t *testing.T) {
 		t.Fatalf("stop with Redis down: %d %s", r.Status, r.Raw)
 	}
 	e.emu.Advance(3 * time.Second)
-	wantStarted(t, e.start("d")) // CAR would grant it: so do we
+	wantUnknown(t, e.start("d")) // a concurrency is free, but c waited first
+	enq := e.do(ipOf("d"), "POST", "/Enqueue", `{"UserId":"d","RequestId":"q"}`)
+	if enq.Status != 200 || enq.str("Code") != "10100" || enq.str("Data", "Index") != "-1" || enq.Header.Get("Retry-After") == "" {
+		t.Fatalf("/Enqueue with Redis down: %d %s", enq.Status, enq.Raw)
+	}
+	sp := e.do(ipOf("d"), "POST", "/StartProject", `{"UserId":"d","ClientSession":"cs","RequestId":"q"}`)
+	if sp.Status != 200 || sp.str("Code") != "10202" {
+		t.Fatalf("/StartProject with Redis down: %d %s", sp.Status, sp.Raw)
+	}
+	if n := e.applies() - applies; n != 0 {
+		t.Fatalf("%d ApplyConcurrent calls within QUEUE_ABANDON of the outage", n)
+	}
+	for range 3 { // d keeps polling
+		e.tick(9 * time.Second)
+		wantUnknown(t, e.start("d"))
+	}
+	e.tick(4 * time.Second) // past QUEUE_ABANDON: the places have lapsed, CAR decides
+	wantStarted(t, e.start("d"))
+	wantUnknown(t, e.start("f")) // CAR has nothing: still a 202, never 503 NoIdleConcurrency
 	if r := e.do("203.0.113.5", "GET", "/capacity", ""); r.Status != 200 || r.str("Total") != "2" {
 		t.Fatalf("capacity with Redis down: %d %s", r.Status, r.Raw)
 	}
@@ -372,14 +419,15 @@ func TestLineRedisOutage(t *testing.T) {
 	}
 	// Every instance uses the line again within 2 s of Redis returning.
 	deadline := time.Now().Add(2 * time.Second)
-	for i, user := range []string{"c", "e", "f"} {
+	for i, user := range []string{"c", "e", "g"} {
 		for {
 			r := e.start(user)
-			if r.Status == http.StatusAccepted {
+			if r.Status == http.StatusAccepted && r.str("Queue", "Position") != "" {
 				wantWait(t, r, i+1)
 				break
 			}
-			if r.Status != 503 || time.Now().After(deadline) {
+			wantUnknown(t, r)
+			if time.Now().After(deadline) {
 				t.Fatalf("the line did not resume within 2 s: %d %s", r.Status, r.Raw)
 			}
 			time.Sleep(100 * time.Millisecond)
@@ -395,6 +443,73 @@ func TestLineRedisOutage(t *testing.T) {
 			t.Fatalf("healthz after recovery: %s", r.Raw)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// redisCommand sends one command to a real redis-server and reads a
+// one-line answer.
+func redisCommand(t *testing.T, addr string, args ...string) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cmd := "*" + strconv.Itoa(len(args)) + "\r\n"
+	for _, a := range args {
+		cmd += "$" + strconv.Itoa(len(a)) + "\r\n" + a + "\r\n"
+	}
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte(cmd)); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(line)
+}
+
+// A 300 ms CLIENT PAUSE, with the production budget of 100 ms a call: the
+// waiters' polls during it are 202s (never 503 NoIdleConcurrency), and
+// within 2 s of Redis answering each has the place it had.
+func TestLineRedisPauseKeepsPlaces(t *testing.T) {
+	if !redistest.Real() {
+		t.Skip("CLIENT PAUSE needs a real redis-server (not on PATH)")
+	}
+	e := newLineEnvBudget(t, 2, caremu.Options{Concurrency: 1}, nil, queue.DefaultCallTimeout)
+	wantStarted(t, e.start("a"))
+	wantWait(t, e.start("w1"), 1)
+	wantWait(t, e.start("w2"), 2)
+	applies := e.applies()
+	if ok := redisCommand(t, e.redis.Addr(), "CLIENT", "PAUSE", "300"); ok != "+OK" {
+		t.Fatalf("CLIENT PAUSE: %s", ok)
+	}
+	paused := time.Now()
+	for _, u := range []string{"w2", "w1", "late"} {
+		r := e.start(u)
+		if time.Since(paused) >= 300*time.Millisecond {
+			break // the machine was too slow to poll inside the pause
+		}
+		wantUnknown(t, r)
+	}
+	if n := e.applies() - applies; n != 0 {
+		t.Fatalf("%d ApplyConcurrent calls while Redis was paused", n)
+	}
+	deadline := paused.Add(300*time.Millisecond + 2*time.Second)
+	for i, u := range []string{"w1", "w2"} {
+		for {
+			r := e.start(u)
+			if r.Status == http.StatusAccepted && r.str("Queue", "Position") != "" {
+				wantWait(t, r, i+1)
+				break
+			}
+			wantUnknown(t, r)
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not served from the line within 2 s of the pause's end: %d %s", u, r.Status, r.Raw)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 }
 

@@ -22,9 +22,13 @@
 //     start waits its turn like any other.
 //
 // With no Store the line is off and every start is today's stateless one.
-// While the Store is degraded (Redis down or slow), starts are stateless
-// too: the line never blocks a start or a stop, and never refuses what CAR
-// would grant.
+// While the Store cannot be read or written (Redis refused, slow, paused,
+// out of memory, read-only after a failover), no waiter is ejected: a start
+// is answered "waiting, place unknown" (202 with Retry-After) and nobody
+// goes to CAR for the first QUEUE_ABANDON of the trouble, so that a
+// newcomer cannot take a freed concurrency ahead of the places Redis still
+// holds; past that the start is the stateless one, and CAR's NoIdle is
+// still a place unknown, never a refusal. A stop never waits for Redis.
 package line
 
 import (
@@ -89,7 +93,11 @@ type Service struct {
 	o Options
 
 	mu     sync.Mutex
-	counts map[string]queue.Count // per-instance cache while the line is off or degraded
+	counts map[string]*counting // per-project DescribeConcurrentCount of this instance
+
+	// This instance's current Redis trouble, on the line's clock: when it
+	// began and when a call last failed; zero while the line answers.
+	troubleAt, failedAt time.Time
 }
 
 // New returns a Service.
@@ -100,12 +108,12 @@ func New(o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Service{o: o, counts: map[string]queue.Count{}}
+	return &Service{o: o, counts: map[string]*counting{}}
 }
 
 // Place is a user's place in the line.
 type Place struct {
-	Position   int           // 1 is next
+	Position   int           // 1 is next; 0 when the place is unknown (Redis trouble: the start was not served)
 	ETA        time.Duration // an estimate; meaningful only when ETAKnown
 	ETAKnown   bool
 	RetryAfter time.Duration // when to poll again: whole seconds, 1 to 5, at most a third of QUEUE_ABANDON
@@ -129,9 +137,10 @@ func (s *Service) Start(ctx context.Context, in session.StartInput, lockOnly boo
 		return s.attempt(ctx, in, lockOnly)
 	}
 	d, err := s.poll(ctx, in)
-	if err != nil { // degraded: today's stateless start
-		return s.attempt(ctx, in, lockOnly)
+	if err != nil {
+		return s.degraded(ctx, in, lockOnly)
 	}
+	s.answered()
 	switch d.Verdict {
 	case queue.Go, queue.Holder:
 	case queue.Locked:
@@ -158,8 +167,14 @@ func (s *Service) Start(ctx context.Context, in session.StartInput, lockOnly boo
 		o = queue.Failed
 	}
 	after, derr := s.o.Store.Done(ctx, in.ProjectID, in.UserID, in.UserIP, o)
-	if o != queue.NoIdle || derr != nil {
+	if o != queue.NoIdle {
 		return res, err
+	}
+	if derr != nil {
+		// CAR had nothing and the line could not record it: the user keeps
+		// the place it has (Redis answers its next poll), never a refusal.
+		s.troubled()
+		return Result{Place: s.unknown()}, nil
 	}
 	if after.Verdict == queue.Full {
 		return Result{}, full()
@@ -183,6 +198,60 @@ func (s *Service) Alive(ctx context.Context, project, userID string) (holding bo
 			Message: "the waiting line's store did not answer; keep the app running and send the next heartbeat as usual"}
 	}
 	return holding, queue.Heartbeat, nil
+}
+
+// degraded serves a start the line could not answer. For the first
+// QUEUE_ABANDON of this instance's trouble nobody goes to CAR: the places
+// Redis holds are still valid when it answers again (a waiter keeps its
+// place if it polls within QUEUE_ABANDON), and a start sent to CAR now
+// would let whoever polls at the right moment take a freed concurrency
+// ahead of them. Past that, the places have lapsed and the line cannot keep
+// any order: CAR decides (holders get their own concurrency back), and its
+// NoIdle is still "waiting, place unknown", so a client keeps polling and
+// joins the line when Redis returns.
+func (s *Service) degraded(ctx context.Context, in session.StartInput, lockOnly bool) (Result, error) {
+	if ctx.Err() != nil {
+		return Result{}, fault.Wrap(fault.Timeout, "the request's deadline ran out", ctx.Err())
+	}
+	if s.troubled() < s.o.Store.Abandon() {
+		return Result{Place: s.unknown()}, nil
+	}
+	res, err := s.attempt(ctx, in, lockOnly)
+	if fault.KindOf(err) == fault.NoIdle {
+		return Result{Place: s.unknown()}, nil
+	}
+	return res, err
+}
+
+// troubled records a failed call to the line and says how long this
+// instance's trouble has lasted. A failure more than QUEUE_ABANDON after
+// the previous one (an instance thawed after a freeze, a new outage) begins
+// a new trouble.
+func (s *Service) troubled() time.Duration {
+	now := s.o.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.troubleAt.IsZero() || now.Sub(s.failedAt) > s.o.Store.Abandon() || now.Before(s.troubleAt) {
+		s.troubleAt = now
+	}
+	s.failedAt = now
+	return now.Sub(s.troubleAt)
+}
+
+// answered records that the line answered: the trouble, if any, is over.
+func (s *Service) answered() {
+	s.mu.Lock()
+	s.troubleAt, s.failedAt = time.Time{}, time.Time{}
+	s.mu.Unlock()
+}
+
+// unknown is the place of a start the line could not answer: Position 0,
+// polled again after 1 or 2 s (jittered, at most a third of QUEUE_ABANDON),
+// so a waiter's next poll reaches Redis well within QUEUE_ABANDON of its
+// last one.
+func (s *Service) unknown() *Place {
+	ceiling := max(1, int(s.o.Store.Abandon()/(3*time.Second)))
+	return &Place{RetryAfter: time.Duration(min(1+int(2*s.o.Jitter()), ceiling, 2)) * time.Second}
 }
 
 // attempt is the stateless start (or lock).
@@ -223,17 +292,96 @@ func (s *Service) poll(ctx context.Context, in session.StartInput) (queue.Decisi
 	// Either way the second poll takes no lease: a count that went stale
 	// while it was read (a slow CAR) must not answer Refresh again, which
 	// would send this caller to CAR past the line.
-	c, cerr := s.describe(ctx, in.ProjectID)
+	c, cerr := s.count(ctx, in.ProjectID)
 	if cerr != nil {
 		return st.Poll(ctx, in.ProjectID, in.UserID, in.UserIP, nil, true)
 	}
 	return st.Poll(ctx, in.ProjectID, in.UserID, in.UserIP, &c, true)
 }
 
-func (s *Service) describe(ctx context.Context, project string) (queue.Count, error) {
+// counting is one project's DescribeConcurrentCount in this instance: the
+// last answer (a count or a failure) and the call in flight.
+type counting struct {
+	at   time.Time // when the last call started, on the line's clock
+	c    queue.Count
+	err  error
+	done chan struct{} // not nil while a call is in flight; closed when it ends
+}
+
+// count is the project's DescribeConcurrentCount as this instance knows
+// it: an answer whose call started less than a second ago, a failure or a
+// slow answer alike (CAR is asked at most once a second), else the answer
+// of the call in flight (concurrent callers share one call), else a new
+// call's.
+func (s *Service) count(ctx context.Context, project string) (queue.Count, error) {
+	if c, err, ok := s.recent(ctx, project); ok {
+		return c, err
+	}
+	s.mu.Lock()
+	k := s.counting(project)
+	if k.done != nil { // another caller started one meanwhile
+		s.mu.Unlock()
+		c, err, _ := s.recent(ctx, project)
+		return c, err
+	}
+	done := make(chan struct{})
+	k.done = done
+	s.mu.Unlock()
+
+	at := s.o.Now()
+	c, err := s.describe(ctx, project, at)
+	shared := err
+	if err != nil && ctx.Err() != nil {
+		// This caller went away while CAR was asked: the others sharing
+		// the call learn that the count is not there this second (the call
+		// was made: CAR is not asked again before the second is out).
+		shared = &fault.Error{Kind: fault.Unavailable, RetryAfter: time.Second, Err: err,
+			Message: "the project's count is being refreshed; try again shortly"}
+	}
+	s.mu.Lock()
+	k.at, k.c, k.err, k.done = at, c, shared, nil
+	s.mu.Unlock()
+	close(done)
+	return c, err
+}
+
+// recent answers from this instance's last DescribeConcurrentCount if its
+// call started less than a second ago, or waits for the call in flight; ok
+// is false when neither is there.
+func (s *Service) recent(ctx context.Context, project string) (c queue.Count, err error, ok bool) {
+	s.mu.Lock()
+	k := s.counting(project)
+	if done := k.done; done != nil {
+		s.mu.Unlock()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return queue.Count{}, fault.Wrap(fault.Timeout, "the capacity could not be read in time", ctx.Err()), true
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return k.c, k.err, true
+	}
+	defer s.mu.Unlock()
+	if age := s.o.Now().Sub(k.at); k.at.IsZero() || age >= time.Second || age < 0 {
+		return queue.Count{}, nil, false
+	}
+	return k.c, k.err, true
+}
+
+// counting returns the project's entry; s.mu must be held.
+func (s *Service) counting(project string) *counting {
+	k := s.counts[project]
+	if k == nil {
+		k = &counting{}
+		s.counts[project] = k
+	}
+	return k
+}
+
+func (s *Service) describe(ctx context.Context, project string, at time.Time) (queue.Count, error) {
 	ctx, cancel := context.WithTimeout(ctx, describeBudget)
 	defer cancel()
-	at := s.o.Now()
 	cc, err := s.o.Counter.DescribeConcurrentCount(ctx, project, "")
 	if err != nil {
 		return queue.Count{}, err
@@ -295,59 +443,74 @@ type Capacity struct {
 // refresh between looks.
 const staleWait = 50 * time.Millisecond
 
-// Capacity reads the project's count (never more than 1 s old: one
-// DescribeConcurrentCount a second per project across instances) and the
-// length of its line.
+// Capacity reads the project's count and the length of its line. CAR's
+// DescribeConcurrentCount runs at most once a second per project across
+// instances, also when it fails or is slow: the line's 1 s lease lets one
+// caller refresh the shared count (a failed refresh keeps the lease for its
+// second), and within an instance concurrent callers share one call and
+// its answer, a failure included, for a second. With the line degraded the
+// instance's own count is used (once a second per instance).
 func (s *Service) Capacity(ctx context.Context, project string) (Capacity, error) {
-	if st := s.o.Store; st != nil {
-		for deadline := time.Now().Add(describeBudget); time.Now().Before(deadline); {
-			d, err := st.Capacity(ctx, project, nil)
-			if err != nil {
-				break // degraded
-			}
-			switch d.Verdict {
-			case queue.OK:
-				return Capacity{Total: d.Total, Running: d.Running, Idle: d.Idle, Waiting: d.Waiting}, nil
-			case queue.Refresh:
-				c, err := s.describe(ctx, project)
-				if err != nil {
-					return Capacity{}, err
-				}
-				waiting := d.Waiting
-				d, err := st.Capacity(ctx, project, &c)
-				if err != nil || d.Verdict != queue.OK {
-					// Not stored, or stale again once stored (a slow CAR):
-					// the fresh count and the line's length as first read.
-					return Capacity{Total: c.Total, Running: c.Running, Idle: max(0, c.Total-c.Running), Waiting: waiting}, nil
-				}
-				return Capacity{Total: d.Total, Running: d.Running, Idle: d.Idle, Waiting: d.Waiting}, nil
-			}
-			// another instance is refreshing: look again shortly
-			t := time.NewTimer(staleWait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+	st := s.o.Store
+	if st == nil {
+		return s.localCapacity(ctx, project)
+	}
+	for deadline := time.Now().Add(describeBudget); time.Now().Before(deadline); {
+		d, err := st.Capacity(ctx, project, nil)
+		if err != nil {
+			if ctx.Err() != nil {
 				return Capacity{}, fault.Wrap(fault.Timeout, "the capacity could not be read in time", ctx.Err())
-			case <-t.C:
 			}
+			return s.localCapacity(ctx, project) // degraded
+		}
+		switch d.Verdict {
+		case queue.OK:
+			return Capacity{Total: d.Total, Running: d.Running, Idle: d.Idle, Waiting: d.Waiting}, nil
+		case queue.Refresh:
+			c, err := s.count(ctx, project)
+			if err != nil {
+				return Capacity{}, err // the lease stays for its second: nobody asks CAR again before
+			}
+			return s.store(ctx, project, c, d.Waiting), nil
+		}
+		// Another caller is refreshing: in this instance, share its call
+		// (or its answer of this second); elsewhere, look again shortly.
+		if c, err, ok := s.recent(ctx, project); ok {
+			if err != nil {
+				return Capacity{}, err
+			}
+			return Capacity{Total: c.Total, Running: c.Running, Idle: max(0, c.Total-c.Running), Waiting: d.Waiting}, nil
+		}
+		t := time.NewTimer(staleWait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return Capacity{}, fault.Wrap(fault.Timeout, "the capacity could not be read in time", ctx.Err())
+		case <-t.C:
 		}
 	}
-	return s.localCapacity(ctx, project)
+	// Other instances kept refreshing without storing a count: asking CAR
+	// here would exceed the once a second.
+	return Capacity{}, &fault.Error{Kind: fault.Unavailable, RetryAfter: time.Second,
+		Message: "the project's count is being refreshed; try again shortly"}
 }
 
-// localCapacity is the per-instance 1 s cache used without the line.
+// store writes a fresh count into the line and answers the line's view; if
+// that fails, or the count went stale meanwhile (a slow CAR), the count as
+// read and the line's length as first read.
+func (s *Service) store(ctx context.Context, project string, c queue.Count, waiting int) Capacity {
+	d, err := s.o.Store.Capacity(ctx, project, &c)
+	if err != nil || d.Verdict != queue.OK {
+		return Capacity{Total: c.Total, Running: c.Running, Idle: max(0, c.Total-c.Running), Waiting: waiting}
+	}
+	return Capacity{Total: d.Total, Running: d.Running, Idle: d.Idle, Waiting: d.Waiting}
+}
+
+// localCapacity is the instance's own count, without the line.
 func (s *Service) localCapacity(ctx context.Context, project string) (Capacity, error) {
-	s.mu.Lock()
-	c, ok := s.counts[project]
-	s.mu.Unlock()
-	if !ok || s.o.Now().Sub(c.At) >= time.Second {
-		var err error
-		if c, err = s.describe(ctx, project); err != nil {
-			return Capacity{}, err
-		}
-		s.mu.Lock()
-		s.counts[project] = c
-		s.mu.Unlock()
+	c, err := s.count(ctx, project)
+	if err != nil {
+		return Capacity{}, err
 	}
 	return Capacity{Total: c.Total, Running: c.Running, Idle: max(0, c.Total-c.Running)}, nil
 }

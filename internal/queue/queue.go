@@ -33,7 +33,8 @@ var lineSource string
 var lineScript = resp.NewScript(lineSource)
 
 // ErrDegraded is returned while Redis is unreachable or too slow: the
-// caller serves the request without the line.
+// caller answers without the line (a start waits with its place unknown,
+// a stop goes to CAR alone).
 var ErrDegraded = errors.New("queue: Redis unavailable")
 
 // Defaults.
@@ -204,7 +205,7 @@ func (s *Store) failed(err error) {
 	}
 	s.mu.Unlock()
 	if logIt {
-		s.o.Logger.Warn("queue: Redis unavailable; starts and stops go to CAR without the waiting line until it returns",
+		s.o.Logger.Warn("queue: Redis unavailable; starts wait with their place unknown (202), stops go to CAR, until it returns",
 			"redis", s.where, "err", s.mask(err.Error()))
 	}
 }

@@ -11,8 +11,9 @@ package main
 //   - G, granted twice: a user CAR locked a concurrency for more than once;
 //   - also, reported on stderr and failing the run: a position that grew
 //     while its user kept polling, any answer to a start but 200, 202 and
-//     the degraded mode's 503 NoIdleConcurrency (counted and reported: it
-//     means Redis missed its budget, an overloaded machine), any
+//     503 NoIdleConcurrency (what the line's degraded mode answered before
+//     it answered a 202 without a Position; both are counted as degraded:
+//     Redis missed its budget, an overloaded machine), any
 //     RequestLimitExceeded from CAR, a Redis key without a TTL.
 
 import (
@@ -26,6 +27,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,10 +51,16 @@ type launchUser struct {
 	problems  []string
 	pollLat   []time.Duration // of the 202 answers
 	starts    int             // POST /session requests
-	// degraded are the requests answered 503 NoIdleConcurrency: served
-	// without the line (Redis missed its 100 ms budget, which an overloaded
-	// machine causes), as the line's degraded mode does.
+	// degraded are the requests the line could not answer (Redis missed its
+	// 100 ms budget, which an overloaded machine causes, or was paused):
+	// 202 without a Position, or before the fix 503 NoIdleConcurrency. Such
+	// a start may have gone to CAR without the line.
 	degraded []window
+	unknown  int // 202 answers without a Position
+	// ejected are the answers that end a client's wait (anything but 200
+	// or 202, 503 NoIdleConcurrency included: clients treat it as final)
+	// after the user had a place, and Positions that grew (a lost place).
+	ejected []string
 }
 
 // launchResult is what a launch run measured.
@@ -66,9 +74,15 @@ type launchResult struct {
 	rateLimited, degraded               int
 	realRedis                           bool
 	elapsed                             time.Duration
+
+	ejected int // waiters given an answer that ends their wait (see launchUser.ejected)
+	hostile *hostileResult
 }
 
 func (r launchResult) failed() bool {
+	if h := r.hostile; h != nil && (h.jumps > 0 || r.ejected > 0) {
+		return true
+	}
 	return r.fifo > 0 || r.lost > 0 || r.twice > 0 || len(r.problems) > 0
 }
 
@@ -81,7 +95,7 @@ const launchAbandon = 15 * time.Second
 
 // runLaunch runs the launch scenario with the function binary bin.
 func runLaunch(ctx context.Context, o options, bin string, stdout, stderr io.Writer) int {
-	res, err := launch(ctx, o, binary(bin))
+	res, err := launch(ctx, o, binary(bin), o.hostile)
 	if err != nil {
 		fmt.Fprintf(stderr, "loadtest -launch: %v\n", err)
 		return 1
@@ -95,7 +109,7 @@ func runLaunch(ctx context.Context, o options, bin string, stdout, stderr io.Wri
 		res.users, res.abandoned, o.instances, o.concurrency, redisNote, res.elapsed.Seconds(),
 		res.starts, res.polls, res.degraded, res.applies, res.describes, res.rateLimited)
 	if res.degraded > 0 {
-		fmt.Fprintf(stderr, "  note: %d starts were served without the line (503 NoIdleConcurrency): Redis missed its 100 ms budget, which happens when the machine is overloaded; the FIFO check leaves their refusals out\n", res.degraded)
+		fmt.Fprintf(stderr, "  note: %d starts were answered without the line (Redis missed its 100 ms budget, which happens when the machine is overloaded); the FIFO check leaves their CAR refusals out\n", res.degraded)
 	}
 	for i, p := range res.problems {
 		if i == 20 {
@@ -106,6 +120,9 @@ func runLaunch(ctx context.Context, o options, bin string, stdout, stderr io.Wri
 	}
 	fmt.Fprintf(stdout, "queue: %d users, %d fifo violations, %d lost, %d granted twice, max wait %.1fs, p99 poll %.2f ms, CAR calls/poll %.3f\n",
 		res.users, res.fifo, res.lost, res.twice, res.maxWait.Seconds(), ms(res.p99Poll), res.carPerPoll)
+	if res.hostile != nil {
+		reportHostile(res, stdout, stderr)
+	}
 	if res.failed() {
 		return 1
 	}
@@ -113,8 +130,9 @@ func runLaunch(ctx context.Context, o options, bin string, stdout, stderr io.Wri
 }
 
 // launch starts Redis, the emulator and the instances, runs the users and
-// checks the outcome.
-func launch(ctx context.Context, o options, start launcher) (launchResult, error) {
+// checks the outcome. hostile adds the hostile clients and the Redis pause
+// (hostile.go).
+func launch(ctx context.Context, o options, start launcher, hostile bool) (launchResult, error) {
 	dir, err := os.MkdirTemp("", "launch-")
 	if err != nil {
 		return launchResult{}, err
@@ -171,6 +189,10 @@ func launch(ctx context.Context, o options, start launcher) (launchResult, error
 	runCtx, cancel := context.WithTimeout(ctx, o.duration)
 	defer cancel()
 	began := time.Now()
+	var h *hostiles
+	if hostile {
+		h = startHostiles(runCtx, client, fns, rds, began, o.seed)
+	}
 	var wg sync.WaitGroup
 	for i, u := range users {
 		wg.Add(1)
@@ -184,7 +206,16 @@ func launch(ctx context.Context, o options, start launcher) (launchResult, error
 		}()
 	}
 	wg.Wait()
-	res := checkLaunch(users, emu.Calls())
+	if h != nil {
+		h.stop() // the honest users are done: so are the hostile ones
+	}
+	calls := emu.Calls()
+	res := checkLaunch(users, calls)
+	if h != nil {
+		hr := checkHostile(users, h.actors, calls)
+		hr.paused, hr.pauseNote = h.paused, h.pauseNote
+		res.hostile = &hr
+	}
 	res.elapsed = time.Since(began)
 	res.realRedis = rds.IsReal()
 	res.problems = append(res.problems, redisLeftovers(ctx, rds.Addr())...)
@@ -230,15 +261,21 @@ func playUser(ctx context.Context, client *http.Client, fns []*function, u *laun
 		case status == http.StatusAccepted:
 			u.polls++
 			u.pollLat = append(u.pollLat, got.Sub(sent))
-			if u.joined.IsZero() {
-				u.joined = got
-			}
 			var r struct{ Queue struct{ Position int } }
 			_ = json.Unmarshal(reply, &r)
-			if p := r.Queue.Position; p > u.position && u.position > 0 {
-				u.grew++
+			if r.Queue.Position == 0 { // the line could not answer: place unknown
+				u.unknown++
+				u.degraded = append(u.degraded, window{sent, got})
+			} else {
+				if u.joined.IsZero() {
+					u.joined = got
+				}
+				if p := r.Queue.Position; p > u.position && u.position > 0 {
+					u.grew++
+					u.ejected = append(u.ejected, fmt.Sprintf("%s: its Position grew from %d to %d", u.id, u.position, p))
+				}
+				u.position = r.Queue.Position
 			}
-			u.position = r.Queue.Position
 			if u.abandons > 0 && u.polls >= u.abandons {
 				u.abandoned = true
 				return
@@ -251,9 +288,16 @@ func playUser(ctx context.Context, client *http.Client, fns []*function, u *laun
 			sleepUntil(ctx, got.Add(time.Duration(ra)*time.Second))
 		case status == http.StatusServiceUnavailable && bytes.Contains(reply, []byte(`"NoIdleConcurrency"`)):
 			u.degraded = append(u.degraded, window{sent, got})
+			if !u.joined.IsZero() {
+				u.ejected = append(u.ejected, fmt.Sprintf("%s: in line since %s, answered 503 NoIdleConcurrency at %s",
+					u.id, u.joined.Format("15:04:05.000"), got.Format("15:04:05.000")))
+			}
 			sleepUntil(ctx, got.Add(time.Second))
 		default:
 			u.problems = append(u.problems, fmt.Sprintf("%s: start answered %d: %.120s", u.id, status, reply))
+			if !u.joined.IsZero() {
+				u.ejected = append(u.ejected, fmt.Sprintf("%s: in line, answered %d", u.id, status))
+			}
 			sleepUntil(ctx, got.Add(time.Second))
 		}
 	}
@@ -293,6 +337,9 @@ func checkLaunch(users []*launchUser, calls []caremu.Call) launchResult {
 		res.polls += u.polls
 		res.degraded += len(u.degraded)
 		res.problems = append(res.problems, u.problems...)
+		if len(u.ejected) > 0 {
+			res.ejected++
+		}
 		if u.grew > 0 {
 			res.problems = append(res.problems, fmt.Sprintf("%s: its Position grew %d times while it polled", u.id, u.grew))
 		}
@@ -335,9 +382,14 @@ func checkLaunch(users []*launchUser, calls []caremu.Call) launchResult {
 	if res.rateLimited > 0 {
 		res.problems = append(res.problems, fmt.Sprintf("CAR answered RequestLimitExceeded %d times", res.rateLimited))
 	}
-	for _, g := range grants {
-		if len(g) > 1 {
+	for id, g := range grants {
+		if len(g) > 1 && byID[id] != nil { // users of the launch (hostile clients are checked apart)
 			res.twice++
+			var at []string
+			for _, t := range g {
+				at = append(at, t.Format("15:04:05.000"))
+			}
+			res.problems = append(res.problems, fmt.Sprintf("%s: ApplyConcurrent granted %d times, at %s", id, len(g), strings.Join(at, ", ")))
 		}
 	}
 	violators := map[string]bool{}

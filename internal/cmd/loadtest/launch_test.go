@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,5 +34,71 @@ func TestCheckLaunch(t *testing.T) {
 	a.degraded = []window{{at(5.9), at(6.1)}} // that refusal came from a start served without the line
 	if res := checkLaunch([]*launchUser{a, b, c, d}, calls); res.fifo != 0 || res.degraded != 1 {
 		t.Fatalf("a degraded start counted against the line: %+v", res)
+	}
+}
+
+// The hostile variant's checks bite: a hostile client's grant is a jump
+// when an honest user in line before the hostile attempt began was then
+// refused NoIdle before it got a concurrency; a hostile client already in
+// line first, a refusal outside the line, or a grant after the honest user
+// was served is not. A waiter answered 503 or whose Position grew is ejected.
+func TestCheckHostile(t *testing.T) {
+	t0 := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	w := &launchUser{id: "w", firstSent: at(0.9), joined: at(1), granted: at(9)}
+	v := &launchUser{id: "v", firstSent: at(0.9), joined: at(1), degraded: []window{{at(5.9), at(6.1)}}, granted: at(9)}
+	guest := &actor{id: "guest-00", kind: "guest", rounds: []time.Time{at(0.1), at(2)}, requests: 3, locks: 2}
+	seeder := &actor{id: "seed-00", kind: "seeder", rounds: []time.Time{at(0.5)}, requests: 2, locks: 1}
+	calls := []caremu.Call{
+		{Action: "ApplyConcurrent", UserID: "guest-00", Time: at(0.2)},                         // before w was in line
+		{Action: "ApplyConcurrent", UserID: "seed-00", Time: at(3.5)},                          // in line before w: fair
+		{Action: "ApplyConcurrent", UserID: "guest-00", Time: at(3)},                           // w's due: a jump
+		{Action: "ApplyConcurrent", UserID: "w", Code: "ResourceNotFound.NoIdle", Time: at(4)}, // w refused after it
+		{Action: "ApplyConcurrent", UserID: "v", Code: "ResourceNotFound.NoIdle", Time: at(6)}, // outside the line
+		{Action: "ApplyConcurrent", UserID: "w", Time: at(8.9)},
+		{Action: "ApplyConcurrent", UserID: "guest-00", Time: at(9.5)}, // after w was served
+		{Action: "ApplyConcurrent", UserID: "guest-00", Code: "ResourceNotFound.NoIdle", Time: at(9.6)},
+	}
+	res := checkHostile([]*launchUser{w, v}, []*actor{guest, seeder}, calls)
+	if res.jumps != 1 || res.hostileGrants != 4 || res.guestLocks != 2 || res.seederLocks != 1 || res.guestRequests != 3 {
+		t.Fatalf("%+v", res)
+	}
+	if !strings.Contains(res.jumpNotes[0], "guest-00") || !strings.Contains(res.jumpNotes[0], " w,") {
+		t.Fatalf("jump note: %s", res.jumpNotes[0])
+	}
+	// v's refusal came from a start the line could not answer: not v's due.
+	if res := checkHostile([]*launchUser{v}, []*actor{guest, seeder}, calls); res.jumps != 0 {
+		t.Fatalf("a refusal outside the line counted as a jump: %+v", res)
+	}
+
+	w.ejected = []string{"w: in line since 10:00:01, answered 503 NoIdleConcurrency"}
+	if lr := checkLaunch([]*launchUser{w, v}, calls); lr.ejected != 1 {
+		t.Fatalf("an ejected waiter not counted: %+v", lr)
+	}
+	lr := launchResult{hostile: &hostileResult{}}
+	if lr.failed() {
+		t.Fatal("a clean hostile run failed")
+	}
+	lr.ejected = 1
+	if !lr.failed() {
+		t.Fatal("a hostile run with an ejected waiter passed")
+	}
+	lr.ejected, lr.hostile.jumps = 0, 1
+	if !lr.failed() {
+		t.Fatal("a hostile run with a jump passed")
+	}
+}
+
+// -hostile is the launch scenario with hostile clients, 200 users unless told.
+func TestHostileOptions(t *testing.T) {
+	o, err := parse([]string{"-hostile"}, io.Discard)
+	if err != nil || !o.launch || !o.hostile || o.users != 200 || o.concurrency != 16 {
+		t.Fatalf("%+v %v", o, err)
+	}
+	if o, err := parse([]string{"-launch", "-hostile", "-users", "50"}, io.Discard); err != nil || o.users != 50 {
+		t.Fatalf("%+v %v", o, err)
+	}
+	if o, err := parse([]string{"-launch"}, io.Discard); err != nil || o.hostile || o.users != 400 {
+		t.Fatalf("%+v %v", o, err)
 	}
 }

@@ -57,6 +57,15 @@
 //
 // and exits 1 unless F, L and G are 0 and nothing else went wrong.
 //
+// With -hostile (which implies -launch; -users defaults to 200) the launch also has guests spamming
+// the demo's /Enqueue with a HostUserId, lock-only seeders (/Enqueue, never
+// /StartProject) and a 2 s CLIENT PAUSE of Redis mid-launch (hostile.go),
+// and it prints a second line:
+//
+//	queue-hostile: N users, F fifo violations, L lost, J jumps, E waiters ejected
+//
+// exiting 1 unless J and E are 0 too.
+//
 // With -lease it runs the lease scenario instead (lease.go): -users (200)
 // sessions with SESSION_MAX=4s on -instances (2) event-function instances
 // (the Go1 runtime over net/rpc), one Redis, one emulator enforcing CAR's
@@ -109,6 +118,7 @@ type options struct {
 	maxDuration time.Duration
 
 	launch    bool // the launch scenario (launch.go)
+	hostile   bool // with hostile clients and a Redis pause (hostile.go)
 	instances int  // its function instances
 
 	lease    bool          // the lease scenario (lease.go)
@@ -131,6 +141,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.verbose, "v", false, "also print the tail of the function's log")
 	fs.BoolVar(&o.launch, "launch", false, "the launch scenario: a burst of users waiting in the line (QUEUE_REDIS_URL) across instances; defaults -users 400 -concurrency 16 -duration 100s")
 	fs.IntVar(&o.instances, "instances", 3, "-launch, -lease: function instances sharing one Redis and one emulator")
+	fs.BoolVar(&o.hostile, "hostile", false, "-launch with guests spamming /Enqueue, lock-only seeders and a 2 s Redis pause mid-launch (implies -launch; -users defaults to 200)")
 	fs.BoolVar(&o.lease, "lease", false, "the lease scenario: sessions with SESSION_MAX=4s on event-function instances, the timer fired on every instance at once; defaults -users 200 -instances 2")
 	fs.DurationVar(&o.interval, "interval", 2*time.Second, "-lease: the timer trigger's interval")
 	if err := fs.Parse(args); err != nil {
@@ -142,13 +153,20 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		if !set["instances"] {
 			o.instances = 2
 		}
-		if o.launch || o.instances < 1 || o.instances > 16 || o.interval < 100*time.Millisecond || o.users > 10_000 {
-			return o, errors.New("-lease: not with -launch; -instances 1 to 16, -interval at least 100ms, -users at most 10000")
+		if o.launch || o.hostile || o.instances < 1 || o.instances > 16 || o.interval < 100*time.Millisecond || o.users > 10_000 {
+			return o, errors.New("-lease: not with -launch or -hostile; -instances 1 to 16, -interval at least 100ms, -users at most 10000")
 		}
 	}
+	o.launch = o.launch || o.hostile
 	if o.launch {
 		if !set["users"] {
 			o.users = 400
+			if o.hostile {
+				// Fewer: hostile clients' locks take concurrencies for CAR's
+				// lock time, and the run must end with every honest user
+				// served (L counts the rest) within -duration.
+				o.users = 200
+			}
 		}
 		if !set["concurrency"] {
 			o.concurrency = 16

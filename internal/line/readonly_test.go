@@ -1,0 +1,61 @@
+package line_test
+
+import (
+	"context"
+	"net"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"carbroker/internal/line"
+	"carbroker/internal/queue"
+	"carbroker/internal/redistest"
+)
+
+// After a failover the function may still reach the old master, now a
+// read-only replica: every poll fails READONLY at its first write. That is
+// Redis trouble like any other: a place unknown, never CAR's NoIdle.
+func TestReadOnlyReplicaIsTrouble(t *testing.T) {
+	if !redistest.Real() {
+		t.Skip("needs a real redis-server (not on PATH)")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	// A replica of a master that is not there stays read-only and serves reads.
+	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", t.TempDir(), "--replicaof", "127.0.0.1", "1", "--loglevel", "warning")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 100*time.Millisecond); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the replica did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	st, err := queue.Open(queue.Options{URL: "redis://127.0.0.1:" + port, CallTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.Poll(context.Background(), "cap-p", "w", "198.51.100.1", nil, false); err == nil {
+		t.Fatal("a poll on a read-only replica succeeded")
+	}
+	cars := &noIdleCAR{}
+	svc := line.New(line.Options{Sessions: cars, Store: st, Jitter: func() float64 { return 0 }})
+	res, err := svc.Start(context.Background(), startIn("w"), false)
+	wantUnknown(t, "a start on a read-only replica", res, err)
+	if len(cars.asked) != 0 {
+		t.Fatalf("CAR was asked for %v", cars.asked)
+	}
+}
