@@ -13,7 +13,8 @@
 //     an idle concurrency nobody else is trying; otherwise it joins the end
 //     without touching CAR;
 //   - a user at Position p calls ApplyConcurrent only when p is within the
-//     idle count (never more than 1 s old); the head always may;
+//     idle count (never more than 1 s old); the head always may, but
+//     not within a second of CAR answering NoIdle;
 //   - for CAR's retention after the store lost its data, a start goes to
 //     CAR until CAR answers that user NoIdle (a reconnect gets its app
 //     back; NoIdle places it in the rebuilt line);

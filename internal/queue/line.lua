@@ -83,16 +83,25 @@ local function eta(pos)
   return math.floor(pos * span / n)
 end
 
+-- refused reports whether CAR answered NoIdle to anyone within the last
+-- second.
+local function refused()
+  local full = tonumber(redis.call('HGET', CAP, 'full') or '')
+  return full ~= nil and now - full < FRESH and full - now < FRESH
+end
+
 -- place answers for a user in the line: GO when it may call CAR now (the
--- head always may; others when their position is within the idle count,
--- unless they just joined), else WAIT.
+-- head may unless CAR answered NoIdle within the last second, so a head
+-- polling as fast as it can makes at most one try a second; others when
+-- their position is within the idle count, unless they just joined), else
+-- WAIT.
 local function place(joined, idle, total, running)
   local rank = redis.call('ZRANK', LINE, user)
   local waiting = redis.call('ZCARD', LINE)
   if not rank then return {WAIT, 0, waiting, -1, idle, total, running} end
   local pos = rank + 1
   local verdict = WAIT
-  if pos == 1 or (not joined and idle >= pos) then verdict = GO end
+  if (pos == 1 and not refused()) or (not joined and idle >= pos) then verdict = GO end
   return {verdict, pos, waiting, eta(pos), idle, total, running}
 end
 
