@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -44,4 +45,42 @@ func TestReproHostileHeadHammersCAR(t *testing.T) {
 	}
 	e.free("a")
 	wantStarted(t, e.start("c")) // a freed concurrency still goes to the head at its next poll
+}
+
+// In the rebuild window after a store loss, one address with many UserIds
+// (none mode: any UserId) does not take every idle concurrency ahead of
+// the rebuilt line's head, nor make an ApplyConcurrent per UserId: an
+// address gets at most QUEUE_MAX_PER_IP window tries, then follows the
+// line's rules like a newcomer.
+func TestReproRebuildWindowOneAddressManyUserIds(t *testing.T) {
+	e := newLineEnv(t, 1, caremu.Options{Concurrency: 4}, map[string]string{"QUEUE_MAX_PER_IP": "2"})
+	for _, u := range []string{"a", "b", "c", "d"} {
+		wantStarted(t, e.start(u))
+	}
+	wantWait(t, e.start("w"), 1)
+	if err := e.redis.Restart(); err != nil { // the store lost its data
+		t.Fatal(err)
+	}
+	e.tick(1100 * time.Millisecond)
+	wantWait(t, e.start("w"), 1) // the window: w goes to CAR, NoIdle places it at the head of the rebuilt line
+	for _, u := range []string{"a", "b", "c"} {
+		e.free(u)
+	}
+	bot := map[string]bool{}
+	started := 0
+	for i := range 10 {
+		u := "bot" + strconv.Itoa(i)
+		bot[u] = true
+		r := e.do("198.51.100.7", "POST", "/session", `{"UserId":"`+u+`","ClientSession":"cs"}`)
+		if r.Status == 200 {
+			started++
+		}
+	}
+	if n := e.appliesBy(bot); n > 2 {
+		t.Errorf("one address made %d ApplyConcurrent calls in the rebuild window with 10 UserIds (QUEUE_MAX_PER_IP 2)", n)
+	}
+	if started > 2 {
+		t.Errorf("one address took %d concurrencies ahead of the rebuilt line's head", started)
+	}
+	wantStarted(t, e.start("w")) // the head gets the concurrency left
 }
