@@ -11,7 +11,7 @@
 --       after a lock-only grant, the demo's 10101), 12 epoch (hash id, born,
 --       opened: which store this is; no TTL), 13 rebuild (the rebuild window
 --       after the store lost its data: a hash of the users CAR answered
---       NoIdle in it).
+--       NoIdle in it, and of the window's tries per user and per address).
 -- ARGV: 1 op, 2 now ms, 3 user, 4 client IP, 5 abandon ms, 6 max places per
 --       IP, 7 holder expiry ms after a start, 8 key TTL ms, 9 flag
 --       ("nolease": do not take the refresh lease), 10-12 total, running, at
@@ -157,8 +157,18 @@ if op == 'poll' then
     -- the store lost its data: whoever CAR has not answered NoIdle since
     -- may be a player reconnecting within CAR's retention (also one a
     -- cold instance placed before the loss was noticed); CAR tells, and
-    -- NoIdle places the caller in the rebuilt line
-    return {GO, 0, redis.call('ZCARD', LINE), -1, -1, -1, -1}
+    -- NoIdle places the caller in the rebuilt line. An address gets at
+    -- most QUEUE_MAX_PER_IP such tries (its users', whatever their
+    -- outcome): one client with many UserIds then follows the line's rules
+    -- (UserIds hold no space, so the 'go '/'ip ' fields never clash)
+    local mine = redis.call('HEXISTS', REBUILD, 'go ' .. user) == 1
+    if mine or tonumber(redis.call('HGET', REBUILD, 'ip ' .. ip) or '0') < maxip then
+      if not mine then
+        redis.call('HSET', REBUILD, 'go ' .. user, now)
+        redis.call('HINCRBY', REBUILD, 'ip ' .. ip, 1)
+      end
+      return {GO, 0, redis.call('ZCARD', LINE), -1, -1, -1, -1}
+    end
   end
   local total, running, idle = count()
   if idle < 0 and not nolease and redis.call('SET', LEASE, user, 'NX', 'PX', FRESH) then
