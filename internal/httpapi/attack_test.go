@@ -84,3 +84,25 @@ func TestReproRebuildWindowOneAddressManyUserIds(t *testing.T) {
 	}
 	wantStarted(t, e.start("w")) // the head gets the concurrency left
 }
+
+// A player whose UserId is "_" (a valid UserId) gets its app back in the
+// rebuild window like any other: the window's own bookkeeping does not
+// pass for that user's NoIdle.
+func TestReproRebuildWindowUnderscoreUser(t *testing.T) {
+	e := newLineEnv(t, 1, caremu.Options{Concurrency: 1}, nil)
+	wantStarted(t, e.start("_"))
+	e.emu.Connect("_")
+	slot := e.slot("_")
+	wantWait(t, e.start("w"), 1)
+	if err := e.redis.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	e.emu.Disconnect("_")
+	e.emu.Advance(30 * time.Second)
+	e.tick(1100 * time.Millisecond)
+	wantWait(t, e.start("w"), 1)
+	wantStarted(t, e.start("_"))
+	if s := e.slot("_"); s.ID != slot.ID {
+		t.Fatalf("_'s reconnect within CAR's retention: slot %+v, want its own %+v", s, slot)
+	}
+}
