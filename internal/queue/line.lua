@@ -133,7 +133,7 @@ local function epoch()
     redis.call('HSET', EPOCH, 'opened', now)
     local left = math.min((born or now) + retention - now, retention)
     if left > 0 then
-      redis.call('HSET', REBUILD, '_', id)
+      redis.call('HSET', REBUILD, 'epoch ', id) -- a field no UserId can name (no spaces)
       redis.call('PEXPIRE', REBUILD, left)
     end
   end
