@@ -1,11 +1,13 @@
 package httpapi_test
 
 import (
+	"net"
 	"strconv"
 	"testing"
 	"time"
 
 	"carbroker/internal/caremu"
+	"carbroker/internal/redistest"
 )
 
 // appliesBy counts the ApplyConcurrent calls CAR received for the users
@@ -105,4 +107,62 @@ func TestReproRebuildWindowUnderscoreUser(t *testing.T) {
 	if s := e.slot("_"); s.ID != slot.ID {
 		t.Fatalf("_'s reconnect within CAR's retention: slot %+v, want its own %+v", s, slot)
 	}
+}
+
+// pauseRedis sends CLIENT PAUSE to the test's Redis on a connection of its
+// own: every client's commands wait for d, the data stays (a hiccup, a
+// failover's pause), unlike Kill.
+func (e *lineEnv) pauseRedis(d time.Duration) {
+	e.t.Helper()
+	c, err := net.Dial("tcp", e.redis.Addr())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer c.Close()
+	ms := strconv.Itoa(int(d / time.Millisecond))
+	if _, err := c.Write([]byte("*4\r\n$6\r\nCLIENT\r\n$5\r\nPAUSE\r\n$" + strconv.Itoa(len(ms)) + "\r\n" + ms + "\r\n$3\r\nALL\r\n")); err != nil {
+		e.t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "+OK\r\n" {
+		e.t.Fatalf("CLIENT PAUSE: %q %v", buf[:n], err)
+	}
+}
+
+// A player handed a ServerSession while Redis did not answer (its start
+// served without the line) is a holder once Redis answers again: its
+// reconnect within CAR's retention gets its own app back instead of
+// waiting behind the line while CAR's retention runs out.
+func TestReproStartDuringRedisHiccupEarnsNoMark(t *testing.T) {
+	if !e2eRedis(t) {
+		return
+	}
+	e := newLineEnv(t, 1, caremu.Options{Concurrency: 1}, nil)
+	wantStarted(t, e.start("q")) // the line is in use
+	e.free("q")
+	e.pauseRedis(2500 * time.Millisecond) // longer than the call budget (2 s here)
+	wantStarted(t, e.start("p"))          // served without the line
+	e.emu.Connect("p")
+	slot := e.slot("p")
+	time.Sleep(600 * time.Millisecond) // the pause ends
+	e.tick(1100 * time.Millisecond)
+	wantWait(t, e.start("w"), 1)
+	e.emu.Disconnect("p")
+	e.emu.Advance(10 * time.Second)
+	r := e.start("p")
+	wantStarted(t, r)
+	if s := e.slot("p"); s.ID != slot.ID {
+		t.Fatalf("p's reconnect: slot %+v, want its own %+v", s, slot)
+	}
+}
+
+// e2eRedis reports whether the test's Redis is a real redis-server (CLIENT
+// PAUSE needs one); memredis runs say so.
+func e2eRedis(t *testing.T) bool {
+	t.Helper()
+	if !redistest.Real() {
+		t.Log("redis-server is not on PATH: CLIENT PAUSE is not available (memredis)")
+		return false
+	}
+	return true
 }
