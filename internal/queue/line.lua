@@ -226,6 +226,13 @@ elseif op == 'noidle' then
   local r = place(false, idle, total, running)
   r[1] = WAIT
   return r
+elseif op == 'held' then
+  -- a grant made while the store did not answer, recorded once it does:
+  -- the user becomes a holder unless it has a mark already or has since
+  -- taken a place (CAR answered it NoIdle: its concurrency is gone)
+  if redis.call('ZSCORE', LINE, user) then return {OK, 0, 0, -1, -1, -1, -1} end
+  redis.call('SET', HOLD, '1', 'NX', 'PX', holdttl)
+  return {HOLDER, 0, 0, -1, -1, -1, -1}
 elseif op == 'failed' then
   redis.call('ZREM', TRIES, user)
   return {OK, 0, 0, -1, -1, -1, -1}
