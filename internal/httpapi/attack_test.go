@@ -166,3 +166,35 @@ func e2eRedis(t *testing.T) bool {
 	}
 	return true
 }
+
+// A waiter in the rebuilt line keeps its place while the rebuild window
+// sends it to CAR and CAR fails (a failing platform, not NoIdle): each
+// such poll is a poll, so the waiter is not dropped as abandoned and its
+// Position never increases.
+func TestReproRebuildWindowFailuresLoseThePlace(t *testing.T) {
+	e := newLineEnv(t, 2, caremu.Options{Concurrency: 1}, nil)
+	on := func(i int) { e.next = i }
+	on(0)
+	wantStarted(t, e.start("a")) // instance 0 saw the store
+	if err := e.redis.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	e.tick(1100 * time.Millisecond)
+	on(1)
+	wantWait(t, e.start("w"), 1) // a cold instance: the rebuilt line, no window yet
+	on(1)
+	wantWait(t, e.start("z"), 2)
+	on(0)
+	if r := e.do("203.0.113.5", "GET", "/capacity", ""); r.Status != 200 { // instance 0 notices the loss
+		t.Fatalf("capacity: %d %s", r.Status, r.Raw)
+	}
+	for i := range 4 {
+		e.tick(10 * time.Second)
+		wantWait(t, e.start("z"), 2) // z: CAR answers NoIdle once, then z follows the line
+		e.emu.Inject("ApplyConcurrent", caremu.Fail("InternalError", "internal error"))
+		if r := e.start("w"); r.Status == 200 || r.Status == 202 {
+			t.Fatalf("poll %d of w with CAR failing: %d %s", i, r.Status, r.Raw)
+		}
+	}
+	wantWait(t, e.start("w"), 1) // CAR answers again (NoIdle): w still has its place
+}
