@@ -167,6 +167,11 @@ if op == 'poll' then
         redis.call('HSET', REBUILD, 'go ' .. user, now)
         redis.call('HINCRBY', REBUILD, 'ip ' .. ip, 1)
       end
+      -- a poll: a place it has (a cold instance placed it) is kept
+      if redis.call('ZSCORE', LINE, user) then
+        redis.call('ZADD', SEEN, now, user)
+        touch()
+      end
       return {GO, 0, redis.call('ZCARD', LINE), -1, -1, -1, -1}
     end
   end
