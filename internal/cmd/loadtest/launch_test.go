@@ -1,10 +1,15 @@
 package main
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"carbroker/internal/caremu"
+	"carbroker/internal/redistest"
 )
 
 // The launch scenario's checks bite: a user refused NoIdle after a later
@@ -32,5 +37,31 @@ func TestCheckLaunch(t *testing.T) {
 	a.degraded = []window{{at(5.9), at(6.1)}} // that refusal came from a start served without the line
 	if res := checkLaunch([]*launchUser{a, b, c, d}, calls); res.fifo != 0 || res.degraded != 1 {
 		t.Fatalf("a degraded start counted against the line: %+v", res)
+	}
+}
+
+// The launch scenario's leftover check lists every key without a TTL but
+// each project's epoch, which has none by design (docs/queue.md: one small
+// hash per allowed project, so a loss can be told from a new line): with
+// the epoch flagged, every `make loadtest -launch` fails.
+func TestReproLeftoversFlagTheEpoch(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	ctx := context.Background()
+	if err := rdb.HSet(ctx, "{carbroker}:cap-loadtest:epoch", "id", "7", "born", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Set(ctx, "{carbroker}:cap-loadtest:seq", "3", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := redisLeftovers(ctx, srv.Addr()); len(got) != 0 {
+		t.Fatalf("leftovers: %q, want none (the epoch has no TTL by design)", got)
+	}
+	if err := rdb.Set(ctx, "{carbroker}:cap-loadtest:line", "x", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := redisLeftovers(ctx, srv.Addr()); len(got) != 1 || !strings.Contains(got[0], ":line") {
+		t.Fatalf("leftovers: %q, want the line key without a TTL", got)
 	}
 }
