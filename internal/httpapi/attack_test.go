@@ -198,3 +198,42 @@ func TestReproRebuildWindowFailuresLoseThePlace(t *testing.T) {
 	}
 	wantWait(t, e.start("w"), 1) // CAR answers again (NoIdle): w still has its place
 }
+
+// What held under attack: a guest's start (no CAR_GUEST_APPLY) makes no
+// holder, so the guest's own start later waits its turn; a lock-only user
+// alternating /Enqueue and /Dequeue does not stretch its lock window; a
+// heartbeat of a lock-only user says it holds nothing.
+func TestAttackLineHolds(t *testing.T) {
+	e := newLineEnv(t, 2, caremu.Options{Concurrency: 2, LockTime: 10 * time.Second},
+		map[string]string{"CAR_LOCK_WINDOW": "1s"})
+	wantStarted(t, e.start("a"))
+	wantStarted(t, e.do(ipOf("g"), "POST", "/session", `{"UserId":"g","ClientSession":"cs","HostUserId":"a"}`))
+	wantStarted(t, e.start("b"))
+	wantWait(t, e.start("w"), 1)
+	before := e.applies()
+	wantWait(t, e.start("g"), 2) // the guest's own start: a newcomer, no CAR call
+	if e.applies() != before {
+		t.Fatal("a guest's own start went to CAR ahead of the line")
+	}
+	e.free("b")
+	wantStarted(t, e.start("w"))
+	e.free("a")
+	if r := e.enqueue("g", ""); r.str("Code") != "10101" {
+		t.Fatalf("g's lock at the head: %s", r.Raw)
+	}
+	locked := time.Now()
+	if r := e.do(ipOf("g"), "POST", "/session/alive", `{"UserId":"g"}`); r.Body["Holding"] != false {
+		t.Fatalf("a heartbeat of a lock-only user: %s", r.Raw)
+	}
+	wantWait(t, e.start("x"), 1) // someone waits: g's lock is no place in the line
+	for time.Since(locked) < 1200*time.Millisecond { // alternate until past CAR_LOCK_WINDOW
+		e.enqueue("g", "")
+		e.do(ipOf("g"), "POST", "/Dequeue", `{"UserId":"g","RequestId":"d"}`)
+		wantWait(t, e.start("x"), 1)
+		time.Sleep(100 * time.Millisecond)
+	}
+	before = e.applies()
+	if r := e.do(ipOf("g"), "POST", "/StartProject", `{"UserId":"g","ClientSession":"cs","RequestId":"r"}`); r.str("Code") != "10202" || e.applies() != before {
+		t.Fatalf("g after its lock window, alternating Enqueue and Dequeue: %s (%d ApplyConcurrent), want in line without a CAR call", r.Raw, e.applies()-before)
+	}
+}
