@@ -226,7 +226,8 @@ func TestAttackLineHolds(t *testing.T) {
 		t.Fatalf("a heartbeat of a lock-only user: %s", r.Raw)
 	}
 	wantWait(t, e.start("x"), 1) // someone waits: g's lock is no place in the line
-	for time.Since(locked) < 1200*time.Millisecond { // alternate until past CAR_LOCK_WINDOW
+	// alternate until past CAR_LOCK_WINDOW
+	for time.Since(locked) < 1200*time.Millisecond {
 		e.enqueue("g", "")
 		e.do(ipOf("g"), "POST", "/Dequeue", `{"UserId":"g","RequestId":"d"}`)
 		wantWait(t, e.start("x"), 1)
