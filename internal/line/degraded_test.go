@@ -35,6 +35,7 @@ func (f *fakeStore) Done(context.Context, string, string, string, queue.Outcome)
 	return queue.Decision{Verdict: queue.Wait, Position: 1, Waiting: 1}, f.doneErr
 }
 func (f *fakeStore) Alive(context.Context, string, string) (bool, error) { return false, f.pollErr }
+func (f *fakeStore) Mark(context.Context, string, string) error          { return f.pollErr }
 func (f *fakeStore) Leave(context.Context, string, string, bool) error   { return nil }
 func (f *fakeStore) Capacity(context.Context, string, *queue.Count) (queue.Decision, error) {
 	return queue.Decision{}, queue.ErrDegraded

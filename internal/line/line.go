@@ -13,7 +13,8 @@
 //     an idle concurrency nobody else is trying; otherwise it joins the end
 //     without touching CAR;
 //   - a user at Position p calls ApplyConcurrent only when p is within the
-//     idle count (never more than 1 s old); the head always may;
+//     idle count (never more than 1 s old); the head always may, but
+//     not within a second of CAR answering NoIdle;
 //   - for CAR's retention after the store lost its data, a start goes to
 //     CAR until CAR answers that user NoIdle (a reconnect gets its app
 //     back; NoIdle places it in the rebuilt line);
@@ -34,6 +35,7 @@ package line
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -57,6 +59,7 @@ type Store interface {
 	Poll(ctx context.Context, project, user, ip string, count *queue.Count, noLease bool) (queue.Decision, error)
 	Done(ctx context.Context, project, user, ip string, o queue.Outcome) (queue.Decision, error)
 	Alive(ctx context.Context, project, user string) (bool, error)
+	Mark(ctx context.Context, project, user string) error
 	Leave(ctx context.Context, project, user string, forget bool) error
 	Capacity(ctx context.Context, project string, count *queue.Count) (queue.Decision, error)
 	Check(ctx context.Context) bool
@@ -98,7 +101,25 @@ type Service struct {
 	// This instance's current Redis trouble, on the line's clock: when it
 	// began and when a call last failed; zero while the line answers.
 	troubleAt, failedAt time.Time
+	held   []heldGrant // sessions handed out while the store did not answer, not yet marked
 }
+
+// heldGrant is a session handed out while the store did not answer: its
+// user is marked a holder once the store answers again.
+type heldGrant struct {
+	project, user string
+	at            time.Time
+}
+
+// Bounds on the grants remembered while the store does not answer: how
+// many (an outage at launch hands out at most the pool), for how long
+// (a mark recorded much later could make a holder of a user who has since
+// stopped through another instance), and how many one request records.
+const (
+	maxHeld     = 1000
+	heldFor     = 10 * time.Minute
+	markPerCall = 8
+)
 
 // New returns a Service.
 func New(o Options) *Service {
@@ -136,6 +157,7 @@ func (s *Service) Start(ctx context.Context, in session.StartInput, lockOnly boo
 		// no line, or a guest that takes no concurrency of its own
 		return s.attempt(ctx, in, lockOnly)
 	}
+	s.markHeld(ctx)
 	d, err := s.poll(ctx, in)
 	if err != nil {
 		return s.degraded(ctx, in, lockOnly)
@@ -191,6 +213,7 @@ func (s *Service) Alive(ctx context.Context, project, userID string) (holding bo
 	if s.o.Store == nil {
 		return false, 0, nil
 	}
+	s.markHeld(ctx)
 	holding, err = s.o.Store.Alive(ctx, project, userID)
 	if err != nil {
 		// Not an answer: the client keeps heartbeating.
@@ -219,6 +242,10 @@ func (s *Service) degraded(ctx context.Context, in session.StartInput, lockOnly 
 	res, err := s.attempt(ctx, in, lockOnly)
 	if fault.KindOf(err) == fault.NoIdle {
 		return Result{Place: s.unknown()}, nil
+	}
+	if err == nil && !lockOnly {
+		// handed a ServerSession: a holder once the store answers
+		s.hold(in.ProjectID, in.UserID)
 	}
 	return res, err
 }
@@ -252,6 +279,46 @@ func (s *Service) answered() {
 func (s *Service) unknown() *Place {
 	ceiling := max(1, int(s.o.Store.Abandon()/(3*time.Second)))
 	return &Place{RetryAfter: time.Duration(min(1+int(2*s.o.Jitter()), ceiling, 2)) * time.Second}
+}
+
+// hold remembers a session handed out while the store did not answer.
+func (s *Service) hold(project, user string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.held) < maxHeld {
+		s.held = append(s.held, heldGrant{project: project, user: user, at: time.Now()})
+	}
+}
+
+// markHeld records in the store (a few per request, inside the request:
+// nothing runs in the background) the sessions this instance handed out
+// while the store did not answer, so that their users' reconnects are a
+// holder's, not a newcomer's. It stops at the first failure: the store is
+// still away, the rest waits for a later request.
+func (s *Service) markHeld(ctx context.Context) {
+	s.mu.Lock()
+	n := min(len(s.held), markPerCall)
+	batch := append([]heldGrant(nil), s.held[:n]...)
+	s.held = s.held[n:]
+	s.mu.Unlock()
+	for i, g := range batch {
+		if time.Since(g.at) > heldFor {
+			continue
+		}
+		if err := s.o.Store.Mark(ctx, g.project, g.user); err != nil {
+			s.mu.Lock()
+			s.held = append(batch[i:], s.held...)
+			s.mu.Unlock()
+			return
+		}
+	}
+}
+
+// forgetHeld drops a stopped user's remembered sessions.
+func (s *Service) forgetHeld(user string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.held = slices.DeleteFunc(s.held, func(g heldGrant) bool { return g.user == user })
 }
 
 // attempt is the stateless start (or lock).
@@ -411,6 +478,9 @@ func RetryAfter(p int, abandon time.Duration, j float64) time.Duration {
 // dropped only when CAR confirmed the stop. Redis trouble never fails it.
 func (s *Service) Stop(ctx context.Context, userID string) error {
 	err := s.o.Sessions.Stop(ctx, userID)
+	if err == nil {
+		s.forgetHeld(userID)
+	}
 	s.leave(ctx, userID, err == nil)
 	return err
 }

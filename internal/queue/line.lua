@@ -11,7 +11,7 @@
 --       after a lock-only grant, the demo's 10101), 12 epoch (hash id, born,
 --       opened: which store this is; no TTL), 13 rebuild (the rebuild window
 --       after the store lost its data: a hash of the users CAR answered
---       NoIdle in it).
+--       NoIdle in it, and of the window's tries per user and per address).
 -- ARGV: 1 op, 2 now ms, 3 user, 4 client IP, 5 abandon ms, 6 max places per
 --       IP, 7 holder expiry ms after a start, 8 key TTL ms, 9 flag
 --       ("nolease": do not take the refresh lease), 10-12 total, running, at
@@ -83,16 +83,25 @@ local function eta(pos)
   return math.floor(pos * span / n)
 end
 
+-- refused reports whether CAR answered NoIdle to anyone within the last
+-- second.
+local function refused()
+  local full = tonumber(redis.call('HGET', CAP, 'full') or '')
+  return full ~= nil and now - full < FRESH and full - now < FRESH
+end
+
 -- place answers for a user in the line: GO when it may call CAR now (the
--- head always may; others when their position is within the idle count,
--- unless they just joined), else WAIT.
+-- head may unless CAR answered NoIdle within the last second, so a head
+-- polling as fast as it can makes at most one try a second; others when
+-- their position is within the idle count, unless they just joined), else
+-- WAIT.
 local function place(joined, idle, total, running)
   local rank = redis.call('ZRANK', LINE, user)
   local waiting = redis.call('ZCARD', LINE)
   if not rank then return {WAIT, 0, waiting, -1, idle, total, running} end
   local pos = rank + 1
   local verdict = WAIT
-  if pos == 1 or (not joined and idle >= pos) then verdict = GO end
+  if (pos == 1 and not refused()) or (not joined and idle >= pos) then verdict = GO end
   return {verdict, pos, waiting, eta(pos), idle, total, running}
 end
 
@@ -126,7 +135,7 @@ local function epoch()
     redis.call('HSET', EPOCH, 'opened', now)
     local left = math.min((born or now) + retention - now, retention)
     if left > 0 then
-      redis.call('HSET', REBUILD, '_', id)
+      redis.call('HSET', REBUILD, 'epoch ', id) -- a field no UserId can name (no spaces)
       redis.call('PEXPIRE', REBUILD, left)
     end
   end
@@ -150,8 +159,23 @@ if op == 'poll' then
     -- the store lost its data: whoever CAR has not answered NoIdle since
     -- may be a player reconnecting within CAR's retention (also one a
     -- cold instance placed before the loss was noticed); CAR tells, and
-    -- NoIdle places the caller in the rebuilt line
-    return {GO, 0, redis.call('ZCARD', LINE), -1, -1, -1, -1}
+    -- NoIdle places the caller in the rebuilt line. An address gets at
+    -- most QUEUE_MAX_PER_IP such tries (its users', whatever their
+    -- outcome): one client with many UserIds then follows the line's rules
+    -- (UserIds hold no space, so the 'go '/'ip ' fields never clash)
+    local mine = redis.call('HEXISTS', REBUILD, 'go ' .. user) == 1
+    if mine or tonumber(redis.call('HGET', REBUILD, 'ip ' .. ip) or '0') < maxip then
+      if not mine then
+        redis.call('HSET', REBUILD, 'go ' .. user, now)
+        redis.call('HINCRBY', REBUILD, 'ip ' .. ip, 1)
+      end
+      -- a poll: a place it has (a cold instance placed it) is kept
+      if redis.call('ZSCORE', LINE, user) then
+        redis.call('ZADD', SEEN, now, user)
+        touch()
+      end
+      return {GO, 0, redis.call('ZCARD', LINE), -1, -1, -1, -1}
+    end
   end
   local total, running, idle = count()
   if idle < 0 and not nolease and redis.call('SET', LEASE, user, 'NX', 'PX', FRESH) then
@@ -209,6 +233,13 @@ elseif op == 'noidle' then
   local r = place(false, idle, total, running)
   r[1] = WAIT
   return r
+elseif op == 'held' then
+  -- a grant made while the store did not answer, recorded once it does:
+  -- the user becomes a holder unless it has a mark already or has since
+  -- taken a place (CAR answered it NoIdle: its concurrency is gone)
+  if redis.call('ZSCORE', LINE, user) then return {OK, 0, 0, -1, -1, -1, -1} end
+  redis.call('SET', HOLD, '1', 'NX', 'PX', holdttl)
+  return {HOLDER, 0, 0, -1, -1, -1, -1}
 elseif op == 'failed' then
   redis.call('ZREM', TRIES, user)
   return {OK, 0, 0, -1, -1, -1, -1}

@@ -78,6 +78,16 @@ func (s *Store) Done(ctx context.Context, project, user, ip string, o Outcome) (
 	return s.run(ctx, string(o), project, user, ip, "", nil)
 }
 
+// Mark records a grant made while the store did not answer (the start was
+// served without the line): the user becomes a holder for QUEUE_HOLD_TTL,
+// unless it holds a mark already or has since taken a place in the line.
+// It counts no grant (the count has seen that concurrency since). One
+// Redis round trip.
+func (s *Store) Mark(ctx context.Context, project, user string) error {
+	_, err := s.run(ctx, "held", project, user, "", "", nil)
+	return err
+}
+
 // Alive is a holder's heartbeat: its mark then lasts CAR's retention plus
 // two heartbeat intervals from now. It reports whether the user holds a
 // mark; it never makes one. One Redis round trip.

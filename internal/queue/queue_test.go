@@ -159,8 +159,13 @@ func TestFIFOAndPositions(t *testing.T) {
 	if d := f.poll("u3", "198.51.100.3"); d.Verdict != queue.Wait || d.Idle != 0 {
 		t.Fatalf("u3 after the head's NoIdle: %+v, want Wait with idle 0", d)
 	}
+	if d := f.poll("u1", "198.51.100.1"); d.Verdict != queue.Wait || d.Position != 1 {
+		t.Fatalf("the head within a second of a NoIdle: %+v, want Wait at 1 (one try a second)", d)
+	}
+	f.clock.Advance(1100 * time.Millisecond)
+	f.count(3, 2) // still nothing idle
 	if d := f.poll("u1", "198.51.100.1"); d.Verdict != queue.Go {
-		t.Fatalf("the head may always try: %+v", d)
+		t.Fatalf("the head a second after the NoIdle may try again: %+v", d)
 	}
 	if d := f.poll("late", "198.51.100.9"); d.Position != 5 || d.Verdict != queue.Wait {
 		t.Fatalf("a newcomer joins the end: %+v", d)

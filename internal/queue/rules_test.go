@@ -278,3 +278,38 @@ func mustInt(t *testing.T) func(int64, error) int64 {
 		return n
 	}
 }
+
+// Mark records a session handed out while the store did not answer: a
+// holder for QUEUE_HOLD_TTL, no grant counted, no mark for a user that has
+// since taken a place, and a heartbeat's mark is kept as it is.
+func TestMarkAfterOutage(t *testing.T) {
+	f := newFixture(t, queue.Options{Retention: 5 * time.Second})
+	ctx := context.Background()
+	f.count(2, 1)
+	if err := f.store.Mark(ctx, project, "p"); err != nil {
+		t.Fatal(err)
+	}
+	if d := f.poll("p", "198.51.100.1"); d.Verdict != queue.Holder {
+		t.Fatalf("p after Mark: %+v, want Holder", d)
+	}
+	if d := f.poll("n", "198.51.100.2"); d.Verdict != queue.Go || d.Idle != 1 {
+		t.Fatalf("n after a Mark: %+v, want Go with idle 1 (a Mark counts no grant)", d)
+	}
+	f.done("w", queue.NoIdle) // w has a place: its concurrency is gone
+	if err := f.store.Mark(ctx, project, "w"); err != nil {
+		t.Fatal(err)
+	}
+	if d := f.poll("w", "198.51.100.3"); d.Verdict == queue.Holder {
+		t.Fatalf("a Mark made a holder of a user in line: %+v", d)
+	}
+	f.done("h", queue.Granted)
+	if ok, _ := f.store.Alive(ctx, project, "h"); !ok {
+		t.Fatal("alive of a holder: false")
+	}
+	if err := f.store.Mark(ctx, project, "h"); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := pttl(t, f, "{carbroker}:"+project+":hold:h"); ttl > 5*time.Second+2*queue.Heartbeat {
+		t.Fatalf("a Mark stretched a heartbeat's mark to %v", ttl)
+	}
+}

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"io"
 	"strings"
 	"testing"
 	"time"
 
 	"carbroker/internal/caremu"
+	"carbroker/internal/redistest"
+	"carbroker/internal/resp"
 )
 
 // The launch scenario's checks bite: a user refused NoIdle after a later
@@ -100,5 +103,31 @@ func TestHostileOptions(t *testing.T) {
 	}
 	if o, err := parse([]string{"-launch"}, io.Discard); err != nil || o.hostile || o.users != 400 {
 		t.Fatalf("%+v %v", o, err)
+	}
+}
+
+// The launch scenario's leftover check lists every key without a TTL but
+// each project's epoch, which has none by design (docs/queue.md: one small
+// hash per allowed project, so a loss can be told from a new line): with
+// the epoch flagged, every `make loadtest -launch` fails.
+func TestReproLeftoversFlagTheEpoch(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := resp.New(resp.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	ctx := context.Background()
+	if _, err := rdb.Do(ctx, "HSET", "{carbroker}:cap-loadtest:epoch", "id", "7", "born", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rdb.Do(ctx, "SET", "{carbroker}:cap-loadtest:seq", "3", "PX", 60000); err != nil {
+		t.Fatal(err)
+	}
+	if got := redisLeftovers(ctx, srv.Addr()); len(got) != 0 {
+		t.Fatalf("leftovers: %q, want none (the epoch has no TTL by design)", got)
+	}
+	if _, err := rdb.Do(ctx, "SET", "{carbroker}:cap-loadtest:line", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if got := redisLeftovers(ctx, srv.Addr()); len(got) != 1 || !strings.Contains(got[0], ":line") {
+		t.Fatalf("leftovers: %q, want the line key without a TTL", got)
 	}
 }
