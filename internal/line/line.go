@@ -101,7 +101,7 @@ type Service struct {
 	// This instance's current Redis trouble, on the line's clock: when it
 	// began and when a call last failed; zero while the line answers.
 	troubleAt, failedAt time.Time
-	held   []heldGrant // sessions handed out while the store did not answer, not yet marked
+	held                []heldGrant // sessions handed out while the store did not answer, not yet marked
 }
 
 // heldGrant is a session handed out while the store did not answer: its
