@@ -1,0 +1,156 @@
+package scfdeploy
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"carbroker/internal/scfemu"
+)
+
+// The tests in this file drive the deployer against answers the live SCF
+// API may give and the deployer once mishandled (found by attack): each
+// names the official artifact the answer comes from.
+
+func countCalls(calls []scfemu.Call, action string) (refused, done int) {
+	for _, c := range calls {
+		if c.Action == action {
+			if c.Code != "" {
+				refused++
+			} else {
+				done++
+			}
+		}
+	}
+	return
+}
+
+// TestCreateWaitsOutResourceInUseFunctionName: CreateFunction may refuse a
+// name still held with ResourceInUse.FunctionName ("FunctionName已存在"),
+// which tencentcloud-sdk-go's scf/v20180416 client.go lists for
+// CreateFunction beside ResourceInUse.Function. Right after a remove, that
+// is a deletion ending: the deploy waits it out as for .Function.
+func TestCreateWaitsOutResourceInUseFunctionName(t *testing.T) {
+	h := newHarness(t, scfemu.Options{})
+	h.em.ErrorNext("CreateFunction", "ResourceInUse.FunctionName", "FunctionName already exists", 2)
+	_, err, calls := h.deploy("serverless.yml", tinyZip(t, ""), false)
+	refused, done := countCalls(calls, "CreateFunction")
+	if err != nil || refused != 2 || done != 1 || !strings.Contains(h.out.String(), "SCF still holds the name") {
+		t.Errorf("create while the name is held (.FunctionName): %v, refused %d, done %d\n%s", err, refused, done, h.out.String())
+	}
+}
+
+// TestDeletionAnsweringVersionNotFound: while a function is being deleted,
+// GetFunction may answer ResourceNotFound.Version: Tencent's Terraform
+// provider (tencentcloud/services/scf/service_tencentcloud_scf.go,
+// DeleteFunction) keeps waiting on that code, and the SDK lists it for
+// GetFunction. make remove and a deploy right after it must wait on too.
+func TestDeletionAnsweringVersionNotFound(t *testing.T) {
+	h := newHarness(t, scfemu.Options{DeleteDelay: 300 * time.Millisecond, VersionGoneWhileDeleting: true})
+	zipPath := tinyZip(t, "")
+	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.remove(true); err != nil || !strings.Contains(h.out.String(), "removed carbroker-dev") {
+		t.Fatalf("remove: %v\n%s", err, h.out.String())
+	}
+	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
+		t.Fatal(err)
+	}
+	// A deletion started elsewhere, still under way when the deploy begins.
+	if err := h.cl.DeleteFunction(t.Context(), "", "carbroker-dev"); err != nil {
+		t.Fatal(err)
+	}
+	h.out.Reset()
+	_, err, calls := h.deploy("serverless.yml", zipPath, false)
+	if err != nil || !slices.Equal(writes(calls), []string{"CreateFunction", "CreateTrigger", "CreateTrigger"}) {
+		t.Errorf("deploy during a deletion answering ResourceNotFound.Version: %v, writes %v\n%s", err, writes(calls), h.out.String())
+	}
+}
+
+// TestTransientInternalErrorOnReads: Terraform's provider retries
+// InternalError on GetFunction (DescribeFunction, waitScfFunctionReady); the
+// SDK lists InternalError and InternalError.System for GetFunction and
+// GetFunctionAddress. One such answer to a read must not stop a deploy
+// halfway; a write is not retried (it may have been done).
+func TestTransientInternalErrorOnReads(t *testing.T) {
+	h := newHarness(t, scfemu.Options{CreateDelay: 100 * time.Millisecond})
+	zipPath := tinyZip(t, "")
+	h.em.ErrorNext("GetFunction", "InternalError", "internal error", 1)
+	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
+		t.Fatalf("first deploy with an InternalError on GetFunction: %v\n%s", err, h.out.String())
+	}
+	h.em.ErrorNext("GetFunction", "InternalError.System", "internal system error", 2)
+	h.em.ErrorNext("GetFunctionAddress", "InternalError", "internal error", 1)
+	h.em.ErrorNext("ListTriggers", "InternalError.System", "internal system error", 1)
+	if _, err, calls := h.deploy("serverless.yml", zipPath, false); err != nil || len(writes(calls)) != 0 {
+		t.Errorf("redeploy with InternalErrors on reads: %v, writes %v\n%s", err, writes(calls), h.out.String())
+	}
+	h.env["LOG_LEVEL"] = "warn"
+	h.em.ErrorNext("UpdateFunctionConfiguration", "InternalError", "internal error", 1)
+	_, err, calls := h.deploy("serverless.yml", zipPath, false)
+	if refused, done := countCalls(calls, "UpdateFunctionConfiguration"); err == nil || refused != 1 || done != 0 {
+		t.Errorf("an InternalError on a write: %v, refused %d, done %d", err, refused, done)
+	}
+}
+
+// TestDryRunWhileUpdating: GetFunctionAddress may refuse a function being
+// deployed with FailedOperation.FunctionStatusError (the SDK lists it for
+// GetFunctionAddress: "函数在部署中,无法做此操作"). A dry run over a function
+// that is Updating must still print a plan and write nothing.
+func TestDryRunWhileUpdating(t *testing.T) {
+	h := newHarness(t, scfemu.Options{})
+	zipPath := tinyZip(t, "")
+	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
+		t.Fatal(err)
+	}
+	h.em.Hold("", "carbroker-dev", scfemu.Updating, 300*time.Millisecond)
+	h.out.Reset()
+	_, err, calls := h.deploy("serverless.yml", tinyZip(t, "changed"), true)
+	if err != nil || len(writes(calls)) != 0 || !strings.Contains(h.out.String(), "~ code (sha256)") {
+		t.Errorf("dry run while Updating: %v, writes %v\n%s", err, writes(calls), h.out.String())
+	}
+}
+
+// TestRoleAndQuotaErrorsSayWhatToDo: CreateFunction answers a role that
+// does not exist with ResourceNotFound.Role or FailedOperation.QcsRoleNotFound
+// (both "角色不存在" in errors.go, both listed for CreateFunction), and a
+// full account with LimitExceeded.Function / LimitExceeded.Trigger: the
+// error names what to change.
+func TestRoleAndQuotaErrorsSayWhatToDo(t *testing.T) {
+	for _, c := range []struct{ action, code, want string }{
+		{"CreateFunction", "ResourceNotFound.Role", "SCF_ROLE"},
+		{"CreateFunction", "FailedOperation.QcsRoleNotFound", "SCF_ROLE"},
+		{"CreateFunction", "LimitExceeded.Function", "quota"},
+		{"CreateTrigger", "LimitExceeded.Trigger", "quota"},
+	} {
+		h := newHarness(t, scfemu.Options{})
+		h.em.ErrorNext(c.action, c.code, "SCF's own words", 1)
+		_, err, _ := h.deploy("serverless.yml", tinyZip(t, ""), false)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "SCF's own words") {
+			t.Errorf("%s: %v", c.code, err)
+		}
+	}
+}
+
+// TestSecretQuotedEscapedInAnAPIError: an SCF error message may quote the
+// request it refused, JSON-encoded; a base64 AUTH_SECRET (openssl rand
+// -base64 48 gives / and +) may then appear with its / escaped as \/ (how
+// the live API encodes is not documented). It must not reach the output.
+func TestSecretQuotedEscapedInAnAPIError(t *testing.T) {
+	h := newHarness(t, scfemu.Options{})
+	secret := "q8Zk/3Jx+Vb0Lw9a/Rt5Yp2Nc7Hm4Ds6Ef1Gi8Ku0Ow3Qy5Sz7Ua9Xb2Ye4Tf6R"
+	h.env["AUTH_SECRET"] = secret
+	escaped := strings.ReplaceAll(secret, "/", `\/`)
+	h.em.ErrorNext("CreateFunction", "InvalidParameterValue.Environment", `Environment [{"Key":"AUTH_SECRET","Value":"`+escaped+`"}] is not valid`, 1)
+	_, err, _ := h.deploy("serverless.yml", tinyZip(t, ""), false)
+	if err == nil {
+		t.Fatal("the refused create succeeded")
+	}
+	for _, leak := range []string{secret, escaped, "q8Zk", "Tf6R"} {
+		if strings.Contains(err.Error(), leak) || strings.Contains(h.out.String(), leak) {
+			t.Errorf("the output shows the secret (%q): %v", leak, err)
+		}
+	}
+}
