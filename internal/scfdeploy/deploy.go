@@ -269,15 +269,16 @@ func (r *run) create(ctx context.Context, zipData []byte, sum [32]byte) error {
 }
 
 // createFunction calls CreateFunction. SCF may still hold the name of a
-// function whose deletion is ending (ResourceInUse.Function while
-// GetFunction already says absent, or Deleting): that is waited out, for at
-// most o.Wait, and the create tried again.
+// function whose deletion is ending (ResourceInUse.Function, or
+// ResourceInUse.FunctionName, which the SDK also lists for CreateFunction,
+// while GetFunction already says absent, or Deleting): that is waited out,
+// for at most o.Wait, and the create tried again.
 func (r *run) createFunction(ctx context.Context, zipBase64 string) error {
 	deadline := time.Now().Add(r.o.Wait)
 	told := false
 	for {
 		err := r.c.CreateFunction(ctx, r.s, zipBase64)
-		if apiCode(err) != "ResourceInUse.Function" || time.Now().After(deadline) {
+		if code := apiCode(err); (code != "ResourceInUse.Function" && code != "ResourceInUse.FunctionName") || time.Now().After(deadline) {
 			return err
 		}
 		f, gerr := r.c.GetFunction(ctx, r.s.Namespace, r.s.Function)
