@@ -272,7 +272,8 @@ func deref[T any](p *T) T {
 	return *p
 }
 
-// GetFunction returns the function, or (nil, nil) when it does not exist.
+// GetFunction returns the function, or (nil, nil) when it does not exist;
+// a function whose version is already gone is reported Deleting.
 func (c *Client) GetFunction(ctx context.Context, namespace, name string) (*Function, error) {
 	req := &functionRef{BaseRequest: newRequest("GetFunction"), FunctionName: &name, Namespace: optional(namespace)}
 	resp := &getFunctionResponse{BaseResponse: &tchttp.BaseResponse{}}
@@ -280,6 +281,12 @@ func (c *Client) GetFunction(ctx context.Context, namespace, name string) (*Func
 		switch code := apiCode(err); {
 		case absentCodes[code]:
 			return nil, nil
+		case code == "ResourceNotFound.Version":
+			// The function's $LATEST version is gone but the function is
+			// not: a deletion under way. Tencent's Terraform provider keeps
+			// waiting on this code while a function is deleted
+			// (services/scf, DeleteFunction); the SDK lists it for GetFunction.
+			return &Function{Status: "Deleting"}, nil
 		case code == "ResourceNotFound.Namespace":
 			return nil, fmt.Errorf("%w\n  the namespace %s does not exist in this region: create it in the SCF console (make deploy does not create namespaces), or unset SCF_NAMESPACE for default", err, namespace)
 		}
