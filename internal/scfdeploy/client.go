@@ -174,7 +174,14 @@ func apiCode(err error) string {
 	return ""
 }
 
-// call sends one action, retrying RequestLimitExceeded a bounded number of times.
+// reads are the actions that change nothing: an InternalError answer to
+// one is retried, as Tencent's Terraform provider retries GetFunction
+// (services/scf: DescribeFunction, waitScfFunctionReady). A write is not:
+// it may have been done.
+var reads = map[string]bool{"GetFunction": true, "GetFunctionAddress": true, "ListTriggers": true}
+
+// call sends one action, retrying RequestLimitExceeded (and, for a read,
+// InternalError) a bounded number of times.
 func (c *Client) call(ctx context.Context, req tchttp.Request, resp tchttp.Response) error {
 	req.SetContext(ctx)
 	wait := c.backoff
@@ -183,7 +190,9 @@ func (c *Client) call(ctx context.Context, req tchttp.Request, resp tchttp.Respo
 		var sdkErr *tcerr.TencentCloudSDKError
 		if errors.As(err, &sdkErr) && !strings.HasPrefix(sdkErr.Code, "ClientError") {
 			err = &APIError{Action: req.GetAction(), Code: sdkErr.Code, Message: sdkErr.Message, RequestID: sdkErr.RequestId}
-			if strings.HasPrefix(sdkErr.Code, "RequestLimitExceeded") && attempt < c.retries {
+			retry := strings.HasPrefix(sdkErr.Code, "RequestLimitExceeded") ||
+				reads[req.GetAction()] && strings.HasPrefix(sdkErr.Code, "InternalError")
+			if retry && attempt < c.retries {
 				select {
 				case <-time.After(wait):
 				case <-ctx.Done():
