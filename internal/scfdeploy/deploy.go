@@ -171,10 +171,8 @@ func (r *run) deploy(ctx context.Context, zipPath string) error {
 		fmt.Fprintf(r.out, "note: the last update of %s failed (%s); deploying again\n", s.Function, reasons(cur))
 	case "CreateFailed", "PublishFailed", "DeleteFailed":
 		return failed(s, cur, "last change")
-	default: // Creating, Updating, Publishing
-		if r.o.DryRun {
-			fmt.Fprintf(r.out, "note: the function is %s: a change is under way; the plan compares with what it has now\n", cur.Status)
-		} else if cur, err = r.waitActive(ctx, "change in progress"); err != nil {
+	default: // Creating, Updating, Publishing: waited out, by a dry run too (it only reads)
+		if cur, err = r.waitActive(ctx, "change in progress"); err != nil {
 			return err
 		}
 	}
@@ -183,6 +181,14 @@ func (r *run) deploy(ctx context.Context, zipPath string) error {
 			"remove the function (make remove CONFIRM=1) and deploy again", s.Function, cur.Runtime, cur.Type, s.Runtime, s.Type)
 	}
 	deployed, err := c.CodeSha256(ctx, ns, s.Function)
+	if apiCode(err) == "FailedOperation.FunctionStatusError" {
+		// GetFunctionAddress refuses a function being deployed (a change
+		// made elsewhere began since the look above): wait, ask again.
+		if cur, err = r.waitActive(ctx, "change in progress"); err != nil {
+			return err
+		}
+		deployed, err = c.CodeSha256(ctx, ns, s.Function)
+	}
 	if err != nil {
 		return err
 	}
