@@ -124,6 +124,8 @@ func TestRoleAndQuotaErrorsSayWhatToDo(t *testing.T) {
 		{"CreateFunction", "FailedOperation.QcsRoleNotFound", "SCF_ROLE"},
 		{"CreateFunction", "LimitExceeded.Function", "quota"},
 		{"CreateTrigger", "LimitExceeded.Trigger", "quota"},
+		{"CreateFunction", "FailedOperation.InsufficientBalance", "top up"},
+		{"CreateFunction", "FailedOperation.UnOpenedService", "activate it in the SCF console"},
 	} {
 		h := newHarness(t, scfemu.Options{})
 		h.em.ErrorNext(c.action, c.code, "SCF's own words", 1)

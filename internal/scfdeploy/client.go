@@ -111,6 +111,21 @@ var otherHints = map[string]string{
 	"UnauthorizedOperation":                    "SCF refused the operation without naming a permission: its message above says why",
 }
 
+// accountHints say what to do about answers that are about the account or
+// the file, not a permission (tencentcloud-sdk-go scf/v20180416 errors.go,
+// listed for CreateFunction, UpdateFunctionConfiguration or CreateTrigger).
+var accountHints = map[string]string{
+	"ResourceNotFound.Role":                   "the execution role does not exist in this account [角色不存在]: check SCF_ROLE (the file's role), the role's name in the CAM console (docs/deploy.md, section 1)",
+	"FailedOperation.QcsRoleNotFound":         "the execution role does not exist in this account [角色不存在]: check SCF_ROLE (the file's role), the role's name in the CAM console (docs/deploy.md, section 1)",
+	"LimitExceeded.Function":                  "the account's quota of functions in this region is reached: delete functions you no longer use, or ask Tencent to raise the quota (a ticket)",
+	"LimitExceeded.Trigger":                   "the function's quota of triggers is reached: delete triggers you no longer use in the SCF console, or ask Tencent to raise the quota (a ticket)",
+	"FailedOperation.InsufficientBalance":     "the account or namespace is in arrears [欠费]: top up the account, then deploy again",
+	"ResourceUnavailable.InsufficientBalance": "the account is in arrears [余额不足]: top up the account, then deploy again",
+	"FailedOperation.AccountInsufficient":     "the account's balance is insufficient [账户余额不足]: top up the account, then deploy again",
+	"FailedOperation.UnOpenedService":         "SCF is not activated for this account [服务未开通]: activate it in the SCF console, then deploy again",
+	"FailedOperation.OpenService":             "SCF could not be activated for this account [服务开通失败]: activate it in the SCF console, then deploy again",
+}
+
 // explain turns an API error into what the user must do about it.
 func explain(err error) error {
 	var ae *APIError
@@ -131,6 +146,8 @@ func explain(err error) error {
 			return fmt.Errorf("%w\n  SCF may not read the code from COS with this role: make deploy uploads the zip inline; check the role (SCF_ROLE) and its COS rights", err)
 		}
 		return fmt.Errorf("%w\n  missing permission %s: %s (docs/deploy.md lists the whole policy)", err, perm, hint)
+	case accountHints[ae.Code] != "":
+		return fmt.Errorf("%w\n  %s", err, accountHints[ae.Code])
 	case otherHints[ae.Code] != "":
 		return fmt.Errorf("%w\n  %s", err, otherHints[ae.Code])
 	case strings.HasPrefix(ae.Code, "UnauthorizedOperation."):
