@@ -2,9 +2,11 @@ package scfdeploy
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -85,12 +87,34 @@ func newRedactor(s *Spec) redactor {
 	var r redactor
 	for _, v := range s.Variables {
 		for _, p := range secretParts(v) {
-			if len(p) >= 3 { // shorter would blank out common text; such a secret is no secret
-				r.secrets = append(r.secrets, p)
+			if len(p) < 3 { // shorter would blank out common text; such a secret is no secret
+				continue
+			}
+			// An API error may quote what it refused JSON-encoded: " \ < > &
+			// escaped, and / as \/ by encoders that escape it (how the live
+			// API encodes is not documented).
+			for _, form := range escapedForms(p) {
+				if !slices.Contains(r.secrets, form) {
+					r.secrets = append(r.secrets, form)
+				}
 			}
 		}
 	}
+	// Longest first, so that a secret holding another is replaced whole.
+	slices.SortStableFunc(r.secrets, func(a, b string) int { return len(b) - len(a) })
 	return r
+}
+
+// escapedForms returns p as written, JSON-encoded, and with / escaped as \/.
+func escapedForms(p string) []string {
+	forms := []string{p}
+	if b, err := json.Marshal(p); err == nil {
+		forms = append(forms, string(b[1:len(b)-1]))
+	}
+	for _, f := range slices.Clone(forms) {
+		forms = append(forms, strings.ReplaceAll(f, "/", `\/`))
+	}
+	return slices.Compact(forms)
 }
 
 func (r redactor) text(s string) string {
