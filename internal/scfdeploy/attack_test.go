@@ -156,3 +156,30 @@ func TestSecretQuotedEscapedInAnAPIError(t *testing.T) {
 		}
 	}
 }
+
+// TestDisabledFunctionURLIsReopened: a Function URL switched off in the
+// console (ListTriggers' Enable 0, TriggerInfo.Enable in api.json) serves
+// nothing. The file asks for a working URL, and the component toolkit
+// sends Enable OPEN on every update of it (src/modules/triggers/http.ts):
+// a deploy opens it again instead of planning no change.
+func TestDisabledFunctionURLIsReopened(t *testing.T) {
+	h := newHarness(t, scfemu.Options{})
+	zipPath := tinyZip(t, "")
+	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := h.em.Function("", "carbroker-dev")
+	if err := h.cl.UpdateTrigger(t.Context(), "", "carbroker-dev", Trigger{Name: DefaultURLTriggerName, Type: "http", Qualifier: "$DEFAULT",
+		Desc: `{"AuthType":"NONE","NetConfig":{"EnableIntranet":false,"EnableExtranet":true}}`, Enable: "CLOSE"}); err != nil {
+		t.Fatal(err)
+	}
+	h.out.Reset()
+	res, err, calls := h.deploy("serverless.yml", zipPath, false)
+	if err != nil || !slices.Equal(writes(calls), []string{"UpdateTrigger"}) {
+		t.Errorf("deploy over a disabled Function URL: %v, writes %v\n%s", err, writes(calls), h.out.String())
+	}
+	fn, _ := h.em.Function("", "carbroker-dev")
+	if !fn.Triggers[0].Enable || urlOf(t, fn.Triggers[0].Desc) != urlOf(t, before.Triggers[0].Desc) || len(res.URLs) != 1 {
+		t.Errorf("the Function URL after the deploy: %+v, URLs %v", fn.Triggers[0], res.URLs)
+	}
+}
