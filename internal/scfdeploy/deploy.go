@@ -522,9 +522,12 @@ func urlTriggers(s *Spec, trs []Trigger) []Trigger {
 	return out
 }
 
+// sameURL compares the trigger's settings and that it is on: a URL switched
+// off (Enable 0) serves nothing, and the toolkit opens it on every update.
 func sameURL(t Trigger, u *URLTrigger) bool {
 	d, ok := parseURLDesc(t.Desc)
-	return ok && d.AuthType == u.AuthType && d.NetConfig.EnableIntranet == u.EnableIntranet && d.NetConfig.EnableExtranet == u.EnableExtranet
+	return ok && d.AuthType == u.AuthType && d.NetConfig.EnableIntranet == u.EnableIntranet && d.NetConfig.EnableExtranet == u.EnableExtranet &&
+		t.Enable != "CLOSE"
 }
 
 // timerCron reads a timer's TriggerDesc: the live API answers the cron it
@@ -582,7 +585,11 @@ func triggerPlan(s *Spec, trs []Trigger) []string {
 		case len(mine) == 0:
 			out = append(out, fmt.Sprintf("+ Function URL %s on %s: AuthType %s, extranet %t, intranet %t", s.URL.Name, s.URL.Qualifier, s.URL.AuthType, s.URL.EnableExtranet, s.URL.EnableIntranet))
 		case !sameURL(mine[0], s.URL):
-			out = append(out, fmt.Sprintf("~ Function URL %s: AuthType %s, extranet %t, intranet %t", mine[0].Name, s.URL.AuthType, s.URL.EnableExtranet, s.URL.EnableIntranet))
+			on := ""
+			if mine[0].Enable == "CLOSE" {
+				on = " (it is switched off: switching it on)"
+			}
+			out = append(out, fmt.Sprintf("~ Function URL %s: AuthType %s, extranet %t, intranet %t%s", mine[0].Name, s.URL.AuthType, s.URL.EnableExtranet, s.URL.EnableIntranet, on))
 		}
 		for _, t := range mine[min(1, len(mine)):] {
 			out = append(out, "- extra Function URL "+t.Name+" on "+t.Qualifier)
