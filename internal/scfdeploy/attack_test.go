@@ -1,6 +1,8 @@
 package scfdeploy
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -181,5 +183,36 @@ func TestDisabledFunctionURLIsReopened(t *testing.T) {
 	fn, _ := h.em.Function("", "carbroker-dev")
 	if !fn.Triggers[0].Enable || urlOf(t, fn.Triggers[0].Desc) != urlOf(t, before.Triggers[0].Desc) || len(res.URLs) != 1 {
 		t.Errorf("the Function URL after the deploy: %+v, URLs %v", fn.Triggers[0], res.URLs)
+	}
+}
+
+// TestRemoveRacingAnotherDeletion: the function (or its URL trigger) is
+// deleted elsewhere while make remove runs; DeleteTrigger then answers
+// ResourceNotFound.Trigger and DeleteFunction ResourceNotFound.Function
+// (both listed for them in the SDK's client.go). Tencent's Terraform
+// provider takes a not-found answer to DeleteFunction as done
+// (services/scf/service_tencentcloud_scf.go, DeleteFunction): so does make
+// remove, which wanted the function gone.
+func TestRemoveRacingAnotherDeletion(t *testing.T) {
+	em := scfemu.New(scfemu.Options{DeleteDelay: time.Millisecond})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-TC-Action") == "DeleteTrigger" {
+			// Someone else deletes the whole function first.
+			em.Transition("", "carbroker-dev", scfemu.Deleting, 0, "")
+		}
+		em.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	h := &harness{t: t, em: em, env: testEnv()}
+	h.env["SCF_API_ENDPOINT"] = srv.URL
+	if _, err, _ := h.deploy("serverless.yml", tinyZip(t, ""), false); err != nil {
+		t.Fatal(err)
+	}
+	h.out.Reset()
+	if err := h.remove(true); err != nil {
+		t.Errorf("remove racing another deletion: %v\n%s", err, h.out.String())
+	}
+	if _, ok := em.Function("", "carbroker-dev"); ok {
+		t.Error("the function is still there")
 	}
 }
