@@ -316,7 +316,7 @@ func (r *run) write(ctx context.Context, what string, failedOK bool, call func()
 		return err
 	}
 	if f == nil {
-		return fmt.Errorf("the function %s disappeared before the %s", r.s.Function, what)
+		return fmt.Errorf("the function %s disappeared before the %s (%w)", r.s.Function, what, errVanished)
 	}
 	if f.Status != "Active" && !(failedOK && (f.Status == "UpdateFailed" || f.Status == "PublishFailed")) {
 		if _, err := r.waitActive(ctx, what); err != nil {
@@ -336,6 +336,8 @@ func (r *run) write(ctx context.Context, what string, failedOK bool, call func()
 	}
 	return err
 }
+
+var errVanished = errors.New("deleted elsewhere?")
 
 // busy reports whether err is SCF refusing a write because the function is
 // not Active.
@@ -853,14 +855,28 @@ func (r *run) remove(ctx context.Context, confirm bool) error {
 			return nil
 		}
 	}
+	// A not-found answer means a deletion made elsewhere got there first:
+	// what make remove wanted (Terraform's provider takes it so too).
+	goneElsewhere := func() error {
+		fmt.Fprintf(r.out, "the function %s is gone (deleted elsewhere meanwhile)\n", s.Function)
+		return nil
+	}
 	if cur.Status == "Active" { // SCF refuses trigger changes otherwise; the function's deletion takes them along
 		for _, t := range http {
-			if err := r.write(ctx, "Function URL deletion", false, func() error { return c.DeleteTrigger(ctx, s.Namespace, s.Function, t) }); err != nil {
+			err := r.write(ctx, "Function URL deletion", false, func() error { return c.DeleteTrigger(ctx, s.Namespace, s.Function, t) })
+			switch code := apiCode(err); {
+			case absentCodes[code] || errors.Is(err, errVanished):
+				return goneElsewhere()
+			case code == "ResourceNotFound.Trigger": // deleted elsewhere: fine
+			case err != nil:
 				return err
 			}
 		}
 	}
 	if err := c.DeleteFunction(ctx, s.Namespace, s.Function); err != nil {
+		if absentCodes[apiCode(err)] {
+			return goneElsewhere()
+		}
 		if !r.busy(ctx, err) {
 			return err
 		}
