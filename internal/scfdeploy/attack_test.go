@@ -216,3 +216,19 @@ func TestRemoveRacingAnotherDeletion(t *testing.T) {
 		t.Error("the function is still there")
 	}
 }
+
+// TestRedisPasswordInTheQueryIsMasked: a password given as a query
+// parameter (redis://host:6379/0?password=…, a form some Redis clients
+// read) passes the function's configuration check (a redis URL with a
+// host), and the plan printed the value as it is.
+func TestRedisPasswordInTheQueryIsMasked(t *testing.T) {
+	h := newHarness(t, scfemu.Options{})
+	h.env["QUEUE_REDIS_URL"] = "redis://10.0.0.5:6379/0?password=hunter2-query-secret&db=0"
+	_, err, calls := h.deploy("serverless.yml", tinyZip(t, ""), true)
+	if len(writes(calls)) != 0 {
+		t.Fatalf("a dry run wrote %v", writes(calls))
+	}
+	if strings.Contains(h.out.String(), "hunter2-query-secret") {
+		t.Errorf("the output shows the password (%v):\n%s", err, h.out.String())
+	}
+}
