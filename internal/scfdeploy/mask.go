@@ -37,12 +37,41 @@ func userinfo(v string) (scheme, user, password, rest string, hasPassword, ok bo
 	return v[:i+3], user, password, v[j:], hasPassword, true
 }
 
+// secretQuery matches the query parameters of a URL-like value that carry
+// a credential (?password=…, a form some Redis clients read).
+var secretQuery = regexp.MustCompile(`(?i)(^(pass|pwd|auth)$|SECRET|PASSWORD|PASSWD|TOKEN|SALT|API_?KEY|ACCESS_?KEY|PRIVATE)`)
+
+// queryCredentials returns the values of a URL-like value's query
+// parameters that carry a credential, as written.
+func queryCredentials(v string) []string {
+	i := strings.Index(v, "://")
+	if i < 0 {
+		return nil
+	}
+	_, query, ok := strings.Cut(v[i:], "?")
+	if !ok {
+		return nil
+	}
+	query, _, _ = strings.Cut(query, "#")
+	var out []string
+	for _, kv := range strings.Split(query, "&") {
+		k, val, _ := strings.Cut(kv, "=")
+		if val != "" && secretQuery.MatchString(k) {
+			out = append(out, val)
+		}
+	}
+	return out
+}
+
 // Masked returns a variable's value as the plan may print it: a secret as
-// "<secret>", a URL's password (QUEUE_REDIS_URL) as <secret>, whole,
-// anything else as it is.
+// "<secret>", a URL's password (QUEUE_REDIS_URL, in its userinfo or its
+// query) as <secret>, whole, anything else as it is.
 func Masked(key, value string) string {
 	if Secret(key) {
 		return "<secret>"
+	}
+	for _, q := range queryCredentials(value) {
+		value = strings.ReplaceAll(value, "="+q, "=<secret>")
 	}
 	scheme, user, _, rest, hasPassword, ok := userinfo(value)
 	switch {
@@ -63,17 +92,24 @@ func secretParts(v Variable) []string {
 	if Secret(v.Key) {
 		return []string{v.Value}
 	}
+	var parts []string
+	for _, q := range queryCredentials(v.Value) {
+		parts = append(parts, q)
+		if dec, err := url.QueryUnescape(q); err == nil && dec != q {
+			parts = append(parts, dec)
+		}
+	}
 	_, user, pw, _, hasPassword, ok := userinfo(v.Value)
 	if !ok {
-		return nil
+		return parts
 	}
 	if !hasPassword {
 		pw, user = user, ""
 	}
 	if pw == "" {
-		return nil
+		return parts
 	}
-	parts := []string{user + ":" + pw, pw}
+	parts = append(parts, user+":"+pw, pw)
 	if dec, err := url.PathUnescape(pw); err == nil && dec != pw {
 		parts = append(parts, dec)
 	}
