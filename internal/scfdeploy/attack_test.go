@@ -232,3 +232,41 @@ func TestRedisPasswordInTheQueryIsMasked(t *testing.T) {
 		t.Errorf("the output shows the password (%v):\n%s", err, h.out.String())
 	}
 }
+
+// TestEventItemsAreNotSilentlyDropped: an events item holding two event
+// types (a dash forgotten: the timer indented under the http item) or
+// none made the deploy keep one and drop the other without a word;
+// docs/deploy.md promises that what make deploy cannot honour stops it,
+// naming the line.
+func TestEventItemsAreNotSilentlyDropped(t *testing.T) {
+	for _, c := range []struct{ name, events, want string }{
+		{"two types in one item", `
+    - http:
+        parameters:
+          netConfig:
+            enableExtranet: true
+      timer:
+        parameters:
+          name: sweep
+          cronExpression: '0 */1 * * * * *'
+`, ":25: "},
+		{"an empty item", `
+    - http:
+        parameters:
+          netConfig:
+            enableExtranet: true
+    - timer:
+`, ":25: "},
+	} {
+		body := minimal[:strings.Index(minimal, "  events:")] + "  events:" + c.events
+		file := writeFile(t, t.TempDir(), "serverless.yml", body)
+		s, err := Load(file, LoadOptions{Getenv: func(string) string { return "" }, DotenvDirs: []string{}})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			var timers int
+			if s != nil {
+				timers = len(s.Timers)
+			}
+			t.Errorf("%s: %v (want an error naming line %s); %d timer(s) kept", c.name, err, c.want, timers)
+		}
+	}
+}
