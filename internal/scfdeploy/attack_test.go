@@ -270,3 +270,40 @@ func TestEventItemsAreNotSilentlyDropped(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusedConfigurationWritesNothing: a code change plus a
+// configuration SCF refuses (all variables together above 4 KB, a timeout
+// above 900 s: CreateFunction's rules in api.json and SCF's quotas) updated
+// the code first, then stopped on the refused configuration: new code with
+// the old configuration. SCF's documented rules are checked before any write.
+func TestRefusedConfigurationWritesNothing(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		edit func(s *Spec)
+		want string
+	}{
+		{"variables above 4 KB", func(s *Spec) {
+			origins := strings.Repeat("https://app-0000000000.example.com,", 120)
+			for i, v := range s.Variables {
+				if v.Key == "CORS_ALLOW_ORIGINS" {
+					s.Variables[i].Value = strings.TrimSuffix(origins, ",")
+				}
+			}
+		}, "4 KB"},
+		{"timeout above 900", func(s *Spec) { s.Timeout = 1000 }, "timeout"},
+		{"memory off the steps", func(s *Spec) { s.MemorySize = 100 }, "memorySize"},
+		{"reserved variable prefix", func(s *Spec) { s.Variables = append(s.Variables, Variable{"SCF_ROLE", "carbroker-car"}) }, "SCF_ROLE"},
+	} {
+		h := newHarness(t, scfemu.Options{})
+		if _, err, _ := h.deploy("serverless.yml", tinyZip(t, ""), false); err != nil {
+			t.Fatal(err)
+		}
+		s := h.spec("serverless.yml")
+		c.edit(s)
+		before := len(h.em.Calls())
+		_, err := Deploy(t.Context(), s, tinyZip(t, "new code"), Options{Client: h.cl, Out: &h.out, Poll: 20 * time.Millisecond})
+		if w := writes(h.em.Calls()[before:]); err == nil || !strings.Contains(err.Error(), c.want) || len(w) != 0 {
+			t.Errorf("%s: %v, writes %v", c.name, err, w)
+		}
+	}
+}
