@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -106,6 +107,7 @@ func Check(s *Spec) error {
 		problems = append(problems, "SCF_ROLE (the file's role) is not set: the function signs its CAR calls with its execution role's credentials, "+
 			"so without a role every call fails; create the role (docs/deploy.md, section 1) and set SCF_ROLE")
 	}
+	problems = append(problems, platformProblems(s)...)
 	vars := map[string]string{}
 	for _, v := range s.Variables {
 		vars[v.Key] = v.Value
@@ -128,6 +130,43 @@ func Check(s *Spec) error {
 	}
 	return fmt.Errorf("%s: the function would not work with this configuration (nothing was written):\n  - %s",
 		s.File, strings.Join(problems, "\n  - "))
+}
+
+// variableKey is SCF's rule for a variable's name.
+var variableKey = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
+
+// maxVariables is SCF's limit for all variables together (4 KB).
+const maxVariables = 4 << 10
+
+// platformProblems lists what SCF itself would refuse in the configuration
+// (CreateFunction's rules in the API reference; the 4 KB of variables from
+// SCF's quotas): found before any write, so that a refused configuration
+// never follows a code update that went through.
+func platformProblems(s *Spec) []string {
+	var out []string
+	if m := s.MemorySize; m != 64 && (m < 128 || m > 3072 || m%128 != 0) {
+		out = append(out, fmt.Sprintf("memorySize %d: SCF allows 64, or 128-3072 in steps of 128", m))
+	}
+	if s.Timeout < 1 || s.Timeout > 900 {
+		out = append(out, fmt.Sprintf("timeout %d: SCF allows 1-900 seconds", s.Timeout))
+	}
+	if s.InitTimeout < 3 || s.InitTimeout > 300 {
+		out = append(out, fmt.Sprintf("initTimeout %d: SCF allows 3-300 seconds", s.InitTimeout))
+	}
+	size := 0
+	for _, v := range s.Variables {
+		size += len(v.Key) + len(v.Value)
+		switch {
+		case !variableKey.MatchString(v.Key):
+			out = append(out, fmt.Sprintf("variable %s: SCF wants a name of letters, digits and _, starting with a letter", v.Key))
+		case strings.HasPrefix(v.Key, "SCF_") || strings.HasPrefix(v.Key, "QCLOUD_") || strings.HasPrefix(v.Key, "TENCENTCLOUD_"):
+			out = append(out, fmt.Sprintf("variable %s: SCF reserves the prefixes SCF_, QCLOUD_ and TENCENTCLOUD_ (SCF_ROLE, SCF_NAMESPACE and the like are settings of make deploy, not variables of the function)", v.Key))
+		}
+	}
+	if size > maxVariables {
+		out = append(out, fmt.Sprintf("the variables take %d bytes together: SCF allows 4 KB (4096); prefer JWT_JWKS_URL to a PEM key", size))
+	}
+	return out
 }
 
 func (r *run) deploy(ctx context.Context, zipPath string) error {
