@@ -307,3 +307,32 @@ func TestRefusedConfigurationWritesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestPlatformCORSIsSwitchedOff: CORS switched on for the Function URL in
+// the console (TriggerDesc's CorsConfig, api.json's CreateTrigger and the
+// reference's Function URL desc) adds a second Access-Control-Allow-Origin
+// to the broker's own, which browsers refuse; docs/deploy.md says platform
+// CORS stays off. A deploy planned no change and left it on.
+func TestPlatformCORSIsSwitchedOff(t *testing.T) {
+	h := newHarness(t, scfemu.Options{})
+	zipPath := tinyZip(t, "")
+	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.cl.UpdateTrigger(t.Context(), "", "carbroker-dev", Trigger{Name: DefaultURLTriggerName, Type: "http", Qualifier: "$DEFAULT",
+		Desc: `{"AuthType":"NONE","NetConfig":{"EnableIntranet":false,"EnableExtranet":true},"CorsConfig":{"Enable":true,"Origins":["*"]}}`}); err != nil {
+		t.Fatal(err)
+	}
+	h.out.Reset()
+	_, err, calls := h.deploy("serverless.yml", zipPath, false)
+	if err != nil || !slices.Equal(writes(calls), []string{"UpdateTrigger"}) {
+		t.Errorf("deploy over platform CORS: %v, writes %v\n%s", err, writes(calls), h.out.String())
+	}
+	fn, _ := h.em.Function("", "carbroker-dev")
+	if d, ok := parseURLDesc(fn.Triggers[0].Desc); !ok || strings.Contains(fn.Triggers[0].Desc, `"Enable":true`) {
+		t.Errorf("the Function URL after the deploy: %s (%v)", fn.Triggers[0].Desc, d)
+	}
+	if _, err, calls := h.deploy("serverless.yml", zipPath, false); err != nil || len(writes(calls)) != 0 {
+		t.Errorf("the next deploy: %v, writes %v", err, writes(calls))
+	}
+}
