@@ -529,6 +529,7 @@ type urlDesc struct {
 		EnableIntranet, EnableExtranet bool
 		ExtranetUrl, IntranetUrl       string
 	}
+	CorsConfig *struct{ Enable bool }
 }
 
 func parseURLDesc(desc string) (urlDesc, bool) {
@@ -536,10 +537,24 @@ func parseURLDesc(desc string) (urlDesc, bool) {
 	return d, json.Unmarshal([]byte(desc), &d) == nil
 }
 
-func wantDesc(u *URLTrigger) string {
-	b, _ := json.Marshal(map[string]any{"AuthType": u.AuthType,
-		"NetConfig": map[string]bool{"EnableIntranet": u.EnableIntranet, "EnableExtranet": u.EnableExtranet}})
+// wantDesc is the TriggerDesc to send; corsOff adds CorsConfig
+// {"Enable":false}, to switch off a platform CORS found on: the broker
+// answers CORS itself, and two Access-Control-Allow-Origin headers break
+// browsers.
+func wantDesc(u *URLTrigger, corsOff bool) string {
+	d := map[string]any{"AuthType": u.AuthType,
+		"NetConfig": map[string]bool{"EnableIntranet": u.EnableIntranet, "EnableExtranet": u.EnableExtranet}}
+	if corsOff {
+		d["CorsConfig"] = map[string]bool{"Enable": false}
+	}
+	b, _ := json.Marshal(d)
 	return string(b)
+}
+
+// corsOn reports whether the trigger has platform CORS switched on.
+func corsOn(t Trigger) bool {
+	d, ok := parseURLDesc(t.Desc)
+	return ok && d.CorsConfig != nil && d.CorsConfig.Enable
 }
 
 // urlTriggers returns the http triggers on the file's qualifier, the one
@@ -568,7 +583,7 @@ func urlTriggers(s *Spec, trs []Trigger) []Trigger {
 func sameURL(t Trigger, u *URLTrigger) bool {
 	d, ok := parseURLDesc(t.Desc)
 	return ok && d.AuthType == u.AuthType && d.NetConfig.EnableIntranet == u.EnableIntranet && d.NetConfig.EnableExtranet == u.EnableExtranet &&
-		t.Enable != "CLOSE"
+		t.Enable != "CLOSE" && !corsOn(t)
 }
 
 // timerCron reads a timer's TriggerDesc: the live API answers the cron it
@@ -630,6 +645,9 @@ func triggerPlan(s *Spec, trs []Trigger) []string {
 			if mine[0].Enable == "CLOSE" {
 				on = " (it is switched off: switching it on)"
 			}
+			if corsOn(mine[0]) {
+				on += " (platform CORS is on: switching it off, the broker answers CORS)"
+			}
 			out = append(out, fmt.Sprintf("~ Function URL %s: AuthType %s, extranet %t, intranet %t%s", mine[0].Name, s.URL.AuthType, s.URL.EnableExtranet, s.URL.EnableIntranet, on))
 		}
 		for _, t := range mine[min(1, len(mine)):] {
@@ -654,7 +672,7 @@ func (r *run) triggers(ctx context.Context, trs []Trigger) error {
 	c, s, ns := r.c, r.s, r.s.Namespace
 	if s.URL != nil {
 		mine := urlTriggers(s, trs)
-		want := Trigger{Name: s.URL.Name, Type: "http", Qualifier: s.URL.Qualifier, Desc: wantDesc(s.URL)}
+		want := Trigger{Name: s.URL.Name, Type: "http", Qualifier: s.URL.Qualifier, Desc: wantDesc(s.URL, false)}
 		switch {
 		case len(mine) == 0:
 			var desc string
@@ -672,7 +690,7 @@ func (r *run) triggers(ctx context.Context, trs []Trigger) error {
 			fmt.Fprintf(r.out, "note: the Function URL trigger is named %s, the file says %s: it keeps its name, since recreating it would change the URL\n", mine[0].Name, want.Name)
 		}
 		if len(mine) > 0 && !sameURL(mine[0], s.URL) {
-			want.Name = mine[0].Name
+			want.Name, want.Desc = mine[0].Name, wantDesc(s.URL, corsOn(mine[0]))
 			if err := r.write(ctx, "Function URL update", false, func() error { return c.UpdateTrigger(ctx, ns, s.Function, want) }); err != nil {
 				return err
 			}
