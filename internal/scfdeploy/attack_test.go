@@ -336,3 +336,22 @@ func TestPlatformCORSIsSwitchedOff(t *testing.T) {
 		t.Errorf("the next deploy: %v, writes %v", err, writes(calls))
 	}
 }
+
+// TestURLBoundToACustomDomain: DeleteTrigger refuses a Function URL a
+// custom domain is bound to with FailedOperation.DeleteTrigger.UrlUsed
+// ("Url被占用，无法删除", errors.go; TriggerInfo.BoundResources in api.json
+// names such domains). make remove stops, and says what to unbind.
+func TestURLBoundToACustomDomain(t *testing.T) {
+	h := newHarness(t, scfemu.Options{})
+	if _, err, _ := h.deploy("serverless.yml", tinyZip(t, ""), false); err != nil {
+		t.Fatal(err)
+	}
+	h.em.ErrorNext("DeleteTrigger", "FailedOperation.DeleteTrigger.UrlUsed", "Url is in use", 1)
+	err := h.remove(true)
+	if err == nil || !strings.Contains(err.Error(), "custom domain") {
+		t.Errorf("remove of a URL bound to a custom domain: %v", err)
+	}
+	if _, ok := h.em.Function("", "carbroker-dev"); !ok {
+		t.Error("the function was deleted although its URL could not be")
+	}
+}
