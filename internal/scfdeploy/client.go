@@ -124,6 +124,7 @@ var accountHints = map[string]string{
 	"FailedOperation.AccountInsufficient":     "the account's balance is insufficient [账户余额不足]: top up the account, then deploy again",
 	"FailedOperation.UnOpenedService":         "SCF is not activated for this account [服务未开通]: activate it in the SCF console, then deploy again",
 	"FailedOperation.OpenService":             "SCF could not be activated for this account [服务开通失败]: activate it in the SCF console, then deploy again",
+	"FailedOperation.DeleteTrigger.UrlUsed":   "a custom domain is bound to this Function URL [Url被占用]: unbind it (SCF console, custom domains), then run the command again",
 }
 
 // explain turns an API error into what the user must do about it.
