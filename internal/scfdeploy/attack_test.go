@@ -355,3 +355,22 @@ func TestURLBoundToACustomDomain(t *testing.T) {
 		t.Error("the function was deleted although its URL could not be")
 	}
 }
+
+// TestInterruptedDeployIsResumed: a deploy stopped after the function was
+// created (here SCF's InternalError on its first trigger) is finished by
+// the next run, which creates only what is missing.
+func TestInterruptedDeployIsResumed(t *testing.T) {
+	h := newHarness(t, scfemu.Options{CreateDelay: 50 * time.Millisecond})
+	zipPath := tinyZip(t, "")
+	h.em.ErrorNext("CreateTrigger", "InternalError", "internal error", 1)
+	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err == nil {
+		t.Fatal("the first deploy succeeded despite the refused trigger")
+	}
+	res, err, calls := h.deploy("serverless.yml", zipPath, false)
+	if err != nil || !slices.Equal(writes(calls), []string{"CreateTrigger", "CreateTrigger"}) || len(res.URLs) != 1 {
+		t.Errorf("the re-run: %v, writes %v, URLs %v", err, writes(calls), res.URLs)
+	}
+	if _, err, calls := h.deploy("serverless.yml", zipPath, false); err != nil || len(writes(calls)) != 0 {
+		t.Errorf("the run after: %v, writes %v", err, writes(calls))
+	}
+}
