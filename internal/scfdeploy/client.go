@@ -111,6 +111,22 @@ var otherHints = map[string]string{
 	"UnauthorizedOperation":                    "SCF refused the operation without naming a permission: its message above says why",
 }
 
+// accountHints say what to do about answers that are about the account or
+// the file, not a permission (tencentcloud-sdk-go scf/v20180416 errors.go,
+// listed for CreateFunction, UpdateFunctionConfiguration or CreateTrigger).
+var accountHints = map[string]string{
+	"ResourceNotFound.Role":                   "the execution role does not exist in this account [角色不存在]: check SCF_ROLE (the file's role), the role's name in the CAM console (docs/deploy.md, section 1)",
+	"FailedOperation.QcsRoleNotFound":         "the execution role does not exist in this account [角色不存在]: check SCF_ROLE (the file's role), the role's name in the CAM console (docs/deploy.md, section 1)",
+	"LimitExceeded.Function":                  "the account's quota of functions in this region is reached: delete functions you no longer use, or ask Tencent to raise the quota (a ticket)",
+	"LimitExceeded.Trigger":                   "the function's quota of triggers is reached: delete triggers you no longer use in the SCF console, or ask Tencent to raise the quota (a ticket)",
+	"FailedOperation.InsufficientBalance":     "the account or namespace is in arrears [欠费]: top up the account, then deploy again",
+	"ResourceUnavailable.InsufficientBalance": "the account is in arrears [余额不足]: top up the account, then deploy again",
+	"FailedOperation.AccountInsufficient":     "the account's balance is insufficient [账户余额不足]: top up the account, then deploy again",
+	"FailedOperation.UnOpenedService":         "SCF is not activated for this account [服务未开通]: activate it in the SCF console, then deploy again",
+	"FailedOperation.OpenService":             "SCF could not be activated for this account [服务开通失败]: activate it in the SCF console, then deploy again",
+	"FailedOperation.DeleteTrigger.UrlUsed":   "a custom domain is bound to this Function URL [Url被占用]: unbind it (SCF console, custom domains), then run the command again",
+}
+
 // explain turns an API error into what the user must do about it.
 func explain(err error) error {
 	var ae *APIError
@@ -131,6 +147,8 @@ func explain(err error) error {
 			return fmt.Errorf("%w\n  SCF may not read the code from COS with this role: make deploy uploads the zip inline; check the role (SCF_ROLE) and its COS rights", err)
 		}
 		return fmt.Errorf("%w\n  missing permission %s: %s (docs/deploy.md lists the whole policy)", err, perm, hint)
+	case accountHints[ae.Code] != "":
+		return fmt.Errorf("%w\n  %s", err, accountHints[ae.Code])
 	case otherHints[ae.Code] != "":
 		return fmt.Errorf("%w\n  %s", err, otherHints[ae.Code])
 	case strings.HasPrefix(ae.Code, "UnauthorizedOperation."):
@@ -174,7 +192,14 @@ func apiCode(err error) string {
 	return ""
 }
 
-// call sends one action, retrying RequestLimitExceeded a bounded number of times.
+// reads are the actions that change nothing: an InternalError answer to
+// one is retried, as Tencent's Terraform provider retries GetFunction
+// (services/scf: DescribeFunction, waitScfFunctionReady). A write is not:
+// it may have been done.
+var reads = map[string]bool{"GetFunction": true, "GetFunctionAddress": true, "ListTriggers": true}
+
+// call sends one action, retrying RequestLimitExceeded (and, for a read,
+// InternalError) a bounded number of times.
 func (c *Client) call(ctx context.Context, req tchttp.Request, resp tchttp.Response) error {
 	req.SetContext(ctx)
 	wait := c.backoff
@@ -183,7 +208,9 @@ func (c *Client) call(ctx context.Context, req tchttp.Request, resp tchttp.Respo
 		var sdkErr *tcerr.TencentCloudSDKError
 		if errors.As(err, &sdkErr) && !strings.HasPrefix(sdkErr.Code, "ClientError") {
 			err = &APIError{Action: req.GetAction(), Code: sdkErr.Code, Message: sdkErr.Message, RequestID: sdkErr.RequestId}
-			if strings.HasPrefix(sdkErr.Code, "RequestLimitExceeded") && attempt < c.retries {
+			retry := strings.HasPrefix(sdkErr.Code, "RequestLimitExceeded") ||
+				reads[req.GetAction()] && strings.HasPrefix(sdkErr.Code, "InternalError")
+			if retry && attempt < c.retries {
 				select {
 				case <-time.After(wait):
 				case <-ctx.Done():
@@ -272,7 +299,8 @@ func deref[T any](p *T) T {
 	return *p
 }
 
-// GetFunction returns the function, or (nil, nil) when it does not exist.
+// GetFunction returns the function, or (nil, nil) when it does not exist;
+// a function whose version is already gone is reported Deleting.
 func (c *Client) GetFunction(ctx context.Context, namespace, name string) (*Function, error) {
 	req := &functionRef{BaseRequest: newRequest("GetFunction"), FunctionName: &name, Namespace: optional(namespace)}
 	resp := &getFunctionResponse{BaseResponse: &tchttp.BaseResponse{}}
@@ -280,6 +308,12 @@ func (c *Client) GetFunction(ctx context.Context, namespace, name string) (*Func
 		switch code := apiCode(err); {
 		case absentCodes[code]:
 			return nil, nil
+		case code == "ResourceNotFound.Version":
+			// The function's $LATEST version is gone but the function is
+			// not: a deletion under way. Tencent's Terraform provider keeps
+			// waiting on this code while a function is deleted
+			// (services/scf, DeleteFunction); the SDK lists it for GetFunction.
+			return &Function{Status: "Deleting"}, nil
 		case code == "ResourceNotFound.Namespace":
 			return nil, fmt.Errorf("%w\n  the namespace %s does not exist in this region: create it in the SCF console (make deploy does not create namespaces), or unset SCF_NAMESPACE for default", err, namespace)
 		}

@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -106,6 +107,7 @@ func Check(s *Spec) error {
 		problems = append(problems, "SCF_ROLE (the file's role) is not set: the function signs its CAR calls with its execution role's credentials, "+
 			"so without a role every call fails; create the role (docs/deploy.md, section 1) and set SCF_ROLE")
 	}
+	problems = append(problems, platformProblems(s)...)
 	vars := map[string]string{}
 	for _, v := range s.Variables {
 		vars[v.Key] = v.Value
@@ -128,6 +130,43 @@ func Check(s *Spec) error {
 	}
 	return fmt.Errorf("%s: the function would not work with this configuration (nothing was written):\n  - %s",
 		s.File, strings.Join(problems, "\n  - "))
+}
+
+// variableKey is SCF's rule for a variable's name.
+var variableKey = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
+
+// maxVariables is SCF's limit for all variables together (4 KB).
+const maxVariables = 4 << 10
+
+// platformProblems lists what SCF itself would refuse in the configuration
+// (CreateFunction's rules in the API reference; the 4 KB of variables from
+// SCF's quotas): found before any write, so that a refused configuration
+// never follows a code update that went through.
+func platformProblems(s *Spec) []string {
+	var out []string
+	if m := s.MemorySize; m != 64 && (m < 128 || m > 3072 || m%128 != 0) {
+		out = append(out, fmt.Sprintf("memorySize %d: SCF allows 64, or 128-3072 in steps of 128", m))
+	}
+	if s.Timeout < 1 || s.Timeout > 900 {
+		out = append(out, fmt.Sprintf("timeout %d: SCF allows 1-900 seconds", s.Timeout))
+	}
+	if s.InitTimeout < 3 || s.InitTimeout > 300 {
+		out = append(out, fmt.Sprintf("initTimeout %d: SCF allows 3-300 seconds", s.InitTimeout))
+	}
+	size := 0
+	for _, v := range s.Variables {
+		size += len(v.Key) + len(v.Value)
+		switch {
+		case !variableKey.MatchString(v.Key):
+			out = append(out, fmt.Sprintf("variable %s: SCF wants a name of letters, digits and _, starting with a letter", v.Key))
+		case strings.HasPrefix(v.Key, "SCF_") || strings.HasPrefix(v.Key, "QCLOUD_") || strings.HasPrefix(v.Key, "TENCENTCLOUD_"):
+			out = append(out, fmt.Sprintf("variable %s: SCF reserves the prefixes SCF_, QCLOUD_ and TENCENTCLOUD_ (SCF_ROLE, SCF_NAMESPACE and the like are settings of make deploy, not variables of the function)", v.Key))
+		}
+	}
+	if size > maxVariables {
+		out = append(out, fmt.Sprintf("the variables take %d bytes together: SCF allows 4 KB (4096); prefer JWT_JWKS_URL to a PEM key", size))
+	}
+	return out
 }
 
 func (r *run) deploy(ctx context.Context, zipPath string) error {
@@ -171,10 +210,8 @@ func (r *run) deploy(ctx context.Context, zipPath string) error {
 		fmt.Fprintf(r.out, "note: the last update of %s failed (%s); deploying again\n", s.Function, reasons(cur))
 	case "CreateFailed", "PublishFailed", "DeleteFailed":
 		return failed(s, cur, "last change")
-	default: // Creating, Updating, Publishing
-		if r.o.DryRun {
-			fmt.Fprintf(r.out, "note: the function is %s: a change is under way; the plan compares with what it has now\n", cur.Status)
-		} else if cur, err = r.waitActive(ctx, "change in progress"); err != nil {
+	default: // Creating, Updating, Publishing: waited out, by a dry run too (it only reads)
+		if cur, err = r.waitActive(ctx, "change in progress"); err != nil {
 			return err
 		}
 	}
@@ -183,6 +220,14 @@ func (r *run) deploy(ctx context.Context, zipPath string) error {
 			"remove the function (make remove CONFIRM=1) and deploy again", s.Function, cur.Runtime, cur.Type, s.Runtime, s.Type)
 	}
 	deployed, err := c.CodeSha256(ctx, ns, s.Function)
+	if apiCode(err) == "FailedOperation.FunctionStatusError" {
+		// GetFunctionAddress refuses a function being deployed (a change
+		// made elsewhere began since the look above): wait, ask again.
+		if cur, err = r.waitActive(ctx, "change in progress"); err != nil {
+			return err
+		}
+		deployed, err = c.CodeSha256(ctx, ns, s.Function)
+	}
 	if err != nil {
 		return err
 	}
@@ -269,15 +314,16 @@ func (r *run) create(ctx context.Context, zipData []byte, sum [32]byte) error {
 }
 
 // createFunction calls CreateFunction. SCF may still hold the name of a
-// function whose deletion is ending (ResourceInUse.Function while
-// GetFunction already says absent, or Deleting): that is waited out, for at
-// most o.Wait, and the create tried again.
+// function whose deletion is ending (ResourceInUse.Function, or
+// ResourceInUse.FunctionName, which the SDK also lists for CreateFunction,
+// while GetFunction already says absent, or Deleting): that is waited out,
+// for at most o.Wait, and the create tried again.
 func (r *run) createFunction(ctx context.Context, zipBase64 string) error {
 	deadline := time.Now().Add(r.o.Wait)
 	told := false
 	for {
 		err := r.c.CreateFunction(ctx, r.s, zipBase64)
-		if apiCode(err) != "ResourceInUse.Function" || time.Now().After(deadline) {
+		if code := apiCode(err); (code != "ResourceInUse.Function" && code != "ResourceInUse.FunctionName") || time.Now().After(deadline) {
 			return err
 		}
 		f, gerr := r.c.GetFunction(ctx, r.s.Namespace, r.s.Function)
@@ -309,7 +355,7 @@ func (r *run) write(ctx context.Context, what string, failedOK bool, call func()
 		return err
 	}
 	if f == nil {
-		return fmt.Errorf("the function %s disappeared before the %s", r.s.Function, what)
+		return fmt.Errorf("the function %s disappeared before the %s (%w)", r.s.Function, what, errVanished)
 	}
 	if f.Status != "Active" && !(failedOK && (f.Status == "UpdateFailed" || f.Status == "PublishFailed")) {
 		if _, err := r.waitActive(ctx, what); err != nil {
@@ -329,6 +375,8 @@ func (r *run) write(ctx context.Context, what string, failedOK bool, call func()
 	}
 	return err
 }
+
+var errVanished = errors.New("deleted elsewhere?")
 
 // busy reports whether err is SCF refusing a write because the function is
 // not Active.
@@ -481,6 +529,7 @@ type urlDesc struct {
 		EnableIntranet, EnableExtranet bool
 		ExtranetUrl, IntranetUrl       string
 	}
+	CorsConfig *struct{ Enable bool }
 }
 
 func parseURLDesc(desc string) (urlDesc, bool) {
@@ -488,10 +537,24 @@ func parseURLDesc(desc string) (urlDesc, bool) {
 	return d, json.Unmarshal([]byte(desc), &d) == nil
 }
 
-func wantDesc(u *URLTrigger) string {
-	b, _ := json.Marshal(map[string]any{"AuthType": u.AuthType,
-		"NetConfig": map[string]bool{"EnableIntranet": u.EnableIntranet, "EnableExtranet": u.EnableExtranet}})
+// wantDesc is the TriggerDesc to send; corsOff adds CorsConfig
+// {"Enable":false}, to switch off a platform CORS found on: the broker
+// answers CORS itself, and two Access-Control-Allow-Origin headers break
+// browsers.
+func wantDesc(u *URLTrigger, corsOff bool) string {
+	d := map[string]any{"AuthType": u.AuthType,
+		"NetConfig": map[string]bool{"EnableIntranet": u.EnableIntranet, "EnableExtranet": u.EnableExtranet}}
+	if corsOff {
+		d["CorsConfig"] = map[string]bool{"Enable": false}
+	}
+	b, _ := json.Marshal(d)
 	return string(b)
+}
+
+// corsOn reports whether the trigger has platform CORS switched on.
+func corsOn(t Trigger) bool {
+	d, ok := parseURLDesc(t.Desc)
+	return ok && d.CorsConfig != nil && d.CorsConfig.Enable
 }
 
 // urlTriggers returns the http triggers on the file's qualifier, the one
@@ -515,9 +578,12 @@ func urlTriggers(s *Spec, trs []Trigger) []Trigger {
 	return out
 }
 
+// sameURL compares the trigger's settings and that it is on: a URL switched
+// off (Enable 0) serves nothing, and the toolkit opens it on every update.
 func sameURL(t Trigger, u *URLTrigger) bool {
 	d, ok := parseURLDesc(t.Desc)
-	return ok && d.AuthType == u.AuthType && d.NetConfig.EnableIntranet == u.EnableIntranet && d.NetConfig.EnableExtranet == u.EnableExtranet
+	return ok && d.AuthType == u.AuthType && d.NetConfig.EnableIntranet == u.EnableIntranet && d.NetConfig.EnableExtranet == u.EnableExtranet &&
+		t.Enable != "CLOSE" && !corsOn(t)
 }
 
 // timerCron reads a timer's TriggerDesc: the live API answers the cron it
@@ -575,7 +641,14 @@ func triggerPlan(s *Spec, trs []Trigger) []string {
 		case len(mine) == 0:
 			out = append(out, fmt.Sprintf("+ Function URL %s on %s: AuthType %s, extranet %t, intranet %t", s.URL.Name, s.URL.Qualifier, s.URL.AuthType, s.URL.EnableExtranet, s.URL.EnableIntranet))
 		case !sameURL(mine[0], s.URL):
-			out = append(out, fmt.Sprintf("~ Function URL %s: AuthType %s, extranet %t, intranet %t", mine[0].Name, s.URL.AuthType, s.URL.EnableExtranet, s.URL.EnableIntranet))
+			on := ""
+			if mine[0].Enable == "CLOSE" {
+				on = " (it is switched off: switching it on)"
+			}
+			if corsOn(mine[0]) {
+				on += " (platform CORS is on: switching it off, the broker answers CORS)"
+			}
+			out = append(out, fmt.Sprintf("~ Function URL %s: AuthType %s, extranet %t, intranet %t%s", mine[0].Name, s.URL.AuthType, s.URL.EnableExtranet, s.URL.EnableIntranet, on))
 		}
 		for _, t := range mine[min(1, len(mine)):] {
 			out = append(out, "- extra Function URL "+t.Name+" on "+t.Qualifier)
@@ -599,7 +672,7 @@ func (r *run) triggers(ctx context.Context, trs []Trigger) error {
 	c, s, ns := r.c, r.s, r.s.Namespace
 	if s.URL != nil {
 		mine := urlTriggers(s, trs)
-		want := Trigger{Name: s.URL.Name, Type: "http", Qualifier: s.URL.Qualifier, Desc: wantDesc(s.URL)}
+		want := Trigger{Name: s.URL.Name, Type: "http", Qualifier: s.URL.Qualifier, Desc: wantDesc(s.URL, false)}
 		switch {
 		case len(mine) == 0:
 			var desc string
@@ -617,7 +690,7 @@ func (r *run) triggers(ctx context.Context, trs []Trigger) error {
 			fmt.Fprintf(r.out, "note: the Function URL trigger is named %s, the file says %s: it keeps its name, since recreating it would change the URL\n", mine[0].Name, want.Name)
 		}
 		if len(mine) > 0 && !sameURL(mine[0], s.URL) {
-			want.Name = mine[0].Name
+			want.Name, want.Desc = mine[0].Name, wantDesc(s.URL, corsOn(mine[0]))
 			if err := r.write(ctx, "Function URL update", false, func() error { return c.UpdateTrigger(ctx, ns, s.Function, want) }); err != nil {
 				return err
 			}
@@ -839,14 +912,28 @@ func (r *run) remove(ctx context.Context, confirm bool) error {
 			return nil
 		}
 	}
+	// A not-found answer means a deletion made elsewhere got there first:
+	// what make remove wanted (Terraform's provider takes it so too).
+	goneElsewhere := func() error {
+		fmt.Fprintf(r.out, "the function %s is gone (deleted elsewhere meanwhile)\n", s.Function)
+		return nil
+	}
 	if cur.Status == "Active" { // SCF refuses trigger changes otherwise; the function's deletion takes them along
 		for _, t := range http {
-			if err := r.write(ctx, "Function URL deletion", false, func() error { return c.DeleteTrigger(ctx, s.Namespace, s.Function, t) }); err != nil {
+			err := r.write(ctx, "Function URL deletion", false, func() error { return c.DeleteTrigger(ctx, s.Namespace, s.Function, t) })
+			switch code := apiCode(err); {
+			case absentCodes[code] || errors.Is(err, errVanished):
+				return goneElsewhere()
+			case code == "ResourceNotFound.Trigger": // deleted elsewhere: fine
+			case err != nil:
 				return err
 			}
 		}
 	}
 	if err := c.DeleteFunction(ctx, s.Namespace, s.Function); err != nil {
+		if absentCodes[apiCode(err)] {
+			return goneElsewhere()
+		}
 		if !r.busy(ctx, err) {
 			return err
 		}

@@ -2,9 +2,11 @@ package scfdeploy
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -35,12 +37,41 @@ func userinfo(v string) (scheme, user, password, rest string, hasPassword, ok bo
 	return v[:i+3], user, password, v[j:], hasPassword, true
 }
 
+// secretQuery matches the query parameters of a URL-like value that carry
+// a credential (?password=…, a form some Redis clients read).
+var secretQuery = regexp.MustCompile(`(?i)(^(pass|pwd|auth)$|SECRET|PASSWORD|PASSWD|TOKEN|SALT|API_?KEY|ACCESS_?KEY|PRIVATE)`)
+
+// queryCredentials returns the values of a URL-like value's query
+// parameters that carry a credential, as written.
+func queryCredentials(v string) []string {
+	i := strings.Index(v, "://")
+	if i < 0 {
+		return nil
+	}
+	_, query, ok := strings.Cut(v[i:], "?")
+	if !ok {
+		return nil
+	}
+	query, _, _ = strings.Cut(query, "#")
+	var out []string
+	for _, kv := range strings.Split(query, "&") {
+		k, val, _ := strings.Cut(kv, "=")
+		if val != "" && secretQuery.MatchString(k) {
+			out = append(out, val)
+		}
+	}
+	return out
+}
+
 // Masked returns a variable's value as the plan may print it: a secret as
-// "<secret>", a URL's password (QUEUE_REDIS_URL) as <secret>, whole,
-// anything else as it is.
+// "<secret>", a URL's password (QUEUE_REDIS_URL, in its userinfo or its
+// query) as <secret>, whole, anything else as it is.
 func Masked(key, value string) string {
 	if Secret(key) {
 		return "<secret>"
+	}
+	for _, q := range queryCredentials(value) {
+		value = strings.ReplaceAll(value, "="+q, "=<secret>")
 	}
 	scheme, user, _, rest, hasPassword, ok := userinfo(value)
 	switch {
@@ -61,17 +92,24 @@ func secretParts(v Variable) []string {
 	if Secret(v.Key) {
 		return []string{v.Value}
 	}
+	var parts []string
+	for _, q := range queryCredentials(v.Value) {
+		parts = append(parts, q)
+		if dec, err := url.QueryUnescape(q); err == nil && dec != q {
+			parts = append(parts, dec)
+		}
+	}
 	_, user, pw, _, hasPassword, ok := userinfo(v.Value)
 	if !ok {
-		return nil
+		return parts
 	}
 	if !hasPassword {
 		pw, user = user, ""
 	}
 	if pw == "" {
-		return nil
+		return parts
 	}
-	parts := []string{user + ":" + pw, pw}
+	parts = append(parts, user+":"+pw, pw)
 	if dec, err := url.PathUnescape(pw); err == nil && dec != pw {
 		parts = append(parts, dec)
 	}
@@ -85,12 +123,34 @@ func newRedactor(s *Spec) redactor {
 	var r redactor
 	for _, v := range s.Variables {
 		for _, p := range secretParts(v) {
-			if len(p) >= 3 { // shorter would blank out common text; such a secret is no secret
-				r.secrets = append(r.secrets, p)
+			if len(p) < 3 { // shorter would blank out common text; such a secret is no secret
+				continue
+			}
+			// An API error may quote what it refused JSON-encoded: " \ < > &
+			// escaped, and / as \/ by encoders that escape it (how the live
+			// API encodes is not documented).
+			for _, form := range escapedForms(p) {
+				if !slices.Contains(r.secrets, form) {
+					r.secrets = append(r.secrets, form)
+				}
 			}
 		}
 	}
+	// Longest first, so that a secret holding another is replaced whole.
+	slices.SortStableFunc(r.secrets, func(a, b string) int { return len(b) - len(a) })
 	return r
+}
+
+// escapedForms returns p as written, JSON-encoded, and with / escaped as \/.
+func escapedForms(p string) []string {
+	forms := []string{p}
+	if b, err := json.Marshal(p); err == nil {
+		forms = append(forms, string(b[1:len(b)-1]))
+	}
+	for _, f := range slices.Clone(forms) {
+		forms = append(forms, strings.ReplaceAll(f, "/", `\/`))
+	}
+	return slices.Compact(forms)
 }
 
 func (r redactor) text(s string) string {

@@ -529,7 +529,15 @@ func fromInputs(path string, top map[string]string, inputs *yaml.Node, env func(
 	for i, ev := range in.Events {
 		evLine := line("events")
 		if events != nil && i < len(events.Content) {
-			evLine = events.Content[i].Line
+			item := events.Content[i]
+			evLine = item.Line
+			switch {
+			case item.Kind == yaml.MappingNode && len(item.Content) > 2:
+				k := item.Content[2]
+				return nil, fmt.Errorf("%s:%d: %s is in the same events item as %s: one event per item (a dash missing before %s?)", path, k.Line, k.Value, item.Content[0].Value, k.Value)
+			case item.Kind != yaml.MappingNode || len(item.Content) == 0:
+				return nil, fmt.Errorf("%s:%d: an events item with no settings: make deploy cannot tell what to create (give the event its parameters, or remove the item)", path, evLine)
+			}
 		}
 		switch {
 		case ev.HTTP != nil:

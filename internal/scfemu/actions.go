@@ -144,8 +144,14 @@ func (e *Emulator) run(action, region string, p params) (map[string]any, error) 
 	}
 	switch action {
 	case "GetFunction":
+		if f.Status == Deleting && e.opt.VersionGoneWhileDeleting {
+			return nil, errorf("ResourceNotFound.Version", "Version not found")
+		}
 		return e.getFunction(f), nil
 	case "GetFunctionAddress":
+		if (f.Status == Creating || f.Status == Updating) && !e.opt.AddressWhileBusy {
+			return nil, errorf("FailedOperation.FunctionStatusError", "the function is %s: try again when it is deployed", f.Status)
+		}
 		sum := sha256.Sum256(f.Zip)
 		h := hex.EncodeToString(sum[:])
 		if e.opt.Base64Sha256 {

@@ -57,7 +57,12 @@
 //     ResourceNotFound.Namespace [sdk, tf];
 //   - errors ResourceInUse.Function, ResourceInUse.Trigger,
 //     ResourceNotFound.Trigger, UnauthorizedOperation.CAM (Deny),
-//     RequestLimitExceeded (Throttle) [sdk];
+//     RequestLimitExceeded (Throttle), and any other code the SDK lists for
+//     an action (ErrorNext) [sdk]; GetFunctionAddress refused with
+//     FailedOperation.FunctionStatusError while the function is Creating or
+//     Updating (Options.AddressWhileBusy turns it off) [sdk]; GetFunction
+//     answering ResourceNotFound.Version while the function is Deleting
+//     (Options.VersionGoneWhileDeleting; off by default) [tf];
 //   - Function URLs (http triggers) [api, kit]: one per qualifier; the
 //     TriggerDesc comes back with the platform's URLs in NetConfig
 //     (ExtranetUrl, IntranetUrl, …), as in the ListTriggers example of the
@@ -150,6 +155,18 @@ type Options struct {
 	URLScheme        string // scheme of ExtranetUrl/IntranetUrl; default https
 	Base64Sha256     bool   // GetFunctionAddress answers CodeSha256 in base64
 	SkipPackageCheck bool   // do not check the zip's handler and boot file
+	// AddressWhileBusy lets GetFunctionAddress answer while the function is
+	// Creating or Updating; by default it answers
+	// FailedOperation.FunctionStatusError then, the code the SDK lists for
+	// GetFunctionAddress ("函数在部署中,无法做此操作": the function is being
+	// deployed). Which statuses the live API refuses is not documented.
+	AddressWhileBusy bool
+	// VersionGoneWhileDeleting makes GetFunction answer
+	// ResourceNotFound.Version while the function is Deleting, as Tencent's
+	// Terraform provider expects during a deletion (it keeps waiting on that
+	// code, service_tencentcloud_scf.go DeleteFunction). How long the live
+	// API answers it is not documented: off by default.
+	VersionGoneWhileDeleting bool
 }
 
 // StatusReason is one reason a function failed to create or update.
@@ -206,6 +223,7 @@ type Emulator struct {
 	calls     []Call
 	denied    map[string]bool
 	throttle  map[string]int
+	errorNext map[string][]error // action → errors the next requests answer
 	failNext  []StatusReason
 	busyNext  map[string]time.Duration // action → how long it leaves the function Updating
 	// namespaces other than default that exist
@@ -239,6 +257,7 @@ func (e *Emulator) Reset() {
 	e.calls = nil
 	e.denied = map[string]bool{}
 	e.throttle = map[string]int{}
+	e.errorNext = map[string][]error{}
 	e.failNext = nil
 	e.busyNext = map[string]time.Duration{}
 	e.namespaces = map[string]bool{}
@@ -278,6 +297,18 @@ func (e *Emulator) Throttle(action string, n int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.throttle[action] = n
+}
+
+// ErrorNext makes the next n well-formed requests for action answer the
+// error code with message, as a failing platform would: any code the SDK's
+// errors.go lists for the action (InternalError, ResourceInUse.FunctionName,
+// LimitExceeded.Function, ResourceNotFound.Role, …). Nothing changes.
+func (e *Emulator) ErrorNext(action, code, message string, n int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for range n {
+		e.errorNext[action] = append(e.errorNext[action], errorf(code, "%s", message))
+	}
 }
 
 // FailNext makes the next create, update or deletion end in CreateFailed,

@@ -162,6 +162,10 @@ func (e *Emulator) serve(r *http.Request, c *Call) (map[string]any, error) {
 		e.throttle[c.Action]--
 		return nil, errorf("RequestLimitExceeded", "your requests exceed the frequency limit of %s", c.Action)
 	}
+	if errs := e.errorNext[c.Action]; len(errs) > 0 {
+		e.errorNext[c.Action] = errs[1:]
+		return nil, errs[0]
+	}
 	for _, perm := range permissions(c.Action, p) {
 		if e.denied[perm] {
 			return nil, errorf("UnauthorizedOperation.CAM",
