@@ -415,7 +415,8 @@ func TestQueueRedisURLPasswordMaskedWhole(t *testing.T) {
 		"redis://:Kx?9a#Bsecret@10.0.0.5:99999":     "redis://:xxxxx@10.0.0.5:99999",
 		"http://:2/Kx+9aBsecret@10.0.0.5":           "http://:xxxxx@10.0.0.5",
 		"redis://:2/Kx+9aBsecret@":                  "redis://:xxxxx@",
-		"redis://broker:Kx#9aBsecret@h/0?timeout=1": "redis://broker:xxxxx@h/0?timeout=1",
+		"redis://broker:Kx#9aBsecret@h/0?timeout=1": "redis://broker:xxxxx@h/0?xxxxx",
+		"redis://h:6379/0?password=9aBsecret":       "redis://h:6379/0?xxxxx",
 		"redis://Kx/9aBsecret@h:x":                  "redis://xxxxx@h:x",
 	} {
 		err := load(u)

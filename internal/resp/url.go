@@ -112,38 +112,57 @@ const Masked = "xxxxx"
 // start, without one) and the LAST "@"; the user is what comes before
 // their first ":", kept; all the rest is the password, masked, whatever
 // it holds ("/", "?", "#", "@", escapes). Credentials without a ":" are
-// masked whole. A string without "@" has no credentials and is returned
-// as it is.
+// masked whole. Options after the host ("?password=…", which ParseURL
+// refuses, but other clients read) are masked whole too.
 func RedactURL(raw string) string {
 	start, at, ok := credentials(raw)
-	if !ok {
-		return raw
+	out, host := raw, 0
+	if ok {
+		if user, _, ok := strings.Cut(raw[start:at], ":"); ok {
+			out = raw[:start] + user + ":" + Masked + raw[at:]
+		} else {
+			out = raw[:start] + Masked + raw[at:]
+		}
+		host = strings.LastIndexByte(out, '@') + 1
+	} else if i := strings.Index(raw, "://"); i >= 0 {
+		host = i + 3
 	}
-	if user, _, ok := strings.Cut(raw[start:at], ":"); ok {
-		return raw[:start] + user + ":" + Masked + raw[at:]
+	if q := strings.IndexAny(out[host:], "?#"); q >= 0 {
+		out = out[:host+q+1] + Masked
 	}
-	return raw[:start] + Masked + raw[at:]
+	return out
 }
 
 // Secrets returns what of a URL must never be shown: its password as
 // written and, when escapes change it, as decoded (RedactURL's rule). Use
 // it to mask a message that might quote the password.
 func Secrets(raw string) []string {
+	var secrets []string
+	host := 0
+	if i := strings.Index(raw, "://"); i >= 0 {
+		host = i + 3
+	}
 	start, at, ok := credentials(raw)
+	if ok {
+		host = at + 1
+	}
+	if q := strings.IndexAny(raw[host:], "?#"); q >= 0 && host+q+1 < len(raw) {
+		secrets = append(secrets, raw[host+q+1:]) // options may hold a password
+	}
 	if !ok {
-		return nil
+		return secrets
 	}
 	pw := raw[start:at]
 	if _, p, ok := strings.Cut(pw, ":"); ok {
 		pw = p
 	}
 	if pw == "" {
-		return nil
+		return secrets
 	}
 	if d := unescape(pw); d != pw && d != "" {
-		return []string{pw, d}
+		return append([]string{pw, d}, secrets...)
 	}
-	return []string{pw}
+	return append([]string{pw}, secrets...)
 }
 
 // credentials locates a URL's credentials: raw[start:at], where at is the

@@ -66,6 +66,9 @@ func TestRedactURL(t *testing.T) {
 		"redis://:s3cret/x@host:6379/db":         "redis://:xxxxx@host:6379/db", // does not parse: masked all the same
 		":s3cret@host:6379":                      ":xxxxx@host:6379",
 		"https://u:s3cret@x.example/p":           "https://u:xxxxx@x.example/p",
+		"redis://h:6379/0?password=s3cret":       "redis://h:6379/0?xxxxx",
+		"redis://:pw@h/0?password=s3cret#x":      "redis://:xxxxx@h/0?xxxxx",
+		"redis://h#s3cret":                       "redis://h#xxxxx",
 		"":                                       "",
 	} {
 		if got := RedactURL(in); got != want {
@@ -77,6 +80,7 @@ func TestRedactURL(t *testing.T) {
 		"redis://:acct%40s3cret@h":            {"acct%40s3cret", "acct@s3cret"},
 		"redis://u:@h":                        nil,
 		"redis://h":                           nil,
+		"redis://h/0?password=s3cret":         {"password=s3cret"},
 	} {
 		if got := Secrets(in); strings.Join(got, "|") != strings.Join(want, "|") {
 			t.Errorf("Secrets(%q) = %q, want %q", in, got, want)
