@@ -84,26 +84,9 @@ type aliveReply struct {
 // stop heartbeating (no mark, or the line is off: HeartbeatSeconds 0). The
 // project is ProjectId, default CAR_PROJECT_ID, and must be allowed.
 func (a *api) alive(x *exchange) {
-	f, err := a.readRequest(x)
+	id, project, err := a.ownerRequest(x, auth.OpAlive)
 	if err != nil {
 		a.fail(x, err)
-		return
-	}
-	project := f["ProjectId"]
-	if project != "" && !resourceIDPattern.MatchString(project) {
-		a.fail(x, fault.New(fault.Invalid, "ProjectId is not a valid CAR id"))
-		return
-	}
-	id, err := a.identify(x, auth.OpAlive, f, x.r.URL.Query())
-	if err != nil {
-		a.fail(x, err)
-		return
-	}
-	if project == "" {
-		project = a.cfg.ProjectID
-	}
-	if !slices.Contains(a.cfg.AllowedProjectIDs, project) {
-		a.fail(x, fault.New(fault.Forbidden, "ProjectId is not allowed (CAR_ALLOWED_PROJECT_IDS)"))
 		return
 	}
 	holding, every, err := a.sessions.Alive(x.r.Context(), project, id.UserID)
@@ -117,6 +100,33 @@ func (a *api) alive(x *exchange) {
 	}
 	x.reply(http.StatusOK, aliveReply{UserId: id.UserID, Holding: holding,
 		HeartbeatSeconds: int(every / time.Second), RequestId: x.requestID})
+}
+
+// ownerRequest reads an owner-only request about one of the caller's own
+// projects (a heartbeat, a renewal): the UserId (body, or query), the
+// credential for op, and ProjectId (default CAR_PROJECT_ID), which must be
+// allowed; authentication comes first, so an anonymous caller learns
+// nothing of the allow-list.
+func (a *api) ownerRequest(x *exchange, op auth.Op) (auth.Identity, string, error) {
+	f, err := a.readRequest(x)
+	if err != nil {
+		return auth.Identity{}, "", err
+	}
+	project := f["ProjectId"]
+	if project != "" && !resourceIDPattern.MatchString(project) {
+		return auth.Identity{}, "", fault.New(fault.Invalid, "ProjectId is not a valid CAR id")
+	}
+	id, err := a.identify(x, op, f, x.r.URL.Query())
+	if err != nil {
+		return auth.Identity{}, "", err
+	}
+	if project == "" {
+		project = a.cfg.ProjectID
+	}
+	if !slices.Contains(a.cfg.AllowedProjectIDs, project) {
+		return auth.Identity{}, "", fault.New(fault.Forbidden, "ProjectId is not allowed (CAR_ALLOWED_PROJECT_IDS)")
+	}
+	return id, project, nil
 }
 
 // capacityReply is GET /capacity.
@@ -198,26 +208,9 @@ func (a *api) health(x *exchange) {
 // by SESSION_MAX from now (SESSION_RENEW), in ProjectId (default
 // CAR_PROJECT_ID). Owner-only, like a stop.
 func (a *api) renew(x *exchange) {
-	f, err := a.readRequest(x)
+	id, project, err := a.ownerRequest(x, auth.OpStop)
 	if err != nil {
 		a.fail(x, err)
-		return
-	}
-	project := f["ProjectId"]
-	if project != "" && !resourceIDPattern.MatchString(project) {
-		a.fail(x, fault.New(fault.Invalid, "ProjectId is not a valid CAR id"))
-		return
-	}
-	id, err := a.identify(x, auth.OpStop, f, nil)
-	if err != nil {
-		a.fail(x, err)
-		return
-	}
-	if project == "" {
-		project = a.cfg.ProjectID
-	}
-	if !slices.Contains(a.cfg.AllowedProjectIDs, project) {
-		a.fail(x, fault.New(fault.Forbidden, "ProjectId is not allowed (CAR_ALLOWED_PROJECT_IDS)"))
 		return
 	}
 	r, err := a.sessions.Renew(x.r.Context(), id.UserID, project)
