@@ -21,7 +21,7 @@ func TestConsoleLineOf(t *testing.T) {
 	defer mem.Close()
 	t0 := time.Now()
 	now := t0
-	st, err := queue.Open(queue.Options{URL: mem.URL(), Abandon: 30 * time.Second, MaxPerIP: 4, HoldTTL: time.Hour,
+	st, err := queue.Open(queue.Options{URL: mem.URL(), Abandon: 30 * time.Second, MaxPerIP: 4, HoldTTL: time.Hour, CallTimeout: 2 * time.Second, // a budget that holds under load
 		Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
