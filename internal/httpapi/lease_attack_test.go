@@ -1,0 +1,88 @@
+package httpapi_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"carbroker/internal/caremu"
+)
+
+// CAR keeps one session per UserId whatever its ProjectId, and
+// DestroySession takes only the UserId: a user whose lease ended in one
+// allowed project may not start again in another during the cooldown.
+func TestLeaseReproAnotherProjectDodgesTheCooldown(t *testing.T) {
+	const other = "cap-test0002"
+	e, _ := newLeaseEnv(t, 1, caremu.Options{Concurrency: 4}, map[string]string{
+		"SESSION_MAX": "1m", "SESSION_COOLDOWN": "10m", "CAR_ALLOWED_PROJECT_IDS": testProject + "," + other})
+	wantExpires(t, e.start("alice"), e.clock.Now().Add(time.Minute))
+	e.pass(61 * time.Second)
+	if r := e.sweep(0); r.Destroyed != 1 {
+		t.Fatalf("sweep: %+v", r)
+	}
+	e.pass(5 * time.Second) // CAR has stopped it
+	r := e.do(ipOf("alice"), "POST", "/session", `{"UserId":"alice","ClientSession":"cs","ProjectId":"`+other+`"}`)
+	wantEnded(t, r, 594) // the cooldown runs from the lease's end
+}
+
+// A user whose lease runs in one project and who starts in another is
+// handed a lease there of its own; the sweep of the first lease then
+// destroys that newer session (one session per UserId in CAR) long before
+// the ExpiresAt it was given.
+func TestLeaseReproAnotherProjectsSweepKillsANewerSession(t *testing.T) {
+	const other = "cap-test0002"
+	e, _ := newLeaseEnv(t, 1, caremu.Options{Concurrency: 4}, map[string]string{
+		"SESSION_MAX": "1m", "CAR_ALLOWED_PROJECT_IDS": testProject + "," + other})
+	wantExpires(t, e.start("alice"), e.clock.Now().Add(time.Minute))
+	e.pass(50 * time.Second)
+	r := e.do(ipOf("alice"), "POST", "/session", `{"UserId":"alice","ClientSession":"cs","ProjectId":"`+other+`"}`)
+	if r.Status != 200 {
+		t.Fatalf("start in the other project: %d %s", r.Status, r.Raw)
+	}
+	promised, err := time.Parse(time.RFC3339, r.str("ExpiresAt"))
+	if err != nil {
+		t.Fatalf("ExpiresAt %q: %v", r.str("ExpiresAt"), err)
+	}
+	e.pass(11 * time.Second)
+	e.sweep(0)
+	if n := e.destroys("alice"); n > 0 && e.clock.Now().Before(promised) {
+		t.Errorf("alice's session was destroyed at %s, before the ExpiresAt %s it was given", e.clock.Now().Format(time.RFC3339), promised.Format(time.RFC3339))
+	}
+}
+
+// CAR's 100 DestroySession requests a second are the account's, not a
+// project's: a sweep of three projects' ended leases must not go past them
+// (every refused call is a session left running until a later sweep).
+func TestLeaseReproSweepOfSeveralProjectsExceedsCARsRate(t *testing.T) {
+	projects := []string{testProject, "cap-test0002", "cap-test0003"}
+	e, _ := newLeaseEnv(t, 1, caremu.Options{Concurrency: 200, RateLimits: caremu.RateLimitsCAR}, map[string]string{
+		"SESSION_MAX": "1m", "CAR_ALLOWED_PROJECT_IDS": projects[0] + "," + projects[1] + "," + projects[2],
+		"QUEUE_MAX_PER_IP": "1000"})
+	n := 0
+	for _, p := range projects {
+		for range 45 {
+			u := "u" + strconv.Itoa(n)
+			n++
+			r := e.do("203.0.113."+strconv.Itoa(n%200+1), "POST", "/session", `{"UserId":"`+u+`","ClientSession":"cs","ProjectId":"`+p+`"}`)
+			if r.Status != 200 {
+				t.Fatalf("start %s in %s: %d %s", u, p, r.Status, r.Raw)
+			}
+			time.Sleep(12 * time.Millisecond) // the starts themselves within CAR's rate
+		}
+	}
+	time.Sleep(1100 * time.Millisecond)
+	e.pass(61 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	rep := e.apis[0].(sweeper).Sweep(ctx)
+	limited := 0
+	for _, c := range e.emu.Calls() {
+		if c.Action == "DestroySession" && c.Code == "RequestLimitExceeded" {
+			limited++
+		}
+	}
+	if limited > 0 || rep.Failed > 0 || rep.Destroyed != n {
+		t.Errorf("sweep %+v: %d DestroySession calls refused by CAR's rate limit", rep, limited)
+	}
+}

@@ -1,0 +1,94 @@
+package lease
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"carbroker/internal/line"
+	"carbroker/internal/queue"
+	"carbroker/internal/redistest"
+	"carbroker/internal/session"
+	"carbroker/internal/testkit"
+)
+
+// slowInner is the inner use case with a CAR whose DestroySession for a
+// stop is in flight until release is closed: it then destroys whatever
+// session the user has by then (CAR takes only a UserId).
+type slowInner struct {
+	Inner
+	entered chan struct{}
+	release chan struct{}
+
+	mu      sync.Mutex
+	handed  int // sessions handed
+	stopped int // DestroySession calls that reached CAR
+}
+
+func (f *slowInner) Start(context.Context, session.StartInput, bool) (line.Result, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.handed++
+	return line.Result{ServerSession: "ss"}, nil
+}
+
+func (f *slowInner) Stop(context.Context, string) error {
+	close(f.entered)
+	<-f.release
+	f.mu.Lock()
+	f.stopped++
+	f.mu.Unlock()
+	return nil
+}
+
+type nopDestroy struct{}
+
+func (nopDestroy) Stop(context.Context, string) error { return nil }
+
+func openStore(t *testing.T, url string, clock *testkit.Clock) *queue.Store {
+	t.Helper()
+	st, err := queue.Open(queue.Options{URL: url, Now: clock.Now, CallTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// A user's stop claims its lease while its DestroySession is in flight. A
+// request may last REQUEST_TIMEOUT (up to 15 min), far past ClaimTTL: the
+// claim must not lapse while the stop's call can still reach CAR, or a
+// sweep retakes it, the user starts a newer session, and the stop's late
+// DestroySession ends that newer one.
+func TestLeaseReproStopOutlivesItsClaim(t *testing.T) {
+	srv := redistest.Start(t)
+	clock := testkit.NewClock(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
+	const p = "cap-test0001"
+	inner := &slowInner{entered: make(chan struct{}), release: make(chan struct{})}
+	mk := func() *Service {
+		return New(Options{Inner: inner, Store: openStore(t, srv.URL(), clock), Destroy: nopDestroy{},
+			Projects: []string{p}, Max: 10 * time.Minute})
+	}
+	a, b := mk(), mk()
+	in := session.StartInput{UserID: "alice", ProjectID: p}
+	if r, err := a.Start(context.Background(), in, false); err != nil || r.ExpiresAt.IsZero() {
+		t.Fatalf("start: %+v %v", r, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // REQUEST_TIMEOUT=5m
+	defer cancel()
+	stopped := make(chan error)
+	go func() { stopped <- a.Stop(ctx, "alice") }()
+	<-inner.entered
+	clock.Advance(ClaimTTL + time.Second) // the stop's call is still in flight
+	b.Sweep(context.Background())
+	_, err := b.Start(context.Background(), in, false)
+	handedBefore := inner.handed
+	close(inner.release) // the stop's DestroySession reaches CAR now
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	if err == nil && handedBefore == 2 {
+		t.Errorf("a newer session was handed (and leased) while the stop's DestroySession was in flight: that call ended it")
+	}
+}
