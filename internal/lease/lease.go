@@ -18,8 +18,9 @@
 // destroyed, so that sweeps on several instances destroy it once, a claim
 // whose sweep died is retaken after ClaimTTL, and a stale claim never
 // destroys a newer session of the same user: no new session can be leased
-// while an ended lease is not destroyed, and a destroy call is bounded by
-// DestroyTimeout, well inside ClaimTTL.
+// while an ended lease is not destroyed, and a claim outlives its destroy
+// call (a sweep's call is bounded by DestroyTimeout, well inside ClaimTTL;
+// a stop claims until ClaimTTL past its request's deadline).
 //
 // With Redis unreachable nothing is lost: a sweep that cannot read skips
 // (the next catches up), and starts go on without a lease (no ExpiresAt).
@@ -246,8 +247,20 @@ func (s *Service) Stop(ctx context.Context, userID string) error {
 		gen     int64
 	}
 	var claimed []mine
+	// The stop's DestroySession may be in flight until the request's
+	// deadline (REQUEST_TIMEOUT may be far longer than ClaimTTL): its claim
+	// lasts ClaimTTL past that, so that no sweep retakes it, and no newer
+	// session is leased, while the call can still reach CAR.
+	claim := ClaimTTL
+	if dl, ok := ctx.Deadline(); ok {
+		claim += max(0, time.Until(dl))
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, ClaimTTL-DestroyTimeout)
+		defer cancel()
+	}
 	for _, p := range s.o.Projects {
-		l, err := st.LeaseEnd(ctx, p, userID, ClaimTTL, s.o.Cooldown)
+		l, err := st.LeaseEnd(ctx, p, userID, claim, s.o.Cooldown)
 		if err != nil {
 			break // degraded: a lease left live ends at its time
 		}
