@@ -83,7 +83,8 @@ const (
 	// sweep tries again.
 	FailBackoff = 5 * time.Second
 	// PerSecond is the sweeps' share of CAR's 100 DestroySession requests a
-	// second, per project across every instance; the rest is left to stops.
+	// second (the account's), across every project and instance, split
+	// evenly between the projects; the rest is left to stops.
 	PerSecond = 50
 	// Workers is how many destroys one sweep runs at once.
 	Workers = 8
@@ -385,6 +386,13 @@ func (s *Service) sweepInRequest(ctx context.Context, project string) {
 	}
 }
 
+// perSecond is each project's share of PerSecond: CAR's rate limits are
+// the account's, not a project's, and each project's claims are counted
+// under its own keys.
+func (s *Service) perSecond() int {
+	return max(1, PerSecond/max(1, len(s.o.Projects)))
+}
+
 // minSweepTime is the least time worth claiming a lease with.
 const minSweepTime = 200 * time.Millisecond
 
@@ -397,7 +405,7 @@ func (s *Service) sweep(ctx context.Context, project string, limit int, until ti
 		if time.Until(until) < minSweepTime {
 			break
 		}
-		c, err := s.o.Store.LeaseClaim(ctx, project, min(limit-r.Claimed, Workers), ClaimTTL, PerSecond)
+		c, err := s.o.Store.LeaseClaim(ctx, project, min(limit-r.Claimed, Workers), ClaimTTL, s.perSecond())
 		if err != nil {
 			r.Skipped = true
 			return r
