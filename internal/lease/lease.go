@@ -159,7 +159,7 @@ func (s *Service) Start(ctx context.Context, in session.StartInput, lockOnly boo
 	if guest {
 		owner = in.HostUserID
 	}
-	l, err := st.LeaseCheck(ctx, in.ProjectID, owner, s.o.Cooldown)
+	lp, l, err := s.lookup(ctx, in.ProjectID, owner)
 	leased := err == nil // Redis trouble: a start without a lease
 	if leased {
 		switch l.State {
@@ -169,9 +169,10 @@ func (s *Service) Start(ctx context.Context, in session.StartInput, lockOnly boo
 			}
 			// The cooldown is over and no sweep ended the session yet: end
 			// it now, then start as a newcomer.
-			if err := s.endOwn(ctx, in.ProjectID, owner); err != nil {
+			if err := s.endOwn(ctx, lp, owner); err != nil {
 				return line.Result{}, err
 			}
+			lp, l = in.ProjectID, queue.Lease{}
 		}
 	}
 	res, err := s.o.Inner.Start(ctx, in, lockOnly)
@@ -184,7 +185,9 @@ func (s *Service) Start(ctx context.Context, in session.StartInput, lockOnly boo
 		}
 		return res, nil
 	}
-	nl, err := st.LeaseCreate(ctx, in.ProjectID, owner, s.o.Max, s.o.Cooldown)
+	// A user whose lease runs in another project gets its concurrency back
+	// (one per UserId): that lease keeps its end.
+	nl, err := st.LeaseCreate(ctx, lp, owner, s.o.Max, s.o.Cooldown)
 	switch {
 	case err != nil:
 		// Redis failed in between: the session goes without a lease, as
@@ -197,6 +200,32 @@ func (s *Service) Start(ctx context.Context, in session.StartInput, lockOnly boo
 	}
 	res.ExpiresAt = nl.End
 	return res, nil
+}
+
+// lookup reads the user's lease in project or, when it has none there, in
+// another allowed project: CAR keeps one session per UserId whatever the
+// ProjectId, and DestroySession takes only the UserId, so a lease of
+// another project (live, ended or cooling) is this user's session too. It
+// returns the project holding the lease.
+func (s *Service) lookup(ctx context.Context, project, user string) (string, queue.Lease, error) {
+	st := s.o.Store
+	l, err := st.LeaseCheck(ctx, project, user, s.o.Cooldown)
+	if err != nil || l.State != queue.LeaseNone {
+		return project, l, err
+	}
+	for _, p := range s.o.Projects {
+		if p == project {
+			continue
+		}
+		o, err := st.LeaseCheck(ctx, p, user, s.o.Cooldown)
+		if err != nil {
+			return project, o, err
+		}
+		if o.State != queue.LeaseNone {
+			return p, o, nil
+		}
+	}
+	return project, l, nil
 }
 
 // endOwn destroys the session of the user's own ended lease.
