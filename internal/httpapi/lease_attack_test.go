@@ -86,3 +86,21 @@ func TestLeaseReproSweepOfSeveralProjectsExceedsCARsRate(t *testing.T) {
 		t.Errorf("sweep %+v: %d DestroySession calls refused by CAR's rate limit", rep, limited)
 	}
 }
+
+// A start in another project keeps the lease of the first (one session per
+// UserId); a renewal naming the project the client started in renews it.
+func TestLeaseAnotherProjectKeepsTheLeaseAndRenewsIt(t *testing.T) {
+	const other = "cap-test0002"
+	e, _ := newLeaseEnv(t, 1, caremu.Options{Concurrency: 4}, map[string]string{
+		"SESSION_MAX": "1m", "SESSION_RENEW": "true", "SESSION_RENEW_MAX": "1", "CAR_ALLOWED_PROJECT_IDS": testProject + "," + other})
+	end := e.clock.Now().Add(time.Minute)
+	wantExpires(t, e.start("alice"), end)
+	e.pass(50 * time.Second)
+	wantExpires(t, e.do(ipOf("alice"), "POST", "/session", `{"UserId":"alice","ClientSession":"cs","ProjectId":"`+other+`"}`), end)
+	r := e.do(ipOf("alice"), "POST", "/session/renew", `{"UserId":"alice","ProjectId":"`+other+`"}`)
+	wantExpires(t, r, e.clock.Now().Add(time.Minute))
+	e.pass(20 * time.Second)
+	if rep := e.sweep(0); rep.Claimed != 0 || e.destroys("alice") != 0 {
+		t.Errorf("the renewed lease was ended: %+v", rep)
+	}
+}

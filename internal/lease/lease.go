@@ -324,6 +324,13 @@ func (s *Service) Renew(ctx context.Context, userID, project string) (Renewal, e
 		return Renewal{}, fault.New(fault.Forbidden, "renewals are off (SESSION_RENEW)")
 	}
 	l, err := s.o.Store.LeaseRenew(ctx, project, userID, s.o.Max, s.o.RenewMax, s.o.Cooldown)
+	if err == nil && l.State == queue.LeaseNone && len(s.o.Projects) > 1 {
+		// The user's lease may run in another project (lookup).
+		var lp string
+		if lp, _, err = s.lookup(ctx, project, userID); err == nil && lp != project {
+			l, err = s.o.Store.LeaseRenew(ctx, lp, userID, s.o.Max, s.o.RenewMax, s.o.Cooldown)
+		}
+	}
 	if err != nil {
 		return Renewal{}, &fault.Error{Kind: fault.Unavailable, Message: "the lease could not be renewed now; try again",
 			RetryAfter: 2 * time.Second, Err: err}
