@@ -9,6 +9,7 @@ import (
 	"carbroker/internal/line"
 	"carbroker/internal/queue"
 	"carbroker/internal/redistest"
+	"carbroker/internal/resp"
 	"carbroker/internal/session"
 	"carbroker/internal/testkit"
 )
@@ -90,5 +91,67 @@ func TestLeaseReproStopOutlivesItsClaim(t *testing.T) {
 	}
 	if err == nil && handedBefore == 2 {
 		t.Errorf("a newer session was handed (and leased) while the stop's DestroySession was in flight: that call ended it")
+	}
+}
+
+// blockingDestroy is a CAR whose DestroySession is in flight until release
+// is closed.
+type blockingDestroy struct {
+	entered chan struct{}
+	release chan struct{}
+	mu      sync.Mutex
+	calls   int
+}
+
+func (d *blockingDestroy) Stop(context.Context, string) error {
+	d.mu.Lock()
+	d.calls++
+	first := d.calls == 1
+	d.mu.Unlock()
+	if first {
+		close(d.entered)
+		<-d.release
+	}
+	return nil
+}
+
+// Generations are "a number no other lease ever had", so that a claim
+// never marks another lease done. The store lost its data (FLUSHALL, a
+// failover to an empty replica) while a sweep's destroy was in flight; the
+// user then started again, and its new lease must still be enforced when
+// it ends: the old claim's done must not take the new lease for its own.
+func TestLeaseReproGenerationReusedAfterTheStoreLostItsData(t *testing.T) {
+	srv := redistest.Start(t)
+	clock := testkit.NewClock(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
+	const p = "cap-test0001"
+	d := &blockingDestroy{entered: make(chan struct{}), release: make(chan struct{})}
+	inner := &slowInner{}
+	mk := func() *Service {
+		return New(Options{Inner: inner, Store: openStore(t, srv.URL(), clock), Destroy: d,
+			Projects: []string{p}, Max: 10 * time.Minute})
+	}
+	a, b := mk(), mk()
+	in := session.StartInput{UserID: "alice", ProjectID: p}
+	if _, err := a.Start(context.Background(), in, false); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(10*time.Minute + time.Second)
+	swept := make(chan Report)
+	go func() { swept <- b.Sweep(context.Background()) }()
+	<-d.entered
+	raw := resp.New(resp.Options{Addr: srv.Addr()})
+	defer raw.Close()
+	if _, err := raw.Do(context.Background(), "FLUSHALL"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := a.Start(context.Background(), in, false)
+	if err != nil || r.ExpiresAt.IsZero() {
+		t.Fatalf("start after the flush: %+v %v", r, err)
+	}
+	close(d.release)
+	<-swept
+	clock.Advance(10*time.Minute + time.Second) // the new lease ended
+	if rep := a.Sweep(context.Background()); rep.Destroyed != 1 {
+		t.Errorf("the lease handed after the flush (ending %s) was not ended: %+v", r.ExpiresAt.UTC().Format(time.RFC3339), rep)
 	}
 }
