@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
@@ -102,5 +103,40 @@ func TestLeaseAnotherProjectKeepsTheLeaseAndRenewsIt(t *testing.T) {
 	e.pass(20 * time.Second)
 	if rep := e.sweep(0); rep.Claimed != 0 || e.destroys("alice") != 0 {
 		t.Errorf("the renewed lease was ended: %+v", rep)
+	}
+}
+
+// Anyone may read GET /capacity, and each read sweeps up to two ended
+// leases of the project. A caller that hangs up while those destroys are
+// in flight must not abort them: each aborted destroy burns a claim of the
+// sweeps' shared rate and leaves the session running for a later sweep, so
+// a stream of such reads would keep every ended session alive.
+func TestLeaseReproHangingUpAbortsTheInRequestSweep(t *testing.T) {
+	e, _ := newLeaseEnv(t, 1, caremu.Options{Concurrency: 4}, map[string]string{"SESSION_MAX": "1m"})
+	wantExpires(t, e.start("alice"), e.clock.Now().Add(time.Minute))
+	e.pass(61 * time.Second)
+	e.emu.SetLatency("DestroySession", 300*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	req := httptest.NewRequest("GET", "/capacity", nil).WithContext(ctx)
+	req.RemoteAddr = "198.51.100.7:4321"
+	go func() {
+		// A call in flight for 50 ms is the DestroySession (the others
+		// answer at once).
+		for e.emu.InFlight() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(50 * time.Millisecond)
+		cancel() // the caller hangs up while the sweep's DestroySession is in flight
+	}()
+	e.apis[0].ServeHTTP(httptest.NewRecorder(), req)
+	cancel()
+	aborted := 0
+	for _, c := range e.emu.Calls() {
+		if c.Action == "DestroySession" && c.Canceled {
+			aborted++
+		}
+	}
+	if s, ok := e.emu.SlotOf("alice"); ok && s.State == caremu.Session {
+		t.Errorf("alice's ended session still runs after the read that claimed it (%d DestroySession aborted): %+v", aborted, s)
 	}
 }
