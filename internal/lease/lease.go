@@ -415,7 +415,10 @@ func (s *Service) sweepInRequest(ctx context.Context, project string) {
 	if dl, ok := ctx.Deadline(); ok && dl.Add(-InRequestTime/2).Before(until) {
 		until = dl.Add(-InRequestTime / 2)
 	}
-	r := s.sweep(ctx, project, InRequestLeases, until)
+	// The caller hanging up does not abort the destroys it claimed (each
+	// would burn a claim of the shared rate and leave its session running):
+	// until bounds them, well inside the request's own deadline.
+	r := s.sweep(context.WithoutCancel(ctx), project, InRequestLeases, until)
 	if r.Claimed > 0 {
 		s.o.Logger.Info("lease sweep in a request", "project", project, "claimed", r.Claimed, "destroyed", r.Destroyed,
 			"failed", r.Failed)
