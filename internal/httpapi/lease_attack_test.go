@@ -140,3 +140,28 @@ func TestLeaseReproHangingUpAbortsTheInRequestSweep(t *testing.T) {
 		t.Errorf("alice's ended session still runs after the read that claimed it (%d DestroySession aborted): %+v", aborted, s)
 	}
 }
+
+// A user with a lease of its own who joins another user's room as a guest
+// is still ended at its own lease's end (DestroySession takes the UserId,
+// and takes it out of the room): the guest's reply must not promise the
+// host's later end.
+func TestLeaseReproGuestWithItsOwnEarlierLease(t *testing.T) {
+	e, _ := newLeaseEnv(t, 1, caremu.Options{Concurrency: 4}, map[string]string{"SESSION_MAX": "1m"})
+	own := e.clock.Now().Add(time.Minute)
+	wantExpires(t, e.start("xavier"), own)
+	e.pass(30 * time.Second)
+	wantExpires(t, e.start("yvonne"), e.clock.Now().Add(time.Minute))
+	e.pass(10 * time.Second)
+	r := e.do(ipOf("xavier"), "POST", "/session", `{"UserId":"xavier","ClientSession":"cs","HostUserId":"yvonne"}`)
+	if r.Status != 200 {
+		t.Fatalf("join: %d %s", r.Status, r.Raw)
+	}
+	promised, _ := time.Parse(time.RFC3339, r.str("ExpiresAt"))
+	e.pass(21 * time.Second) // xavier's own lease ended
+	e.sweep(0)
+	room, _ := e.emu.SlotOf("yvonne")
+	if _, in := room.Guests["xavier"]; !in && e.clock.Now().Before(promised) {
+		t.Errorf("xavier left yvonne's room at %s, before the ExpiresAt %s its join was given (its own lease ended %s)",
+			e.clock.Now().Format(time.RFC3339), promised.Format(time.RFC3339), own.Format(time.RFC3339))
+	}
+}
