@@ -183,6 +183,12 @@ func (s *Service) Start(ctx context.Context, in session.StartInput, lockOnly boo
 		if l.State == queue.LeaseActive {
 			res.ExpiresAt = l.End
 		}
+		// A guest with a live lease of its own leaves the room when that
+		// lease ends (DestroySession takes its UserId out of it).
+		if _, own, err := s.lookup(ctx, in.ProjectID, in.UserID); err == nil && own.State == queue.LeaseActive &&
+			(res.ExpiresAt.IsZero() || own.End.Before(res.ExpiresAt)) {
+			res.ExpiresAt = own.End
+		}
 		return res, nil
 	}
 	// A user whose lease runs in another project gets its concurrency back
