@@ -155,3 +155,34 @@ func TestLeaseReproGenerationReusedAfterTheStoreLostItsData(t *testing.T) {
 		t.Errorf("the lease handed after the flush (ending %s) was not ended: %+v", r.ExpiresAt.UTC().Format(time.RFC3339), rep)
 	}
 }
+
+// failingCreate is the store with LeaseCreate failing (Redis went away
+// between the start's check and its record).
+type failingCreate struct{ *queue.Store }
+
+func (failingCreate) LeaseCreate(context.Context, string, string, time.Duration, time.Duration) (queue.Lease, error) {
+	return queue.Lease{}, queue.ErrDegraded
+}
+
+// A reconnect whose lease record could not be written (Redis failed in
+// between) still has its live lease, which will end the session: its reply
+// says when ("a reply without ExpiresAt has no lease").
+func TestLeaseReproReconnectLosesItsExpiresAt(t *testing.T) {
+	srv := redistest.Start(t)
+	clock := testkit.NewClock(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
+	const p = "cap-test0001"
+	st := openStore(t, srv.URL(), clock)
+	inner := &slowInner{}
+	in := session.StartInput{UserID: "alice", ProjectID: p}
+	first, err := New(Options{Inner: inner, Store: st, Destroy: nopDestroy{}, Projects: []string{p}, Max: 10 * time.Minute}).
+		Start(context.Background(), in, false)
+	if err != nil || first.ExpiresAt.IsZero() {
+		t.Fatalf("start: %+v %v", first, err)
+	}
+	clock.Advance(time.Minute)
+	again, err := New(Options{Inner: inner, Store: failingCreate{st}, Destroy: nopDestroy{}, Projects: []string{p}, Max: 10 * time.Minute}).
+		Start(context.Background(), in, false)
+	if err != nil || !again.ExpiresAt.Equal(first.ExpiresAt) {
+		t.Errorf("reconnect with the record failing: %+v %v, want the lease's end %v", again, err, first.ExpiresAt)
+	}
+}
