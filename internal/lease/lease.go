@@ -196,8 +196,11 @@ func (s *Service) Start(ctx context.Context, in session.StartInput, lockOnly boo
 	nl, err := st.LeaseCreate(ctx, lp, owner, s.o.Max, s.o.Cooldown)
 	switch {
 	case err != nil:
-		// Redis failed in between: the session goes without a lease, as
-		// in degraded mode.
+		// Redis failed in between: a new session goes without a lease, as
+		// in degraded mode; a reconnect's live lease still ends it.
+		if l.State == queue.LeaseActive {
+			res.ExpiresAt = l.End
+		}
 		return res, nil
 	case nl.State != queue.LeaseActive:
 		// The lease ended while this start ran: the session just handed is
