@@ -23,6 +23,9 @@ const HEARTBEAT_SECONDS = 30;
 /** How long stop() waits for a poll already on the wire before it sends the DELETE anyway. */
 const IN_FLIGHT_WAIT_MS = 10000;
 
+/** The longest wait setTimeout keeps (2^31-1 ms, 24.8 days); a longer one runs at once. */
+const MAX_TIMEOUT_MS = 2147483647;
+
 /** The codes a status means when a reply is not the function's JSON (a gateway's page). */
 const STATUS_CODES = {
   400: "InvalidParameter", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
@@ -73,12 +76,18 @@ export function createBroker(options = {}) {
     const cb = lease.onExpiring ?? o.onExpiring;
     if (!lease.expiresAt || !cb) return;
     const before = o.expiringBefore ?? 60000;
-    const ms = Math.max(0, lease.expiresAt.getTime() - before - Date.now());
     const end = lease.expiresAt;
-    lease.timer = setTimeout(() => {
-      lease.timer = null;
-      cb({ expiresAt: end, secondsLeft: Math.max(0, Math.round((end.getTime() - Date.now()) / 1000)) });
-    }, ms);
+    // setTimeout waits at most 2^31-1 ms (24.8 days; longer runs at once):
+    // a lease further away is waited for in steps.
+    const arm = () => {
+      const ms = Math.max(0, end.getTime() - before - Date.now());
+      lease.timer = setTimeout(() => {
+        if (ms > MAX_TIMEOUT_MS) return arm();
+        lease.timer = null;
+        cb({ expiresAt: end, secondsLeft: Math.max(0, Math.round((end.getTime() - Date.now()) / 1000)) });
+      }, Math.min(ms, MAX_TIMEOUT_MS));
+    };
+    arm();
   }
   const storage = o.storage === undefined ? globalThis.localStorage ?? null : o.storage;
   const doFetch = o.fetch ?? globalThis.fetch.bind(globalThis);

@@ -327,6 +327,9 @@ func loadLease(get func(string) string, p *problems) Lease {
 			}
 		}
 	}
+	if !l.Renew && l.RenewMax > 0 && l.Max > 0 {
+		p.bad("SESSION_RENEW_MAX", get("SESSION_RENEW_MAX"), "SESSION_RENEW_MAX has no effect without SESSION_RENEW=true (renewals are off)")
+	}
 	if l.Renew && l.RenewMax == 0 && l.Max > 0 {
 		p.bad("SESSION_RENEW_MAX", "", "SESSION_RENEW=true needs SESSION_RENEW_MAX of at least 1 (how many times a lease may be renewed)")
 	}

@@ -18,8 +18,9 @@
 // destroyed, so that sweeps on several instances destroy it once, a claim
 // whose sweep died is retaken after ClaimTTL, and a stale claim never
 // destroys a newer session of the same user: no new session can be leased
-// while an ended lease is not destroyed, and a destroy call is bounded by
-// DestroyTimeout, well inside ClaimTTL.
+// while an ended lease is not destroyed, and a claim outlives its destroy
+// call (a sweep's call is bounded by DestroyTimeout, well inside ClaimTTL;
+// a stop claims until ClaimTTL past its request's deadline).
 //
 // With Redis unreachable nothing is lost: a sweep that cannot read skips
 // (the next catches up), and starts go on without a lease (no ExpiresAt).
@@ -82,7 +83,8 @@ const (
 	// sweep tries again.
 	FailBackoff = 5 * time.Second
 	// PerSecond is the sweeps' share of CAR's 100 DestroySession requests a
-	// second, per project across every instance; the rest is left to stops.
+	// second (the account's), across every project and instance, split
+	// evenly between the projects; the rest is left to stops.
 	PerSecond = 50
 	// Workers is how many destroys one sweep runs at once.
 	Workers = 8
@@ -157,7 +159,7 @@ func (s *Service) Start(ctx context.Context, in session.StartInput, lockOnly boo
 	if guest {
 		owner = in.HostUserID
 	}
-	l, err := st.LeaseCheck(ctx, in.ProjectID, owner, s.o.Cooldown)
+	lp, l, err := s.lookup(ctx, in.ProjectID, owner)
 	leased := err == nil // Redis trouble: a start without a lease
 	if leased {
 		switch l.State {
@@ -167,9 +169,10 @@ func (s *Service) Start(ctx context.Context, in session.StartInput, lockOnly boo
 			}
 			// The cooldown is over and no sweep ended the session yet: end
 			// it now, then start as a newcomer.
-			if err := s.endOwn(ctx, in.ProjectID, owner); err != nil {
+			if err := s.endOwn(ctx, lp, owner); err != nil {
 				return line.Result{}, err
 			}
+			lp, l = in.ProjectID, queue.Lease{}
 		}
 	}
 	res, err := s.o.Inner.Start(ctx, in, lockOnly)
@@ -180,13 +183,24 @@ func (s *Service) Start(ctx context.Context, in session.StartInput, lockOnly boo
 		if l.State == queue.LeaseActive {
 			res.ExpiresAt = l.End
 		}
+		// A guest with a live lease of its own leaves the room when that
+		// lease ends (DestroySession takes its UserId out of it).
+		if _, own, err := s.lookup(ctx, in.ProjectID, in.UserID); err == nil && own.State == queue.LeaseActive &&
+			(res.ExpiresAt.IsZero() || own.End.Before(res.ExpiresAt)) {
+			res.ExpiresAt = own.End
+		}
 		return res, nil
 	}
-	nl, err := st.LeaseCreate(ctx, in.ProjectID, owner, s.o.Max, s.o.Cooldown)
+	// A user whose lease runs in another project gets its concurrency back
+	// (one per UserId): that lease keeps its end.
+	nl, err := st.LeaseCreate(ctx, lp, owner, s.o.Max, s.o.Cooldown)
 	switch {
 	case err != nil:
-		// Redis failed in between: the session goes without a lease, as
-		// in degraded mode.
+		// Redis failed in between: a new session goes without a lease, as
+		// in degraded mode; a reconnect's live lease still ends it.
+		if l.State == queue.LeaseActive {
+			res.ExpiresAt = l.End
+		}
 		return res, nil
 	case nl.State != queue.LeaseActive:
 		// The lease ended while this start ran: the session just handed is
@@ -195,6 +209,32 @@ func (s *Service) Start(ctx context.Context, in session.StartInput, lockOnly boo
 	}
 	res.ExpiresAt = nl.End
 	return res, nil
+}
+
+// lookup reads the user's lease in project or, when it has none there, in
+// another allowed project: CAR keeps one session per UserId whatever the
+// ProjectId, and DestroySession takes only the UserId, so a lease of
+// another project (live, ended or cooling) is this user's session too. It
+// returns the project holding the lease.
+func (s *Service) lookup(ctx context.Context, project, user string) (string, queue.Lease, error) {
+	st := s.o.Store
+	l, err := st.LeaseCheck(ctx, project, user, s.o.Cooldown)
+	if err != nil || l.State != queue.LeaseNone {
+		return project, l, err
+	}
+	for _, p := range s.o.Projects {
+		if p == project {
+			continue
+		}
+		o, err := st.LeaseCheck(ctx, p, user, s.o.Cooldown)
+		if err != nil {
+			return project, o, err
+		}
+		if o.State != queue.LeaseNone {
+			return p, o, nil
+		}
+	}
+	return project, l, nil
 }
 
 // endOwn destroys the session of the user's own ended lease.
@@ -246,8 +286,20 @@ func (s *Service) Stop(ctx context.Context, userID string) error {
 		gen     int64
 	}
 	var claimed []mine
+	// The stop's DestroySession may be in flight until the request's
+	// deadline (REQUEST_TIMEOUT may be far longer than ClaimTTL): its claim
+	// lasts ClaimTTL past that, so that no sweep retakes it, and no newer
+	// session is leased, while the call can still reach CAR.
+	claim := ClaimTTL
+	if dl, ok := ctx.Deadline(); ok {
+		claim += max(0, time.Until(dl))
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, ClaimTTL-DestroyTimeout)
+		defer cancel()
+	}
 	for _, p := range s.o.Projects {
-		l, err := st.LeaseEnd(ctx, p, userID, ClaimTTL, s.o.Cooldown)
+		l, err := st.LeaseEnd(ctx, p, userID, claim, s.o.Cooldown)
 		if err != nil {
 			break // degraded: a lease left live ends at its time
 		}
@@ -281,6 +333,13 @@ func (s *Service) Renew(ctx context.Context, userID, project string) (Renewal, e
 		return Renewal{}, fault.New(fault.Forbidden, "renewals are off (SESSION_RENEW)")
 	}
 	l, err := s.o.Store.LeaseRenew(ctx, project, userID, s.o.Max, s.o.RenewMax, s.o.Cooldown)
+	if err == nil && l.State == queue.LeaseNone && len(s.o.Projects) > 1 {
+		// The user's lease may run in another project (lookup).
+		var lp string
+		if lp, _, err = s.lookup(ctx, project, userID); err == nil && lp != project {
+			l, err = s.o.Store.LeaseRenew(ctx, lp, userID, s.o.Max, s.o.RenewMax, s.o.Cooldown)
+		}
+	}
 	if err != nil {
 		return Renewal{}, &fault.Error{Kind: fault.Unavailable, Message: "the lease could not be renewed now; try again",
 			RetryAfter: 2 * time.Second, Err: err}
@@ -365,11 +424,21 @@ func (s *Service) sweepInRequest(ctx context.Context, project string) {
 	if dl, ok := ctx.Deadline(); ok && dl.Add(-InRequestTime/2).Before(until) {
 		until = dl.Add(-InRequestTime / 2)
 	}
-	r := s.sweep(ctx, project, InRequestLeases, until)
+	// The caller hanging up does not abort the destroys it claimed (each
+	// would burn a claim of the shared rate and leave its session running):
+	// until bounds them, well inside the request's own deadline.
+	r := s.sweep(context.WithoutCancel(ctx), project, InRequestLeases, until)
 	if r.Claimed > 0 {
 		s.o.Logger.Info("lease sweep in a request", "project", project, "claimed", r.Claimed, "destroyed", r.Destroyed,
 			"failed", r.Failed)
 	}
+}
+
+// perSecond is each project's share of PerSecond: CAR's rate limits are
+// the account's, not a project's, and each project's claims are counted
+// under its own keys.
+func (s *Service) perSecond() int {
+	return max(1, PerSecond/max(1, len(s.o.Projects)))
 }
 
 // minSweepTime is the least time worth claiming a lease with.
@@ -384,7 +453,7 @@ func (s *Service) sweep(ctx context.Context, project string, limit int, until ti
 		if time.Until(until) < minSweepTime {
 			break
 		}
-		c, err := s.o.Store.LeaseClaim(ctx, project, min(limit-r.Claimed, Workers), ClaimTTL, PerSecond)
+		c, err := s.o.Store.LeaseClaim(ctx, project, min(limit-r.Claimed, Workers), ClaimTTL, s.perSecond())
 		if err != nil {
 			r.Skipped = true
 			return r

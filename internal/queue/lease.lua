@@ -85,12 +85,21 @@ local function touch()
   for _, k in ipairs({LEASES, ENDS, CLAIMS, GEN, COOL}) do redis.call('PEXPIRE', k, horizon - now + KEEP) end
 end
 
+-- newgen returns a generation no lease had. A missing counter (the store
+-- lost its data: FLUSHALL, a failover to an empty replica, or a week
+-- unused) starts from the clock, ms x 1000, above any generation handed
+-- before: a claim still in flight from before never matches a new lease.
+local function newgen()
+  if redis.call('EXISTS', GEN) == 0 then redis.call('SET', GEN, string.format('%.0f', now * 1000)) end
+  return redis.call('INCR', GEN)
+end
+
 -- rearm makes an ended lease a new generation, not claimed and not
 -- destroyed: a session handed after its end (a start that raced it) is
 -- destroyed by the next sweep, and a claim on the older generation cannot
 -- mark it done.
 local function rearm(l)
-  l.g, l.c, l.d = redis.call('INCR', GEN), 0, 0
+  l.g, l.c, l.d = newgen(), 0, 0
   if l.e > now then l.e = now end
   write(user, l)
   redis.call('ZREM', CLAIMS, user)
@@ -111,7 +120,7 @@ ops.create = function()
   -- ARGV 4: lease ms, 5: cooldown ms. A live lease keeps its end.
   local l = read(user)
   if not l then
-    l = {e = second(tonumber(ARGV[4])), g = redis.call('INCR', GEN), r = 0, c = 0, d = 0}
+    l = {e = second(tonumber(ARGV[4])), g = newgen(), r = 0, c = 0, d = 0}
     write(user, l)
     redis.call('ZADD', ENDS, l.e, user)
     return state(l, 0)
