@@ -529,3 +529,25 @@ func TestModuleForgetWhileWaiting(t *testing.T) {
 		})
 	}
 }
+
+// A heartbeat the function cannot answer for now (503 Unavailable while the
+// line's store is in trouble, a gateway's 503 page, a 429) is not an end:
+// the next beat goes out as usual, and the one after it too.
+func TestModuleHeartbeatOutlivesTransientFailures(t *testing.T) {
+	f := newFake(t, reply{200, "", started, 0})
+	f.routes = map[string][]reply{"POST /session/alive": {
+		{503, "30", `{"Error":{"Code":"Unavailable","Message":"the waiting line's store did not answer"},"RequestId":"a1"}`, 0},
+		{503, "", `<html><body>503 Service Temporarily Unavailable</body></html>`, 0},
+		{429, "1", `{"Error":{"Code":"TooManyRequests","Message":"slow down"},"RequestId":"a3"}`, 0},
+		{200, "", `{"UserId":"u1","Holding":true,"HeartbeatSeconds":1,"RequestId":"a4"}`, 0},
+	}}
+	run[any](t, f, `
+		const broker = createBroker({ userId: "u1", heartbeatSeconds: 0.3 });
+		await broker.start({ clientSession: "cs" });
+		await new Promise((ok) => setTimeout(ok, 2700));
+		await broker.stop();
+		return null;`)
+	if n := count(f.requests(), "POST /session/alive"); n < 5 {
+		t.Fatalf("%d heartbeats in 2.7 s (0.3 s apart through three failures, then 1 s): %v", n, f.requests())
+	}
+}
