@@ -457,3 +457,24 @@ func TestLinePerIPCapCannotBeDodged(t *testing.T) {
 		}
 	}
 }
+
+// A proxy whose address is in a range that is not globally reachable but
+// that net/netip does not call private (RFC 6598's 100.64.0.0/10, where
+// carrier NATs and cloud load balancers put their own addresses; 198.18.0.0/15)
+// is a proxy, not a client: without TRUSTED_PROXY_CIDRS its address must not
+// put the whole line under one QUEUE_MAX_PER_IP cap, and the operator is
+// told to trust it.
+func TestLineSharedAddressSpaceProxyIsNotCapped(t *testing.T) {
+	for _, proxy := range []string{"100.64.7.9", "100.127.255.1", "198.18.0.10"} {
+		t.Run(proxy, func(t *testing.T) {
+			e := newLineEnv(t, 1, caremu.Options{Concurrency: 1}, map[string]string{"QUEUE_MAX_PER_IP": "2"})
+			wantStarted(t, e.start("a"))
+			for i, user := range []string{"u1", "u2", "u3", "u4"} {
+				wantWait(t, e.do(proxy, "POST", "/session", `{"UserId":"`+user+`","ClientSession":"cs"}`), i+1)
+			}
+			if !strings.Contains(e.logs.String(), "TRUSTED_PROXY_CIDRS") {
+				t.Errorf("no warning naming TRUSTED_PROXY_CIDRS:\n%s", e.logs.String())
+			}
+		})
+	}
+}
