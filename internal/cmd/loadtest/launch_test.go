@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"carbroker/internal/caremu"
+	"carbroker/internal/redistest"
+	"carbroker/internal/resp"
 )
 
 // The launch scenario's checks bite: a user refused NoIdle after a later
@@ -32,5 +36,28 @@ func TestCheckLaunch(t *testing.T) {
 	a.degraded = []window{{at(5.9), at(6.1)}} // that refusal came from a start served without the line
 	if res := checkLaunch([]*launchUser{a, b, c, d}, calls); res.fifo != 0 || res.degraded != 1 {
 		t.Fatalf("a degraded start counted against the line: %+v", res)
+	}
+}
+
+// The leftover check holds the line to docs/queue.md: every key has a TTL
+// but each project's epoch (which must outlive any window, or a loss would
+// go unnoticed). Before, make loadtest failed on the epoch of every run.
+func TestRedisLeftovers(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := resp.New(resp.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	ctx := context.Background()
+	for _, cmd := range [][]any{
+		{"HSET", "{carbroker}:cap-loadtest:epoch", "id", "7", "born", "1"},
+		{"SET", "{carbroker}:cap-loadtest:line", "x", "PX", "60000"},
+		{"SET", "{carbroker}:cap-loadtest:stray", "x"},
+	} {
+		if _, err := rdb.Do(ctx, cmd...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := redisLeftovers(ctx, srv.Addr())
+	if len(got) != 1 || !strings.Contains(got[0], ":stray") {
+		t.Fatalf("leftovers %q, want only the stray key", got)
 	}
 }
