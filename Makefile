@@ -74,7 +74,8 @@ remove: ## delete the Function URL and the function (STAGE, VARIANT as deployed)
 
 smoke: ## post-deploy check against a deployed function: make smoke URL=https://…
 	@test -n "$(URL)" || { echo "usage: make smoke URL=https://your-function-url"; exit 2; }
-	$(GO) run ./internal/cmd/smoke -url "$(URL)" $(SMOKE_FLAGS)
+	@# not echoed: SMOKE_FLAGS may hold a ClientSession or a token (the command prints what it sends, masked)
+	@$(GO) run ./internal/cmd/smoke -url "$(URL)" $(SMOKE_FLAGS)
 
 fuzz: ## every fuzz target for FUZZTIME each; reports every failure at the end
 	GO=$(GO) FUZZTIME=$(FUZZTIME) .ci/fuzz

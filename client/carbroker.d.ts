@@ -141,7 +141,11 @@ export interface Broker {
    * the DELETE at once with fetch's keepalive, without waiting or retrying.
    */
   stop(options?: { signal?: AbortSignal; keepalive?: boolean }): Promise<{ UserId: string; RequestId: string }>;
-  /** Drops the kept ticket (the next start in ticket mode gets a new UserId) and stops the heartbeat. */
+  /**
+   * Drops the kept ticket (the next start in ticket mode gets a new UserId) and stops the heartbeat.
+   * A start under way rejects with an AbortError (its reply, if one is on the wire, is not read);
+   * it does not leave the line: its place lapses after QUEUE_ABANDON (stop() first to leave at once).
+   */
   forget(): void;
 }
 

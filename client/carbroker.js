@@ -313,7 +313,20 @@ export function createBroker(options = {}) {
       return call("DELETE", "/session", payload, { signal }).then((b) => { setLease(null); return b; });
     },
 
-    forget() { stopHeartbeat(); ticket.clear(); userId = o.userId ?? ""; setLease(null); },
+    forget() {
+      stopHeartbeat();
+      // A start under way would go on as a stranger (in ticket mode a new
+      // user at the end of the line), and a reply on the wire would bring
+      // the ticket back: end them first, their replies unread.
+      const forgotten = new DOMException("forgotten: forget() was called", "AbortError");
+      for (const run of runs) {
+        run.stop.abort(forgotten);
+        run.wire.abort(forgotten);
+      }
+      ticket.clear();
+      userId = o.userId ?? "";
+      setLease(null);
+    },
   };
 }
 

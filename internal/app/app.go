@@ -208,6 +208,11 @@ func serveHTTP(ctx context.Context, env Env, addr string, h http.Handler, cfg co
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	url := "http://" + ln.Addr().String()
+	if a, ok := ln.Addr().(*net.TCPAddr); ok && a.IP.IsUnspecified() {
+		// Every interface (0.0.0.0, [::]): name one a browser and curl on
+		// this machine reach, and that dev mode's Host guard answers.
+		url = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(a.Port))
+	}
 	log.Info("listening", "addr", ln.Addr().String())
 	if ready != nil {
 		ready(url)

@@ -42,6 +42,36 @@ func TestDevModePrintedCurlWorks(t *testing.T) {
 	}
 }
 
+// In a VM or container dev mode listens on every interface (-listen
+// 0.0.0.0:PORT, as docs/reference.md says): the console address and the
+// curl it prints still work from this machine, past its own Host guard.
+func TestDevModeAllInterfacesPrintsAWorkingCurl(t *testing.T) {
+	p := start(t, []string{"PATH=" + os.Getenv("PATH")}, "-dev", "-listen", "0.0.0.0:0")
+	var m []string
+	for deadline := time.Now().Add(10 * time.Second); m == nil && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		m = printedCurl.FindStringSubmatch(p.stdout.String())
+	}
+	if m == nil {
+		t.Fatalf("no curl printed:\n%s\n%s", p.stdout.String(), p.stderr.String())
+	}
+	res, err := http.Post(m[1], "application/x-www-form-urlencoded", strings.NewReader(m[2]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 || field(string(b), "ServerSession") == "" {
+		t.Fatalf("the printed curl (%s): %d %s\n%s", m[1], res.StatusCode, b, p.stdout.String())
+	}
+	console := regexp.MustCompile(`open (\S+) in a browser`).FindStringSubmatch(p.stdout.String())
+	if console == nil {
+		t.Fatalf("no console address printed:\n%s", p.stdout.String())
+	}
+	if st, body, _ := get(t, console[1]); st != 200 {
+		t.Fatalf("the printed console address %s: %d %s", console[1], st, body)
+	}
+}
+
 // devFunction starts the binary with -dev on a free port and returns its URL.
 func devFunction(t *testing.T, extraEnv ...string) (string, *proc) {
 	t.Helper()

@@ -41,3 +41,32 @@ func TestHostGuardListenAddress(t *testing.T) {
 		}
 	}
 }
+
+// Other spellings of loopback an attacker might try: the ones a rebinding
+// page cannot send (an IP literal, localhost itself) pass, every name and
+// every non-canonical numeric form (which a name server could answer for)
+// is refused, and an absolute-form request is judged by its URL's host, as
+// net/http sets it.
+func TestHostGuardSpellings(t *testing.T) {
+	h := hostGuard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), "127.0.0.1:9000")
+	for host, want := range map[string]int{
+		"localhost.": 200, "LOCALHOST.:9000": 200, "[::ffff:127.0.0.1]:9000": 200, "[0:0:0:0:0:0:0:1]:9000": 200, "[::1]": 200,
+		"localhost..": 403, "127.1:9000": 403, "2130706433": 403, "0x7f000001": 403, "127.000.000.001": 403,
+		"0.0.0.0:9000": 403, "[::]:9000": 403, "[::1%25lo]:9000": 403, "127.0.0.1.nip.io": 403, "localhost.evil.example": 403,
+		"[::ffff:7f00:2]:9000": 403, "127.0.0.1:9000:9000": 403,
+	} {
+		req := httptest.NewRequest("GET", "/dev/state", nil)
+		req.Host = host
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Errorf("Host %q: %d, want %d", host, rec.Code, want)
+		}
+	}
+	req := httptest.NewRequest("GET", "http://rebound.example:9000/dev/state", nil)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != 403 {
+		t.Errorf("absolute-form request for rebound.example: %d, want 403", rec.Code)
+	}
+}

@@ -109,8 +109,11 @@ func Handler(api http.Handler, o Options) http.Handler {
 			h.Set("Content-Type", f.typ)
 			h.Set("Cache-Control", "no-store")
 			h.Set("X-Content-Type-Options", "nosniff")
-			// The page loads nothing from outside this origin.
-			h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+			// The page loads nothing from outside this origin; what is
+			// pasted into its console may also call the dev server by its
+			// other loopback name (the page at localhost, the README's
+			// loop at 127.0.0.1), and nothing else.
+			h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' http://127.0.0.1:* http://localhost:*; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 			h.Set("Referrer-Policy", "no-referrer")
 			if r.Method == http.MethodGet {
 				_, _ = w.Write(b)

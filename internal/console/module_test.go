@@ -485,3 +485,69 @@ func TestModuleStopLeavesTheLineOnTheDevServer(t *testing.T) {
 		t.Fatal("bob is back in line after stop()")
 	}
 }
+
+// forget() while start() waits in line drops the identity for good: the
+// pending start ends (AbortError) instead of going on as a stranger (in
+// ticket mode a new user at the end of the line, with a heartbeat for it),
+// and a reply already on the wire does not bring the ticket back.
+func TestModuleForgetWhileWaiting(t *testing.T) {
+	queued := `{"UserId":"u1","Ticket":"T1","Queue":{"Position":2,"Ahead":1,"EtaSeconds":9},"RequestId":"q"}`
+	minted := `{"UserId":"u2","Ticket":"T2","ServerSession":"SS-2","RequestId":"s"}`
+	alive := `{"UserId":"u2","Holding":true,"HeartbeatSeconds":1,"RequestId":"a"}`
+	for _, tc := range []struct {
+		name  string
+		delay time.Duration // of the second poll: on the wire when forget() is called
+		wait  string        // how the page lets forget() fall
+	}{
+		{"sleeping", 0, `await seen;`},
+		{"poll on the wire", 800 * time.Millisecond, `await seen; await new Promise((ok) => setTimeout(ok, 1300));`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t, reply{200, "", stopped, 0})
+			f.routes = map[string][]reply{
+				"POST /session":       {{202, "1", queued, 0}, {202, "1", queued, tc.delay}, {200, "", minted, 0}},
+				"POST /session/alive": {{200, "", alive, 0}},
+			}
+			got := run[map[string]any](t, f, `
+				const broker = createBroker({ heartbeatSeconds: 0.5, storage: null });
+				let queued;
+				const seen = new Promise((ok) => { queued = ok; });
+				const outcome = broker.start({ clientSession: "cs", onQueue: queued }).then(() => "resolved", (e) => e.name);
+				`+tc.wait+`
+				broker.forget();
+				await fetch("/mark");
+				const start = await Promise.race([outcome, new Promise((ok) => setTimeout(() => ok("still pending"), 3000))]);
+				await new Promise((ok) => setTimeout(ok, 1500));
+				return { start, ticket: broker.ticket, userId: broker.userId };`)
+			reqs := f.requests()
+			if got["start"] != "AbortError" || got["ticket"] != "" || got["userId"] != "" {
+				t.Fatalf("after forget(): start %v, ticket %q, userId %q (requests %v)", got["start"], got["ticket"], got["userId"], reqs)
+			}
+			if later := after(reqs, "GET /mark"); len(later) > 0 {
+				t.Fatalf("requests after forget(): %v (all: %v)", later, reqs)
+			}
+		})
+	}
+}
+
+// A heartbeat the function cannot answer for now (503 Unavailable while the
+// line's store is in trouble, a gateway's 503 page, a 429) is not an end:
+// the next beat goes out as usual, and the one after it too.
+func TestModuleHeartbeatOutlivesTransientFailures(t *testing.T) {
+	f := newFake(t, reply{200, "", started, 0})
+	f.routes = map[string][]reply{"POST /session/alive": {
+		{503, "30", `{"Error":{"Code":"Unavailable","Message":"the waiting line's store did not answer"},"RequestId":"a1"}`, 0},
+		{503, "", `<html><body>503 Service Temporarily Unavailable</body></html>`, 0},
+		{429, "1", `{"Error":{"Code":"TooManyRequests","Message":"slow down"},"RequestId":"a3"}`, 0},
+		{200, "", `{"UserId":"u1","Holding":true,"HeartbeatSeconds":1,"RequestId":"a4"}`, 0},
+	}}
+	run[any](t, f, `
+		const broker = createBroker({ userId: "u1", heartbeatSeconds: 0.3 });
+		await broker.start({ clientSession: "cs" });
+		await new Promise((ok) => setTimeout(ok, 2700));
+		await broker.stop();
+		return null;`)
+	if n := count(f.requests(), "POST /session/alive"); n < 5 {
+		t.Fatalf("%d heartbeats in 2.7 s (0.3 s apart through three failures, then 1 s): %v", n, f.requests())
+	}
+}

@@ -355,3 +355,30 @@ func anchors(md string) map[string]bool {
 	}
 	return out
 }
+
+// The README's loop pasted into the console of a page of the dev server
+// opened as http://localhost:PORT/ (the address its Host guard's refusal
+// suggests, and a common habit), calling make run's printed
+// http://127.0.0.1:PORT: the page's Content-Security-Policy lets it through.
+func TestReadmeLoopFromALocalhostPage(t *testing.T) {
+	dev := startDev(t, nil)
+	tab := newTab(t)
+	port := dev.URL[strings.LastIndex(dev.URL, ":")+1:]
+	if err := chromedp.Do(tab.Ctx, chromedp.Navigate("http://localhost:"+port+"/carbroker.d.ts")); err != nil {
+		t.Fatal(err)
+	}
+	out, err := chromedp.Run(tab.Ctx, chromedp.Evaluate[string](`(async () => {
+`+readmeLoop(t)+`
+		try {
+			return await startSession(`+jsString(dev.URL)+`, { UserId: "demo-user", ClientSession: "dev-client-session" });
+		} catch (e) {
+			return "failed: " + e.message;
+		}
+	})()`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out == "" || strings.HasPrefix(out, "failed") {
+		t.Fatalf("the README's loop from http://localhost:%s/ to %s: %q", port, dev.URL, out)
+	}
+}

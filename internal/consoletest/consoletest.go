@@ -122,8 +122,9 @@ type Browser struct {
 }
 
 // StartBrowser launches Chromium with a fresh profile. Host names other than
-// 127.0.0.1 do not resolve inside it, so nothing leaves the machine even by
-// mistake (Tab.Outside still reports any attempt).
+// 127.0.0.1 (and localhost, mapped to it) do not resolve inside it, so
+// nothing leaves the machine even by mistake (Tab.Outside still reports any
+// attempt).
 func StartBrowser(path string) (*Browser, error) {
 	dir, err := os.MkdirTemp("", "carbroker-chromium-")
 	if err != nil {
@@ -139,7 +140,7 @@ func StartBrowser(path string) (*Browser, error) {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"),
+		chromedp.Flag("host-resolver-rules", "MAP localhost 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"),
 		chromedp.UserDataDir(dir),
 		chromedp.WindowSize(1280, 900),
 	)
@@ -235,13 +236,14 @@ func (t *Tab) Requests() []string {
 	return append([]string(nil), t.requests...)
 }
 
-// Outside returns the requests that were not for 127.0.0.1 (data: URLs
-// excepted: they never leave the page).
+// Outside returns the requests that were not for 127.0.0.1 or localhost
+// (which Chromium resolves to loopback itself; data: URLs excepted: they
+// never leave the page).
 func (t *Tab) Outside() []string {
 	var out []string
 	for _, r := range t.Requests() {
 		u, err := url.Parse(r)
-		if err != nil || (u.Scheme != "data" && u.Hostname() != "127.0.0.1") {
+		if err != nil || (u.Scheme != "data" && u.Hostname() != "127.0.0.1" && u.Hostname() != "localhost") {
 			out = append(out, r)
 		}
 	}

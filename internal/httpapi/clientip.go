@@ -4,6 +4,8 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+
+	"carbroker/internal/queue"
 )
 
 // clientIP is the one rule for the caller's address (CAR's UserIp): the
@@ -65,5 +67,5 @@ func inAny(a netip.Addr, ps []netip.Prefix) bool {
 
 // public reports whether CAR can schedule by the address.
 func public(a netip.Addr) bool {
-	return a.IsGlobalUnicast() && !a.IsPrivate()
+	return queue.Public(a)
 }

@@ -535,3 +535,61 @@ func TestLineVanishedHead(t *testing.T) {
 	e.tick(1100 * time.Millisecond)
 	wantStarted(t, e.start("next"))
 }
+
+// A client cannot make its address look non-public (and so uncapped) with
+// what it sends: a forwarding header is ignored from an untrusted peer and,
+// behind a trusted proxy that appends the real address, only the right-most
+// entry counts; an IPv4-mapped peer is the same address as the plain one.
+func TestLinePerIPCapCannotBeDodged(t *testing.T) {
+	spoofs := []string{"127.0.0.1", "10.0.0.1", "::ffff:10.0.0.1", "fe80::1%eth0", "::1", "192.168.1.1, 127.0.0.1"}
+	for _, c := range []struct {
+		name, trusted string
+		peer          func(i int) string
+		xff           func(spoof string) string
+	}{
+		{"no proxy trusted", "", func(int) string { return "198.51.100.7" }, func(s string) string { return s }},
+		{"behind a trusted proxy", "10.0.0.0/8", func(int) string { return "10.0.0.2" }, func(s string) string { return s + ", 198.51.100.7" }},
+		{"v4-mapped peer", "", func(i int) string {
+			if i%2 == 0 {
+				return "[::ffff:198.51.100.7]"
+			}
+			return "198.51.100.7"
+		}, func(s string) string { return s }},
+	} {
+		for _, spoof := range spoofs {
+			t.Run(c.name+" "+spoof, func(t *testing.T) {
+				e := newLineEnv(t, 1, caremu.Options{Concurrency: 1}, map[string]string{"QUEUE_MAX_PER_IP": "2", "TRUSTED_PROXY_CIDRS": c.trusted})
+				wantStarted(t, e.start("a"))
+				for i, user := range []string{"m1", "m2", "m3"} {
+					r := e.do(c.peer(i), "POST", "/session", `{"UserId":"`+user+`","ClientSession":"cs"}`, "X-Forwarded-For", c.xff(spoof))
+					if i < 2 {
+						wantWait(t, r, i+1)
+					} else if r.Status != 429 {
+						t.Fatalf("third place from one address claiming %q: %d %s", spoof, r.Status, r.Raw)
+					}
+				}
+			})
+		}
+	}
+}
+
+// A proxy whose address is in a range that is not globally reachable but
+// that net/netip does not call private (RFC 6598's 100.64.0.0/10, where
+// carrier NATs and cloud load balancers put their own addresses; 198.18.0.0/15)
+// is a proxy, not a client: without TRUSTED_PROXY_CIDRS its address must not
+// put the whole line under one QUEUE_MAX_PER_IP cap, and the operator is
+// told to trust it.
+func TestLineSharedAddressSpaceProxyIsNotCapped(t *testing.T) {
+	for _, proxy := range []string{"100.64.7.9", "100.127.255.1", "198.18.0.10"} {
+		t.Run(proxy, func(t *testing.T) {
+			e := newLineEnv(t, 1, caremu.Options{Concurrency: 1}, map[string]string{"QUEUE_MAX_PER_IP": "2"})
+			wantStarted(t, e.start("a"))
+			for i, user := range []string{"u1", "u2", "u3", "u4"} {
+				wantWait(t, e.do(proxy, "POST", "/session", `{"UserId":"`+user+`","ClientSession":"cs"}`), i+1)
+			}
+			if !strings.Contains(e.logs.String(), "TRUSTED_PROXY_CIDRS") {
+				t.Errorf("no warning naming TRUSTED_PROXY_CIDRS:\n%s", e.logs.String())
+			}
+		})
+	}
+}

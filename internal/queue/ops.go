@@ -196,7 +196,7 @@ func (s *Store) keyTTL() time.Duration { return 2*s.o.Abandon + 10*time.Second }
 // every user under one cap.
 func ipKey(ip string) string {
 	a, err := netip.ParseAddr(ip)
-	if err != nil || !a.Unmap().IsGlobalUnicast() || a.Unmap().IsPrivate() {
+	if err != nil || !Public(a) {
 		return ""
 	}
 	if !a.Is6() || a.Is4In6() {
@@ -207,4 +207,31 @@ func ipKey(ip string) string {
 		return ip
 	}
 	return p.String()
+}
+
+// Public reports whether an address can be a client's own on the Internet
+// (what CAR schedules by, what QUEUE_MAX_PER_IP counts): global unicast,
+// not private (RFC 1918, fc00::/7), and not in the ranges that are never
+// globally reachable although net/netip does not call them private: the
+// shared address space of carrier NATs and cloud load balancers
+// (100.64.0.0/10, RFC 6598), benchmarking (198.18.0.0/15), "this network"
+// (0.0.0.0/8) and the reserved 240.0.0.0/4. Such an address is a proxy's.
+func Public(a netip.Addr) bool {
+	a = a.Unmap()
+	if !a.IsGlobalUnicast() || a.IsPrivate() {
+		return false
+	}
+	for _, p := range nonGlobal {
+		if p.Contains(a) {
+			return false
+		}
+	}
+	return true
+}
+
+var nonGlobal = []netip.Prefix{
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("240.0.0.0/4"),
 }

@@ -177,7 +177,7 @@ func launch(ctx context.Context, o options, start launcher, hostile bool) (launc
 	rng := rand.New(rand.NewPCG(o.seed, 7))
 	users := make([]*launchUser, o.users)
 	for i := range users {
-		u := &launchUser{id: fmt.Sprintf("u%04d", i), ip: fmt.Sprintf("198.18.%d.%d", i/250, i%250+1)}
+		u := &launchUser{id: fmt.Sprintf("u%04d", i), ip: userIP(i)}
 		if rng.IntN(10) == 0 { // one in ten gives up after a few polls
 			u.abandons = 1 + rng.IntN(3)
 		}
@@ -439,4 +439,12 @@ func redisLeftovers(ctx context.Context, addr string) []string {
 		}
 	}
 	return out
+}
+
+// userIP is user i's own public address (sent in X-Forwarded-For over
+// loopback: a label, never dialled). Not 198.18.0.0/15 or another range that
+// is never a client's own: the function would not cap those per address,
+// and the line's per-IP accounting would go unmeasured.
+func userIP(i int) string {
+	return fmt.Sprintf("198.51.%d.%d", i/250, i%250+1)
 }

@@ -246,7 +246,7 @@ func leaseRun(ctx context.Context, o options, bin string) (leaseResult, error) {
 			if !sleepUntil(ctx, arrive) {
 				return
 			}
-			user, ip := fmt.Sprintf("u%04d", i), fmt.Sprintf("198.18.%d.%d", i/250, i%250+1)
+			user, ip := fmt.Sprintf("u%04d", i), userIP(i)
 			status, exp, err := fn.startLease(ctx, user, ip, cred)
 			if err != nil || status != 200 || exp.IsZero() {
 				problem("%s: start: %d %v (no ExpiresAt: %v)", user, status, err, exp.IsZero())
