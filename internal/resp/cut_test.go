@@ -141,3 +141,36 @@ func TestReproCutReplyIsNotRunTwice(t *testing.T) {
 		})
 	}
 }
+
+// A pooled connection the real server dropped while it sat idle (CLIENT
+// KILL, a restart) costs nothing: the next call takes a new connection and
+// succeeds at its first try.
+func TestPooledConnectionToAKilledOrRestartedServer(t *testing.T) {
+	rs := redistest.Start(t)
+	if !rs.IsReal() {
+		t.Skip("needs redis-server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl := New(Options{Addr: rs.Addr()})
+	defer cl.Close()
+	if _, err := cl.Do(ctx, "CLIENT", "SETNAME", "pooled"); err != nil {
+		t.Fatal(err)
+	}
+	admin := New(Options{Addr: rs.Addr()})
+	if _, err := admin.Do(ctx, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"); err != nil {
+		t.Fatal(err)
+	}
+	admin.Close()
+	time.Sleep(50 * time.Millisecond)
+	if r, err := cl.Do(ctx, "CLIENT", "GETNAME"); err != nil || r != nil {
+		t.Fatalf("after CLIENT KILL: %v %v, want a new (unnamed) connection", r, err)
+	}
+	if err := rs.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if r, err := cl.Do(ctx, "PING"); err != nil || r != "PONG" {
+		t.Fatalf("after a restart: %v %v", r, err)
+	}
+}
