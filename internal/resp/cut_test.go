@@ -2,6 +2,7 @@ package resp
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -172,5 +173,64 @@ func TestPooledConnectionToAKilledOrRestartedServer(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if r, err := cl.Do(ctx, "PING"); err != nil || r != "PONG" {
 		t.Fatalf("after a restart: %v %v", r, err)
+	}
+}
+
+// Many concurrent calls, a Redis that keeps stalling (a busy script), and deadlines that
+// end calls mid-reply: no call ever reads another call's reply (a
+// connection given up mid-call is closed, never pooled), and no goroutine
+// is left behind (TestMain).
+func TestNoCallReadsAnotherCallsReply(t *testing.T) {
+	rs := redistest.Start(t)
+	if !rs.IsReal() {
+		t.Skip("needs redis-server")
+	}
+	cl := New(Options{Addr: rs.Addr(), MaxIdle: 4})
+	defer cl.Close()
+	admin := New(Options{Addr: rs.Addr()})
+	defer admin.Close()
+	stop := time.Now().Add(1500 * time.Millisecond)
+	stall := NewScript("local t = redis.call('TIME'); local s = t[1] * 1e6 + t[2]; " +
+		"repeat t = redis.call('TIME') until t[1] * 1e6 + t[2] - s >= 10000; return 1")
+	if _, err := stall.Run(context.Background(), admin, nil); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for time.Now().Before(stop) {
+			_, _ = stall.Run(context.Background(), admin, nil) // Redis busy for 10 ms
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+	var mu sync.Mutex
+	var ok, failed int
+	for g := range 32 {
+		wg.Go(func() {
+			for i := 0; time.Now().Before(stop); i++ {
+				token := fmt.Sprintf("g%d-%d", g, i)
+				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(1+i%15)*time.Millisecond)
+				r, err := cl.Do(ctx, "ECHO", token)
+				cancel()
+				mu.Lock()
+				if err != nil {
+					if failed == 0 {
+						t.Logf("first failure: %v", err)
+					}
+					failed++
+				} else {
+					ok++
+				}
+				mu.Unlock()
+				if err == nil && string(r.([]byte)) != token {
+					t.Errorf("ECHO %s answered %s: another call's reply", token, r)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("%d calls answered, %d given up", ok, failed)
+	if ok == 0 || failed == 0 {
+		t.Fatalf("%d answered, %d given up: the test did not interrupt calls mid-way", ok, failed)
 	}
 }
