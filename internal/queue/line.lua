@@ -83,12 +83,13 @@ local function eta(pos)
   return math.floor(pos * span / n)
 end
 
--- lease takes the right to refresh the count for a second, on the line's
--- clock (the value is when it lapses; PX only cleans up), unless another
--- caller holds it. A refresh never releases it.
+-- lease takes the right to refresh the count for a second, unless another
+-- caller holds it: until the value (the line's clock) and at most a second
+-- of Redis's (PX: a clock ahead holds it no longer). A refresh never
+-- releases it.
 local function lease()
   local til = tonumber(redis.call('GET', LEASE) or '')
-  if til and til > now and til - now <= FRESH then return false end
+  if til and til > now then return false end
   redis.call('SET', LEASE, now + FRESH, 'PX', FRESH)
   return true
 end
