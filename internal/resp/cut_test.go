@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -232,5 +233,53 @@ func TestNoCallReadsAnotherCallsReply(t *testing.T) {
 	t.Logf("%d calls answered, %d given up", ok, failed)
 	if ok == 0 || failed == 0 {
 		t.Fatalf("%d answered, %d given up: the test did not interrupt calls mid-way", ok, failed)
+	}
+}
+
+// A TLS server that accepts and never answers the handshake costs the
+// call's deadline, and leaves no goroutine behind (TestMain).
+func TestStalledTLSHandshakeCostsTheDeadline(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var held []net.Conn
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // read nothing, answer nothing
+			mu.Unlock()
+		}
+	})
+	defer func() {
+		ln.Close()
+		wg.Wait()
+		mu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	o, err := ParseURL("rediss://:pw@" + ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := New(o)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	_, err = cl.Do(ctx, "PING")
+	if err == nil || time.Since(began) > time.Second {
+		t.Fatalf("a stalled handshake: %v after %v", err, time.Since(began))
+	}
+	if strings.Contains(err.Error(), "pw") {
+		t.Fatalf("the error quotes the password: %v", err)
 	}
 }

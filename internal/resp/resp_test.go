@@ -330,6 +330,17 @@ func TestTLS(t *testing.T) {
 	if last := seen[len(seen)-1]; !reflect.DeepEqual(last[0], [][]string{{"AUTH", "acct@pw"}, {"SELECT", "1"}}) {
 		t.Fatalf("login over TLS: %q", last)
 	}
+	// the connection is reused: what TLS sends after the handshake (session
+	// tickets) does not make it look dead
+	for range 3 {
+		time.Sleep(20 * time.Millisecond)
+		if _, err := cl.Do(ctx, "PING"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(srv.seen()); n != len(seen) {
+		t.Fatalf("%d TLS connections for 4 calls, want 1", n-len(seen)+1)
+	}
 }
 
 // Against a real redis-server: a password holding "@", "/", "?", "#"
