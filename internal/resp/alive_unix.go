@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"syscall"
+	"time"
 )
 
 // alive reports whether a pooled connection may carry a command: the
@@ -24,6 +25,10 @@ func (cn *conn) alive() bool {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
 		return true
+	}
+	// the last call's deadline (passed by now) would fail the peek
+	if err := nc.SetReadDeadline(time.Time{}); err != nil {
+		return false
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {

@@ -283,3 +283,23 @@ func TestStalledTLSHandshakeCostsTheDeadline(t *testing.T) {
 		t.Fatalf("the error quotes the password: %v", err)
 	}
 }
+
+// A connection whose last call had a deadline is reused after that
+// deadline passed: the deadline was the call's, not the connection's.
+func TestConnectionOutlivesItsCallsDeadline(t *testing.T) {
+	srv := newFakeServer(t, nil, okReply)
+	cl := New(Options{Addr: srv.addr()})
+	defer cl.Close()
+	for range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		_, err := cl.Do(ctx, "PING")
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := len(srv.seen()); n != 1 {
+		t.Fatalf("%d connections for 3 calls with a deadline each, want 1", n)
+	}
+}
