@@ -105,10 +105,13 @@ type Service struct {
 }
 
 // heldGrant is a session handed out while the store did not answer: its
-// user is marked a holder once the store answers again.
+// user is marked a holder once the store answers again. granted: the line
+// sent the user to CAR and could not record the grant; it is recorded
+// whole (the user leaves its place, the grant counts, a holder).
 type heldGrant struct {
 	project, user string
 	at            time.Time
+	granted       bool
 }
 
 // Bounds on the grants remembered while the store does not answer: how
@@ -190,6 +193,11 @@ func (s *Service) Start(ctx context.Context, in session.StartInput, lockOnly boo
 	}
 	after, derr := s.o.Store.Done(ctx, in.ProjectID, in.UserID, in.UserIP, o)
 	if o != queue.NoIdle {
+		if derr != nil && o == queue.Granted {
+			// handed a ServerSession the line could not record: recorded
+			// once the store answers (the user leaves its place, a holder)
+			s.hold(in.ProjectID, in.UserID, true)
+		}
 		return res, err
 	}
 	if derr != nil {
@@ -245,7 +253,7 @@ func (s *Service) degraded(ctx context.Context, in session.StartInput, lockOnly 
 	}
 	if err == nil && !lockOnly {
 		// handed a ServerSession: a holder once the store answers
-		s.hold(in.ProjectID, in.UserID)
+		s.hold(in.ProjectID, in.UserID, false)
 	}
 	return res, err
 }
@@ -282,18 +290,18 @@ func (s *Service) unknown() *Place {
 }
 
 // hold remembers a session handed out while the store did not answer.
-func (s *Service) hold(project, user string) {
+func (s *Service) hold(project, user string, granted bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.held) < maxHeld {
-		s.held = append(s.held, heldGrant{project: project, user: user, at: time.Now()})
+		s.held = append(s.held, heldGrant{project: project, user: user, at: time.Now(), granted: granted})
 	}
 }
 
 // markHeld records in the store (a few per request, inside the request:
 // nothing runs in the background) the sessions this instance handed out
-// while the store did not answer, so that their users' reconnects are a
-// holder's, not a newcomer's. It stops at the first failure: the store is
+// while the store did not answer, or whose grant it could not record, so
+// that their users' reconnects are a holder's, not a newcomer's. It stops at the first failure: the store is
 // still away, the rest waits for a later request.
 func (s *Service) markHeld(ctx context.Context) {
 	s.mu.Lock()
@@ -305,7 +313,13 @@ func (s *Service) markHeld(ctx context.Context) {
 		if time.Since(g.at) > heldFor {
 			continue
 		}
-		if err := s.o.Store.Mark(ctx, g.project, g.user); err != nil {
+		var err error
+		if g.granted {
+			_, err = s.o.Store.Done(ctx, g.project, g.user, "", queue.Granted)
+		} else {
+			err = s.o.Store.Mark(ctx, g.project, g.user)
+		}
+		if err != nil {
 			s.mu.Lock()
 			s.held = append(batch[i:], s.held...)
 			s.mu.Unlock()

@@ -83,6 +83,17 @@ local function eta(pos)
   return math.floor(pos * span / n)
 end
 
+-- lease takes the right to refresh the count for a second, unless another
+-- caller holds it: until the value (the line's clock) and at most a second
+-- of Redis's (PX: a clock ahead holds it no longer). A refresh never
+-- releases it.
+local function lease()
+  local til = tonumber(redis.call('GET', LEASE) or '')
+  if til and til > now then return false end
+  redis.call('SET', LEASE, now + FRESH, 'PX', FRESH)
+  return true
+end
+
 -- refused reports whether CAR answered NoIdle to anyone within the last
 -- second.
 local function refused()
@@ -146,9 +157,11 @@ end
 -- body is left at the top level's indentation.
 local function serve()
 if ARGV[12] ~= '' then
+  -- a fresh count; the lease is not released: it lapses after its second
+  -- (a count slower than that comes back after another caller took the
+  -- next lease, which releasing would hand to a third at once)
   redis.call('HSET', CAP, 'total', ARGV[10], 'running', ARGV[11], 'at', ARGV[12])
   redis.call('PEXPIRE', CAP, 60000)
-  redis.call('DEL', LEASE)
 end
 prune()
 
@@ -178,7 +191,7 @@ if op == 'poll' then
     end
   end
   local total, running, idle = count()
-  if idle < 0 and not nolease and redis.call('SET', LEASE, user, 'NX', 'PX', FRESH) then
+  if idle < 0 and not nolease and lease() then
     return {REFRESH, 0, 0, -1, -1, total, running}
   end
   local joined = false
@@ -258,7 +271,7 @@ elseif op == 'capacity' then
   local total, running, idle = count()
   local waiting = redis.call('ZCARD', LINE)
   if idle < 0 then
-    if not nolease and redis.call('SET', LEASE, 'capacity', 'NX', 'PX', FRESH) then
+    if not nolease and lease() then
       return {REFRESH, 0, waiting, -1, -1, total, running}
     end
     return {STALE, 0, waiting, -1, -1, total, running}

@@ -121,9 +121,13 @@ func (c *Client) Close() error {
 // for an error reply. The context's deadline bounds the whole call,
 // connecting included; its cancellation interrupts it.
 //
-// A call that finds a pooled connection dead before any reply (the server
-// restarted or closed it, the instance was frozen) is sent once more on a
-// new connection.
+// A pooled connection the server closed while it sat idle (a restart, its
+// idle timeout, a kill) is found before the command is written and
+// replaced. A command is sent again only when writing it failed on a
+// pooled connection (Redis runs no command it did not receive whole);
+// once written, it is never sent again: a reply cut short or lost may
+// follow a command that ran, and a script run twice (a renewal, a claim)
+// is not the same as once.
 func (c *Client) Do(ctx context.Context, args ...any) (any, error) {
 	cmd, err := appendCommand(nil, args)
 	if err != nil {
@@ -141,7 +145,7 @@ func (c *Client) Do(ctx context.Context, args ...any) (any, error) {
 			return reply, err
 		}
 		cn.nc.Close()
-		if reused && try == 0 && cn.read == 0 && stale(err) && ctx.Err() == nil {
+		if reused && try == 0 && !cn.wrote && stale(err) && ctx.Err() == nil {
 			continue
 		}
 		return nil, err
@@ -180,7 +184,11 @@ func (c *Client) get(ctx context.Context) (*conn, bool, error) {
 		o.nc.Close()
 	}
 	if cn != nil {
-		return cn, true, nil
+		if cn.alive() {
+			return cn, true, nil
+		}
+		cn.nc.Close()
+		return c.get(ctx)
 	}
 	cn, err := c.dial(ctx)
 	return cn, false, err
@@ -255,10 +263,10 @@ func (c *Client) dial(ctx context.Context) (*conn, error) {
 
 // conn is one connection.
 type conn struct {
-	nc   net.Conn
-	br   *bufio.Reader
-	used time.Time
-	read int // replies read since the last write: 0 means the server said nothing yet
+	nc    net.Conn
+	br    *bufio.Reader
+	used  time.Time
+	wrote bool // the last command was written whole: it may have run
 }
 
 // roundTrip writes one command and reads its reply; an error reply is
@@ -296,17 +304,17 @@ func (cn *conn) exchange(ctx context.Context, cmds []byte, n int) ([]any, error)
 			<-interrupted
 		}
 	}()
-	cn.read = 0
+	cn.wrote = false
 	if _, err := cn.nc.Write(cmds); err != nil {
 		return nil, cn.ctxErr(ctx, err)
 	}
+	cn.wrote = true
 	out := make([]any, n)
 	for i := range out {
 		r, err := readReply(cn.br, 0)
 		if err != nil {
 			return nil, cn.ctxErr(ctx, err)
 		}
-		cn.read++
 		out[i] = r
 	}
 	return out, nil

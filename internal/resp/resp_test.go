@@ -193,27 +193,30 @@ func TestLoginRefused(t *testing.T) {
 	}
 }
 
-// A pooled connection that the server closed is replaced once, and the
-// call succeeds; a connection that dies after answering part of a call is
-// not retried (the command may have run).
+// A pooled connection that the server closed while it sat idle is
+// replaced before the command is written, and the call succeeds; a
+// connection that dies after the command was written is not retried (the
+// command may have run: TestReproCutReplyIsNotRunTwice).
 func TestStaleConnectionIsReplaced(t *testing.T) {
-	srv := newFakeServer(t, nil, func(conn int, cmd []string) string {
-		if conn == 0 && cmd[0] == "GET" {
-			return "" // the first connection is gone by the second call
-		}
-		return okReply(conn, cmd)
-	})
+	srv := newFakeServer(t, nil, okReply)
 	cl := New(Options{Addr: srv.addr()})
 	defer cl.Close()
 	if _, err := cl.Do(context.Background(), "PING"); err != nil {
 		t.Fatal(err)
 	}
+	srv.mu.Lock()
+	srv.open[0].Close() // the server closes the idle connection
+	srv.mu.Unlock()
+	time.Sleep(50 * time.Millisecond) // its FIN arrives
 	r, err := cl.Do(context.Background(), "GET", "k")
 	if err != nil || string(r.([]byte)) != "hello" {
 		t.Fatalf("GET after the server closed the pooled connection: %v %v", r, err)
 	}
 	if n := len(srv.seen()); n != 2 {
 		t.Fatalf("%d connections, want 2", n)
+	}
+	if seen := srv.seen(); len(seen[0]) != 1 {
+		t.Fatalf("the closed connection carried %q, want the PING only", seen[0])
 	}
 }
 
@@ -326,6 +329,17 @@ func TestTLS(t *testing.T) {
 	seen := srv.seen()
 	if last := seen[len(seen)-1]; !reflect.DeepEqual(last[0], [][]string{{"AUTH", "acct@pw"}, {"SELECT", "1"}}) {
 		t.Fatalf("login over TLS: %q", last)
+	}
+	// the connection is reused: what TLS sends after the handshake (session
+	// tickets) does not make it look dead
+	for range 3 {
+		time.Sleep(20 * time.Millisecond)
+		if _, err := cl.Do(ctx, "PING"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(srv.seen()); n != len(seen) {
+		t.Fatalf("%d TLS connections for 4 calls, want 1", n-len(seen)+1)
 	}
 }
 
