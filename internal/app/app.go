@@ -183,7 +183,7 @@ func misconfigured(problem error) http.Handler {
 	reply := fault.Wrap(fault.Internal, msg, problem)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info, _ := invocation.FromContext(r.Context())
-		fault.Write(w, reply, info.RequestID)
+		httpapi.WriteError(w, reply, info.RequestID)
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"carbroker/internal/fault"
+	"carbroker/internal/httpapi"
 )
 
 // sealedEnv is the environment dev mode reads: the shell's, without the
@@ -70,7 +71,7 @@ func hostGuard(next http.Handler, listen string) http.Handler {
 		"another Host header is what a page rebinding its DNS name to this machine would send; open the console at http://localhost:PORT/")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !allowedHost(r, listenHost) {
-			fault.Write(w, refuse, "")
+			httpapi.WriteError(w, refuse, "")
 			return
 		}
 		next.ServeHTTP(w, r)

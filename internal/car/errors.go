@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"time"
 
 	tcerr "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
 
@@ -61,21 +60,16 @@ func Classify(action, code string) *fault.Error {
 		set(fault.Upstream, fault.Final, "CAR answered with an unreadable reply; try again")
 	case code == "ResourceNotFound.NoIdle":
 		set(fault.NoIdle, fault.Final, "no idle concurrency: all cloud instances are busy; try again shortly")
-		fe.RetryAfter = 5 * time.Second
 	case strings.HasPrefix(code, "RequestLimitExceeded"):
 		// One retry at most: retrying harder multiplies the load that
 		// caused the limit.
 		set(fault.RateLimited, fault.Once, "too many requests to CAR; slow down")
-		fe.RetryAfter = time.Second
 	case code == "FailedOperation.SlowDown":
 		set(fault.RateLimited, fault.Backoff, "a request for this user is already in progress; try again shortly")
-		fe.RetryAfter = time.Second
 	case code == CodeStopping:
 		set(fault.Unavailable, fault.Backoff, "the session is being stopped; try again shortly")
-		fe.RetryAfter = 2 * time.Second
 	case code == "ResourceUnavailable.Initialization":
 		set(fault.Unavailable, fault.Backoff, "the cloud instance is initialising; try again shortly")
-		fe.RetryAfter = 2 * time.Second
 	case code == "LimitExceeded.Role":
 		set(fault.RoleFull, fault.Final, "the room has no free seat for this role")
 	case code == CodeSessionNotFound:

@@ -37,6 +37,7 @@ import (
 	"carbroker/client"
 	"carbroker/internal/caremu"
 	"carbroker/internal/fault"
+	"carbroker/internal/httpapi"
 )
 
 //go:embed assets
@@ -131,7 +132,7 @@ func Handler(api http.Handler, o Options) http.Handler {
 		case r.URL.Path == "/dev/stop" && r.Method == http.MethodPost && o.Stop != nil:
 			stop(w, r, o.Stop)
 		case strings.HasPrefix(r.URL.Path, "/dev/"):
-			fault.Write(w, fault.New(fault.NotFound, "dev endpoints: GET /dev/state, POST /dev/connect, POST /dev/disconnect, POST /dev/stop"), "")
+			httpapi.WriteError(w, fault.New(fault.NotFound, "dev endpoints: GET /dev/state, POST /dev/connect, POST /dev/disconnect, POST /dev/stop"), "")
 		default:
 			api.ServeHTTP(w, r)
 		}
@@ -197,7 +198,7 @@ func state(w http.ResponseWriter, r *http.Request, o Options) {
 			v.Line.Waiting = append([]Waiter{}, ws...)
 		}
 	}
-	fault.WriteJSON(w, http.StatusOK, v)
+	httpapi.WriteJSON(w, http.StatusOK, v)
 }
 
 // userOf reads the {"UserId"} body of a dev endpoint, JSON only: a page of
@@ -205,7 +206,7 @@ func state(w http.ResponseWriter, r *http.Request, o Options) {
 // endpoints never grant.
 func userOf(w http.ResponseWriter, r *http.Request) (string, bool) {
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		fault.Write(w, fault.New(fault.Invalid, "Content-Type must be application/json"), "")
+		httpapi.WriteError(w, fault.New(fault.Invalid, "Content-Type must be application/json"), "")
 		return "", false
 	}
 	var in struct{ UserId string }
@@ -214,7 +215,7 @@ func userOf(w http.ResponseWriter, r *http.Request) (string, bool) {
 		err = json.Unmarshal(b, &in)
 	}
 	if err != nil || in.UserId == "" {
-		fault.Write(w, fault.New(fault.Invalid, `body must be {"UserId":"…"}`), "")
+		httpapi.WriteError(w, fault.New(fault.Invalid, `body must be {"UserId":"…"}`), "")
 		return "", false
 	}
 	return in.UserId, true
@@ -231,7 +232,7 @@ func connection(w http.ResponseWriter, r *http.Request, p Pool, connect bool) {
 	} else {
 		changed = p.Disconnect(user)
 	}
-	fault.WriteJSON(w, http.StatusOK, map[string]any{"UserId": user, "Changed": changed})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"UserId": user, "Changed": changed})
 }
 
 func stop(w http.ResponseWriter, r *http.Request, stopUser func(context.Context, string) error) {
@@ -240,10 +241,10 @@ func stop(w http.ResponseWriter, r *http.Request, stopUser func(context.Context,
 		return
 	}
 	if err := stopUser(r.Context(), user); err != nil {
-		fault.Write(w, err, "")
+		httpapi.WriteError(w, err, "")
 		return
 	}
-	fault.WriteJSON(w, http.StatusOK, map[string]any{"UserId": user})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"UserId": user})
 }
 
 // seconds rounds up, so a countdown reaches 0 only when the state ends.

@@ -1,11 +1,10 @@
-// Package fault is the broker's one error vocabulary.
+// Package fault is the broker's error vocabulary: kinds, retry classes and
+// the wait before a retry, with no HTTP (the transport maps kinds to
+// statuses and renders replies: httpapi/reply.go).
 //
 // Every failure a caller can see is a *Error with a Kind. What the client may
 // read (Kind, Message) is kept apart from what only operators need (the CAR
-// code, action, request id and the wrapped cause). Kind.Status is the one
-// table from kind to HTTP status, and Write (reply.go) the one renderer of
-// error replies: the HTTP API, the SCF runtime and a misconfigured function
-// all answer through it.
+// code, action, request id and the wrapped cause).
 package fault
 
 import (
@@ -60,7 +59,7 @@ type Error struct {
 	Action     string        // CAR action that failed, if any
 	Code       string        // CAR or SDK error code, if any (safe to log)
 	RequestID  string        // CAR RequestId, if any
-	RetryAfter time.Duration // a hint for 429/503; zero means none
+	RetryAfter time.Duration // when to try again, if not the kind's (see Wait); zero means the kind's
 	Err        error         // the cause; for operators, never rendered
 
 	// Retry says whether repeating the failed call may help, as the CAR
@@ -119,6 +118,25 @@ func (e *Error) Error() string {
 		s += ": " + e.Message
 	}
 	return s
+}
+
+// Wait is how long the caller should wait before trying again: RetryAfter
+// when set, otherwise the kind's own wait (the one home of these values:
+// 1 s for RateLimited, 5 s for NoIdle, 2 s for Unavailable), and zero for
+// a failure that trying again will not cure.
+func (e *Error) Wait() time.Duration {
+	if e.RetryAfter > 0 {
+		return e.RetryAfter
+	}
+	switch e.Kind {
+	case RateLimited:
+		return time.Second
+	case NoIdle:
+		return 5 * time.Second
+	case Unavailable:
+		return 2 * time.Second
+	}
+	return 0
 }
 
 // Unwrap returns the cause.

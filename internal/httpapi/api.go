@@ -4,9 +4,9 @@
 // It owns routing (native routes and the drop-in routes of Tencent's
 // car-server-demo, each rendered in its own style: errors.go, compat.go),
 // body decoding and validation, the allow-lists, CORS, the client-IP rule,
-// the request's time budget and the single log line per request. Errors
-// become statuses and bodies through package fault's one table and
-// renderer. NewFromConfig is the production wiring every mode serves.
+// the request's time budget and the single log line per request. The kind
+// → status table and the one JSON writer of the function's replies are in
+// reply.go. NewFromConfig is the production wiring every mode serves.
 package httpapi
 
 import (
@@ -267,7 +267,7 @@ func requestID(ctx context.Context) string {
 // reply writes a JSON body with its status.
 func (x *exchange) reply(status int, body any) {
 	x.status = status
-	fault.WriteJSON(x.w, status, body)
+	WriteJSON(x.w, status, body)
 }
 
 // cors sets CORS headers for allowed origins and answers preflights. It

@@ -55,28 +55,22 @@ func (a *api) fail(x *exchange, err error) {
 	x.route.style.failed(x, fe, minted, ticket)
 }
 
-// retryAfter is the Retry-After header value for an error, "" for none.
+// retryAfter is the Retry-After header value for an error (whole seconds,
+// rounded up, from fault.Error.Wait), "" for none.
 func retryAfter(fe *fault.Error) string {
-	d := fe.RetryAfter
+	d := fe.Wait()
 	if d <= 0 {
-		switch fe.Kind {
-		case fault.RateLimited:
-			d = time.Second
-		case fault.NoIdle, fault.Unavailable:
-			d = 2 * time.Second
-		default:
-			return ""
-		}
+		return ""
 	}
 	return strconv.Itoa(int((d + time.Second - 1) / time.Second))
 }
 
 // native is the style of the broker's own routes: HTTP statuses from the
-// one table (fault.Kind.Status) and fault's error body.
+// one table (Status, reply.go) and the error body Reply.
 type native struct{}
 
 func (native) failed(x *exchange, fe *fault.Error, minted auth.Identity, ticket string) {
-	status, body := fault.Render(fe, x.requestID)
+	status, body := Render(fe, x.requestID)
 	body.UserId, body.Ticket = minted.UserID, ticket
 	x.reply(status, body)
 }

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"carbroker/internal/fault"
+	"carbroker/internal/httpapi"
 )
 
 // integrationResponse is what API Gateway (isIntegratedResponse: true) and
@@ -52,7 +53,7 @@ func EncodeResponse(status int, header http.Header, body []byte) []byte {
 // failures, rendered by the function's one error renderer.
 func errorResponse(err error, requestID string) []byte {
 	w := newResponseBuffer()
-	fault.Write(w, err, requestID)
+	httpapi.WriteError(w, err, requestID)
 	return w.result(requestID, false)
 }
 

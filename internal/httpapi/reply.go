@@ -1,31 +1,33 @@
-package fault
+package httpapi
 
 import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+
+	"carbroker/internal/fault"
 )
 
 // statusOf is the one table from error kind to HTTP status.
 var statusOf = [...]int{
-	Internal:         http.StatusInternalServerError,
-	Invalid:          http.StatusBadRequest,
-	TooLarge:         http.StatusRequestEntityTooLarge,
-	Unauthenticated:  http.StatusUnauthorized,
-	Forbidden:        http.StatusForbidden,
-	NotFound:         http.StatusNotFound,
-	MethodNotAllowed: http.StatusMethodNotAllowed,
-	RoleFull:         http.StatusConflict,
-	RateLimited:      http.StatusTooManyRequests,
-	NoIdle:           http.StatusServiceUnavailable,
-	Unavailable:      http.StatusServiceUnavailable,
-	Timeout:          http.StatusGatewayTimeout,
-	Upstream:         http.StatusBadGateway,
-	SessionEnded:     http.StatusForbidden,
+	fault.Internal:         http.StatusInternalServerError,
+	fault.Invalid:          http.StatusBadRequest,
+	fault.TooLarge:         http.StatusRequestEntityTooLarge,
+	fault.Unauthenticated:  http.StatusUnauthorized,
+	fault.Forbidden:        http.StatusForbidden,
+	fault.NotFound:         http.StatusNotFound,
+	fault.MethodNotAllowed: http.StatusMethodNotAllowed,
+	fault.RoleFull:         http.StatusConflict,
+	fault.RateLimited:      http.StatusTooManyRequests,
+	fault.NoIdle:           http.StatusServiceUnavailable,
+	fault.Unavailable:      http.StatusServiceUnavailable,
+	fault.Timeout:          http.StatusGatewayTimeout,
+	fault.Upstream:         http.StatusBadGateway,
+	fault.SessionEnded:     http.StatusForbidden,
 }
 
-// Status is the HTTP status of the kind.
-func (k Kind) Status() int {
+// Status is the HTTP status of an error kind.
+func Status(k fault.Kind) int {
 	if k < 0 || int(k) >= len(statusOf) {
 		return http.StatusInternalServerError
 	}
@@ -34,7 +36,7 @@ func (k Kind) Status() int {
 
 // Reply is the JSON body of every native error reply, whoever renders it
 // (the HTTP API, the SCF runtime for an event it cannot decode, a
-// misconfigured function).
+// misconfigured function, the dev console).
 type Reply struct {
 	Error     ReplyError
 	RequestId string
@@ -51,12 +53,12 @@ type ReplyError struct {
 // Render returns the status and the body of err's reply: the kind's code
 // and the caller-safe message only, never the cause.
 func Render(err error, requestID string) (int, Reply) {
-	fe := As(err)
-	return fe.Kind.Status(), Reply{Error: ReplyError{Code: fe.Kind.String(), Message: fe.Message}, RequestId: requestID}
+	fe := fault.As(err)
+	return Status(fe.Kind), Reply{Error: ReplyError{Code: fe.Kind.String(), Message: fe.Message}, RequestId: requestID}
 }
 
-// Write writes err's reply (see Render).
-func Write(w http.ResponseWriter, err error, requestID string) {
+// WriteError writes err's reply (see Render).
+func WriteError(w http.ResponseWriter, err error, requestID string) {
 	status, body := Render(err, requestID)
 	if requestID != "" {
 		w.Header().Set("X-Request-Id", requestID)

@@ -1,4 +1,4 @@
-package fault_test
+package httpapi_test
 
 import (
 	"encoding/json"
@@ -9,15 +9,16 @@ import (
 	"testing"
 
 	"carbroker/internal/fault"
+	"carbroker/internal/httpapi"
 )
 
 func TestEveryKindHasAStatus(t *testing.T) {
 	for k := fault.Internal; k <= fault.SessionEnded; k++ {
-		if s := k.Status(); s < 400 || s > 599 {
+		if s := httpapi.Status(k); s < 400 || s > 599 {
 			t.Errorf("%v: status %d", k, s)
 		}
 	}
-	if s := fault.Kind(99).Status(); s != http.StatusInternalServerError {
+	if s := httpapi.Status(fault.Kind(99)); s != http.StatusInternalServerError {
 		t.Errorf("unknown kind: %d", s)
 	}
 }
@@ -38,8 +39,8 @@ func TestWriteRendersOnlyWhatTheCallerMayRead(t *testing.T) {
 	}
 	for _, c := range cases {
 		w := httptest.NewRecorder()
-		fault.Write(w, c.err, "req-1")
-		var got fault.Reply
+		httpapi.WriteError(w, c.err, "req-1")
+		var got httpapi.Reply
 		if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
 			t.Fatalf("not JSON: %q", w.Body)
 		}
@@ -59,7 +60,7 @@ func TestWriteRendersOnlyWhatTheCallerMayRead(t *testing.T) {
 // A message with <, > or & reads as written: the replies are JSON, not HTML.
 func TestWriteJSONDoesNotEscapeHTML(t *testing.T) {
 	rec := httptest.NewRecorder()
-	fault.Write(rec, fault.New(fault.Unauthenticated, "missing ticket: send Authorization: Bearer <ticket> & retry"), "r1")
+	httpapi.WriteError(rec, fault.New(fault.Unauthenticated, "missing ticket: send Authorization: Bearer <ticket> & retry"), "r1")
 	if got := rec.Body.String(); got != `{"Error":{"Code":"Unauthorized","Message":"missing ticket: send Authorization: Bearer <ticket> & retry"},"RequestId":"r1"}` {
 		t.Fatalf("body %s", got)
 	}
