@@ -44,7 +44,7 @@ test: ## vet, format check, and every test with the race detector (without it, s
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	@command -v $${CHROMIUM:-chromium} >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
-	  echo "make test: SKIPPING the browser tests (internal/console): chromium is not on PATH (apt-get install -y chromium, or set CHROMIUM)"
+	  echo "make test: SKIPPING the browser tests (internal/dev/console): chromium is not on PATH (apt-get install -y chromium, or set CHROMIUM)"
 	@if command -v redis-server >/dev/null 2>&1; then echo "make test: the waiting-line suites use a real redis-server ($$(command -v redis-server))"; \
 	  else echo "make test: redis-server is not on PATH: the waiting-line suites use the embedded store (miniredis) instead (apt-get install -y redis-server for the real one)"; fi
 	@if [ "$$($(GO) env CGO_ENABLED)" = 1 ]; then race=-race; else race=; \

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/caremu"
+	"carbroker/internal/dev/caremu"
 )
 
 // HTTP mode without CAR credentials refuses to start, and says how to give

@@ -8,11 +8,11 @@ import (
 	"strings"
 	"time"
 
-	"carbroker/internal/caremu"
 	"carbroker/internal/config"
-	"carbroker/internal/console"
+	"carbroker/internal/dev/caremu"
+	"carbroker/internal/dev/console"
+	"carbroker/internal/dev/memredis"
 	"carbroker/internal/httpapi"
-	"carbroker/internal/memredis"
 	"carbroker/internal/queue"
 )
 

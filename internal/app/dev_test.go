@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/caremu"
+	"carbroker/internal/dev/caremu"
 )
 
 var printedCurl = regexp.MustCompile(`curl -s -X POST (\S+) -d '([^']*)'`)

@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"carbroker/internal/config"
-	"carbroker/internal/console"
+	"carbroker/internal/dev/console"
+	"carbroker/internal/dev/memredis"
 	"carbroker/internal/httpapi"
 	"carbroker/internal/line"
-	"carbroker/internal/memredis"
 	"carbroker/internal/queue"
 	"carbroker/internal/session"
 )

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/memredis"
+	"carbroker/internal/dev/memredis"
 	"carbroker/internal/queue"
 )
 

@@ -16,10 +16,10 @@ import (
 
 	"go.uber.org/goleak"
 
-	"carbroker/internal/build"
-	"carbroker/internal/caremu"
-	"carbroker/internal/scf/scftest"
-	"carbroker/internal/testkit"
+	"carbroker/internal/dev/caremu"
+	"carbroker/internal/testing/build"
+	"carbroker/internal/testing/scftest"
+	"carbroker/internal/testing/testkit"
 )
 
 // The end-to-end tests start the built binary and act as the SCF runtime

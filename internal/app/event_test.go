@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/caremu"
-	"carbroker/internal/scf/scftest"
+	"carbroker/internal/dev/caremu"
+	"carbroker/internal/testing/scftest"
 )
 
 func TestEventModePingAndInvoke(t *testing.T) {

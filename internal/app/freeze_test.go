@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/caremu"
+	"carbroker/internal/dev/caremu"
 )
 
 // A function process frozen (as SCF freezes an instance between

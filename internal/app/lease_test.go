@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/caremu"
-	"carbroker/internal/redistest"
-	"carbroker/internal/scf/scftest"
+	"carbroker/internal/dev/caremu"
+	"carbroker/internal/testing/redistest"
+	"carbroker/internal/testing/scftest"
 )
 
 // The timer trigger's event, through the real binary's Go1 runtime with

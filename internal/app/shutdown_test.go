@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/caremu"
-	"carbroker/internal/scf/scftest"
+	"carbroker/internal/dev/caremu"
+	"carbroker/internal/testing/scftest"
 )
 
 // On SIGTERM the HTTP server stops accepting, finishes the request in

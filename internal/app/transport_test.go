@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/caremu"
+	"carbroker/internal/dev/caremu"
 )
 
 // outcome is what a client observes of one request, whatever the transport.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/caremu"
+	"carbroker/internal/dev/caremu"
 )
 
 // The web-function shape, with TRUSTED_PROXY_CIDRS=127.0.0.1/32 set (as an

@@ -11,7 +11,7 @@ import (
 	"carbroker/internal/auth"
 	"carbroker/internal/config"
 	"carbroker/internal/fault"
-	"carbroker/internal/testkit"
+	"carbroker/internal/testing/testkit"
 )
 
 // clock is a settable clock for Options.Now.

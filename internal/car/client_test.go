@@ -11,8 +11,8 @@ import (
 
 	"carbroker/internal/calllog"
 	"carbroker/internal/car"
-	"carbroker/internal/caremu"
 	"carbroker/internal/credential"
+	"carbroker/internal/dev/caremu"
 	"carbroker/internal/fault"
 )
 

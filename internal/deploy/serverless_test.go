@@ -16,7 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"carbroker/internal/config"
-	"carbroker/internal/pack"
+	"carbroker/internal/deploy/pack"
 )
 
 // ExpectedVariables are the broker's settings: serverless.yml and every

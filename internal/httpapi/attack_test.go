@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/caremu"
+	"carbroker/internal/dev/caremu"
 	"carbroker/internal/queue"
-	"carbroker/internal/redistest"
+	"carbroker/internal/testing/redistest"
 )
 
 // appliesBy counts the ApplyConcurrent calls CAR received for the users

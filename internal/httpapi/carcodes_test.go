@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"carbroker/internal/caremu"
+	"carbroker/internal/dev/caremu"
 )
 
 // lastRequestLog is the last "request" log line, decoded.

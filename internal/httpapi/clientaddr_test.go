@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"carbroker/internal/car"
-	"carbroker/internal/caremu"
 	"carbroker/internal/config"
+	"carbroker/internal/dev/caremu"
 	"carbroker/internal/httpapi"
-	"carbroker/internal/testkit"
+	"carbroker/internal/testing/testkit"
 )
 
 // A function that cannot see client addresses (no trusted proxy: every

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"carbroker/internal/caremu"
+	"carbroker/internal/dev/caremu"
 )
 
 // The drop-in routes answer HTTP 200 with the demo's codes, echoing the

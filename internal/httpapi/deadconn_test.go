@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"carbroker/internal/car"
-	"carbroker/internal/caremu"
 	"carbroker/internal/config"
+	"carbroker/internal/dev/caremu"
 	"carbroker/internal/httpapi"
-	"carbroker/internal/testkit"
+	"carbroker/internal/testing/testkit"
 )
 
 // The tests in this file run the production wiring, with the production

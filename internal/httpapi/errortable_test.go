@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/caremu"
+	"carbroker/internal/dev/caremu"
 )
 
 // TestErrorTable walks every row of the error table (docs/reference.md) through the

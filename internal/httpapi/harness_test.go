@@ -15,11 +15,11 @@ import (
 
 	"carbroker/internal/auth"
 	"carbroker/internal/car"
-	"carbroker/internal/caremu"
 	"carbroker/internal/config"
+	"carbroker/internal/dev/caremu"
 	"carbroker/internal/httpapi"
 	"carbroker/internal/session"
-	"carbroker/internal/testkit"
+	"carbroker/internal/testing/testkit"
 )
 
 // env is the real wiring under test: HTTP API → use case → CAR client →

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/caremu"
+	"carbroker/internal/dev/caremu"
 	"carbroker/internal/resp"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/caremu"
+	"carbroker/internal/dev/caremu"
 )
 
 // CAR keeps one session per UserId whatever its ProjectId, and

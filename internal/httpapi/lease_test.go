@@ -14,14 +14,14 @@ import (
 
 	"carbroker/internal/auth"
 	"carbroker/internal/car"
-	"carbroker/internal/caremu"
 	"carbroker/internal/config"
+	"carbroker/internal/dev/caremu"
 	"carbroker/internal/httpapi"
 	"carbroker/internal/lease"
 	"carbroker/internal/queue"
-	"carbroker/internal/redistest"
 	"carbroker/internal/session"
-	"carbroker/internal/testkit"
+	"carbroker/internal/testing/redistest"
+	"carbroker/internal/testing/testkit"
 )
 
 // sweeper is the timer trigger's entry point of the API.

@@ -13,13 +13,13 @@ import (
 
 	"carbroker/internal/auth"
 	"carbroker/internal/car"
-	"carbroker/internal/caremu"
 	"carbroker/internal/config"
+	"carbroker/internal/dev/caremu"
 	"carbroker/internal/httpapi"
 	"carbroker/internal/queue"
-	"carbroker/internal/redistest"
 	"carbroker/internal/session"
-	"carbroker/internal/testkit"
+	"carbroker/internal/testing/redistest"
+	"carbroker/internal/testing/testkit"
 )
 
 // lineEnv is several function instances sharing one Redis and one CAR

@@ -8,7 +8,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"carbroker/internal/auth"
-	"carbroker/internal/caremu"
+	"carbroker/internal/dev/caremu"
 )
 
 // TestNoSecretInLogsInAnyMode runs a full flow in every mode — starts,

@@ -16,7 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"carbroker/internal/auth"
-	"carbroker/internal/caremu"
+	"carbroker/internal/dev/caremu"
 )
 
 const (

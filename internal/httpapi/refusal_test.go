@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"carbroker/internal/caremu"
+	"carbroker/internal/dev/caremu"
 )
 
 // Every refusal is a clear error and changes nothing: no CAR call.

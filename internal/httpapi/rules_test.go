@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"carbroker/internal/auth"
-	"carbroker/internal/caremu"
+	"carbroker/internal/dev/caremu"
 )
 
 // enqueue is the demo's /Enqueue for user from its own address.

@@ -8,10 +8,10 @@ import (
 
 	"carbroker/internal/line"
 	"carbroker/internal/queue"
-	"carbroker/internal/redistest"
 	"carbroker/internal/resp"
 	"carbroker/internal/session"
-	"carbroker/internal/testkit"
+	"carbroker/internal/testing/redistest"
+	"carbroker/internal/testing/testkit"
 )
 
 // slowInner is the inner use case with a CAR whose DestroySession for a

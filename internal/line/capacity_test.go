@@ -11,7 +11,7 @@ import (
 	"carbroker/internal/fault"
 	"carbroker/internal/line"
 	"carbroker/internal/queue"
-	"carbroker/internal/redistest"
+	"carbroker/internal/testing/redistest"
 )
 
 // failingCounter answers DescribeConcurrentCount after `took`, with a

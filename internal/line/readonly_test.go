@@ -10,7 +10,7 @@ import (
 
 	"carbroker/internal/line"
 	"carbroker/internal/queue"
-	"carbroker/internal/redistest"
+	"carbroker/internal/testing/redistest"
 )
 
 // After a failover the function may still reach the old master, now a

@@ -10,8 +10,8 @@ import (
 	"carbroker/internal/fault"
 	"carbroker/internal/line"
 	"carbroker/internal/queue"
-	"carbroker/internal/redistest"
 	"carbroker/internal/session"
+	"carbroker/internal/testing/redistest"
 )
 
 // clock is the test's time, shared by the Store and the Service.

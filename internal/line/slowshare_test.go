@@ -8,8 +8,8 @@ import (
 
 	"carbroker/internal/line"
 	"carbroker/internal/queue"
-	"carbroker/internal/redistest"
 	"carbroker/internal/session"
+	"carbroker/internal/testing/redistest"
 )
 
 // A count slower than a second, refreshed by polls on three instances,

@@ -9,9 +9,9 @@ import (
 	"carbroker/internal/fault"
 	"carbroker/internal/line"
 	"carbroker/internal/queue"
-	"carbroker/internal/redistest"
 	"carbroker/internal/resp"
 	"carbroker/internal/session"
+	"carbroker/internal/testing/redistest"
 )
 
 // pausingCAR grants its first start and pauses Redis while doing so (a

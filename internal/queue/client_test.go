@@ -24,9 +24,9 @@ import (
 	"go.uber.org/goleak"
 
 	"carbroker/internal/queue"
-	"carbroker/internal/redistest"
 	"carbroker/internal/resp"
-	"carbroker/internal/testkit"
+	"carbroker/internal/testing/redistest"
+	"carbroker/internal/testing/testkit"
 )
 
 // No goroutine outlives a call to the Store, whether Redis is up, down

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"carbroker/internal/queue"
-	"carbroker/internal/redistest"
+	"carbroker/internal/testing/redistest"
 )
 
 // rawConn is a bare RESP2 connection for looking at Redis from outside the

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"carbroker/internal/queue"
-	"carbroker/internal/redistest"
 	"carbroker/internal/resp"
+	"carbroker/internal/testing/redistest"
 )
 
 // The Store keeps its connection between polls, each with its 100 ms

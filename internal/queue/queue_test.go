@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"carbroker/internal/queue"
-	"carbroker/internal/redistest"
 	"carbroker/internal/resp"
-	"carbroker/internal/testkit"
+	"carbroker/internal/testing/redistest"
+	"carbroker/internal/testing/testkit"
 )
 
 const project = "cap-q0001"

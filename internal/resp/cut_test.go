@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/redistest"
+	"carbroker/internal/testing/redistest"
 )
 
 // cutProxy stands between the client and a real redis-server. Armed, it

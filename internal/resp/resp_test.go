@@ -20,7 +20,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"carbroker/internal/redistest"
+	"carbroker/internal/testing/redistest"
 )
 
 // fakeServer speaks just enough RESP for the client's tests: it records

@@ -13,7 +13,7 @@ import (
 
 	"carbroker/internal/credential"
 	"carbroker/internal/invocation"
-	"carbroker/internal/scf/scftest"
+	"carbroker/internal/testing/scftest"
 
 	smithytesting "github.com/aws/smithy-go/testing"
 )

@@ -21,7 +21,7 @@ import (
 	"carbroker/internal/fault"
 	"carbroker/internal/invocation"
 	"carbroker/internal/scf"
-	"carbroker/internal/scf/scftest"
+	"carbroker/internal/testing/scftest"
 )
 
 var quiet = scf.WithLogger(slog.New(slog.DiscardHandler))

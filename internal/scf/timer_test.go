@@ -10,7 +10,7 @@ import (
 	"carbroker/internal/credential"
 	"carbroker/internal/invocation"
 	"carbroker/internal/scf"
-	"carbroker/internal/scf/scftest"
+	"carbroker/internal/testing/scftest"
 )
 
 // scf-go-lib's own timer event test payload (events/timer_test.go): its

@@ -6,7 +6,7 @@
 //	go run ./internal/cmd/deploy -local [-file …] [-stage …] [-zip …]
 //
 // -local is the rehearsal (make deploy-local): it starts the SCF API
-// emulator (internal/scfemu) on 127.0.0.1, deploys into it as make deploy
+// emulator (internal/deploy/scfemu) on 127.0.0.1, deploys into it as make deploy
 // would deploy to Tencent, prints the plan, the Function URL and the write
 // calls, then deploys the same again to show that an unchanged deploy makes
 // no write. Nothing leaves the machine and no credentials are needed;
@@ -39,8 +39,8 @@ import (
 	"time"
 
 	"carbroker/internal/credential"
-	"carbroker/internal/scfdeploy"
-	"carbroker/internal/scfemu"
+	"carbroker/internal/deploy/scfdeploy"
+	"carbroker/internal/deploy/scfemu"
 )
 
 func main() {

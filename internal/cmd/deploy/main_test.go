@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"carbroker/internal/scfemu"
+	"carbroker/internal/deploy/scfemu"
 )
 
 // setup serves an emulator on 127.0.0.1 and returns the environment, the

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/scfemu"
+	"carbroker/internal/deploy/scfemu"
 )
 
 // TestMakeDeploy runs make package, make deploy, make deploy-local and make

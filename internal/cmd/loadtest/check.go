@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"carbroker/internal/caremu"
+	"carbroker/internal/dev/caremu"
 )
 
 // CAR's error code for a full pool, and the broker's for the same.

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"carbroker/internal/caremu"
+	"carbroker/internal/dev/caremu"
 )
 
 const (

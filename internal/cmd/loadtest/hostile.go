@@ -35,8 +35,8 @@ import (
 	"sync"
 	"time"
 
-	"carbroker/internal/caremu"
-	"carbroker/internal/redistest"
+	"carbroker/internal/dev/caremu"
+	"carbroker/internal/testing/redistest"
 )
 
 const (

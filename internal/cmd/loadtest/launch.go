@@ -31,9 +31,9 @@ import (
 	"sync"
 	"time"
 
-	"carbroker/internal/caremu"
-	"carbroker/internal/redistest"
+	"carbroker/internal/dev/caremu"
 	"carbroker/internal/resp"
+	"carbroker/internal/testing/redistest"
 )
 
 // launchUser is one user of the launch scenario.

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/caremu"
-	"carbroker/internal/redistest"
+	"carbroker/internal/dev/caremu"
 	"carbroker/internal/resp"
+	"carbroker/internal/testing/redistest"
 )
 
 // The launch scenario's checks bite: a user refused NoIdle after a later

@@ -33,9 +33,9 @@ import (
 	"syscall"
 	"time"
 
-	"carbroker/internal/caremu"
-	"carbroker/internal/redistest"
-	"carbroker/internal/scf/scftest"
+	"carbroker/internal/dev/caremu"
+	"carbroker/internal/testing/redistest"
+	"carbroker/internal/testing/scftest"
 )
 
 // leaseMax is SESSION_MAX in the lease scenario.

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"carbroker/internal/build"
+	"carbroker/internal/testing/build"
 )
 
 // TestLeaseBinary runs the lease scenario as make loadtest does, small.

@@ -16,12 +16,12 @@ import (
 
 	"go.uber.org/goleak"
 
-	"carbroker/internal/build"
 	"carbroker/internal/car"
-	"carbroker/internal/caremu"
 	"carbroker/internal/config"
+	"carbroker/internal/dev/caremu"
 	"carbroker/internal/httpapi"
 	"carbroker/internal/scf"
+	"carbroker/internal/testing/build"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -89,9 +89,9 @@ import (
 	"syscall"
 	"time"
 
-	"carbroker/internal/build"
-	"carbroker/internal/caremu"
-	"carbroker/internal/procstat"
+	"carbroker/internal/dev/caremu"
+	"carbroker/internal/testing/build"
+	"carbroker/internal/testing/procstat"
 )
 
 func main() {

@@ -24,7 +24,7 @@ import (
 	"io"
 	"os"
 
-	"carbroker/internal/pack"
+	"carbroker/internal/deploy/pack"
 )
 
 func main() {

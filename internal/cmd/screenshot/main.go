@@ -13,7 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"carbroker/internal/consoletest"
+	"carbroker/internal/dev/consoletest"
 )
 
 func main() {

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"carbroker/internal/car"
-	"carbroker/internal/caremu"
 	"carbroker/internal/config"
+	"carbroker/internal/dev/caremu"
 	"carbroker/internal/httpapi"
 )
 
