@@ -29,7 +29,6 @@ import (
 	"carbroker/internal/credential"
 	"carbroker/internal/fault"
 	"carbroker/internal/httpapi"
-	"carbroker/internal/invocation"
 	"carbroker/internal/lease"
 	"carbroker/internal/resp"
 	"carbroker/internal/scf"
@@ -182,7 +181,7 @@ func misconfigured(problem error) http.Handler {
 	}
 	reply := fault.Wrap(fault.Internal, msg, problem)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		info, _ := invocation.FromContext(r.Context())
+		info, _ := httpapi.InvocationFrom(r.Context())
 		httpapi.WriteError(w, reply, info.RequestID)
 	})
 }

@@ -11,7 +11,6 @@ import (
 
 	"carbroker/internal/config"
 	"carbroker/internal/fault"
-	"carbroker/internal/jwtkey"
 )
 
 // JWT mode, for apps with a login of their own: the caller presents
@@ -184,8 +183,8 @@ func isHashedUserID(s string) bool {
 	return true
 }
 
-// pin returns pub with the one algorithm it may verify (see jwtkey.Pin).
+// pin returns pub with the one algorithm it may verify (see config.PinJWTKey).
 func pin(pub any) (pinnedKey, error) {
-	k, err := jwtkey.Pin(pub)
+	k, err := config.PinJWTKey(pub)
 	return pinnedKey{alg: k.Alg, key: k.Key}, err
 }

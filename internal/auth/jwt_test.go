@@ -19,7 +19,6 @@ import (
 	"carbroker/internal/auth"
 	"carbroker/internal/config"
 	"carbroker/internal/fault"
-	"carbroker/internal/jwtkey"
 )
 
 var hsSecret = []byte("jwt-secret-0123456789-0123456789-0123")
@@ -57,9 +56,9 @@ func pkixPEM(t testing.TB, pub any) string {
 }
 
 // parsePEM is JWT_PUBLIC_KEY as config.Load hands it over.
-func parsePEM(t testing.TB, s string) *jwtkey.Key {
+func parsePEM(t testing.TB, s string) *config.JWTKey {
 	t.Helper()
-	k, err := jwtkey.ParsePEM(s)
+	k, err := config.ParseJWTKey(s)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,6 @@ import (
 	"strings"
 	"time"
 
-	"carbroker/internal/jwtkey"
 	"carbroker/internal/resp"
 )
 
@@ -123,7 +122,7 @@ type Auth struct {
 
 	JWTSecret     []byte        // JWT_SECRET (HS256)
 	JWTJWKSURL    string        // JWT_JWKS_URL (RS256/ES256)
-	JWTPublicKey  *jwtkey.Key   // JWT_PUBLIC_KEY, PEM (RS256/ES256), parsed
+	JWTPublicKey  *JWTKey       // JWT_PUBLIC_KEY, PEM (RS256/ES256), parsed
 	JWTIssuer     string        // JWT_ISSUER
 	JWTAudience   string        // JWT_AUDIENCE
 	JWTUserClaim  string        // JWT_USER_CLAIM
@@ -444,7 +443,7 @@ func loadAuth(get func(string) string, opt Options, p *problems) Auth {
 			p.bad("JWT_JWKS_URL", a.JWTJWKSURL, "JWT_JWKS_URL must be an https:// URL (plain http only to a loopback address)")
 		}
 		if pemKey != "" {
-			k, err := jwtkey.ParsePEM(pemKey)
+			k, err := ParseJWTKey(pemKey)
 			if err != nil {
 				p.bad("JWT_PUBLIC_KEY", "", "JWT_PUBLIC_KEY: "+err.Error())
 			} else {

@@ -25,7 +25,6 @@ import (
 	"carbroker/internal/calllog"
 	"carbroker/internal/config"
 	"carbroker/internal/fault"
-	"carbroker/internal/invocation"
 	"carbroker/internal/lease"
 	"carbroker/internal/line"
 	"carbroker/internal/session"
@@ -256,7 +255,7 @@ func margin(left time.Duration) time.Duration {
 
 // requestID is the platform's request id, or a new random one.
 func requestID(ctx context.Context) string {
-	if info, ok := invocation.FromContext(ctx); ok && info.RequestID != "" {
+	if info, ok := InvocationFrom(ctx); ok && info.RequestID != "" {
 		return info.RequestID
 	}
 	var b [16]byte

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"carbroker/internal/credential"
-	"carbroker/internal/invocation"
+	"carbroker/internal/httpapi"
 	"carbroker/internal/testing/scftest"
 
 	smithytesting "github.com/aws/smithy-go/testing"
@@ -33,7 +33,7 @@ type seen struct {
 	Method, Path, RawPath, RawQuery, Host, RemoteAddr, Body string
 	Header                                                  http.Header
 	Triple                                                  *credential.Triple
-	Info                                                    *invocation.Info
+	Info                                                    *httpapi.Invocation
 	Deadline                                                *time.Time
 }
 
@@ -58,7 +58,7 @@ var echoHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) 
 	if t, ok := credential.FromContext(r.Context()); ok {
 		s.Triple = &t
 	}
-	if i, ok := invocation.FromContext(r.Context()); ok {
+	if i, ok := httpapi.InvocationFrom(r.Context()); ok {
 		s.Info = &i
 	}
 	if d, ok := r.Context().Deadline(); ok {

@@ -21,7 +21,7 @@ import (
 
 	"carbroker/internal/credential"
 	"carbroker/internal/fault"
-	"carbroker/internal/invocation"
+	"carbroker/internal/httpapi"
 )
 
 // The RPC messages of the Go1 runtime. gob matches struct fields by name, so
@@ -225,7 +225,7 @@ func (f *Function) Invoke(req InvokeRequest, resp *InvokeResponse) error {
 
 	if tev, ok := DecodeTimer(req.Payload); ok {
 		ctx = credential.NewContext(ctx, triple)
-		ctx = invocation.NewContext(ctx, invocation.Info{RequestID: req.RequestId, Trigger: "timer"})
+		ctx = httpapi.NewInvocationContext(ctx, httpapi.Invocation{RequestID: req.RequestId, Trigger: "timer"})
 		resp.Payload = f.timer(ctx, h, tev, req.RequestId)
 		return nil
 	}
@@ -243,7 +243,7 @@ func (f *Function) Invoke(req InvokeRequest, resp *InvokeResponse) error {
 		"gateway_request_id", ev.GatewayRequestID)
 
 	ctx = credential.NewContext(ctx, triple)
-	ctx = invocation.NewContext(ctx, invocation.Info{RequestID: req.RequestId, Trigger: ev.Trigger})
+	ctx = httpapi.NewInvocationContext(ctx, httpapi.Invocation{RequestID: req.RequestId, Trigger: ev.Trigger})
 	w := newResponseBuffer()
 	h.ServeHTTP(w, ev.Request.WithContext(ctx))
 	resp.Payload = w.result(req.RequestId, ev.Request.Method == http.MethodHead)

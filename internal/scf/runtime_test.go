@@ -19,7 +19,7 @@ import (
 
 	"carbroker/internal/credential"
 	"carbroker/internal/fault"
-	"carbroker/internal/invocation"
+	"carbroker/internal/httpapi"
 	"carbroker/internal/scf"
 	"carbroker/internal/testing/scftest"
 )
@@ -104,7 +104,7 @@ func TestInvoke(t *testing.T) {
 			if s.RemoteAddr != tt.remoteAddr {
 				t.Errorf("RemoteAddr = %q, want %q", s.RemoteAddr, tt.remoteAddr)
 			}
-			if want := (invocation.Info{RequestID: "req-" + tt.file, Trigger: tt.trigger}); s.Info == nil || *s.Info != want {
+			if want := (httpapi.Invocation{RequestID: "req-" + tt.file, Trigger: tt.trigger}); s.Info == nil || *s.Info != want {
 				t.Errorf("Info = %+v, want %+v", s.Info, want)
 			}
 			if want := (credential.Triple{ID: "id", Key: "key", Token: "token"}); s.Triple == nil || *s.Triple != want {

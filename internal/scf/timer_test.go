@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"carbroker/internal/credential"
-	"carbroker/internal/invocation"
+	"carbroker/internal/httpapi"
 	"carbroker/internal/scf"
 	"carbroker/internal/testing/scftest"
 )
@@ -39,14 +39,14 @@ type seenTimer struct {
 	ev       scf.TimerEvent
 	deadline time.Time
 	triple   credential.Triple
-	info     invocation.Info
+	info     httpapi.Invocation
 }
 
 func (h timerHandler) Timer(ctx context.Context, ev scf.TimerEvent) (any, error) {
 	s := seenTimer{ev: ev}
 	s.deadline, _ = ctx.Deadline()
 	s.triple, _ = credential.FromContext(ctx)
-	s.info, _ = invocation.FromContext(ctx)
+	s.info, _ = httpapi.InvocationFrom(ctx)
 	h.got <- s
 	return map[string]int{"Destroyed": 3}, nil
 }
@@ -64,7 +64,7 @@ func TestInvokeTimer(t *testing.T) {
 	}
 	s := <-h.got
 	if s.ev.TriggerName != "oneminute" || s.ev.Time != "2019-08-17T05:26:00Z" || !s.deadline.Equal(deadline) ||
-		s.triple != (credential.Triple{ID: "id", Key: "key"}) || s.info != (invocation.Info{RequestID: "req-timer", Trigger: "timer"}) {
+		s.triple != (credential.Triple{ID: "id", Key: "key"}) || s.info != (httpapi.Invocation{RequestID: "req-timer", Trigger: "timer"}) {
 		t.Errorf("timer work saw %+v", s)
 	}
 }

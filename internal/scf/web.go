@@ -7,13 +7,13 @@ import (
 	"strings"
 	"time"
 
-	"carbroker/internal/invocation"
+	"carbroker/internal/httpapi"
 )
 
 // WebFunction returns a handler that serves next with the facts a web
 // function's local proxy sends as headers, for requests whose peer is
 // trusted (trusted(r.RemoteAddr); nil trusts no one):
-//   - X-Scf-Request-Id becomes invocation.Info{RequestID, Trigger: "web"};
+//   - X-Scf-Request-Id becomes httpapi.Invocation{RequestID, Trigger: "web"};
 //   - X-Scf-Timeout becomes a context deadline measured from the request's
 //     arrival. Its unit is not documented. A function's timeout is 1 to 900 s,
 //     so a value up to 900 is read as seconds and one from 1000 to 900000 as
@@ -29,7 +29,7 @@ func WebFunction(next http.Handler, trusted func(remoteAddr string) bool) http.H
 			next.ServeHTTP(w, r)
 			return
 		}
-		ctx := invocation.NewContext(r.Context(), invocation.Info{
+		ctx := httpapi.NewInvocationContext(r.Context(), httpapi.Invocation{
 			RequestID: r.Header.Get("X-Scf-Request-Id"),
 			Trigger:   "web",
 		})

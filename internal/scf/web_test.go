@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/invocation"
+	"carbroker/internal/httpapi"
 	"carbroker/internal/scf"
 )
 
@@ -15,17 +15,17 @@ func TestWebFunction(t *testing.T) {
 	h := scf.WebFunction(echoHandler, trusted)
 	tests := []struct {
 		name, peer, timeout string
-		info                *invocation.Info
+		info                *httpapi.Invocation
 		seconds             float64 // 0: no deadline
 	}{
-		{"trusted", "127.0.0.1:51000", "3", &invocation.Info{RequestID: "web-1", Trigger: "web"}, 3},
-		{"fractional", "127.0.0.1:51000", "0.5", &invocation.Info{RequestID: "web-1", Trigger: "web"}, 0.5},
-		{"milliseconds", "127.0.0.1:51000", "300000", &invocation.Info{RequestID: "web-1", Trigger: "web"}, 300},
-		{"neither unit", "127.0.0.1:51000", "950", &invocation.Info{RequestID: "web-1", Trigger: "web"}, 0},
-		{"past the longest timeout", "127.0.0.1:51000", "1000000", &invocation.Info{RequestID: "web-1", Trigger: "web"}, 0},
-		{"no timeout", "127.0.0.1:51000", "", &invocation.Info{RequestID: "web-1", Trigger: "web"}, 0},
-		{"bad timeout", "127.0.0.1:51000", "soon", &invocation.Info{RequestID: "web-1", Trigger: "web"}, 0},
-		{"negative timeout", "127.0.0.1:51000", "-1", &invocation.Info{RequestID: "web-1", Trigger: "web"}, 0},
+		{"trusted", "127.0.0.1:51000", "3", &httpapi.Invocation{RequestID: "web-1", Trigger: "web"}, 3},
+		{"fractional", "127.0.0.1:51000", "0.5", &httpapi.Invocation{RequestID: "web-1", Trigger: "web"}, 0.5},
+		{"milliseconds", "127.0.0.1:51000", "300000", &httpapi.Invocation{RequestID: "web-1", Trigger: "web"}, 300},
+		{"neither unit", "127.0.0.1:51000", "950", &httpapi.Invocation{RequestID: "web-1", Trigger: "web"}, 0},
+		{"past the longest timeout", "127.0.0.1:51000", "1000000", &httpapi.Invocation{RequestID: "web-1", Trigger: "web"}, 0},
+		{"no timeout", "127.0.0.1:51000", "", &httpapi.Invocation{RequestID: "web-1", Trigger: "web"}, 0},
+		{"bad timeout", "127.0.0.1:51000", "soon", &httpapi.Invocation{RequestID: "web-1", Trigger: "web"}, 0},
+		{"negative timeout", "127.0.0.1:51000", "-1", &httpapi.Invocation{RequestID: "web-1", Trigger: "web"}, 0},
 		{"untrusted", "203.0.113.5:40000", "3", nil, 0},
 	}
 	for _, tt := range tests {

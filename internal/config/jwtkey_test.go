@@ -1,4 +1,4 @@
-package jwtkey_test
+package config_test
 
 import (
 	"crypto/ecdsa"
@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"carbroker/internal/jwtkey"
+	"carbroker/internal/config"
 )
 
 func pkixPEM(t testing.TB, pub any) string {
@@ -33,7 +33,7 @@ func TestParsePEM(t *testing.T) {
 		"RSA PKCS1": {string(pem.EncodeToMemory(&pem.Block{Type: "RSA PUBLIC KEY", Bytes: x509.MarshalPKCS1PublicKey(&rsaKey.PublicKey)})), "RS256"},
 		"EC P-256":  {pkixPEM(t, &ecKey.PublicKey), "ES256"},
 	} {
-		k, err := jwtkey.ParsePEM(c.pem)
+		k, err := config.ParseJWTKey(c.pem)
 		if err != nil || k.Alg != c.alg {
 			t.Errorf("%s: %+v %v", name, k, err)
 		}
@@ -54,7 +54,7 @@ func TestParsePEMRefuses(t *testing.T) {
 		"garbage inside": "-----BEGIN PUBLIC KEY-----\n" + base64.StdEncoding.EncodeToString([]byte("junk")) + "\n-----END PUBLIC KEY-----\n",
 		"not PEM":        "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA",
 	} {
-		_, err := jwtkey.ParsePEM(p)
+		_, err := config.ParseJWTKey(p)
 		if err == nil {
 			t.Errorf("%s: accepted", name)
 		} else if strings.Contains(err.Error(), "MII") {
@@ -68,7 +68,7 @@ func FuzzParsePEM(f *testing.F) {
 	f.Add("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
 	f.Add("junk")
 	f.Fuzz(func(t *testing.T, s string) {
-		if k, err := jwtkey.ParsePEM(s); err == nil && k.Alg != "RS256" && k.Alg != "ES256" {
+		if k, err := config.ParseJWTKey(s); err == nil && k.Alg != "RS256" && k.Alg != "ES256" {
 			t.Fatalf("pinned to %q", k.Alg)
 		}
 	})
