@@ -220,7 +220,7 @@ func TestInvokeUndecodableEvent(t *testing.T) {
 }
 
 // The source runs after the Environment is applied; its error is rendered
-// as package fault renders it (the caller-safe message only), and the next
+// as httpapi.WriteError renders it (the caller-safe message only), and the next
 // invoke recovers.
 func TestInvokeHandlerSource(t *testing.T) {
 	src := func() (http.Handler, error) {

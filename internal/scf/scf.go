@@ -36,7 +36,7 @@ import (
 // HandlerSource returns the handler for one invoke. The runtime calls it on
 // every invoke, after applying the invoke's Environment, so that the caller
 // can revalidate its configuration and cache the handler. An error is logged
-// and answered as package fault renders it: a *fault.Error's Kind and
+// and answered as httpapi.WriteError renders it: a *fault.Error's Kind and
 // Message, anything else a generic 500. A source that can explain a
 // misconfiguration to callers does best to return a handler that does.
 type HandlerSource func() (http.Handler, error)
