@@ -136,6 +136,9 @@ func (e *lineEnv) pauseRedis(d time.Duration) {
 // gets its own app back instead of waiting behind the line while CAR's
 // retention runs out.
 func TestReproStartDuringRedisHiccupEarnsNoMark(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: real time: pauses a real redis-server for 6 s; make test runs it")
+	}
 	if !e2eRedis(t) {
 		return
 	}
