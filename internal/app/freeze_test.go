@@ -19,6 +19,9 @@ import (
 // mapping), the next call succeeds after the 1 s attempt timeout, not the
 // 10 s budget.
 func TestFrozenProcessRecovers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: real time: waits out the emulator's idle timeout on real connections (3 s); make test runs it")
+	}
 	const idle = 300 * time.Millisecond
 	emu := caremu.New(caremu.Options{Credentials: map[string]caremu.Credential{credA: {SecretKey: keyA}}})
 	ep, stop, err := emu.Serve(caremu.ServeOptions{IdleTimeout: idle})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -546,17 +547,34 @@ func TestExpectedVariablesMatchConfig(t *testing.T) {
 	}
 }
 
-// TestMakefileStagesSrc checks, once a Makefile runs the packer, that it
-// stages the folder serverless.yml deploys.
-func TestMakefileStagesSrc(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(root, "Makefile"))
-	if err != nil || !bytes.Contains(b, []byte("internal/cmd/pack")) {
-		t.Skip("no Makefile running ./internal/cmd/pack yet")
+// TestMakePackageStagesSrc checks that make package, with its defaults,
+// stages the folder serverless.yml deploys (dist/function): make -n prints
+// the commands make package would run, and the packer's is among them.
+// (TestMakeDeploy in internal/cmd/deploy runs make package for real.)
+func TestMakePackageStagesSrc(t *testing.T) {
+	if testing.Short() {
+		t.Skip("make-driven (-short)")
 	}
-	// make package stages $(DIST)/function, and DIST is dist unless a test
-	// (TestMakeDeploy) points it elsewhere.
-	if !bytes.Contains(b, []byte("-dir $(DIST)/function")) || !regexp.MustCompile(`(?m)^DIST\s*\?=\s*dist$`).Match(b) {
-		t.Error("the Makefile runs the packer without -dir $(DIST)/function and DIST ?= dist: dist/function is the src of serverless.yml")
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	for _, k := range []string{"DIST", "ZIP"} {
+		if os.Getenv(k) != "" {
+			t.Skipf("%s is set in this environment", k)
+		}
+	}
+	out, err := exec.Command("make", "-n", "--no-print-directory", "-C", root, "package").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make -n package: %v\n%s", err, out)
+	}
+	var pack string
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "./internal/cmd/pack") {
+			pack = line
+		}
+	}
+	if f := strings.Fields(pack); !slices.Contains(f, "-dir") || f[slices.Index(f, "-dir")+1] != filepath.Join("dist", "function") {
+		t.Errorf("make package does not stage dist/function, the src of serverless.yml; it runs:\n%s", out)
 	}
 }
 

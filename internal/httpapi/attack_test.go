@@ -136,6 +136,9 @@ func (e *lineEnv) pauseRedis(d time.Duration) {
 // gets its own app back instead of waiting behind the line while CAR's
 // retention runs out.
 func TestReproStartDuringRedisHiccupEarnsNoMark(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: real time: pauses a real redis-server for 6 s; make test runs it")
+	}
 	if !e2eRedis(t) {
 		return
 	}
@@ -217,6 +220,7 @@ func TestReproRebuildWindowFailuresLoseThePlace(t *testing.T) {
 // alternating /Enqueue and /Dequeue does not stretch its lock window; a
 // heartbeat of a lock-only user says it holds nothing.
 func TestAttackLineHolds(t *testing.T) {
+	t.Parallel() // its own emulator and Redis; mostly waiting
 	e := newLineEnv(t, 2, caremu.Options{Concurrency: 2, LockTime: 10 * time.Second},
 		map[string]string{"CAR_LOCK_WINDOW": "1s"})
 	wantStarted(t, e.start("a"))

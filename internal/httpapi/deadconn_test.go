@@ -87,6 +87,7 @@ func (e *env) timedStart(user string) (reply, time.Duration) {
 // A request over a pooled connection that died costs at most the attempt
 // timeout (1 s) before it succeeds on a fresh connection.
 func TestDeadPooledConnection(t *testing.T) {
+	t.Parallel() // its own emulator and Redis; mostly waiting
 	cases := []struct {
 		name  string
 		b     caremu.Breakage
@@ -136,6 +137,7 @@ func TestDeadPooledConnection(t *testing.T) {
 // A CAR that never answers, on any connection, gets 504 at the deadline:
 // the attempt after the short one gets the rest of the budget.
 func TestSilentCARTimesOutAtTheBudget(t *testing.T) {
+	t.Parallel() // its own emulator and Redis; mostly waiting
 	tr := car.NewTransport()
 	e, proxy := netEnv(t, "3s", tr, "")
 	if r := e.start("alice"); r.Status != 200 {
@@ -166,6 +168,7 @@ func (e *env) timesOutAfterTwoAttempts(user string) {
 // A connect that hangs is cut at the attempt timeout, retried once, and
 // answered 504 within the budget.
 func TestHangingConnect(t *testing.T) {
+	t.Parallel() // its own emulator and Redis; mostly waiting
 	release := make(chan struct{})
 	var dials atomic.Int32
 	tr := car.NewTransport()

@@ -108,6 +108,7 @@ func TestDeadline(t *testing.T) {
 // Waiting for an idle concurrency stops within the budget, and the caller
 // learns why (503 NoIdle), not a timeout.
 func TestNoIdleWaitIsBoundedByTheBudget(t *testing.T) {
+	t.Parallel() // its own emulator and Redis; mostly waiting
 	e := newEnv(t, caremu.Options{Concurrency: 1}, map[string]string{"REQUEST_TIMEOUT": "1s", "CAR_NOIDLE_WAIT": "1m"})
 	if r := e.start("alice"); r.Status != 200 {
 		t.Fatal(r.Raw)

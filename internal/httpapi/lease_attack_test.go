@@ -56,6 +56,9 @@ func TestLeaseReproAnotherProjectsSweepKillsANewerSession(t *testing.T) {
 // project's: a sweep of three projects' ended leases must not go past them
 // (every refused call is a session left running until a later sweep).
 func TestLeaseReproSweepOfSeveralProjectsExceedsCARsRate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: real time: 135 starts at CAR's rate, then a sweep paced by it (15 s); make test runs it")
+	}
 	projects := []string{testProject, "cap-test0002", "cap-test0003"}
 	e, _ := newLeaseEnv(t, 1, caremu.Options{Concurrency: 200, RateLimits: caremu.RateLimitsCAR}, map[string]string{
 		"SESSION_MAX": "1m", "CAR_ALLOWED_PROJECT_IDS": projects[0] + "," + projects[1] + "," + projects[2],

@@ -324,6 +324,7 @@ func TestLeaseGuestEndsWithItsHost(t *testing.T) {
 // ExpiresAt (and are never leased); once Redis answers again the next
 // sweep ends every lease that ended.
 func TestLeaseRedisDownThenBack(t *testing.T) {
+	t.Parallel() // its own emulator and Redis; mostly waiting
 	e, px := newLeaseEnv(t, 2, caremu.Options{Concurrency: 10}, map[string]string{"SESSION_MAX": "1m"})
 	for _, u := range []string{"a", "b", "c"} {
 		wantExpires(t, e.start(u), e.clock.Now().Add(time.Minute))
@@ -494,6 +495,7 @@ func TestLeaseStartAfterAnUnsweptEnd(t *testing.T) {
 // leases it had claimed are retaken once their claims lapse, the rest wait
 // for the next sweep; once Redis is back every ended lease gets destroyed.
 func TestLeaseRedisDownDuringASweep(t *testing.T) {
+	t.Parallel() // its own emulator and Redis; mostly waiting
 	e, px := newLeaseEnv(t, 2, caremu.Options{Concurrency: 20}, map[string]string{"SESSION_MAX": "1m"})
 	const n = 12
 	for i := range n {

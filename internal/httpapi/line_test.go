@@ -373,6 +373,7 @@ func wantUnknown(t *testing.T, r reply) {
 // CAR decides (never a refusal CAR would grant), its NoIdle still a 202.
 // Restarted empty, the line resumes within 2 s.
 func TestLineRedisOutage(t *testing.T) {
+	t.Parallel() // its own emulator and Redis; mostly waiting
 	e := newLineEnv(t, 2, caremu.Options{Concurrency: 2}, nil)
 	wantStarted(t, e.start("a"))
 	wantStarted(t, e.start("b"))
@@ -474,6 +475,7 @@ func redisCommand(t *testing.T, addr string, args ...string) string {
 // waiters' polls during it are 202s (never 503 NoIdleConcurrency), and
 // within 2 s of Redis answering each has the place it had.
 func TestLineRedisPauseKeepsPlaces(t *testing.T) {
+	t.Parallel() // its own emulator and Redis; mostly waiting
 	if !redistest.Real() {
 		t.Skip("CLIENT PAUSE needs a real redis-server (not on PATH)")
 	}
@@ -541,6 +543,7 @@ func TestLineVanishedHead(t *testing.T) {
 // behind a trusted proxy that appends the real address, only the right-most
 // entry counts; an IPv4-mapped peer is the same address as the plain one.
 func TestLinePerIPCapCannotBeDodged(t *testing.T) {
+	t.Parallel() // its own emulator and Redis; mostly waiting
 	spoofs := []string{"127.0.0.1", "10.0.0.1", "::ffff:10.0.0.1", "fe80::1%eth0", "::1", "192.168.1.1, 127.0.0.1"}
 	for _, c := range []struct {
 		name, trusted string

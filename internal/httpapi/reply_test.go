@@ -12,14 +12,51 @@ import (
 	"carbroker/internal/httpapi"
 )
 
+// Each kind has the status and code of the error table in docs/reference.md,
+// exactly: a kind moved to another status (or another kind's code) fails here.
+// A new kind fails here too until it is added to the table below.
 func TestEveryKindHasAStatus(t *testing.T) {
-	for k := fault.Internal; k <= fault.SessionEnded; k++ {
-		if s := httpapi.Status(k); s < 400 || s > 599 {
-			t.Errorf("%v: status %d", k, s)
+	want := []struct {
+		kind   fault.Kind
+		status int
+		code   string
+	}{
+		{fault.Internal, 500, "InternalError"},
+		{fault.Invalid, 400, "InvalidParameter"},
+		{fault.TooLarge, 413, "RequestTooLarge"},
+		{fault.Unauthenticated, 401, "Unauthorized"},
+		{fault.Forbidden, 403, "Forbidden"},
+		{fault.NotFound, 404, "NotFound"},
+		{fault.MethodNotAllowed, 405, "MethodNotAllowed"},
+		{fault.RoleFull, 409, "RoleFull"},
+		{fault.RateLimited, 429, "TooManyRequests"},
+		{fault.NoIdle, 503, "NoIdleConcurrency"},
+		{fault.Unavailable, 503, "Unavailable"},
+		{fault.Timeout, 504, "UpstreamTimeout"},
+		{fault.Upstream, 502, "UpstreamError"},
+		{fault.SessionEnded, 403, "SessionEnded"},
+	}
+	for i, w := range want {
+		if int(w.kind) != i {
+			t.Fatalf("%s: the table above is not in the kinds' order (kind %d at row %d)", w.code, w.kind, i)
+		}
+		if s := httpapi.Status(w.kind); s != w.status {
+			t.Errorf("%v: status %d, want %d", w.kind, s, w.status)
+		}
+		if c := w.kind.String(); c != w.code {
+			t.Errorf("kind %d: code %q, want %q", w.kind, c, w.code)
 		}
 	}
-	if s := httpapi.Status(fault.Kind(99)); s != http.StatusInternalServerError {
-		t.Errorf("unknown kind: %d", s)
+	// A kind after the last one in the table is not known to the function:
+	// it is rendered as an internal error, never with another kind's status.
+	next := want[len(want)-1].kind + 1
+	if s, c := httpapi.Status(next), next.String(); s != http.StatusInternalServerError || c != "InternalError" {
+		t.Errorf("kind %d is past the table but renders as %d %s: add it to this test", next, s, c)
+	}
+	for _, k := range []fault.Kind{-1, 99} {
+		if s, c := httpapi.Status(k), k.String(); s != http.StatusInternalServerError || c != "InternalError" {
+			t.Errorf("unknown kind %d: %d %s", k, s, c)
+		}
 	}
 }
 

@@ -84,6 +84,7 @@ func TestGuestWithoutApplySkipsTheLine(t *testing.T) {
 // again; after it the user is a newcomer, never a holder, and the head
 // gets the concurrency CAR's lapsed lock gave back.
 func TestLockOnlyIsNoHolder(t *testing.T) {
+	t.Parallel() // its own emulator and Redis; mostly waiting
 	e := newLineEnv(t, 2, caremu.Options{Concurrency: 1, LockTime: 10 * time.Second},
 		map[string]string{"CAR_LOCK_WINDOW": "1s", "QUEUE_ABANDON": "30s"})
 	wantStarted(t, e.start("a"))

@@ -105,6 +105,9 @@ func TestLocalCapacityOneCallASecond(t *testing.T) {
 // reads on two instances with a failing or slow count still start at most
 // one DescribeConcurrentCount a second.
 func TestCapacityOneCallASecondAcrossInstances(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: real time: one CAR call a second across instances, measured on the wall clock (3 s); make test runs it")
+	}
 	for _, took := range []time.Duration{10 * time.Millisecond, 1200 * time.Millisecond} {
 		rs := redistest.Start(t)
 		counter := &failingCounter{took: took}

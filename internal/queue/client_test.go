@@ -33,6 +33,9 @@ import (
 // (refused), paused (CLIENT PAUSE: the call runs out of budget) or back,
 // and none is started by opening the Store.
 func TestNoGoroutineOutlivesACall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: real time: waits out call timeouts against a paused real redis-server (8 s); make test runs it")
+	}
 	srv := redistest.Start(t)
 	if !srv.IsReal() {
 		t.Skip("needs redis-server: the embedded store runs its own goroutines in this process")

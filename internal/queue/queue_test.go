@@ -488,6 +488,9 @@ func TestOpenMasksPassword(t *testing.T) {
 // CLIENT PAUSE WRITE. The Store's health (what /healthz reports) says so,
 // and comes back once Redis accepts writes again; the probe leaves no key.
 func TestHealthFollowsWrites(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: real time: drives a real redis-server through maxmemory, REPLICAOF and CLIENT PAUSE (8 s); make test runs it")
+	}
 	f := newFixture(t, queue.Options{CallTimeout: 300 * time.Millisecond})
 	if !f.srv.IsReal() {
 		t.Skip("needs redis-server (maxmemory, REPLICAOF, CLIENT PAUSE)")

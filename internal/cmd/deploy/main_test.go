@@ -191,6 +191,9 @@ func TestDeployCommandUsage(t *testing.T) {
 // (make -n prints the commands; SMOKE=0 or DRY_RUN=1 keeps the smoke step,
 // which make -n would run, from running).
 func TestMakefileWiring(t *testing.T) {
+	if testing.Short() {
+		t.Skip("make-driven: runs make -n for each case (-short)")
+	}
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skip("no make")
 	}

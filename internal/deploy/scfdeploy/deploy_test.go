@@ -66,6 +66,9 @@ func TestMain(m *testing.M) {
 // and zips it with the packer, once per test binary.
 func packageZip(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and packages the function binary as make package does (-short)")
+	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "scfdeploy-pkg")
 		if err != nil {

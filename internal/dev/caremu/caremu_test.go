@@ -711,6 +711,7 @@ func TestLatencyCausesSlowDown(t *testing.T) {
 }
 
 func TestDelayAndHangOverListener(t *testing.T) {
+	t.Parallel() // its own emulator or proxy; waits out deadlines
 	em := caremu.New(caremu.Options{})
 	endpoint, stop, err := em.Listen("127.0.0.1:0")
 	if err != nil {
@@ -827,6 +828,7 @@ func TestRandomCredentialsAreFreshAndAccepted(t *testing.T) {
 // With RateLimits, an action answers RequestLimitExceeded beyond its
 // requests per second, and the others are not counted against it.
 func TestRateLimits(t *testing.T) {
+	t.Parallel() // its own emulator or proxy; waits out deadlines
 	v := newEnv(t, caremu.Options{Concurrency: 8, RateLimits: map[string]int{"ApplyConcurrent": 3}})
 	for _, u := range []string{"a", "b", "c"} {
 		want(t, "within the limit", v.apply(u), "")

@@ -66,6 +66,7 @@ func roundTrip(c net.Conn, msg string) (string, error) {
 }
 
 func TestProxyBreaksPooledConnections(t *testing.T) {
+	t.Parallel() // its own emulator or proxy; waits out deadlines
 	cases := []struct {
 		b     caremu.Breakage
 		check func(error) bool
@@ -111,6 +112,7 @@ func TestProxyBreaksPooledConnections(t *testing.T) {
 }
 
 func TestProxyBreakNew(t *testing.T) {
+	t.Parallel() // its own emulator or proxy; waits out deadlines
 	p, err := caremu.NewProxy(echo(t))
 	if err != nil {
 		t.Fatal(err)

@@ -52,6 +52,9 @@ func openConsole(t *testing.T, vars map[string]string) (*consoletest.Tab, *conso
 
 func newTab(t *testing.T) *consoletest.Tab {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("browser test: starts headless Chromium and builds and runs the function binary (minutes); -short is the inner loop, make test runs it")
+	}
 	browserOnce.Do(func() {
 		path, err := consoletest.Chromium()
 		if err != nil {
