@@ -1,7 +1,10 @@
 // Package config reads and validates the function's configuration from the
-// environment. It is the one place that validates the configuration and
-// sets its defaults: the constructors that take a Config do not check it
-// again. Load reports every problem at once, one clear line each, and never
+// environment. Each setting is declared once, in settings.go: its name,
+// default, parser and check, whether it is secret, what it does; Load,
+// Keys, Fingerprint, Secret and Defaults, the deployer's checks of
+// serverless.yml and the table in docs/reference.md come from there. It is
+// the one place that validates the configuration and sets its defaults:
+// the constructors that take a Config do not check it again. Load reports every problem at once, one clear line each, and never
 // echoes a secret's value; callers of a misconfigured function get the
 // problems without any value (Error.Public).
 package config
@@ -16,11 +19,8 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
-
-	"carbroker/internal/resp"
 )
 
 // Auth modes.
@@ -138,11 +138,6 @@ type Options struct {
 // devProjectID is the project the embedded emulator serves in dev mode.
 const devProjectID = "cap-dev00000"
 
-var (
-	idPattern      = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
-	projectPattern = regexp.MustCompile(`^cap-[a-z0-9]{1,60}$`)
-)
-
 // Problem is one thing wrong with the configuration.
 type Problem struct {
 	Var     string // the variable at fault
@@ -182,7 +177,7 @@ func (e *Error) Public() string {
 type problems struct{ list []Problem }
 
 // bad records a problem with key; value is shown only in the log (pass ""
-// for a secret).
+// for a secret; Load blanks the value of a setting declared secret anyway).
 func (p *problems) bad(key, value, msg string) {
 	p.list = append(p.list, Problem{Var: key, Message: msg, Value: value})
 }
@@ -194,159 +189,152 @@ func (p *problems) err() error {
 	return &Error{Problems: p.list}
 }
 
-// Load reads the configuration through getenv. A problem is reported as an
-// *Error listing every problem at once.
+// Load reads the configuration through getenv: every setting (settings.go)
+// on its own, then the rules between them. A problem is reported as an
+// *Error listing every problem at once: those of single settings first, in
+// the order of the table, then those between settings. With an error, the
+// Config is incomplete: use it only when err is nil.
 func Load(getenv func(string) string, opt Options) (Config, error) {
-	p := &problems{}
-	get := func(k string) string { return strings.TrimSpace(getenv(k)) }
-
-	c := Config{ProjectID: get("CAR_PROJECT_ID"), ApplicationID: get("CAR_APPLICATION_ID")}
-	if c.ProjectID == "" && opt.Dev {
-		c.ProjectID = devProjectID
+	l := &loader{opt: opt, p: &problems{}, values: map[string]string{}}
+	for _, s := range settings {
+		if s.dev && !opt.Dev {
+			continue
+		}
+		v := getenv(s.name)
+		if !s.raw {
+			v = strings.TrimSpace(v)
+		}
+		l.values[s.name] = v
+		switch {
+		case v != "":
+		case opt.Dev && s.devDef != "":
+			v = s.devDef
+		case s.def != "":
+			v = s.def
+		case s.required != "":
+			l.p.bad(s.name, "", s.required)
+			continue
+		default:
+			continue
+		}
+		s.kind.parse(&l.c, s.name, v, l.p)
 	}
-	const projectForm = "cap- followed by lowercase letters and digits"
-	if c.ProjectID == "" {
-		p.bad("CAR_PROJECT_ID", "", "CAR_PROJECT_ID is required (your CAR project id: "+projectForm+")")
-	} else if !projectPattern.MatchString(c.ProjectID) {
-		p.bad("CAR_PROJECT_ID", c.ProjectID, "CAR_PROJECT_ID is not a CAR project id ("+projectForm+")")
+	for _, rule := range rules {
+		rule(l)
 	}
-	c.AllowedProjectIDs = list(get("CAR_ALLOWED_PROJECT_IDS"))
-	for _, id := range c.AllowedProjectIDs {
-		if !projectPattern.MatchString(id) {
-			p.bad("CAR_ALLOWED_PROJECT_IDS", id, "CAR_ALLOWED_PROJECT_IDS: every entry must be a CAR project id ("+projectForm+")")
+	for i, pr := range l.p.list {
+		if Secret(pr.Var) {
+			l.p.list[i].Value = ""
 		}
 	}
+	return l.c, l.p.err()
+}
+
+// loader is one Load: the configuration so far, the values as read (""
+// for unset) and the problems found.
+type loader struct {
+	c      Config
+	opt    Options
+	p      *problems
+	values map[string]string
+}
+
+// rules are the checks and defaults that involve more than one setting,
+// run in this order after every setting was read.
+var rules = []func(*loader){
+	allowedProjects,
+	devRetention,
+	authSources,
+	leaseSettings,
+	leaseStore,
+}
+
+// allowedProjects: CAR_ALLOWED_PROJECT_IDS defaults to CAR_PROJECT_ID and
+// must include it.
+func allowedProjects(l *loader) {
+	c := &l.c
 	switch {
 	case len(c.AllowedProjectIDs) == 0 && c.ProjectID != "":
 		c.AllowedProjectIDs = []string{c.ProjectID}
 	case c.ProjectID != "" && !slices.Contains(c.AllowedProjectIDs, c.ProjectID):
-		p.bad("CAR_ALLOWED_PROJECT_IDS", "", "CAR_ALLOWED_PROJECT_IDS must include CAR_PROJECT_ID, the project used when a request names none")
+		l.p.bad("CAR_ALLOWED_PROJECT_IDS", "", "CAR_ALLOWED_PROJECT_IDS must include CAR_PROJECT_ID, the project used when a request names none")
 	}
-	c.AllowedAppIDs = list(get("CAR_ALLOWED_APPLICATION_IDS"))
-	c.AllowedVersionIDs = list(get("CAR_ALLOWED_VERSION_IDS"))
-	for _, l := range []struct {
-		name string
-		ids  []string
-	}{{"CAR_ALLOWED_APPLICATION_IDS", c.AllowedAppIDs}, {"CAR_ALLOWED_VERSION_IDS", c.AllowedVersionIDs}} {
-		for _, id := range l.ids {
-			if !idPattern.MatchString(id) {
-				p.bad(l.name, id, l.name+": every entry must be 1-64 characters of A-Z a-z 0-9 _ . -")
-			}
-		}
-	}
-	if c.ApplicationID != "" && !idPattern.MatchString(c.ApplicationID) {
-		p.bad("CAR_APPLICATION_ID", c.ApplicationID, "CAR_APPLICATION_ID is not a valid id (app-…)")
-	}
-	c.AppParamsPattern = appParamsPattern(getenv("CAR_ALLOW_APPLICATION_PARAMETERS"), p)
-	c.AllowRunWithoutClient = boolean(get, "CAR_ALLOW_RUN_WITHOUT_CLIENT", false, p)
-	c.GuestApply = boolean(get, "CAR_GUEST_APPLY", false, p)
-	c.NoIdleWait = duration(get, "CAR_NOIDLE_WAIT", 0, 0, 15*time.Minute, p)
-	c.AttemptTimeout = duration(get, "CAR_ATTEMPT_TIMEOUT", time.Second, 100*time.Millisecond, 15*time.Minute, p)
-	c.LockWindow = duration(get, "CAR_LOCK_WINDOW", 30*time.Second, time.Second, time.Hour, p)
-	c.Retention = duration(get, "CAR_RETENTION", 90*time.Second, time.Second, 24*time.Hour, p)
-	c.Endpoint = defaultEndpoint
-	if ep := get("CAR_ENDPOINT"); ep != "" {
-		e, err := parseEndpoint(ep)
-		if err != nil {
-			p.bad("CAR_ENDPOINT", ep, "CAR_ENDPOINT: "+err.Error())
-		}
-		c.Endpoint = e
-	}
-
-	c.RequestTimeout = duration(get, "REQUEST_TIMEOUT", 10*time.Second, 100*time.Millisecond, 15*time.Minute, p)
-	for _, s := range list(get("TRUSTED_PROXY_CIDRS")) {
-		pfx, err := netip.ParsePrefix(s)
-		if err != nil {
-			if a, aerr := netip.ParseAddr(s); aerr == nil {
-				pfx, err = a.Prefix(a.BitLen())
-			}
-		}
-		if err != nil {
-			p.bad("TRUSTED_PROXY_CIDRS", s, "TRUSTED_PROXY_CIDRS: every entry must be a CIDR (e.g. 127.0.0.1/32) or an address")
-			continue
-		}
-		c.TrustedProxies = append(c.TrustedProxies, pfx.Masked())
-	}
-	for _, o := range list(get("CORS_ALLOW_ORIGINS")) {
-		origin, ok := normalOrigin(o)
-		if !ok {
-			p.bad("CORS_ALLOW_ORIGINS", o, "CORS_ALLOW_ORIGINS: every entry must be an origin (https://host[:port], no path) or *")
-			continue
-		}
-		c.CORSAllowOrigins = append(c.CORSAllowOrigins, origin)
-	}
-	if get("CORS_ALLOW_ORIGINS") == "" && opt.Dev {
-		// Dev mode serves a fake CAR on loopback: a page on another local
-		// port (a dev server on localhost:5173) may call it as it is.
-		c.CORSAllowOrigins = []string{"*"}
-	}
-	c.LogLevel = strings.ToLower(get("LOG_LEVEL"))
-	switch c.LogLevel {
-	case "":
-		c.LogLevel = "info"
-	case "debug", "info", "warn", "error":
-	default:
-		p.bad("LOG_LEVEL", c.LogLevel, "LOG_LEVEL must be one of debug, info, warn, error")
-	}
-
-	c.Auth = loadAuth(get, opt, p)
-	c.Queue = loadQueue(get, p)
-	c.Lease = loadLease(get, p)
-	if opt.Dev {
-		c.Dev = Dev{
-			Concurrency: integer(get, "DEV_CONCURRENCY", 4, 1, 1000, p),
-			Retention:   duration(get, "DEV_RETENTION", 90*time.Second, time.Second, 24*time.Hour, p),
-			ClientWait:  duration(get, "DEV_CLIENT_WAIT", 30*time.Second, time.Second, 24*time.Hour, p),
-			Queue:       boolean(get, "DEV_QUEUE", true, p),
-		}
-		if get("CAR_RETENTION") == "" {
-			c.Retention = c.Dev.Retention // the embedded emulator's retention is CAR's here
-		}
-	}
-	if c.Lease.Max > 0 && c.Queue.RedisURL == "" && !opt.Dev {
-		// Dev mode keeps leases on its embedded store, also with DEV_QUEUE=false.
-		p.bad("SESSION_MAX", "", "SESSION_MAX needs QUEUE_REDIS_URL: session leases are kept in the line's Redis, so that every instance sees them")
-	}
-	return c, p.err()
 }
 
-// loadLease reads the SESSION_* settings. A renewal setting without a lease
-// to renew, or renewals allowed zero times, is refused rather than ignored.
-func loadLease(get func(string) string, p *problems) Lease {
-	l := Lease{
-		Max:      duration(get, "SESSION_MAX", 0, time.Second, 365*24*time.Hour, p),
-		Renew:    boolean(get, "SESSION_RENEW", false, p),
-		RenewMax: integer(get, "SESSION_RENEW_MAX", 0, 0, 1_000_000, p),
-		Cooldown: duration(get, "SESSION_COOLDOWN", 0, 0, 365*24*time.Hour, p),
+// devRetention: in dev mode the embedded emulator's retention (DEV_RETENTION)
+// is CAR's, unless CAR_RETENTION is set.
+func devRetention(l *loader) {
+	if l.opt.Dev && l.values["CAR_RETENTION"] == "" {
+		l.c.Retention = l.c.Dev.Retention
 	}
-	if get("SESSION_MAX") == "" {
-		for k, set := range map[string]bool{"SESSION_RENEW": l.Renew, "SESSION_RENEW_MAX": l.RenewMax > 0, "SESSION_COOLDOWN": l.Cooldown > 0} {
+}
+
+// authSources: what each AUTH_MODE needs. JWT_JWKS_URL and JWT_PUBLIC_KEY
+// are checked in jwt mode only.
+func authSources(l *loader) {
+	a, p := &l.c.Auth, l.p
+	switch a.Mode {
+	case AuthTicket:
+		if l.values["AUTH_SECRET"] == "" {
+			p.bad("AUTH_SECRET", "", "AUTH_MODE=ticket needs AUTH_SECRET (one or more comma-separated secrets of 32+ characters)")
+		}
+	case AuthJWT:
+		pemKey := strings.ReplaceAll(l.values["JWT_PUBLIC_KEY"], `\n`, "\n")
+		n := 0
+		for _, set := range []bool{a.JWTSecret != nil, a.JWTJWKSURL != "", pemKey != ""} {
 			if set {
-				p.bad(k, get(k), k+" has no effect without SESSION_MAX (the longest session, e.g. 10m)")
+				n++
+			}
+		}
+		if n != 1 {
+			p.bad("AUTH_MODE", "", "AUTH_MODE=jwt needs exactly one of JWT_SECRET, JWT_JWKS_URL, JWT_PUBLIC_KEY")
+		}
+		if a.JWTJWKSURL != "" && !secureURL(a.JWTJWKSURL) {
+			p.bad("JWT_JWKS_URL", a.JWTJWKSURL, "JWT_JWKS_URL must be an https:// URL (plain http only to a loopback address)")
+		}
+		if pemKey != "" {
+			k, err := ParseJWTKey(pemKey)
+			if err != nil {
+				p.bad("JWT_PUBLIC_KEY", "", "JWT_PUBLIC_KEY: "+err.Error())
+			} else {
+				a.JWTPublicKey = &k
+			}
+		}
+	case AuthSign:
+		if a.SignSalt == "" {
+			p.bad("COMPAT_SIGN_SALT", "", "AUTH_MODE=sign needs COMPAT_SIGN_SALT")
+		}
+	}
+}
+
+// leaseSettings: a renewal setting without a lease to renew, or renewals
+// allowed zero times, is refused rather than ignored.
+func leaseSettings(l *loader) {
+	c, p := &l.c.Lease, l.p
+	if l.values["SESSION_MAX"] == "" {
+		for _, s := range []struct {
+			name string
+			set  bool
+		}{{"SESSION_RENEW", c.Renew}, {"SESSION_RENEW_MAX", c.RenewMax > 0}, {"SESSION_COOLDOWN", c.Cooldown > 0}} {
+			if s.set {
+				p.bad(s.name, l.values[s.name], s.name+" has no effect without SESSION_MAX (the longest session, e.g. 10m)")
 			}
 		}
 	}
-	if !l.Renew && l.RenewMax > 0 && l.Max > 0 {
-		p.bad("SESSION_RENEW_MAX", get("SESSION_RENEW_MAX"), "SESSION_RENEW_MAX has no effect without SESSION_RENEW=true (renewals are off)")
+	if !c.Renew && c.RenewMax > 0 && c.Max > 0 {
+		p.bad("SESSION_RENEW_MAX", l.values["SESSION_RENEW_MAX"], "SESSION_RENEW_MAX has no effect without SESSION_RENEW=true (renewals are off)")
 	}
-	if l.Renew && l.RenewMax == 0 && l.Max > 0 {
+	if c.Renew && c.RenewMax == 0 && c.Max > 0 {
 		p.bad("SESSION_RENEW_MAX", "", "SESSION_RENEW=true needs SESSION_RENEW_MAX of at least 1 (how many times a lease may be renewed)")
 	}
-	return l
 }
 
-// appParamsPattern compiles CAR_ALLOW_APPLICATION_PARAMETERS, anchored to
-// match whole values. The pattern is compiled alone first, so that it
-// cannot close the anchoring group ("a)|(.*" would match anything).
-func appParamsPattern(s string, p *problems) *regexp.Regexp {
-	if s == "" {
-		return nil
+// leaseStore: leases live in the line's Redis. Dev mode keeps them on its
+// embedded store, also with DEV_QUEUE=false.
+func leaseStore(l *loader) {
+	if l.c.Lease.Max > 0 && l.c.Queue.RedisURL == "" && !l.opt.Dev {
+		l.p.bad("SESSION_MAX", "", "SESSION_MAX needs QUEUE_REDIS_URL: session leases are kept in the line's Redis, so that every instance sees them")
 	}
-	if _, err := regexp.Compile(s); err != nil {
-		p.bad("CAR_ALLOW_APPLICATION_PARAMETERS", s, "CAR_ALLOW_APPLICATION_PARAMETERS is not a valid regular expression")
-		return nil
-	}
-	return regexp.MustCompile(`^(?:` + s + `)$`) // a valid pattern stays valid in a group
 }
 
 // normalOrigin returns o as browsers send it in Origin: lowercase scheme and
@@ -380,108 +368,6 @@ func normalOrigin(o string) (string, bool) {
 // "replace-with-…" counts: openssl rand -base64 never writes a "-".
 func isPlaceholder(secret string) bool {
 	return strings.HasPrefix(strings.ToLower(secret), "replace-with")
-}
-
-func loadAuth(get func(string) string, opt Options, p *problems) Auth {
-	a := Auth{Mode: strings.ToLower(get("AUTH_MODE"))}
-	if a.Mode == "" && opt.Dev {
-		a.Mode = AuthNone
-	}
-	secretSet := get("AUTH_SECRET") != ""
-	for _, s := range list(get("AUTH_SECRET")) {
-		if isPlaceholder(s) {
-			p.bad("AUTH_SECRET", "", "AUTH_SECRET is the example value from the docs, which anyone can read: generate your own with: openssl rand -base64 48")
-			a.Secrets = nil
-			break
-		}
-		if len(s) < 32 {
-			p.bad("AUTH_SECRET", "", "AUTH_SECRET: every secret must be at least 32 characters (generate one with: openssl rand -base64 48)")
-			a.Secrets = nil
-			break
-		}
-		a.Secrets = append(a.Secrets, []byte(s))
-	}
-	a.TicketTTL = duration(get, "AUTH_TICKET_TTL", 720*time.Hour, time.Minute, 24*365*time.Hour, p)
-	a.InviteTTL = duration(get, "AUTH_INVITE_TTL", time.Hour, time.Minute, 7*24*time.Hour, p)
-	a.SignSalt = get("COMPAT_SIGN_SALT")
-	if s := get("JWT_SECRET"); s != "" {
-		if len(s) < 32 {
-			p.bad("JWT_SECRET", "", "JWT_SECRET must be at least 32 characters")
-		}
-		a.JWTSecret = []byte(s)
-	}
-	a.JWTJWKSURL = get("JWT_JWKS_URL")
-	pemKey := strings.ReplaceAll(get("JWT_PUBLIC_KEY"), `\n`, "\n")
-	a.JWTIssuer = get("JWT_ISSUER")
-	a.JWTAudience = get("JWT_AUDIENCE")
-	a.JWTUserClaim = get("JWT_USER_CLAIM")
-	if a.JWTUserClaim == "" {
-		a.JWTUserClaim = "sub"
-	}
-	a.JWTHashUserID = boolean(get, "JWT_HASH_USER_ID", false, p)
-	a.JWTLeeway = duration(get, "JWT_LEEWAY", 30*time.Second, 0, 10*time.Minute, p)
-
-	switch a.Mode {
-	case "":
-		p.bad("AUTH_MODE", "", "AUTH_MODE is required: one of none, ticket, jwt, sign (see README, Authentication)")
-	case AuthNone:
-	case AuthTicket:
-		if !secretSet {
-			p.bad("AUTH_SECRET", "", "AUTH_MODE=ticket needs AUTH_SECRET (one or more comma-separated secrets of 32+ characters)")
-		}
-	case AuthJWT:
-		n := 0
-		for _, set := range []bool{a.JWTSecret != nil, a.JWTJWKSURL != "", pemKey != ""} {
-			if set {
-				n++
-			}
-		}
-		if n != 1 {
-			p.bad("AUTH_MODE", "", "AUTH_MODE=jwt needs exactly one of JWT_SECRET, JWT_JWKS_URL, JWT_PUBLIC_KEY")
-		}
-		if a.JWTJWKSURL != "" && !secureURL(a.JWTJWKSURL) {
-			p.bad("JWT_JWKS_URL", a.JWTJWKSURL, "JWT_JWKS_URL must be an https:// URL (plain http only to a loopback address)")
-		}
-		if pemKey != "" {
-			k, err := ParseJWTKey(pemKey)
-			if err != nil {
-				p.bad("JWT_PUBLIC_KEY", "", "JWT_PUBLIC_KEY: "+err.Error())
-			} else {
-				a.JWTPublicKey = &k
-			}
-		}
-	case AuthSign:
-		if a.SignSalt == "" {
-			p.bad("COMPAT_SIGN_SALT", "", "AUTH_MODE=sign needs COMPAT_SIGN_SALT")
-		}
-	default:
-		p.bad("AUTH_MODE", a.Mode, "AUTH_MODE must be one of none, ticket, jwt, sign")
-	}
-	return a
-}
-
-func loadQueue(get func(string) string, p *problems) Queue {
-	q := Queue{RedisURL: get("QUEUE_REDIS_URL"), KeyPrefix: get("QUEUE_KEY_PREFIX")}
-	if q.RedisURL != "" {
-		// The client's own rule (credentials end at the last "@"), so that
-		// what passes here connects; the operator's log shows the URL with
-		// its password masked whole (resp.RedactURL), callers never see it.
-		if _, err := resp.ParseURL(q.RedisURL); err != nil {
-			p.bad("QUEUE_REDIS_URL", resp.RedactURL(q.RedisURL), "QUEUE_REDIS_URL must be redis://[[user]:password@]host[:port][/db] or rediss://… (TencentDB: redis://:account@password@host:6379): "+err.Error())
-		}
-	}
-	if q.KeyPrefix == "" {
-		q.KeyPrefix = "{carbroker}:"
-	} else if len(q.KeyPrefix) > 64 || strings.ContainsAny(q.KeyPrefix, " \t\r\n") {
-		p.bad("QUEUE_KEY_PREFIX", q.KeyPrefix, "QUEUE_KEY_PREFIX must be at most 64 characters without spaces")
-	}
-	// At least 3 s: Retry-After is whole seconds, at least 1 and at most a
-	// third of QUEUE_ABANDON, so a client that follows it exactly (and
-	// takes a moment to send) polls again before its place lapses.
-	q.Abandon = duration(get, "QUEUE_ABANDON", 30*time.Second, 3*time.Second, time.Hour, p)
-	q.HoldTTL = duration(get, "QUEUE_HOLD_TTL", 2*time.Hour, time.Minute, 7*24*time.Hour, p)
-	q.MaxPerIP = integer(get, "QUEUE_MAX_PER_IP", 4, 1, 1_000_000, p)
-	return q
 }
 
 // secureURL reports whether s is an https URL, or a plain http one to a
@@ -524,76 +410,6 @@ func parseEndpoint(s string) (Endpoint, error) {
 	}
 	e.Host = s
 	return e, nil
-}
-
-func list(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-func boolean(get func(string) string, key string, def bool, p *problems) bool {
-	v := get(key)
-	if v == "" {
-		return def
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		p.bad(key, v, key+" must be true or false")
-	}
-	return b
-}
-
-func integer(get func(string) string, key string, def, lo, hi int, p *problems) int {
-	v := get(key)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < lo || n > hi {
-		p.bad(key, v, fmt.Sprintf("%s must be a whole number from %d to %d", key, lo, hi))
-		return def
-	}
-	return n
-}
-
-func duration(get func(string) string, key string, def, lo, hi time.Duration, p *problems) time.Duration {
-	v := get(key)
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		if n, nerr := strconv.Atoi(v); nerr == nil {
-			d, err = time.Duration(n)*time.Second, nil
-		}
-	}
-	if err != nil {
-		p.bad(key, v, key+" must be a duration such as 10s or 1m30s")
-		return def
-	}
-	if d < lo || d > hi {
-		p.bad(key, v, fmt.Sprintf("%s must be between %v and %v", key, lo, hi))
-		return def
-	}
-	return d
-}
-
-// Keys lists every environment variable the configuration reads outside dev
-// mode (dev mode adds DEV_CONCURRENCY, DEV_RETENTION, DEV_CLIENT_WAIT and DEV_QUEUE).
-var Keys = []string{
-	"CAR_PROJECT_ID", "CAR_ALLOWED_PROJECT_IDS", "CAR_APPLICATION_ID", "CAR_ALLOWED_APPLICATION_IDS",
-	"CAR_ALLOWED_VERSION_IDS", "CAR_ALLOW_APPLICATION_PARAMETERS", "CAR_ALLOW_RUN_WITHOUT_CLIENT",
-	"CAR_NOIDLE_WAIT", "CAR_ATTEMPT_TIMEOUT", "CAR_GUEST_APPLY", "CAR_LOCK_WINDOW", "CAR_RETENTION", "CAR_ENDPOINT", "REQUEST_TIMEOUT", "TRUSTED_PROXY_CIDRS",
-	"CORS_ALLOW_ORIGINS", "LOG_LEVEL", "AUTH_MODE", "AUTH_SECRET", "AUTH_TICKET_TTL", "AUTH_INVITE_TTL",
-	"COMPAT_SIGN_SALT", "JWT_SECRET", "JWT_JWKS_URL", "JWT_PUBLIC_KEY", "JWT_ISSUER", "JWT_AUDIENCE",
-	"JWT_USER_CLAIM", "JWT_HASH_USER_ID", "JWT_LEEWAY",
-	"QUEUE_REDIS_URL", "QUEUE_ABANDON", "QUEUE_MAX_PER_IP", "QUEUE_KEY_PREFIX", "QUEUE_HOLD_TTL",
-	"SESSION_MAX", "SESSION_RENEW", "SESSION_RENEW_MAX", "SESSION_COOLDOWN",
 }
 
 // Fingerprint identifies the configuration in the environment, so a caller

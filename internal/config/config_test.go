@@ -481,3 +481,24 @@ func TestLeaseSettings(t *testing.T) {
 		}
 	}
 }
+
+// Every default passes its own setting's check: an environment that sets
+// nothing lacks only what has no default (dev mode: nothing), and
+// Defaults is what it gets.
+func TestDefaultsPassTheirChecks(t *testing.T) {
+	c, err := Load(func(string) string { return "" }, Options{})
+	var vars []string
+	for _, p := range problemsOf(t, err) {
+		vars = append(vars, p.Var)
+	}
+	if !slices.Equal(vars, []string{"CAR_PROJECT_ID", "AUTH_MODE"}) {
+		t.Errorf("an empty environment: problems with %v, want CAR_PROJECT_ID and AUTH_MODE (required)", vars)
+	}
+	if d := Defaults(); d.Queue.Abandon != 30*time.Second || d.Queue.KeyPrefix != "{carbroker}:" || d.Retention != 90*time.Second ||
+		d.Endpoint != defaultEndpoint || d.LogLevel != "info" || d.Auth.JWTUserClaim != "sub" || c.Queue != d.Queue {
+		t.Errorf("Defaults: %+v", d)
+	}
+	if _, err := Load(func(string) string { return "" }, Options{Dev: true}); err != nil {
+		t.Errorf("dev mode, an empty environment: %v", err)
+	}
+}
