@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"carbroker/internal/config"
 	"carbroker/internal/resp"
 )
 
@@ -37,14 +38,9 @@ var lineScript = resp.NewScript(lineSource)
 // a stop goes to CAR alone).
 var ErrDegraded = errors.New("queue: Redis unavailable")
 
-// Defaults.
+// The defaults of the options that are settings (QUEUE_*, CAR_LOCK_WINDOW,
+// CAR_RETENTION) are the settings' own: config.Defaults.
 const (
-	DefaultPrefix      = "{carbroker}:"
-	DefaultAbandon     = 30 * time.Second
-	DefaultMaxPerIP    = 4
-	DefaultHoldTTL     = 2 * time.Hour
-	DefaultLockWindow  = 30 * time.Second // CAR does not publish how long its lock lasts
-	DefaultRetention   = 90 * time.Second // CAR's documented retention of a disconnected session
 	DefaultCallTimeout = 100 * time.Millisecond
 	// RetryAfterFailure is how long the Store leaves Redis alone after a
 	// failure before it tries again: with the call budget, the line resumes
@@ -58,10 +54,11 @@ const (
 	logEvery  = time.Minute
 )
 
-// Options configure a Store.
+// Options configure a Store. An option left zero takes its setting's
+// default (config.Defaults).
 type Options struct {
 	URL         string        // redis:// or rediss:// (QUEUE_REDIS_URL)
-	Prefix      string        // key prefix (QUEUE_KEY_PREFIX); default DefaultPrefix
+	Prefix      string        // key prefix (QUEUE_KEY_PREFIX)
 	Abandon     time.Duration // a place not polled for this long is dropped (QUEUE_ABANDON)
 	MaxPerIP    int           // places per client IP (QUEUE_MAX_PER_IP)
 	HoldTTL     time.Duration // how long a holder is remembered after a start (QUEUE_HOLD_TTL)
@@ -88,26 +85,29 @@ type Store struct {
 	reported bool // a failure was logged since the last recovery
 }
 
-// Open validates the options and returns a Store; it does not connect (the
-// first call does).
+// Open returns a Store; it does not connect (the first call does). It
+// parses the URL to connect with it: config.Load is what checks
+// QUEUE_REDIS_URL, with the same rule (resp.ParseURL), so a configuration
+// that loaded opens.
 func Open(o Options) (*Store, error) {
+	d := config.Defaults()
 	if o.Prefix == "" {
-		o.Prefix = DefaultPrefix
+		o.Prefix = d.Queue.KeyPrefix
 	}
 	if o.Abandon <= 0 {
-		o.Abandon = DefaultAbandon
+		o.Abandon = d.Queue.Abandon
 	}
 	if o.MaxPerIP <= 0 {
-		o.MaxPerIP = DefaultMaxPerIP
+		o.MaxPerIP = d.Queue.MaxPerIP
 	}
 	if o.HoldTTL <= 0 {
-		o.HoldTTL = DefaultHoldTTL
+		o.HoldTTL = d.Queue.HoldTTL
 	}
 	if o.LockWindow <= 0 {
-		o.LockWindow = DefaultLockWindow
+		o.LockWindow = d.LockWindow
 	}
 	if o.Retention <= 0 {
-		o.Retention = DefaultRetention
+		o.Retention = d.Retention
 	}
 	if o.CallTimeout <= 0 {
 		o.CallTimeout = DefaultCallTimeout
@@ -120,7 +120,7 @@ func Open(o Options) (*Store, error) {
 	}
 	ro, err := resp.ParseURL(o.URL)
 	if err != nil {
-		return nil, fmt.Errorf("QUEUE_REDIS_URL %s: %v", resp.RedactURL(o.URL), err)
+		return nil, fmt.Errorf("queue: Redis URL %s: %v", resp.RedactURL(o.URL), err)
 	}
 	return &Store{o: o, rdb: resp.New(ro), where: resp.RedactURL(o.URL), secrets: resp.Secrets(o.URL)}, nil
 }

@@ -3,6 +3,7 @@ package queue_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"carbroker/internal/config"
 	"carbroker/internal/queue"
 	"carbroker/internal/resp"
 	"carbroker/internal/testing/redistest"
@@ -207,6 +209,33 @@ func TestMaxPerIP(t *testing.T) {
 	}
 	if d := f.poll("c", "198.51.100.1"); d.Verdict == queue.Full || d.Position != 2 {
 		t.Fatalf("after a left: %+v, want a place", d)
+	}
+}
+
+// Options left zero take the settings' defaults, config's: the per-IP cap
+// (QUEUE_MAX_PER_IP), the abandonment (QUEUE_ABANDON) and the key prefix
+// (QUEUE_KEY_PREFIX) of a function that sets none.
+func TestZeroOptionsAreTheSettingsDefaults(t *testing.T) {
+	d := config.Defaults().Queue
+	f := newFixture(t, queue.Options{})
+	if f.store.Abandon() != d.Abandon {
+		t.Errorf("Abandon %v, want QUEUE_ABANDON's default %v", f.store.Abandon(), d.Abandon)
+	}
+	f.count(1, 1)
+	for i := range d.MaxPerIP {
+		if v := f.poll(fmt.Sprint("u", i), "198.51.100.1"); v.Verdict == queue.Full {
+			t.Fatalf("place %d from one IP: Full, want QUEUE_MAX_PER_IP's default %d", i+1, d.MaxPerIP)
+		}
+	}
+	if v := f.poll("over", "198.51.100.1"); v.Verdict != queue.Full {
+		t.Errorf("place %d from one IP: %+v, want Full (QUEUE_MAX_PER_IP's default %d)", d.MaxPerIP+1, v, d.MaxPerIP)
+	}
+	line, _ := queue.LineKeys(d.KeyPrefix, project)
+	if n, err := f.raw.Do(context.Background(), "ZCARD", line); err != nil || n != int64(d.MaxPerIP) {
+		t.Errorf("ZCARD %s: %v %v, want the %d places under QUEUE_KEY_PREFIX's default", line, n, err, d.MaxPerIP)
+	}
+	if l2, _ := queue.LineKeys("", project); l2 != line {
+		t.Errorf("LineKeys without a prefix: %s, want %s", l2, line)
 	}
 }
 
