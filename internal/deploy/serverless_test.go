@@ -20,21 +20,6 @@ import (
 	"carbroker/internal/deploy/pack"
 )
 
-// ExpectedVariables are the broker's settings: serverless.yml and every
-// variant pass each of them to the function, as ${env:NAME} of the same name.
-var ExpectedVariables = []string{
-	"CAR_PROJECT_ID", "CAR_ALLOWED_PROJECT_IDS", "CAR_APPLICATION_ID",
-	"CAR_ALLOWED_APPLICATION_IDS", "CAR_ALLOWED_VERSION_IDS",
-	"CAR_ALLOW_APPLICATION_PARAMETERS", "CAR_ALLOW_RUN_WITHOUT_CLIENT",
-	"CAR_NOIDLE_WAIT", "CAR_ATTEMPT_TIMEOUT", "CAR_GUEST_APPLY", "CAR_LOCK_WINDOW", "CAR_RETENTION", "CAR_ENDPOINT",
-	"REQUEST_TIMEOUT", "TRUSTED_PROXY_CIDRS", "CORS_ALLOW_ORIGINS", "LOG_LEVEL",
-	"AUTH_MODE", "AUTH_SECRET", "AUTH_TICKET_TTL", "AUTH_INVITE_TTL", "COMPAT_SIGN_SALT",
-	"JWT_SECRET", "JWT_JWKS_URL", "JWT_PUBLIC_KEY", "JWT_ISSUER", "JWT_AUDIENCE",
-	"JWT_USER_CLAIM", "JWT_HASH_USER_ID", "JWT_LEEWAY",
-	"QUEUE_REDIS_URL", "QUEUE_ABANDON", "QUEUE_MAX_PER_IP", "QUEUE_KEY_PREFIX", "QUEUE_HOLD_TTL",
-	"SESSION_MAX", "SESSION_RENEW", "SESSION_RENEW_MAX", "SESSION_COOLDOWN",
-}
-
 // root is the repository root, seen from this package.
 var root = filepath.Join("..", "..")
 
@@ -368,11 +353,12 @@ func checkEnvironment(p *problems, vars map[string]string) {
 		if m := envRef.FindStringSubmatch(vars[key]); m == nil || m[1] != key {
 			p.add("variable %s: %q, want ${env:%s}: settings and secrets come from the deploying environment", key, vars[key], key)
 		}
-		if !slices.Contains(ExpectedVariables, key) {
-			p.add("variable %s is not one of the broker's settings (ExpectedVariables)", key)
+		if !slices.Contains(config.Keys, key) {
+			p.add("variable %s is not one of the broker's settings (config.Keys)", key)
 		}
 	}
-	for _, key := range ExpectedVariables {
+	// Every setting the function reads outside dev mode, as ${env:NAME}.
+	for _, key := range config.Keys {
 		if _, ok := vars[key]; !ok {
 			p.add("environment.variables lacks %s: ${env:%s}", key, key)
 		}
@@ -534,16 +520,6 @@ func TestStagedFolder(t *testing.T) {
 		if !st.Mode().IsRegular() || st.Mode().Perm() != 0o755 {
 			t.Errorf("%s: mode %v, want -rwxr-xr-x", name, st.Mode())
 		}
-	}
-}
-
-// TestExpectedVariablesMatchConfig keeps ExpectedVariables in step with what
-// internal/config reads (config.Keys, itself checked against Load).
-func TestExpectedVariablesMatchConfig(t *testing.T) {
-	got := slices.Sorted(slices.Values(config.Keys))
-	want := slices.Sorted(slices.Values(ExpectedVariables))
-	if !slices.Equal(got, want) {
-		t.Errorf("internal/config reads %v\nExpectedVariables is  %v\nadd the difference to ExpectedVariables and every serverless.yml", got, want)
 	}
 }
 

@@ -8,15 +8,17 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"carbroker/internal/config"
 )
 
-// secretName matches the variables whose values are never printed: the
-// broker's secrets (AUTH_SECRET, JWT_SECRET, COMPAT_SIGN_SALT) and anything
-// named like a key, token, password or salt.
+// secretName matches the variables named like a key, token, password or
+// salt: their values are never printed, as the broker's own secrets are.
 var secretName = regexp.MustCompile(`(?i)(SECRET|PASSWORD|PASSWD|TOKEN|SALT|API_?KEY|ACCESS_?KEY|PRIVATE)`)
 
-// Secret reports whether the variable's value must be masked.
-func Secret(key string) bool { return secretName.MatchString(key) }
+// Secret reports whether the variable's value must be masked: a setting the
+// broker declares secret (config.Secret), or a name like a secret's.
+func Secret(key string) bool { return config.Secret(key) || secretName.MatchString(key) }
 
 // userinfo splits a URL-like value around its credentials: everything
 // between "://" and the LAST "@". A Redis password may hold an unescaped

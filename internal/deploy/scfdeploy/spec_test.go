@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"carbroker/internal/config"
 )
 
 const minimal = `app: carbroker
@@ -120,6 +122,12 @@ func TestMasked(t *testing.T) {
 	} {
 		if got := Masked(c.key, c.value); got != c.want || strings.Contains(got, "s3c") || strings.Contains(got, "ret#") {
 			t.Errorf("Masked(%s, %s) = %s, want %s", c.key, c.value, got, c.want)
+		}
+	}
+	// Every setting the broker declares secret, whatever its name.
+	for _, k := range config.Keys {
+		if config.Secret(k) && Masked(k, "s3cret") != "<secret>" {
+			t.Errorf("%s, a secret setting (config), is printed: %s", k, Masked(k, "s3cret"))
 		}
 	}
 }
