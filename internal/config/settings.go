@@ -181,7 +181,7 @@ var settings = []setting{
 		doc: "`jwt` mode, RS256/ES256: where the keys are published"},
 	{name: "JWT_PUBLIC_KEY",
 		// Read in jwt mode only, by the rule that checks the key sources.
-		kind: kind{form: "one PEM block (PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE; `\\n` for newlines)", parse: func(*Config, string, string, *problems) {}},
+		kind: kind{form: "one PEM block (PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE); `\\n` stands for a newline", parse: func(*Config, string, string, *problems) {}},
 		doc:  "`jwt` mode, RS256/ES256: the key"},
 	{name: "JWT_ISSUER", kind: text("text", func(c *Config) *string { return &c.Auth.JWTIssuer }),
 		doc: "`iss`, checked when set"},
