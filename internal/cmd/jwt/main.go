@@ -26,6 +26,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"carbroker/internal/auth"
+	"carbroker/internal/config"
 )
 
 func main() {
@@ -71,7 +72,7 @@ func mint(user string, ttl time.Duration, getenv func(string) string, now time.T
 	}
 	claim := get("JWT_USER_CLAIM")
 	if claim == "" {
-		claim = "sub"
+		claim = config.Defaults().Auth.JWTUserClaim
 	}
 	claims := jwt.MapClaims{claim: user, "iat": now.Unix(), "exp": now.Add(ttl).Unix()}
 	if iss := get("JWT_ISSUER"); iss != "" {

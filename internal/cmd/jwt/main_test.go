@@ -74,3 +74,26 @@ func TestMintRefuses(t *testing.T) {
 		}
 	}
 }
+
+// Without JWT_USER_CLAIM the token names the UserId in the claim the server
+// reads by default.
+func TestMintedTokenDefaultClaim(t *testing.T) {
+	env := map[string]string{"CAR_PROJECT_ID": "cap-abc123", "AUTH_MODE": "jwt", "JWT_SECRET": "a-dev-secret-of-at-least-32-characters"}
+	getenv := func(k string) string { return env[k] }
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"-user", "alice"}, getenv, &stdout, &stderr, time.Now); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	cfg, err := config.Load(getenv, config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := auth.New(cfg.Auth, auth.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{"Authorization": {"Bearer " + strings.TrimSpace(stdout.String())}}
+	if id, err := a.Authenticate(context.Background(), auth.Request{Op: auth.OpStart, Header: h}); err != nil || id.UserID != "alice" {
+		t.Fatalf("the server's jwt mode with its default claim: %+v, %v", id, err)
+	}
+}
