@@ -26,7 +26,6 @@ import (
 
 	"carbroker/internal/car"
 	"carbroker/internal/config"
-	"carbroker/internal/credential"
 	"carbroker/internal/fault"
 	"carbroker/internal/httpapi"
 	"carbroker/internal/lease"
@@ -117,7 +116,7 @@ func runHTTP(ctx context.Context, env Env, addr, version string) int {
 		log.Error("function misconfigured", "problem", err.Error())
 		return serveHTTP(ctx, env, addr, misconfigured(err), config.Config{}, log, nil)
 	}
-	if !credential.FromEnv(env.Getenv).Valid() {
+	if !car.EnvCredentials(env.Getenv).Valid() {
 		// A server that cannot call CAR would answer every start with an
 		// error: say so now, not to the first user.
 		problem := &config.Error{Problems: []config.Problem{{Var: "SCF_ROLE", Message: noCredentials}}}
@@ -285,11 +284,17 @@ func runEvent(ctx context.Context, env Env, port, version string) int {
 		<-ctx.Done()
 		ln.Close()
 	}()
-	if err := scf.Serve(ln, src.handler, scf.WithLogger(src.log)); err != nil {
+	if err := scf.Serve(ln, src.handler, scf.WithLogger(src.log), scf.WithInvokeContext(invokeCredentials)); err != nil {
 		fmt.Fprintln(env.Stderr, err)
 		return 1
 	}
 	return 0
+}
+
+// invokeCredentials attaches the CAR credentials an invoke's Environment
+// left in the environment to its context (scf.WithInvokeContext).
+func invokeCredentials(ctx context.Context, getenv func(string) string) context.Context {
+	return car.WithCredentials(ctx, car.EnvCredentials(getenv))
 }
 
 // eventSource rebuilds the handler when the configuration in the
@@ -319,10 +324,10 @@ func newEventSource(env Env, version string) *eventSource {
 // (the runtime attaches those its Environment carried), or else whether
 // the process has them.
 func (s *eventSource) credentials(ctx context.Context) bool {
-	if t, ok := credential.FromContext(ctx); ok {
+	if t, ok := car.CredentialsFrom(ctx); ok {
 		return t.Valid()
 	}
-	return credential.FromEnv(s.env.Getenv).Valid()
+	return car.EnvCredentials(s.env.Getenv).Valid()
 }
 
 // handler is the scf.HandlerSource: the handler for the configuration in

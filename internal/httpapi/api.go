@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"carbroker/internal/auth"
-	"carbroker/internal/calllog"
+	"carbroker/internal/car"
 	"carbroker/internal/config"
 	"carbroker/internal/fault"
 	"carbroker/internal/lease"
@@ -163,7 +163,7 @@ type exchange struct {
 	start     time.Time
 	requestID string
 	route     route
-	calls     *calllog.Log
+	calls     *car.CallLog
 	status    int
 	err       *fault.Error
 
@@ -176,7 +176,7 @@ type exchange struct {
 
 func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := &exchange{w: w, r: r, start: time.Now(), requestID: requestID(r.Context())}
-	ctx, calls := calllog.NewContext(r.Context())
+	ctx, calls := car.WithCallLog(r.Context())
 	x.calls = calls
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/calllog"
 	"carbroker/internal/car"
 	"carbroker/internal/fault"
 	"carbroker/internal/session"
@@ -21,7 +20,7 @@ type stallCAR struct {
 	slow      map[string]time.Duration
 	calls     map[string]int
 	deadlines map[string][]time.Duration // time left at each call's start
-	attempts  map[string][]int           // the calllog attempt number of each call
+	attempts  map[string][]int           // the call log's attempt number of each call
 }
 
 func newStallCAR() *stallCAR {
@@ -38,7 +37,7 @@ func (f *stallCAR) do(ctx context.Context, action string) error {
 		left = time.Until(dl)
 	}
 	f.deadlines[action] = append(f.deadlines[action], left)
-	f.attempts[action] = append(f.attempts[action], calllog.AttemptOf(ctx))
+	f.attempts[action] = append(f.attempts[action], car.AttemptOf(ctx))
 	stall, slow := f.stall[action][n], f.slow[action]
 	f.mu.Unlock()
 	wait := slow

@@ -25,7 +25,6 @@ import (
 	smithytime "github.com/aws/smithy-go/time"
 	"github.com/aws/smithy-go/waiter"
 
-	"carbroker/internal/calllog"
 	"carbroker/internal/car"
 	"carbroker/internal/fault"
 )
@@ -297,7 +296,7 @@ func (r *run) retry(reserve time.Duration, call func(context.Context) error) err
 func (r *run) attemptContext(attempt int, reserve time.Duration) (ctx context.Context, cancel context.CancelFunc, short bool) {
 	ctx = r.ctx
 	if attempt > 1 {
-		ctx = calllog.WithAttempt(ctx, attempt)
+		ctx = car.WithAttempt(ctx, attempt)
 	}
 	dl, ok := r.ctx.Deadline()
 	if !ok {
