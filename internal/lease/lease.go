@@ -61,9 +61,9 @@ type Store interface {
 	LeaseDone(ctx context.Context, project, user string, gen int64, cooldown time.Duration) (bool, error)
 	LeaseRelease(ctx context.Context, project, user string, gen int64, backoff time.Duration) error
 	LeaseClaim(ctx context.Context, project string, limit int, claim time.Duration, perSecond int) (queue.Claims, error)
-	// Leave with forget drops the user's holder mark: after its lease the
-	// user is a newcomer.
-	Leave(ctx context.Context, project, user string, forget bool) error
+	// Quit drops the user's holder mark: after its lease the user is a
+	// newcomer.
+	Quit(ctx context.Context, project, user string) error
 }
 
 var _ Store = (*queue.Store)(nil)
@@ -271,7 +271,7 @@ func (s *Service) destroy(ctx context.Context, project string, c queue.LeaseClai
 		// The claim lapses and a later sweep destroys it again: harmless.
 		return true
 	}
-	_ = st.Leave(ctx, project, c.User, true) // a newcomer from now on
+	_ = st.Quit(ctx, project, c.User) // a newcomer from now on
 	return true
 }
 

@@ -52,7 +52,7 @@ func (f *fakeStore) LeaseDone(_ context.Context, _, user string, _ int64, _ time
 	return true, nil
 }
 
-func (f *fakeStore) Leave(context.Context, string, string, bool) error { return nil }
+func (f *fakeStore) Quit(context.Context, string, string) error { return nil }
 
 // fakeCAR destroys in 20 ms and records when each call came.
 type fakeCAR struct {

@@ -23,11 +23,14 @@ type fakeStore struct {
 	polls   int
 }
 
-func (f *fakeStore) Poll(context.Context, string, string, string, *queue.Count, bool) (queue.Decision, error) {
+func (f *fakeStore) Poll(context.Context, string, string, string) (queue.Decision, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.polls++
 	return f.poll, f.pollErr
+}
+func (f *fakeStore) Repoll(ctx context.Context, project, user, ip string, _ *queue.Count) (queue.Decision, error) {
+	return f.Poll(ctx, project, user, ip)
 }
 func (f *fakeStore) Done(context.Context, string, string, string, queue.Outcome) (queue.Decision, error) {
 	f.mu.Lock()
@@ -36,7 +39,8 @@ func (f *fakeStore) Done(context.Context, string, string, string, queue.Outcome)
 }
 func (f *fakeStore) Alive(context.Context, string, string) (bool, error) { return false, f.pollErr }
 func (f *fakeStore) Mark(context.Context, string, string) error          { return f.pollErr }
-func (f *fakeStore) Leave(context.Context, string, string, bool) error   { return nil }
+func (f *fakeStore) Leave(context.Context, string, string) error         { return nil }
+func (f *fakeStore) Quit(context.Context, string, string) error          { return nil }
 func (f *fakeStore) Capacity(context.Context, string, *queue.Count) (queue.Decision, error) {
 	return queue.Decision{}, queue.ErrDegraded
 }

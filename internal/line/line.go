@@ -56,11 +56,13 @@ var _ Sessions = (*session.Service)(nil)
 
 // Store keeps the lines.
 type Store interface {
-	Poll(ctx context.Context, project, user, ip string, count *queue.Count, noLease bool) (queue.Decision, error)
+	Poll(ctx context.Context, project, user, ip string) (queue.Decision, error)
+	Repoll(ctx context.Context, project, user, ip string, count *queue.Count) (queue.Decision, error)
 	Done(ctx context.Context, project, user, ip string, o queue.Outcome) (queue.Decision, error)
 	Alive(ctx context.Context, project, user string) (bool, error)
 	Mark(ctx context.Context, project, user string) error
-	Leave(ctx context.Context, project, user string, forget bool) error
+	Leave(ctx context.Context, project, user string) error
+	Quit(ctx context.Context, project, user string) error
 	Capacity(ctx context.Context, project string, count *queue.Count) (queue.Decision, error)
 	Check(ctx context.Context) bool
 	Abandon() time.Duration
@@ -366,7 +368,7 @@ const describeBudget = 2 * time.Second
 // request the lease.
 func (s *Service) poll(ctx context.Context, in session.StartInput) (queue.Decision, error) {
 	st := s.o.Store
-	d, err := st.Poll(ctx, in.ProjectID, in.UserID, in.UserIP, nil, false)
+	d, err := st.Poll(ctx, in.ProjectID, in.UserID, in.UserIP)
 	if err != nil || d.Verdict != queue.Refresh {
 		return d, err
 	}
@@ -375,9 +377,9 @@ func (s *Service) poll(ctx context.Context, in session.StartInput) (queue.Decisi
 	// would send this caller to CAR past the line.
 	c, cerr := s.count(ctx, in.ProjectID)
 	if cerr != nil {
-		return st.Poll(ctx, in.ProjectID, in.UserID, in.UserIP, nil, true)
+		return st.Repoll(ctx, in.ProjectID, in.UserID, in.UserIP, nil)
 	}
-	return st.Poll(ctx, in.ProjectID, in.UserID, in.UserIP, &c, true)
+	return st.Repoll(ctx, in.ProjectID, in.UserID, in.UserIP, &c)
 }
 
 // counting is one project's DescribeConcurrentCount in this instance: the
@@ -495,22 +497,29 @@ func (s *Service) Stop(ctx context.Context, userID string) error {
 	if err == nil {
 		s.forgetHeld(userID)
 	}
-	s.leave(ctx, userID, err == nil)
+	if s.o.Store == nil {
+		return err
+	}
+	leave := s.o.Store.Leave
+	if err == nil {
+		leave = s.o.Store.Quit
+	}
+	s.everyLine(ctx, userID, leave)
 	return err
 }
 
 // Leave gives up the user's places (the compat /Dequeue); a lock CAR holds
 // for the user is not touched.
 func (s *Service) Leave(ctx context.Context, userID string) {
-	s.leave(ctx, userID, false)
+	if s.o.Store != nil {
+		s.everyLine(ctx, userID, s.o.Store.Leave)
+	}
 }
 
-func (s *Service) leave(ctx context.Context, userID string, forget bool) {
-	if s.o.Store == nil {
-		return
-	}
+// everyLine runs leave (the store's Leave or Quit) in each project's line.
+func (s *Service) everyLine(ctx context.Context, userID string, leave func(ctx context.Context, project, user string) error) {
 	for _, p := range s.o.Projects {
-		if err := s.o.Store.Leave(ctx, p, userID, forget); err != nil {
+		if err := leave(ctx, p, userID); err != nil {
 			return // degraded: the place lapses by itself (QUEUE_ABANDON)
 		}
 	}

@@ -48,7 +48,7 @@ func TestReadOnlyReplicaIsTrouble(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	if _, err := st.Poll(context.Background(), "cap-p", "w", "198.51.100.1", nil, false); err == nil {
+	if _, err := st.Poll(context.Background(), "cap-p", "w", "198.51.100.1"); err == nil {
 		t.Fatal("a poll on a read-only replica succeeded")
 	}
 	cars := &noIdleCAR{}
