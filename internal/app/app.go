@@ -24,11 +24,11 @@ import (
 	"syscall"
 	"time"
 
+	"carbroker/internal/broker"
 	"carbroker/internal/car"
 	"carbroker/internal/config"
 	"carbroker/internal/fault"
 	"carbroker/internal/httpapi"
-	"carbroker/internal/lease"
 	"carbroker/internal/resp"
 	"carbroker/internal/scf"
 )
@@ -374,7 +374,7 @@ func (s *eventSource) current() (http.Handler, error) {
 
 // sweeper is the API's timer work: destroy the sessions of ended leases.
 type sweeper interface {
-	Sweep(ctx context.Context) lease.Report
+	Sweep(ctx context.Context) broker.Report
 }
 
 // timerHandler gives the timer trigger's events to the sweep (docs/lease.md).

@@ -9,13 +9,11 @@ import (
 	"slices"
 	"time"
 
+	"carbroker/internal/broker"
 	"carbroker/internal/config"
 	"carbroker/internal/dev/console"
 	"carbroker/internal/dev/memredis"
-	"carbroker/internal/httpapi"
-	"carbroker/internal/line"
 	"carbroker/internal/queue"
-	"carbroker/internal/session"
 )
 
 // consoleOptions completes the console's options with what the dev side
@@ -24,10 +22,9 @@ import (
 // that is the API's DELETE /session without the owner's credential. mem is
 // nil when the line is off or not on the embedded Redis; the returned close
 // releases what it opened.
-func consoleOptions(o console.Options, cfg config.Config, c httpapi.CAR, mem *memredis.Server, log *slog.Logger) (console.Options, func(), error) {
+func consoleOptions(o console.Options, cfg config.Config, c broker.CAR, mem *memredis.Server, log *slog.Logger) (console.Options, func(), error) {
 	o.Abandon = cfg.Queue.Abandon
-	lo := line.Options{Counter: c, Projects: cfg.AllowedProjectIDs,
-		Sessions: session.New(c, session.Options{AttemptTimeout: cfg.AttemptTimeout})}
+	bo := broker.Options{Projects: cfg.AllowedProjectIDs, AttemptTimeout: cfg.AttemptTimeout}
 	done := func() {}
 	if cfg.Queue.RedisURL != "" {
 		st, err := queue.Open(queue.Options{URL: cfg.Queue.RedisURL, Prefix: cfg.Queue.KeyPrefix, Abandon: cfg.Queue.Abandon,
@@ -35,9 +32,9 @@ func consoleOptions(o console.Options, cfg config.Config, c httpapi.CAR, mem *me
 		if err != nil {
 			return o, done, err
 		}
-		lo.Store, done = st, func() { _ = st.Close() }
+		bo.Line, done = st, func() { _ = st.Close() }
 	}
-	o.Stop = line.New(lo).Stop
+	o.Stop = broker.New(c, bo).Stop
 	if mem != nil {
 		o.Line = lineOf(mem, cfg.Queue.KeyPrefix, cfg.AllowedProjectIDs, time.Now)
 	}

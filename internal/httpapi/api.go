@@ -22,34 +22,11 @@ import (
 	"time"
 
 	"carbroker/internal/auth"
+	"carbroker/internal/broker"
 	"carbroker/internal/car"
 	"carbroker/internal/config"
 	"carbroker/internal/fault"
-	"carbroker/internal/lease"
-	"carbroker/internal/line"
-	"carbroker/internal/session"
 )
-
-// useCase is the use case the API drives: starts through the waiting line
-// (when it is on), stops, and a project's capacity.
-type useCase interface {
-	// Start starts (lockOnly: locks a concurrency for) the user, or gives
-	// it its place in the line.
-	Start(ctx context.Context, in session.StartInput, lockOnly bool) (line.Result, error)
-	Stop(ctx context.Context, userID string) error
-	Leave(ctx context.Context, userID string)
-	// Alive is a heartbeat: whether the user holds a mark in the project's
-	// line, and how often to heartbeat.
-	Alive(ctx context.Context, project, userID string) (bool, time.Duration, error)
-	Capacity(ctx context.Context, project string) (line.Capacity, error)
-	Health(ctx context.Context) string // "", "ok" or "degraded"
-	// Renew extends the user's session lease (SESSION_RENEW).
-	Renew(ctx context.Context, userID, project string) (lease.Renewal, error)
-	// Sweep destroys the sessions of ended leases (the timer trigger's work).
-	Sweep(ctx context.Context) lease.Report
-}
-
-var _ useCase = (*lease.Service)(nil)
 
 // inviter mints and verifies invites to a host's room.
 type inviter interface {
@@ -59,9 +36,9 @@ type inviter interface {
 
 // deps are what the API is built from (see NewFromConfig).
 type deps struct {
-	cfg      config.Config // policy: allow-lists, CORS, trusted proxies, request timeout
-	sessions useCase
-	auth     auth.Authenticator
+	cfg    config.Config // policy: allow-lists, CORS, trusted proxies, request timeout
+	broker *broker.Service
+	auth   auth.Authenticator
 	// invites may be nil: joining another user's room is then refused
 	// unless requireInvites is false.
 	invites inviter

@@ -14,11 +14,11 @@ import (
 	"time"
 
 	"carbroker/internal/auth"
+	"carbroker/internal/broker"
 	"carbroker/internal/car"
 	"carbroker/internal/config"
 	"carbroker/internal/dev/caremu"
 	"carbroker/internal/httpapi"
-	"carbroker/internal/session"
 	"carbroker/internal/testing/testkit"
 )
 
@@ -87,7 +87,7 @@ func newEnv(t *testing.T, emuOpt caremu.Options, vars map[string]string) *env {
 		Logger:  slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Version: "test",
 		Auth:    auth.Options{Now: e.now},
-		Session: session.Options{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
+		Broker:  broker.Options{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -8,14 +8,13 @@ import (
 	"time"
 
 	"carbroker/internal/auth"
+	"carbroker/internal/broker"
 	"carbroker/internal/fault"
-	"carbroker/internal/line"
-	"carbroker/internal/session"
 )
 
 // wait answers a user who has a place in the line: Retry-After, then the
 // route's style.
-func (a *api) wait(x *exchange, id auth.Identity, in session.StartInput, p *line.Place, ticket string) {
+func (a *api) wait(x *exchange, id auth.Identity, in broker.StartInput, p *broker.Place, ticket string) {
 	x.w.Header().Set("Retry-After", strconv.Itoa(int(p.RetryAfter/time.Second)))
 	x.outcome = "waiting"
 	x.route.style.waiting(x, id, in, p, ticket)
@@ -38,7 +37,7 @@ type queuePlace struct {
 // waiting answers 202. A place unknown (Redis trouble: the start was not
 // served) is "Queue":{} without Position: the client keeps polling per
 // Retry-After.
-func (native) waiting(x *exchange, id auth.Identity, _ session.StartInput, p *line.Place, ticket string) {
+func (native) waiting(x *exchange, id auth.Identity, _ broker.StartInput, p *broker.Place, ticket string) {
 	if p.Position < 1 {
 		x.reply(http.StatusAccepted, waitReply{UserId: id.UserID, Queue: struct{}{}, RequestId: x.requestID, Ticket: ticket})
 		return
@@ -55,7 +54,7 @@ func (native) waiting(x *exchange, id auth.Identity, _ session.StartInput, p *li
 // while the place is unknown) for /Enqueue; for /StartProject it is the
 // demo's apply-failed answer (10202): the user now has a place, and its
 // /Enqueue polls report it.
-func (c compat) waiting(x *exchange, id auth.Identity, in session.StartInput, p *line.Place, ticket string) {
+func (c compat) waiting(x *exchange, id auth.Identity, in broker.StartInput, p *broker.Place, ticket string) {
 	data := &compatQueue{Index: max(p.Position, 0) - 1, UserId: in.UserID, ProjectId: in.ProjectID}
 	r := compatReply{Code: compatQueuing, Msg: "waiting in line; poll Enqueue again", Data: data,
 		UserId: mintedOnly(id), Ticket: ticket}
@@ -89,7 +88,7 @@ func (a *api) alive(x *exchange) {
 		a.fail(x, err)
 		return
 	}
-	holding, every, err := a.sessions.Alive(x.r.Context(), project, id.UserID)
+	holding, every, err := a.broker.Alive(x.r.Context(), project, id.UserID)
 	if err != nil {
 		a.fail(x, err)
 		return
@@ -161,7 +160,7 @@ func (a *api) capacity(x *exchange) {
 		a.fail(x, fault.New(fault.Forbidden, "ProjectId is not allowed (CAR_ALLOWED_PROJECT_IDS)"))
 		return
 	}
-	c, err := a.sessions.Capacity(x.r.Context(), project)
+	c, err := a.broker.Capacity(x.r.Context(), project)
 	if err != nil {
 		a.fail(x, err)
 		return
@@ -178,7 +177,7 @@ func LineHealth(ctx context.Context, h http.Handler) string {
 	if !ok {
 		return ""
 	}
-	return a.sessions.Health(ctx)
+	return a.broker.Health(ctx)
 }
 
 // health answers GET /healthz; with the line on, Queue says whether Redis
@@ -190,7 +189,7 @@ func LineHealth(ctx context.Context, h http.Handler) string {
 // 503, as the function cannot call CAR.
 func (a *api) health(x *exchange) {
 	body := map[string]string{"Status": "ok", "Version": a.version, "Auth": string(a.cfg.Auth.Mode)}
-	if q := a.sessions.Health(x.r.Context()); q != "" {
+	if q := a.broker.Health(x.r.Context()); q != "" {
 		body["Queue"] = q
 	}
 	status := http.StatusOK
@@ -213,7 +212,7 @@ func (a *api) renew(x *exchange) {
 		a.fail(x, err)
 		return
 	}
-	r, err := a.sessions.Renew(x.r.Context(), id.UserID, project)
+	r, err := a.broker.Renew(x.r.Context(), id.UserID, project)
 	if err != nil {
 		a.fail(x, err)
 		return

@@ -12,12 +12,12 @@ import (
 	"time"
 
 	"carbroker/internal/auth"
+	"carbroker/internal/broker"
 	"carbroker/internal/car"
 	"carbroker/internal/config"
 	"carbroker/internal/dev/caremu"
 	"carbroker/internal/httpapi"
 	"carbroker/internal/queue"
-	"carbroker/internal/session"
 	"carbroker/internal/testing/redistest"
 	"carbroker/internal/testing/testkit"
 )
@@ -64,7 +64,7 @@ func newLineEnvBudget(t *testing.T, instances int, emuOpt caremu.Options, vars m
 			Logger:  slog.New(slog.NewJSONHandler(e.logs, nil)),
 			Version: "test",
 			Auth:    auth.Options{},
-			Session: session.Options{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
+			Broker:  broker.Options{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
 			Queue:   queue.Options{Now: e.clock.Now, CallTimeout: budget},
 		})
 		if err != nil {

@@ -7,11 +7,9 @@ import (
 	"time"
 
 	"carbroker/internal/auth"
+	"carbroker/internal/broker"
 	"carbroker/internal/config"
-	"carbroker/internal/lease"
-	"carbroker/internal/line"
 	"carbroker/internal/queue"
-	"carbroker/internal/session"
 )
 
 // Options tune the production wiring for tests and benchmarks; the zero
@@ -19,8 +17,10 @@ import (
 type Options struct {
 	Logger  *slog.Logger // default: discard
 	Version string
-	Auth    auth.Options    // clock, JWKS client
-	Session session.Options // retry tuning; NoIdleWait, GuestApply and AttemptTimeout come from the configuration
+	Auth    auth.Options // clock, JWKS client
+	// Broker tunes the use case (retries, jitter); what the configuration
+	// sets, and the stores, are the configuration's.
+	Broker broker.Options
 	// Queue tunes the waiting line's store (clock, call budget); URL,
 	// prefix, abandonment, per-IP cap, holder expiry, lock window and
 	// retention come from the configuration.
@@ -36,24 +36,19 @@ type Options struct {
 	Credentials func(context.Context) bool
 }
 
-// CAR is what the wiring calls CAR for: the session actions and the count.
-type CAR interface {
-	session.CAR
-	line.Counter
-}
-
 // NewFromConfig builds the HTTP API for a configuration that passed
 // config.Load: the one wiring of authenticator, invites, use case and API
 // that every mode serves, calling CAR through c.
-func NewFromConfig(cfg config.Config, c CAR, o Options) (http.Handler, error) {
+func NewFromConfig(cfg config.Config, c broker.CAR, o Options) (http.Handler, error) {
 	authn, err := auth.New(cfg.Auth, o.Auth)
 	if err != nil {
 		return nil, err
 	}
-	so := o.Session
-	so.NoIdleWait, so.GuestApply, so.AttemptTimeout = cfg.NoIdleWait, cfg.GuestApply, cfg.AttemptTimeout
-	lo := line.Options{Counter: c, Projects: cfg.AllowedProjectIDs, GuestApply: cfg.GuestApply}
-	var st *queue.Store
+	bo := o.Broker
+	bo.Projects, bo.GuestApply, bo.NoIdleWait = cfg.AllowedProjectIDs, cfg.GuestApply, cfg.NoIdleWait
+	bo.AttemptTimeout, bo.SessionMax, bo.Cooldown = cfg.AttemptTimeout, cfg.Lease.Max, cfg.Lease.Cooldown
+	bo.Renew, bo.RenewMax, bo.Logger = cfg.Lease.Renew, cfg.Lease.RenewMax, o.Logger
+	bo.Line, bo.Leases = nil, nil
 	if cfg.Queue.RedisURL != "" {
 		qo := o.Queue
 		qo.URL, qo.Prefix, qo.Abandon = cfg.Queue.RedisURL, cfg.Queue.KeyPrefix, cfg.Queue.Abandon
@@ -62,24 +57,18 @@ func NewFromConfig(cfg config.Config, c CAR, o Options) (http.Handler, error) {
 		if qo.Logger == nil {
 			qo.Logger = o.Logger
 		}
-		if st, err = queue.Open(qo); err != nil {
+		st, err := queue.Open(qo)
+		if err != nil {
 			return nil, err
 		}
 		if !cfg.Queue.LineOff {
-			lo.Store, lo.Now = st, qo.Now
-			so.NoIdleWait = 0 // CAR_NOIDLE_WAIT is for the line off: in line, users wait with a place
+			bo.Line, bo.Now = st, qo.Now
 		}
-	}
-	sessions := session.New(c, so)
-	lo.Sessions = sessions
-	leo := lease.Options{Inner: line.New(lo), Destroy: sessions, Projects: cfg.AllowedProjectIDs,
-		Max: cfg.Lease.Max, Cooldown: cfg.Lease.Cooldown, Renew: cfg.Lease.Renew, RenewMax: cfg.Lease.RenewMax, Logger: o.Logger}
-	if st != nil && cfg.Lease.Max > 0 {
-		leo.Store = st
+		bo.Leases = st
 	}
 	d := deps{
 		cfg:            cfg,
-		sessions:       lease.New(leo),
+		broker:         broker.New(c, bo),
 		auth:           authn,
 		requireInvites: auth.HasInvites(cfg.Auth.Mode),
 		log:            o.Logger,
@@ -106,4 +95,4 @@ func NewFromConfig(cfg config.Config, c CAR, o Options) (http.Handler, error) {
 
 // Sweep destroys the sessions of ended leases in every allowed project, up
 // to ctx's deadline: the timer trigger's work (a no-op with leases off).
-func (a *api) Sweep(ctx context.Context) lease.Report { return a.sessions.Sweep(ctx) }
+func (a *api) Sweep(ctx context.Context) broker.Report { return a.broker.Sweep(ctx) }
