@@ -7,7 +7,10 @@
 //   - event mode (_LAMBDA_SERVER_PORT or _SCF_SERVER_PORT set): the SCF Go1
 //     runtime (net/rpc) on 0.0.0.0:PORT.
 //
-// Main is the whole program, so end-to-end tests reuse the real wiring.
+// Main is the whole program, so end-to-end tests reuse the real wiring. It
+// is the composition root: wire (wire.go) builds every mode's broker from
+// the configuration; nothing below it opens a connection or reads the
+// environment.
 package app
 
 import (
@@ -130,12 +133,12 @@ func runHTTP(ctx context.Context, env Env, addr, version string) int {
 	}
 	log := newLogger(env.Stderr, cfg.LogLevel)
 	c := carClient(cfg, nil, env.Getenv)
-	h, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{Logger: log, Version: version})
+	h, svc, err := wire(cfg, c, wiring{http: httpapi.Options{Logger: log, Version: version}})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "configuration: %v\n", err)
 		return 2
 	}
-	probeLine(ctx, h, cfg, log)
+	probeLine(ctx, svc, cfg, log)
 	go warm(ctx, c)
 	h = scf.WebFunction(h, httpapi.TrustedPeer(cfg.TrustedProxies))
 	return serveHTTP(ctx, env, addr, h, cfg, log, nil)
@@ -152,13 +155,13 @@ const probeWithin = time.Second
 // Redis answers; if it does not, it logs one warning naming the address
 // (password masked) and what the function does meanwhile. /healthz says
 // "degraded" from the first request on either way, as it asks the store.
-func probeLine(ctx context.Context, h http.Handler, cfg config.Config, log *slog.Logger) {
+func probeLine(ctx context.Context, svc *broker.Service, cfg config.Config, log *slog.Logger) {
 	if cfg.Queue.RedisURL == "" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, probeWithin)
 	defer cancel()
-	if httpapi.LineHealth(ctx, h) == "degraded" {
+	if svc.Health(ctx) == "degraded" {
 		log.Warn("the waiting line's Redis does not answer at start: running degraded (starts go to CAR without the line, a start CAR cannot serve waits with a 202 and Retry-After) until it answers; /healthz says \"Queue\":\"degraded\"",
 			"redis", resp.RedactURL(cfg.Queue.RedisURL))
 	}
@@ -275,7 +278,7 @@ func runEvent(ctx context.Context, env Env, port, version string) int {
 	if h, err := src.current(); err != nil {
 		src.log.Error("function misconfigured at start; every invoke will answer 500 until fixed", "problem", err.Error())
 	} else if cfg, err := config.Load(env.Getenv, config.Options{}); err == nil {
-		probeLine(ctx, h, cfg, src.log)
+		probeLine(ctx, h.(timerHandler).svc, cfg, src.log)
 	}
 	if env.Ready != nil {
 		env.Ready(ln.Addr().String())
@@ -353,10 +356,11 @@ func (s *eventSource) current() (http.Handler, error) {
 	s.key = key
 	cfg, err := config.Load(s.env.Getenv, config.Options{})
 	var h http.Handler
+	var svc *broker.Service
 	if err == nil {
 		setLevel(s.level, cfg.LogLevel)
 		c := carClient(cfg, s.transport, s.env.Getenv)
-		h, err = httpapi.NewFromConfig(cfg, c, httpapi.Options{Logger: s.log, Version: s.version, Credentials: s.credentials})
+		h, svc, err = wire(cfg, c, wiring{http: httpapi.Options{Logger: s.log, Version: s.version, Credentials: s.credentials}})
 	}
 	if err != nil {
 		s.h, s.problem = misconfigured(err), err
@@ -365,24 +369,17 @@ func (s *eventSource) current() (http.Handler, error) {
 	// No warm-up here: it would run in a goroutine started inside an invoke,
 	// which may outlive it (the instance can be frozen right after), and the
 	// invoke's own CAR call opens the connection anyway.
-	if sw, ok := h.(sweeper); ok {
-		h = timerHandler{Handler: h, sweeper: sw}
-	}
-	s.h, s.problem = h, nil
-	return h, nil
+	s.h, s.problem = timerHandler{Handler: h, svc: svc}, nil
+	return s.h, nil
 }
 
-// sweeper is the API's timer work: destroy the sessions of ended leases.
-type sweeper interface {
-	Sweep(ctx context.Context) broker.Report
-}
-
-// timerHandler gives the timer trigger's events to the sweep (docs/lease.md).
+// timerHandler gives the timer trigger's events to the sweep of ended
+// leases (docs/lease.md).
 type timerHandler struct {
 	http.Handler
-	sweeper
+	svc *broker.Service
 }
 
 func (t timerHandler) Timer(ctx context.Context, _ scf.TimerEvent) (any, error) {
-	return t.Sweep(ctx), nil
+	return t.svc.Sweep(ctx), nil
 }

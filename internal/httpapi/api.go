@@ -6,7 +6,8 @@
 // body decoding and validation, the allow-lists, CORS, the client-IP rule,
 // the request's time budget and the single log line per request. The kind
 // → status table and the one JSON writer of the function's replies are in
-// reply.go. NewFromConfig is the production wiring every mode serves.
+// reply.go. It serves the use case (package broker) with the services New
+// is handed; it builds none.
 package httpapi
 
 import (
@@ -28,20 +29,14 @@ import (
 	"carbroker/internal/fault"
 )
 
-// inviter mints and verifies invites to a host's room.
-type inviter interface {
-	Mint(host, role string, ttl time.Duration) (token string, expires time.Time, err error)
-	Verify(token, host string) (role string, err error)
-}
-
-// deps are what the API is built from (see NewFromConfig).
+// deps are what the API is built from (see New).
 type deps struct {
 	cfg    config.Config // policy: allow-lists, CORS, trusted proxies, request timeout
 	broker *broker.Service
 	auth   auth.Authenticator
 	// invites may be nil: joining another user's room is then refused
 	// unless requireInvites is false.
-	invites inviter
+	invites *auth.Invites
 	// requireInvites makes a guest (HostUserId other than its own UserId)
 	// present an invite from the host; the role is then the invite's.
 	requireInvites bool

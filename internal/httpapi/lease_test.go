@@ -12,21 +12,16 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/auth"
 	"carbroker/internal/broker"
 	"carbroker/internal/car"
 	"carbroker/internal/config"
 	"carbroker/internal/dev/caremu"
 	"carbroker/internal/httpapi"
 	"carbroker/internal/queue"
+	"carbroker/internal/testing/apitest"
 	"carbroker/internal/testing/redistest"
 	"carbroker/internal/testing/testkit"
 )
-
-// sweeper is the timer trigger's entry point of the API.
-type sweeper interface {
-	Sweep(ctx context.Context) broker.Report
-}
 
 // newLeaseEnv is several instances on one real Redis reached through a
 // proxy that can cut them off (the data stays), with the emulator's
@@ -53,17 +48,15 @@ func newLeaseEnv(t *testing.T, instances int, emuOpt caremu.Options, vars map[st
 	cl := emu.Client()
 	for range instances {
 		c := car.New(car.Options{Host: "car.tencentcloudapi.com", Transport: cl.Transport, Getenv: cl.Getenv})
-		api, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{
-			Logger:  slog.New(slog.NewJSONHandler(e.logs, nil)),
-			Version: "test",
-			Auth:    auth.Options{},
-			Broker:  broker.Options{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
-			Queue:   queue.Options{Now: e.clock.Now, CallTimeout: time.Second},
+		api, svc, err := apitest.New(cfg, c, apitest.Options{
+			HTTP:   httpapi.Options{Logger: slog.New(slog.NewJSONHandler(e.logs, nil)), Version: "test"},
+			Broker: broker.Options{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
+			Queue:  queue.Options{Now: e.clock.Now, CallTimeout: time.Second},
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.apis = append(e.apis, api)
+		e.apis, e.svcs = append(e.apis, api), append(e.svcs, svc)
 	}
 	return e, px
 }
@@ -79,7 +72,7 @@ func (e *lineEnv) sweep(i int) broker.Report {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	return e.apis[i%len(e.apis)].(sweeper).Sweep(ctx)
+	return e.svcs[i%len(e.svcs)].Sweep(ctx)
 }
 
 // destroys counts the DestroySession calls for user ("" = all).
@@ -136,7 +129,7 @@ func TestLeaseOff(t *testing.T) {
 	if r := e.do(ipOf("alice"), "POST", "/session/renew", `{"UserId":"alice"}`); r.Status != 403 || r.code() != "Forbidden" {
 		t.Fatalf("renew with leases off: %d %s", r.Status, r.Raw)
 	}
-	if rep := e.apis[0].(sweeper).Sweep(context.Background()); rep != (broker.Report{}) {
+	if rep := e.svcs[0].Sweep(context.Background()); rep != (broker.Report{}) {
 		t.Errorf("sweep with leases off: %+v", rep)
 	}
 }
@@ -503,7 +496,7 @@ func TestLeaseRedisDownDuringASweep(t *testing.T) {
 	e.pass(2 * time.Minute)
 	e.emu.SetLatency("DestroySession", 400*time.Millisecond)
 	done := make(chan broker.Report)
-	go func() { done <- e.apis[0].(sweeper).Sweep(context.Background()) }()
+	go func() { done <- e.svcs[0].Sweep(context.Background()) }()
 	time.Sleep(150 * time.Millisecond) // the first batch's destroys are in flight
 	px.down()
 	if r := <-done; r.Claimed == 0 || r.Claimed == n || !r.Skipped {

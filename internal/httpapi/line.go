@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"net/http"
 	"slices"
 	"strconv"
@@ -167,17 +166,6 @@ func (a *api) capacity(x *exchange) {
 	}
 	x.outcome = "capacity"
 	x.reply(http.StatusOK, capacityReply{Total: c.Total, Running: c.Running, Idle: c.Idle, Waiting: c.Waiting, RequestId: x.requestID})
-}
-
-// LineHealth asks the waiting line's store of an API built by NewFromConfig
-// whether it answers: "ok", "degraded", or "" when the line is off (or h is
-// not such an API). The start-up probe uses it.
-func LineHealth(ctx context.Context, h http.Handler) string {
-	a, ok := h.(*api)
-	if !ok {
-		return ""
-	}
-	return a.broker.Health(ctx)
 }
 
 // health answers GET /healthz; with the line on, Queue says whether Redis

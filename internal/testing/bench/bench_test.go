@@ -23,6 +23,7 @@ import (
 	"carbroker/internal/dev/caremu"
 	"carbroker/internal/httpapi"
 	"carbroker/internal/scf"
+	"carbroker/internal/testing/apitest"
 )
 
 const (
@@ -76,7 +77,7 @@ func newWiring(b *testing.B) *wiring {
 	// The request log line is formatted as in production (JSON, info); only
 	// its write is discarded.
 	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	api, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{Logger: log, Version: "bench"})
+	api, _, err := apitest.New(cfg, c, apitest.Options{HTTP: httpapi.Options{Logger: log, Version: "bench"}})
 	if err != nil {
 		b.Fatal(err)
 	}
