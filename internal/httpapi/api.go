@@ -2,7 +2,7 @@
 // transport (SCF events, web functions, the local server) reaches.
 //
 // It owns routing (native routes and the drop-in routes of Tencent's
-// car-server-demo, each rendered in its own style: errors.go, compat.go),
+// car-server-demo, each rendered in its own style: replies.go, compat.go),
 // body decoding and validation, the allow-lists, CORS, the client-IP rule,
 // the request's time budget and the single log line per request. The kind
 // → status table and the one JSON writer of the function's replies are in

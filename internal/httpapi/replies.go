@@ -19,7 +19,7 @@ type style interface {
 	// ticket its credential.
 	failed(x *exchange, fe *fault.Error, minted auth.Identity, ticket string)
 	started(x *exchange, id auth.Identity, serverSession, ticket string)
-	// waiting renders a place in the line (line.go).
+	// waiting renders a place in the line (waiting.go).
 	waiting(x *exchange, id auth.Identity, in broker.StartInput, p *broker.Place, ticket string)
 	stopped(x *exchange, userID string)
 	// lenient reports whether fields the route does not read are ignored
