@@ -42,7 +42,11 @@ func (a *api) prepareStart(x *exchange) (broker.StartInput, auth.Identity, error
 	if err != nil {
 		return in, auth.Identity{}, err
 	}
-	s, err := validateStart(f, x.route.op == opEnqueue)
+	validate := validateStart
+	if x.route.op == opEnqueue {
+		validate = validateLock
+	}
+	s, err := validate(f)
 	if err != nil {
 		return in, auth.Identity{}, err
 	}
