@@ -51,8 +51,7 @@ func (s *Service) count(ctx context.Context, project string) (queue.Count, error
 		// This caller went away while CAR was asked: the others sharing
 		// the call learn that the count is not there this second (the call
 		// was made: CAR is not asked again before the second is out).
-		shared = &fault.Error{Kind: fault.Unavailable, RetryAfter: time.Second, Err: err,
-			Message: "the project's count is being refreshed; try again shortly"}
+		shared = refreshing(err)
 	}
 	s.mu.Lock()
 	k.at, k.c, k.err, k.done = at, c, shared, nil
@@ -72,7 +71,7 @@ func (s *Service) recent(ctx context.Context, project string) (c queue.Count, er
 		select {
 		case <-done:
 		case <-ctx.Done():
-			return queue.Count{}, fault.Wrap(fault.Timeout, "the capacity could not be read in time", ctx.Err()), true
+			return queue.Count{}, capacityTimeout(ctx), true
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -132,7 +131,7 @@ func (s *Service) capacity(ctx context.Context, project string) (Capacity, error
 		d, err := st.Capacity(ctx, project, nil)
 		if err != nil {
 			if ctx.Err() != nil {
-				return Capacity{}, fault.Wrap(fault.Timeout, "the capacity could not be read in time", ctx.Err())
+				return Capacity{}, capacityTimeout(ctx)
 			}
 			return s.localCapacity(ctx, project) // degraded
 		}
@@ -158,14 +157,13 @@ func (s *Service) capacity(ctx context.Context, project string) (Capacity, error
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return Capacity{}, fault.Wrap(fault.Timeout, "the capacity could not be read in time", ctx.Err())
+			return Capacity{}, capacityTimeout(ctx)
 		case <-t.C:
 		}
 	}
 	// Other instances kept refreshing without storing a count: asking CAR
 	// here would exceed the once a second.
-	return Capacity{}, &fault.Error{Kind: fault.Unavailable, RetryAfter: time.Second,
-		Message: "the project's count is being refreshed; try again shortly"}
+	return Capacity{}, refreshing(nil)
 }
 
 // storeCount writes a fresh count into the line and answers the line's
@@ -186,4 +184,16 @@ func (s *Service) localCapacity(ctx context.Context, project string) (Capacity, 
 		return Capacity{}, err
 	}
 	return Capacity{Total: c.Total, Running: c.Running, Idle: max(0, c.Total-c.Running)}, nil
+}
+
+// refreshing is the answer while another caller's count refresh has not
+// stored a count: try again in a second.
+func refreshing(cause error) error {
+	return &fault.Error{Kind: fault.Unavailable, RetryAfter: time.Second, Err: cause,
+		Message: "the project's count is being refreshed; try again shortly"}
+}
+
+// capacityTimeout is the answer of a capacity read whose request ran out.
+func capacityTimeout(ctx context.Context) error {
+	return fault.Wrap(fault.Timeout, "the capacity could not be read in time", ctx.Err())
 }

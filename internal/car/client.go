@@ -145,7 +145,7 @@ func (c *Client) call(ctx context.Context, req tchttp.Request, resp tchttp.Respo
 	t := c.credentials(ctx)
 	action := req.GetAction()
 	if !t.Valid() {
-		return &fault.Error{Kind: fault.Internal, Message: "internal error", Action: action, Code: "MissingCredentials",
+		return &fault.Error{Kind: fault.Internal, Message: fault.InternalMessage, Action: action, Code: "MissingCredentials",
 			Err: errors.New("no Tencent Cloud credentials: set an execution role (TENCENTCLOUD_SECRETID/SECRETKEY)")}
 	}
 	req.SetContext(ctx)

@@ -90,7 +90,7 @@ func Classify(action, code string) *fault.Error {
 		fe.Notice = fault.Warn
 	case code == "InvalidParameter.JsonParseError" || strings.HasPrefix(code, "UnknownParameter"):
 		// We build every request body: CAR not reading it is our bug.
-		set(fault.Internal, fault.Final, "internal error")
+		set(fault.Internal, fault.Final, fault.InternalMessage)
 		fe.Notice = fault.Bug
 	case strings.HasPrefix(code, "InvalidParameter") || strings.HasPrefix(code, "MissingParameter"):
 		set(fault.Invalid, fault.Final, invalidMessage(action))
@@ -98,7 +98,7 @@ func Classify(action, code string) *fault.Error {
 		set(fault.Forbidden, fault.Final, "CAR refused the operation")
 	case strings.HasPrefix(code, "AuthFailure") || strings.HasPrefix(code, "UnauthorizedOperation"):
 		// our credentials, or an execution role without CAR permissions
-		set(fault.Internal, fault.Final, "internal error")
+		set(fault.Internal, fault.Final, fault.InternalMessage)
 	default: // InternalError, FailedOperation*, codes not documented for the action, unknown codes
 		set(fault.Upstream, fault.Final, "CAR failed to process the request; try again")
 	}

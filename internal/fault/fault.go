@@ -145,6 +145,10 @@ func (e *Error) Wait() time.Duration {
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
+// InternalMessage is what a caller is told of a failure of ours: nothing
+// (the log has the cause).
+const InternalMessage = "internal error"
+
 // New returns an error of kind k with a caller-facing message.
 func New(k Kind, msg string) *Error { return &Error{Kind: k, Message: msg} }
 
@@ -159,7 +163,7 @@ func As(err error) *Error {
 	if errors.As(err, &fe) {
 		return fe
 	}
-	return &Error{Kind: Internal, Message: "internal error", Err: err}
+	return &Error{Kind: Internal, Message: InternalMessage, Err: err}
 }
 
 // KindOf is As(err).Kind, and Internal for nil-safe use in switches.

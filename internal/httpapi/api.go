@@ -157,7 +157,7 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if p := recover(); p != nil {
 			a.log.Error("panic", "request_id", x.requestID, "panic", p)
-			a.fail(x, fault.New(fault.Internal, "internal error"))
+			a.fail(x, fault.New(fault.Internal, fault.InternalMessage))
 		}
 		a.logRequest(x)
 	}()

@@ -37,7 +37,7 @@ func (a *api) capacity(x *exchange) {
 		project = a.cfg.ProjectID
 	}
 	if !slices.Contains(a.cfg.AllowedProjectIDs, project) {
-		a.fail(x, fault.New(fault.Forbidden, "ProjectId is not allowed (CAR_ALLOWED_PROJECT_IDS)"))
+		a.fail(x, errProjectNotAllowed)
 		return
 	}
 	c, err := a.broker.Capacity(x.r.Context(), project)

@@ -78,7 +78,7 @@ func (a *api) authorise(in *broker.StartInput, invite string) error {
 		in.ProjectID = c.ProjectID
 	}
 	if !slices.Contains(c.AllowedProjectIDs, in.ProjectID) {
-		return fault.New(fault.Forbidden, "ProjectId is not allowed (CAR_ALLOWED_PROJECT_IDS)")
+		return errProjectNotAllowed
 	}
 	if in.ApplicationID == "" {
 		in.ApplicationID = c.ApplicationID
@@ -160,6 +160,8 @@ func (a *api) stop(x *exchange) {
 	x.outcome = "stopped"
 	x.route.style.stopped(x, id.UserID)
 }
+
+var errProjectNotAllowed = fault.New(fault.Forbidden, "ProjectId is not allowed (CAR_ALLOWED_PROJECT_IDS)")
 
 var errEnqueueGuest = fault.New(fault.Invalid,
 	"Enqueue locks a concurrency for the caller's own session: HostUserId must be empty or the caller's own UserId (a guest joins its host's room with StartProject)")

@@ -63,7 +63,7 @@ func (a *api) ownerRequest(x *exchange, op auth.Op) (auth.Identity, string, erro
 		project = a.cfg.ProjectID
 	}
 	if !slices.Contains(a.cfg.AllowedProjectIDs, project) {
-		return auth.Identity{}, "", fault.New(fault.Forbidden, "ProjectId is not allowed (CAR_ALLOWED_PROJECT_IDS)")
+		return auth.Identity{}, "", errProjectNotAllowed
 	}
 	return id, project, nil
 }
