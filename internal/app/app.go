@@ -313,7 +313,7 @@ type eventSource struct {
 	log       *slog.Logger
 
 	mu      sync.Mutex
-	key     string
+	built   []string     // the values of config.Keys h was built from
 	h       http.Handler // the API, or misconfigured's reply
 	problem error        // why the configuration in force is refused, nil if it is not
 }
@@ -347,13 +347,15 @@ func (s *eventSource) handler() (http.Handler, error) {
 // current (re)loads the configuration if it changed, and returns its
 // handler and its problem.
 func (s *eventSource) current() (http.Handler, error) {
-	key := config.Fingerprint(s.env.Getenv)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if key == s.key && s.h != nil {
+	if s.h != nil && s.unchanged() {
 		return s.h, s.problem
 	}
-	s.key = key
+	s.built = s.built[:0]
+	for _, k := range config.Keys {
+		s.built = append(s.built, s.env.Getenv(k))
+	}
 	cfg, err := config.Load(s.env.Getenv, config.Options{})
 	var h http.Handler
 	var svc *broker.Service
@@ -371,6 +373,22 @@ func (s *eventSource) current() (http.Handler, error) {
 	// invoke's own CAR call opens the connection anyway.
 	s.h, s.problem = timerHandler{Handler: h, svc: svc}, nil
 	return s.h, nil
+}
+
+// unchanged reports whether every variable of the configuration (config.Keys)
+// still has the value the handler was built from: a comparison per invoke,
+// in this package's code (no hash, nothing of config's runs). s.mu must be
+// held.
+func (s *eventSource) unchanged() bool {
+	if len(s.built) != len(config.Keys) {
+		return false
+	}
+	for i, k := range config.Keys {
+		if s.env.Getenv(k) != s.built[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // timerHandler gives the timer trigger's events to the sweep of ended
