@@ -7,7 +7,10 @@
 //   - event mode (_LAMBDA_SERVER_PORT or _SCF_SERVER_PORT set): the SCF Go1
 //     runtime (net/rpc) on 0.0.0.0:PORT.
 //
-// Main is the whole program, so end-to-end tests reuse the real wiring.
+// Main is the whole program, so end-to-end tests reuse the real wiring. It
+// is the composition root: wire (wire.go) builds every mode's broker from
+// the configuration; nothing below it opens a connection or reads the
+// environment.
 package app
 
 import (
@@ -24,12 +27,11 @@ import (
 	"syscall"
 	"time"
 
+	"carbroker/internal/broker"
 	"carbroker/internal/car"
 	"carbroker/internal/config"
-	"carbroker/internal/credential"
 	"carbroker/internal/fault"
 	"carbroker/internal/httpapi"
-	"carbroker/internal/lease"
 	"carbroker/internal/resp"
 	"carbroker/internal/scf"
 )
@@ -117,7 +119,7 @@ func runHTTP(ctx context.Context, env Env, addr, version string) int {
 		log.Error("function misconfigured", "problem", err.Error())
 		return serveHTTP(ctx, env, addr, misconfigured(err), config.Config{}, log, nil)
 	}
-	if !credential.FromEnv(env.Getenv).Valid() {
+	if !car.EnvCredentials(env.Getenv).Valid() {
 		// A server that cannot call CAR would answer every start with an
 		// error: say so now, not to the first user.
 		problem := &config.Error{Problems: []config.Problem{{Var: "SCF_ROLE", Message: noCredentials}}}
@@ -131,12 +133,12 @@ func runHTTP(ctx context.Context, env Env, addr, version string) int {
 	}
 	log := newLogger(env.Stderr, cfg.LogLevel)
 	c := carClient(cfg, nil, env.Getenv)
-	h, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{Logger: log, Version: version})
+	h, svc, err := wire(cfg, c, wiring{http: httpapi.Options{Logger: log, Version: version}})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "configuration: %v\n", err)
 		return 2
 	}
-	probeLine(ctx, h, cfg, log)
+	probeLine(ctx, svc, cfg, log)
 	go warm(ctx, c)
 	h = scf.WebFunction(h, httpapi.TrustedPeer(cfg.TrustedProxies))
 	return serveHTTP(ctx, env, addr, h, cfg, log, nil)
@@ -153,13 +155,13 @@ const probeWithin = time.Second
 // Redis answers; if it does not, it logs one warning naming the address
 // (password masked) and what the function does meanwhile. /healthz says
 // "degraded" from the first request on either way, as it asks the store.
-func probeLine(ctx context.Context, h http.Handler, cfg config.Config, log *slog.Logger) {
+func probeLine(ctx context.Context, svc *broker.Service, cfg config.Config, log *slog.Logger) {
 	if cfg.Queue.RedisURL == "" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, probeWithin)
 	defer cancel()
-	if httpapi.LineHealth(ctx, h) == "degraded" {
+	if svc.Health(ctx) == "degraded" {
 		log.Warn("the waiting line's Redis does not answer at start: running degraded (starts go to CAR without the line, a start CAR cannot serve waits with a 202 and Retry-After) until it answers; /healthz says \"Queue\":\"degraded\"",
 			"redis", resp.RedactURL(cfg.Queue.RedisURL))
 	}
@@ -276,7 +278,7 @@ func runEvent(ctx context.Context, env Env, port, version string) int {
 	if h, err := src.current(); err != nil {
 		src.log.Error("function misconfigured at start; every invoke will answer 500 until fixed", "problem", err.Error())
 	} else if cfg, err := config.Load(env.Getenv, config.Options{}); err == nil {
-		probeLine(ctx, h, cfg, src.log)
+		probeLine(ctx, h.(timerHandler).svc, cfg, src.log)
 	}
 	if env.Ready != nil {
 		env.Ready(ln.Addr().String())
@@ -285,11 +287,17 @@ func runEvent(ctx context.Context, env Env, port, version string) int {
 		<-ctx.Done()
 		ln.Close()
 	}()
-	if err := scf.Serve(ln, src.handler, scf.WithLogger(src.log)); err != nil {
+	if err := scf.Serve(ln, src.handler, scf.WithLogger(src.log), scf.WithInvokeContext(invokeCredentials)); err != nil {
 		fmt.Fprintln(env.Stderr, err)
 		return 1
 	}
 	return 0
+}
+
+// invokeCredentials attaches the CAR credentials an invoke's Environment
+// left in the environment to its context (scf.WithInvokeContext).
+func invokeCredentials(ctx context.Context, getenv func(string) string) context.Context {
+	return car.WithCredentials(ctx, car.EnvCredentials(getenv))
 }
 
 // eventSource rebuilds the handler when the configuration in the
@@ -305,7 +313,7 @@ type eventSource struct {
 	log       *slog.Logger
 
 	mu      sync.Mutex
-	key     string
+	built   []string     // the values of config.Keys h was built from
 	h       http.Handler // the API, or misconfigured's reply
 	problem error        // why the configuration in force is refused, nil if it is not
 }
@@ -319,10 +327,10 @@ func newEventSource(env Env, version string) *eventSource {
 // (the runtime attaches those its Environment carried), or else whether
 // the process has them.
 func (s *eventSource) credentials(ctx context.Context) bool {
-	if t, ok := credential.FromContext(ctx); ok {
+	if t, ok := car.CredentialsFrom(ctx); ok {
 		return t.Valid()
 	}
-	return credential.FromEnv(s.env.Getenv).Valid()
+	return car.EnvCredentials(s.env.Getenv).Valid()
 }
 
 // handler is the scf.HandlerSource: the handler for the configuration in
@@ -339,19 +347,22 @@ func (s *eventSource) handler() (http.Handler, error) {
 // current (re)loads the configuration if it changed, and returns its
 // handler and its problem.
 func (s *eventSource) current() (http.Handler, error) {
-	key := config.Fingerprint(s.env.Getenv)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if key == s.key && s.h != nil {
+	if s.h != nil && s.unchanged() {
 		return s.h, s.problem
 	}
-	s.key = key
+	s.built = s.built[:0]
+	for _, k := range config.Keys {
+		s.built = append(s.built, s.env.Getenv(k))
+	}
 	cfg, err := config.Load(s.env.Getenv, config.Options{})
 	var h http.Handler
+	var svc *broker.Service
 	if err == nil {
 		setLevel(s.level, cfg.LogLevel)
 		c := carClient(cfg, s.transport, s.env.Getenv)
-		h, err = httpapi.NewFromConfig(cfg, c, httpapi.Options{Logger: s.log, Version: s.version, Credentials: s.credentials})
+		h, svc, err = wire(cfg, c, wiring{http: httpapi.Options{Logger: s.log, Version: s.version, Credentials: s.credentials}})
 	}
 	if err != nil {
 		s.h, s.problem = misconfigured(err), err
@@ -360,24 +371,33 @@ func (s *eventSource) current() (http.Handler, error) {
 	// No warm-up here: it would run in a goroutine started inside an invoke,
 	// which may outlive it (the instance can be frozen right after), and the
 	// invoke's own CAR call opens the connection anyway.
-	if sw, ok := h.(sweeper); ok {
-		h = timerHandler{Handler: h, sweeper: sw}
+	s.h, s.problem = timerHandler{Handler: h, svc: svc}, nil
+	return s.h, nil
+}
+
+// unchanged reports whether every variable of the configuration (config.Keys)
+// still has the value the handler was built from: a comparison per invoke,
+// in this package's code (no hash, nothing of config's runs). s.mu must be
+// held.
+func (s *eventSource) unchanged() bool {
+	if len(s.built) != len(config.Keys) {
+		return false
 	}
-	s.h, s.problem = h, nil
-	return h, nil
+	for i, k := range config.Keys {
+		if s.env.Getenv(k) != s.built[i] {
+			return false
+		}
+	}
+	return true
 }
 
-// sweeper is the API's timer work: destroy the sessions of ended leases.
-type sweeper interface {
-	Sweep(ctx context.Context) lease.Report
-}
-
-// timerHandler gives the timer trigger's events to the sweep (docs/lease.md).
+// timerHandler gives the timer trigger's events to the sweep of ended
+// leases (docs/lease.md).
 type timerHandler struct {
 	http.Handler
-	sweeper
+	svc *broker.Service
 }
 
 func (t timerHandler) Timer(ctx context.Context, _ scf.TimerEvent) (any, error) {
-	return t.Sweep(ctx), nil
+	return t.svc.Sweep(ctx), nil
 }

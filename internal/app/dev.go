@@ -61,26 +61,21 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 	cl := emu.Client()
 	c := carClient(cfg, cl.Transport, cl.Getenv)
 	log := newLogger(env.Stderr, cfg.LogLevel)
-	h, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{Logger: log, Version: version, Queue: qo, Local: true})
+	h, svc, err := wire(cfg, c, wiring{http: httpapi.Options{Logger: log, Version: version, Local: true}, queue: qo})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "configuration: %v\n", err)
 		return 2
 	}
 	var sweep func(context.Context)
-	if sw, ok := h.(sweeper); ok && cfg.Lease.Max > 0 {
+	if cfg.Lease.Max > 0 {
 		sweep = func(ctx context.Context) {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
-			sw.Sweep(ctx)
+			svc.Sweep(ctx)
 		}
 	}
-	co, closeConsole, err := consoleOptions(console.Options{Pool: emu, Retention: pool.Retention, ClientWait: pool.ClientWait, Sweep: sweep,
-		AuthMode: string(cfg.Auth.Mode), ProjectID: cfg.ProjectID, LineOn: cfg.Queue.RedisURL != "" && !cfg.Queue.LineOff}, cfg, c, mem, log)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "configuration: %v\n", err)
-		return 2
-	}
-	defer closeConsole()
+	co := consoleOptions(console.Options{Pool: emu, Retention: pool.Retention, ClientWait: pool.ClientWait, Sweep: sweep,
+		AuthMode: string(cfg.Auth.Mode), ProjectID: cfg.ProjectID, LineOn: cfg.Queue.RedisURL != "" && !cfg.Queue.LineOff}, cfg, svc, mem)
 	h = console.Handler(h, co)
 	if addr == "" {
 		addr = "127.0.0.1:9000"

@@ -5,43 +5,28 @@ package app
 import (
 	"cmp"
 	"context"
-	"log/slog"
 	"slices"
 	"time"
 
+	"carbroker/internal/broker"
 	"carbroker/internal/config"
 	"carbroker/internal/dev/console"
 	"carbroker/internal/dev/memredis"
-	"carbroker/internal/httpapi"
-	"carbroker/internal/line"
 	"carbroker/internal/queue"
-	"carbroker/internal/session"
 )
 
 // consoleOptions completes the console's options with what the dev side
 // reads and does for it: the line as the embedded Redis holds it (read
-// directly, outside the line's script), and a stop of any user's session
-// that is the API's DELETE /session without the owner's credential. mem is
-// nil when the line is off or not on the embedded Redis; the returned close
-// releases what it opened.
-func consoleOptions(o console.Options, cfg config.Config, c httpapi.CAR, mem *memredis.Server, log *slog.Logger) (console.Options, func(), error) {
+// directly, outside the line's script), and a stop of any user's session:
+// the API's DELETE /session (svc.Stop) without the owner's credential. mem
+// is nil when the line is off or not on the embedded Redis.
+func consoleOptions(o console.Options, cfg config.Config, svc *broker.Service, mem *memredis.Server) console.Options {
 	o.Abandon = cfg.Queue.Abandon
-	lo := line.Options{Counter: c, Projects: cfg.AllowedProjectIDs,
-		Sessions: session.New(c, session.Options{AttemptTimeout: cfg.AttemptTimeout})}
-	done := func() {}
-	if cfg.Queue.RedisURL != "" {
-		st, err := queue.Open(queue.Options{URL: cfg.Queue.RedisURL, Prefix: cfg.Queue.KeyPrefix, Abandon: cfg.Queue.Abandon,
-			MaxPerIP: cfg.Queue.MaxPerIP, HoldTTL: cfg.Queue.HoldTTL, CallTimeout: time.Second, Logger: log})
-		if err != nil {
-			return o, done, err
-		}
-		lo.Store, done = st, func() { _ = st.Close() }
-	}
-	o.Stop = line.New(lo).Stop
+	o.Stop = svc.Stop
 	if mem != nil {
 		o.Line = lineOf(mem, cfg.Queue.KeyPrefix, cfg.AllowedProjectIDs, time.Now)
 	}
-	return o, done, nil
+	return o
 }
 
 // lineOf lists who waits in each project's line, first first, as the

@@ -32,7 +32,7 @@ func TestConsoleLineOf(t *testing.T) {
 	for i, u := range []string{"zed", "amy", "kim"} {
 		now = t0.Add(time.Duration(i) * 4 * time.Second)
 		full.At = now
-		if d, err := st.Poll(ctx, "cap-one", u, "203.0.113.9", full, true); err != nil || d.Position != i+1 {
+		if d, err := st.Repoll(ctx, "cap-one", u, "203.0.113.9", full); err != nil || d.Position != i+1 {
 			t.Fatalf("%s: %+v %v", u, d, err)
 		}
 	}

@@ -7,9 +7,8 @@ import (
 	"testing"
 )
 
-// Only the entry point imports app: the production wiring lives next to
-// what it wires (httpapi.NewFromConfig), so no other package, nor any test
-// outside this one, needs the program itself.
+// Only the entry point imports app: it is the composition root, and the
+// tests outside it build the same wiring with internal/testing/apitest.
 func TestOnlyTheEntryPointImportsApp(t *testing.T) {
 	out, err := exec.Command("go", "list", "-f",
 		`{{.ImportPath}}|{{join .Imports " "}} {{join .TestImports " "}} {{join .XTestImports " "}}`, "carbroker/...").CombinedOutput()

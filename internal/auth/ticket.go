@@ -59,7 +59,7 @@ func (t *ticketAuth) Authenticate(_ context.Context, r Request) (Identity, error
 		}
 		id, err := t.mint()
 		if err != nil {
-			return Identity{}, fault.Wrap(fault.Internal, "internal error", err)
+			return Identity{}, fault.Wrap(fault.Internal, fault.InternalMessage, err)
 		}
 		return Identity{UserID: id, Minted: true}, nil
 	}
@@ -76,7 +76,7 @@ func (t *ticketAuth) Authenticate(_ context.Context, r Request) (Identity, error
 // Credential issues a ticket for id.UserID valid for AUTH_TICKET_TTL from now.
 func (t *ticketAuth) Credential(id Identity) (string, error) {
 	if !ValidUserID(id.UserID) {
-		return "", fault.Wrap(fault.Internal, "internal error", fmt.Errorf("auth: no ticket for an invalid UserId"))
+		return "", fault.Wrap(fault.Internal, fault.InternalMessage, fmt.Errorf("auth: no ticket for an invalid UserId"))
 	}
 	iat := t.now().Unix()
 	p := append(make([]byte, 0, maxTicketPayload), ticketKind)

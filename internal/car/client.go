@@ -2,11 +2,12 @@
 // (service "car", version 2022-01-10), built on the SDK's common package.
 //
 // Credentials are read per call (SCF rotates them per invocation): from the
-// request's context when an adapter attached them, else from the process
-// environment. CAR and SDK errors are converted here, once, into
-// *fault.Error; nothing above this package sees an SDK error, whose text can
-// embed a raw response body (a ServerSession). Each call is recorded in the
-// request's calllog for the request's log line.
+// request's context when the composition root attached an invoke's own,
+// else from the process environment (credentials.go). CAR and SDK errors
+// are converted here, once, into *fault.Error; nothing above this package
+// sees an SDK error, whose text can embed a raw response body (a
+// ServerSession). Each call is recorded in the request's CallLog for the
+// request's log line (calllog.go).
 package car
 
 import (
@@ -23,8 +24,6 @@ import (
 	tchttp "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/http"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
 
-	"carbroker/internal/calllog"
-	"carbroker/internal/credential"
 	"carbroker/internal/fault"
 )
 
@@ -62,7 +61,7 @@ type Client struct {
 
 	mu       sync.Mutex
 	sdk      *common.Client // the SDK client for the last credential triple seen
-	sdkFor   credential.Triple
+	sdkFor   Credentials
 	lastCall time.Time // when the last call (or Warm) started; monotonic and wall readings
 }
 
@@ -108,7 +107,7 @@ func NewTransport() *http.Transport {
 
 // sdkClient returns an SDK client signing with t. SDK clients hold their
 // credential, so one is built per distinct triple; all share the transport.
-func (c *Client) sdkClient(t credential.Triple) *common.Client {
+func (c *Client) sdkClient(t Credentials) *common.Client {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.sdk == nil || c.sdkFor != t {
@@ -119,11 +118,11 @@ func (c *Client) sdkClient(t credential.Triple) *common.Client {
 	return c.sdk
 }
 
-func (c *Client) credentials(ctx context.Context) credential.Triple {
-	if t, ok := credential.FromContext(ctx); ok {
+func (c *Client) credentials(ctx context.Context) Credentials {
+	if t, ok := CredentialsFrom(ctx); ok {
 		return t
 	}
-	return credential.FromEnv(c.getenv)
+	return EnvCredentials(c.getenv)
 }
 
 // Warm opens a connection to the endpoint ahead of the first request, so the
@@ -146,7 +145,7 @@ func (c *Client) call(ctx context.Context, req tchttp.Request, resp tchttp.Respo
 	t := c.credentials(ctx)
 	action := req.GetAction()
 	if !t.Valid() {
-		return &fault.Error{Kind: fault.Internal, Message: "internal error", Action: action, Code: "MissingCredentials",
+		return &fault.Error{Kind: fault.Internal, Message: fault.InternalMessage, Action: action, Code: "MissingCredentials",
 			Err: errors.New("no Tencent Cloud credentials: set an execution role (TENCENTCLOUD_SECRETID/SECRETKEY)")}
 	}
 	req.SetContext(ctx)
@@ -154,7 +153,7 @@ func (c *Client) call(ctx context.Context, req tchttp.Request, resp tchttp.Respo
 	c.dropStale(start)
 	err := c.sdkClient(t).Send(req, resp)
 	var fe *fault.Error
-	rec := calllog.Call{Action: action, Duration: time.Since(start), Attempt: calllog.AttemptOf(ctx)}
+	rec := Call{Action: action, Duration: time.Since(start), Attempt: AttemptOf(ctx)}
 	if err != nil {
 		fe = convert(ctx, action, err)
 		rec.Code, rec.RequestID = fe.Code, fe.RequestID
@@ -166,7 +165,7 @@ func (c *Client) call(ctx context.Context, req tchttp.Request, resp tchttp.Respo
 	} else {
 		rec.RequestID = requestID()
 	}
-	calllog.Record(ctx, rec)
+	record(ctx, rec)
 	if fe != nil {
 		return fe
 	}

@@ -9,9 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/calllog"
 	"carbroker/internal/car"
-	"carbroker/internal/credential"
 	"carbroker/internal/dev/caremu"
 	"carbroker/internal/fault"
 )
@@ -38,7 +36,7 @@ func env(id, key, token string) func(string) string {
 
 func TestActionsAndCallLog(t *testing.T) {
 	c, emu := newPair(t, nil)
-	ctx, calls := calllog.NewContext(context.Background())
+	ctx, calls := car.WithCallLog(context.Background())
 	rid, err := c.ApplyConcurrent(ctx, car.ApplyConcurrentInput{UserID: "u1", UserIP: "203.0.113.1", ProjectID: "cap-1"})
 	if err != nil || rid == "" {
 		t.Fatalf("ApplyConcurrent: %q %v", rid, err)
@@ -73,11 +71,11 @@ func TestCredentialsPerCall(t *testing.T) {
 		t.Fatalf("no credentials: %v", err)
 	}
 	// The context's triple wins over the environment; a token is sent.
-	ctx := credential.NewContext(context.Background(), credential.Triple{ID: "AKIDtok", Key: key, Token: "tok"})
+	ctx := car.WithCredentials(context.Background(), car.Credentials{ID: "AKIDtok", Key: key, Token: "tok"})
 	if _, err := c.DestroySession(ctx, "u1"); err != nil {
 		t.Fatalf("credentials from the context: %v", err)
 	}
-	ctx = credential.NewContext(context.Background(), credential.Triple{ID: "AKIDtok", Key: key, Token: "stale"})
+	ctx = car.WithCredentials(context.Background(), car.Credentials{ID: "AKIDtok", Key: key, Token: "stale"})
 	if _, err := c.DestroySession(ctx, "u1"); fault.As(err).Code != "AuthFailure.TokenFailure" {
 		t.Fatalf("a stale token must be sent and refused: %v", err)
 	}

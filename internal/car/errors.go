@@ -13,10 +13,12 @@ import (
 // The CAR codes the use case singles out; every other code reaches it only
 // as a fault.Kind and a fault.Retry.
 const (
-	CodeLockTimeout     = "FailedOperation.LockTimeout"      // CreateSession without a live ApplyConcurrent lock
 	CodeSessionNotFound = "ResourceNotFound.SessionNotFound" // no session for the UserId (or the host of a room)
 	CodeStopping        = "UnsupportedOperation.Stopping"    // the session is being destroyed
 )
+
+// codeLockTimeout is CreateSession without a live ApplyConcurrent lock.
+const codeLockTimeout = "FailedOperation.LockTimeout"
 
 // convert turns an SDK error into the one error vocabulary. It never copies
 // the SDK's message into the caller-facing Message.
@@ -33,7 +35,7 @@ func convert(ctx context.Context, action string, err error) *fault.Error {
 		// The request's budget or this attempt's share of it ran out: on a
 		// connection that died silently, another attempt on a fresh one
 		// may answer; the use case knows whether time is left.
-		fe = &fault.Error{Kind: fault.Timeout, Message: "CAR did not answer in time; try again", Retry: fault.Once}
+		fe = &fault.Error{Kind: fault.Timeout, Message: "CAR did not answer in time; try again", Retry: fault.Reconnect}
 	case errors.Is(err, context.Canceled):
 		fe = &fault.Error{Kind: fault.Timeout, Message: "the request was cancelled"}
 	default:
@@ -45,8 +47,9 @@ func convert(ctx context.Context, action string, err error) *fault.Error {
 
 // Classify returns the error the client returns when CAR (or the SDK)
 // answers action with code: the one place where CAR's codes are read, per
-// action as CAR's API spec lists them. Fakes of the client use it to fail
-// exactly as the client does.
+// action as CAR's API spec lists them, each given a kind, a retry class
+// (what the class gets is the use case's retry policy) and the caller's
+// message. Fakes of the client use it to fail exactly as the client does.
 func Classify(action, code string) *fault.Error {
 	fe := &fault.Error{Action: action, Code: code}
 	set := func(k fault.Kind, retry fault.Retry, msg string) { fe.Kind, fe.Retry, fe.Message = k, retry, msg }
@@ -55,15 +58,13 @@ func Classify(action, code string) *fault.Error {
 		// A refused, reset or half-closed connection, or a failed DNS
 		// lookup: the client has dropped its idle connections, so one more
 		// attempt runs on a fresh one.
-		set(fault.Upstream, fault.Once, "CAR could not be reached; try again")
+		set(fault.Upstream, fault.Reconnect, "CAR could not be reached; try again")
 	case strings.HasPrefix(code, "ClientError"):
 		set(fault.Upstream, fault.Final, "CAR answered with an unreadable reply; try again")
 	case code == "ResourceNotFound.NoIdle":
-		set(fault.NoIdle, fault.Final, "no idle concurrency: all cloud instances are busy; try again shortly")
+		set(fault.NoIdle, fault.WaitIdle, "no idle concurrency: all cloud instances are busy; try again shortly")
 	case strings.HasPrefix(code, "RequestLimitExceeded"):
-		// One retry at most: retrying harder multiplies the load that
-		// caused the limit.
-		set(fault.RateLimited, fault.Once, "too many requests to CAR; slow down")
+		set(fault.RateLimited, fault.Throttled, "too many requests to CAR; slow down")
 	case code == "FailedOperation.SlowDown":
 		set(fault.RateLimited, fault.Backoff, "a request for this user is already in progress; try again shortly")
 	case code == CodeStopping:
@@ -74,8 +75,8 @@ func Classify(action, code string) *fault.Error {
 		set(fault.RoleFull, fault.Final, "the room has no free seat for this role")
 	case code == CodeSessionNotFound:
 		set(fault.Upstream, fault.Final, "CAR found no session for this user")
-	case code == CodeLockTimeout:
-		set(fault.Upstream, fault.Final, "CAR lost the concurrency locked for this user; try again")
+	case code == codeLockTimeout:
+		set(fault.Upstream, fault.Relock, "CAR lost the concurrency locked for this user; try again")
 	case code == "FailedOperation.ProcessTimeout" && (action == "ApplyConcurrent" || action == "DestroySession"):
 		// Both are idempotent per UserId: the next attempt finds what the
 		// timed-out one did, if anything.
@@ -89,7 +90,7 @@ func Classify(action, code string) *fault.Error {
 		fe.Notice = fault.Warn
 	case code == "InvalidParameter.JsonParseError" || strings.HasPrefix(code, "UnknownParameter"):
 		// We build every request body: CAR not reading it is our bug.
-		set(fault.Internal, fault.Final, "internal error")
+		set(fault.Internal, fault.Final, fault.InternalMessage)
 		fe.Notice = fault.Bug
 	case strings.HasPrefix(code, "InvalidParameter") || strings.HasPrefix(code, "MissingParameter"):
 		set(fault.Invalid, fault.Final, invalidMessage(action))
@@ -97,7 +98,7 @@ func Classify(action, code string) *fault.Error {
 		set(fault.Forbidden, fault.Final, "CAR refused the operation")
 	case strings.HasPrefix(code, "AuthFailure") || strings.HasPrefix(code, "UnauthorizedOperation"):
 		// our credentials, or an execution role without CAR permissions
-		set(fault.Internal, fault.Final, "internal error")
+		set(fault.Internal, fault.Final, fault.InternalMessage)
 	default: // InternalError, FailedOperation*, codes not documented for the action, unknown codes
 		set(fault.Upstream, fault.Final, "CAR failed to process the request; try again")
 	}

@@ -62,22 +62,25 @@ type Error struct {
 	RetryAfter time.Duration // when to try again, if not the kind's (see Wait); zero means the kind's
 	Err        error         // the cause; for operators, never rendered
 
-	// Retry says whether repeating the failed call may help, as the CAR
-	// client knows it from the action and the code; the use case decides
-	// within its budget.
+	// Retry is the failed call's retry class, as the CAR client knows it
+	// from the action and the code; the use case's retry policy says what
+	// each class gets, within the request's budget.
 	Retry Retry
 	// Notice overrides how loudly the failure is logged; the zero value
 	// leaves it to the Kind (see LogLevel).
 	Notice Notice
 }
 
-// Retry is what repeating a failed call may achieve.
+// Retry is a failed call's retry class: what repeating it may achieve.
 type Retry int
 
 const (
-	Final   Retry = iota // the same call would fail the same way
-	Once                 // worth one more attempt, no more: rate limits, a dead connection
-	Backoff              // worth retrying after a short jittered backoff while attempts and budget last
+	Final     Retry = iota // the same call would fail the same way
+	Backoff                // transient: worth retrying after a short jittered backoff
+	Throttled              // a rate limit: one more attempt at most (harder multiplies the load)
+	Reconnect              // no answer (a failed or silent connection): one more attempt, on a fresh one
+	WaitIdle               // no idle concurrency: worth retrying while the caller is willing to wait
+	Relock                 // the lock lapsed before CreateSession: worth locking again, then creating
 )
 
 // Notice is how much a failure needs an operator's attention.
@@ -142,6 +145,10 @@ func (e *Error) Wait() time.Duration {
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
+// InternalMessage is what a caller is told of a failure of ours: nothing
+// (the log has the cause).
+const InternalMessage = "internal error"
+
 // New returns an error of kind k with a caller-facing message.
 func New(k Kind, msg string) *Error { return &Error{Kind: k, Message: msg} }
 
@@ -156,7 +163,7 @@ func As(err error) *Error {
 	if errors.As(err, &fe) {
 		return fe
 	}
-	return &Error{Kind: Internal, Message: "internal error", Err: err}
+	return &Error{Kind: Internal, Message: InternalMessage, Err: err}
 }
 
 // KindOf is As(err).Kind, and Internal for nil-safe use in switches.

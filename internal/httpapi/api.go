@@ -2,11 +2,12 @@
 // transport (SCF events, web functions, the local server) reaches.
 //
 // It owns routing (native routes and the drop-in routes of Tencent's
-// car-server-demo, each rendered in its own style: errors.go, compat.go),
+// car-server-demo, each rendered in its own style: replies.go, compat.go),
 // body decoding and validation, the allow-lists, CORS, the client-IP rule,
 // the request's time budget and the single log line per request. The kind
 // → status table and the one JSON writer of the function's replies are in
-// reply.go. NewFromConfig is the production wiring every mode serves.
+// reply.go. It serves the use case (package broker) with the services New
+// is handed; it builds none.
 package httpapi
 
 import (
@@ -22,49 +23,20 @@ import (
 	"time"
 
 	"carbroker/internal/auth"
-	"carbroker/internal/calllog"
+	"carbroker/internal/broker"
+	"carbroker/internal/car"
 	"carbroker/internal/config"
 	"carbroker/internal/fault"
-	"carbroker/internal/lease"
-	"carbroker/internal/line"
-	"carbroker/internal/session"
 )
 
-// useCase is the use case the API drives: starts through the waiting line
-// (when it is on), stops, and a project's capacity.
-type useCase interface {
-	// Start starts (lockOnly: locks a concurrency for) the user, or gives
-	// it its place in the line.
-	Start(ctx context.Context, in session.StartInput, lockOnly bool) (line.Result, error)
-	Stop(ctx context.Context, userID string) error
-	Leave(ctx context.Context, userID string)
-	// Alive is a heartbeat: whether the user holds a mark in the project's
-	// line, and how often to heartbeat.
-	Alive(ctx context.Context, project, userID string) (bool, time.Duration, error)
-	Capacity(ctx context.Context, project string) (line.Capacity, error)
-	Health(ctx context.Context) string // "", "ok" or "degraded"
-	// Renew extends the user's session lease (SESSION_RENEW).
-	Renew(ctx context.Context, userID, project string) (lease.Renewal, error)
-	// Sweep destroys the sessions of ended leases (the timer trigger's work).
-	Sweep(ctx context.Context) lease.Report
-}
-
-var _ useCase = (*lease.Service)(nil)
-
-// inviter mints and verifies invites to a host's room.
-type inviter interface {
-	Mint(host, role string, ttl time.Duration) (token string, expires time.Time, err error)
-	Verify(token, host string) (role string, err error)
-}
-
-// deps are what the API is built from (see NewFromConfig).
+// deps are what the API is built from (see New).
 type deps struct {
-	cfg      config.Config // policy: allow-lists, CORS, trusted proxies, request timeout
-	sessions useCase
-	auth     auth.Authenticator
+	cfg    config.Config // policy: allow-lists, CORS, trusted proxies, request timeout
+	broker *broker.Service
+	auth   auth.Authenticator
 	// invites may be nil: joining another user's room is then refused
 	// unless requireInvites is false.
-	invites inviter
+	invites *auth.Invites
 	// requireInvites makes a guest (HostUserId other than its own UserId)
 	// present an invite from the host; the role is then the invite's.
 	requireInvites bool
@@ -163,7 +135,7 @@ type exchange struct {
 	start     time.Time
 	requestID string
 	route     route
-	calls     *calllog.Log
+	calls     *car.CallLog
 	status    int
 	err       *fault.Error
 
@@ -176,7 +148,7 @@ type exchange struct {
 
 func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := &exchange{w: w, r: r, start: time.Now(), requestID: requestID(r.Context())}
-	ctx, calls := calllog.NewContext(r.Context())
+	ctx, calls := car.WithCallLog(r.Context())
 	x.calls = calls
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
@@ -185,7 +157,7 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if p := recover(); p != nil {
 			a.log.Error("panic", "request_id", x.requestID, "panic", p)
-			a.fail(x, fault.New(fault.Internal, "internal error"))
+			a.fail(x, fault.New(fault.Internal, fault.InternalMessage))
 		}
 		a.logRequest(x)
 	}()

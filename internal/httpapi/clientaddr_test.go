@@ -12,6 +12,7 @@ import (
 	"carbroker/internal/config"
 	"carbroker/internal/dev/caremu"
 	"carbroker/internal/httpapi"
+	"carbroker/internal/testing/apitest"
 	"carbroker/internal/testing/testkit"
 )
 
@@ -54,7 +55,7 @@ func TestNonPublicAddressWarning(t *testing.T) {
 		c := car.New(car.Options{Host: "car.tencentcloudapi.com", Transport: cl.Transport, Getenv: cl.Getenv})
 		logs := &testkit.Buffer{}
 		clock := testkit.NewClock(time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC))
-		api, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Now: clock.Now, Local: local})
+		api, _, err := apitest.New(cfg, c, apitest.Options{HTTP: httpapi.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Now: clock.Now, Local: local}})
 		if err != nil {
 			t.Fatal(err)
 		}

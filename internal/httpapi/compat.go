@@ -119,7 +119,7 @@ func (a *api) enqueue(x *exchange) {
 	reply := compatReply{Code: compatQueueDone, Msg: "concurrency locked; call StartProject now", Data: data,
 		UserId: mintedOnly(x.identity), Ticket: ticket}
 	x.outcome = "locked"
-	res, err := a.sessions.Start(x.r.Context(), in, true)
+	res, err := a.broker.Lock(x.r.Context(), in)
 	if res.Place != nil {
 		a.wait(x, x.identity, in, res.Place, ticket)
 		return
@@ -157,7 +157,7 @@ func (a *api) dequeue(x *exchange) {
 			a.fail(x, err)
 			return
 		}
-		a.sessions.Leave(x.r.Context(), id.UserID)
+		a.broker.Leave(x.r.Context(), id.UserID)
 	}
 	x.outcome = "dequeued"
 	compat{}.reply(x, compatReply{Code: compatOK, Msg: "ok"})

@@ -14,6 +14,7 @@ import (
 	"carbroker/internal/config"
 	"carbroker/internal/dev/caremu"
 	"carbroker/internal/httpapi"
+	"carbroker/internal/testing/apitest"
 	"carbroker/internal/testing/testkit"
 )
 
@@ -53,10 +54,10 @@ func netEnv(t *testing.T, timeout string, tr *http.Transport, host string) (*env
 	creds := map[string]string{"TENCENTCLOUD_SECRETID": testSecretID, "TENCENTCLOUD_SECRETKEY": testSecretKey}
 	c := car.New(car.Options{Host: host, Scheme: "HTTP", Transport: tr, Getenv: func(k string) string { return creds[k] }})
 	e := &env{t: t, emu: emu, cfg: cfg, logs: &testkit.Buffer{}}
-	e.api, err = httpapi.NewFromConfig(cfg, c, httpapi.Options{
+	e.api, _, err = apitest.New(cfg, c, apitest.Options{HTTP: httpapi.Options{
 		Logger:  slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Version: "test",
-	})
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,8 @@ func FuzzParseFields(f *testing.F) {
 		if err != nil {
 			return
 		}
-		_, _ = validateStart(fs, false)
+		_, _ = validateStart(fs)
+		_, _ = validateLock(fs)
 		_, _ = userIDFrom(fs, url.Values{"UserId": {fs["UserId"]}})
 	})
 }

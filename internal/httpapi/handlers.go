@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"carbroker/internal/auth"
+	"carbroker/internal/broker"
 	"carbroker/internal/fault"
-	"carbroker/internal/session"
 )
 
 // authenticate runs the authenticator and records the caller.
@@ -36,13 +36,17 @@ func (a *api) identify(x *exchange, op auth.Op, f fields, q url.Values) (auth.Id
 // prepareStart decodes, validates, authenticates and authorises a start
 // request (POST /session, /StartProject, /Enqueue). Nothing reaches CAR
 // unless it returns no error.
-func (a *api) prepareStart(x *exchange) (session.StartInput, auth.Identity, error) {
-	var in session.StartInput
+func (a *api) prepareStart(x *exchange) (broker.StartInput, auth.Identity, error) {
+	var in broker.StartInput
 	f, err := a.readRequest(x)
 	if err != nil {
 		return in, auth.Identity{}, err
 	}
-	s, err := validateStart(f, x.route.op == opEnqueue)
+	validate := validateStart
+	if x.route.op == opEnqueue {
+		validate = validateLock
+	}
+	s, err := validate(f)
 	if err != nil {
 		return in, auth.Identity{}, err
 	}
@@ -50,7 +54,7 @@ func (a *api) prepareStart(x *exchange) (session.StartInput, auth.Identity, erro
 	if err != nil {
 		return in, id, err
 	}
-	in = session.StartInput{UserID: id.UserID, ProjectID: s.ProjectID, ApplicationID: s.ApplicationID,
+	in = broker.StartInput{UserID: id.UserID, ProjectID: s.ProjectID, ApplicationID: s.ApplicationID,
 		ApplicationVersionID: s.ApplicationVersionID, ClientSession: s.ClientSession, RunMode: s.RunMode,
 		ApplicationParameters: s.ApplicationParameters, HostUserID: s.HostUserID, Role: s.Role}
 	if x.route.op == opEnqueue && in.Guest() {
@@ -68,13 +72,13 @@ func (a *api) prepareStart(x *exchange) (session.StartInput, auth.Identity, erro
 }
 
 // authorise applies the allow-lists and the invite rule, filling defaults.
-func (a *api) authorise(in *session.StartInput, invite string) error {
+func (a *api) authorise(in *broker.StartInput, invite string) error {
 	c := a.cfg
 	if in.ProjectID == "" {
 		in.ProjectID = c.ProjectID
 	}
 	if !slices.Contains(c.AllowedProjectIDs, in.ProjectID) {
-		return fault.New(fault.Forbidden, "ProjectId is not allowed (CAR_ALLOWED_PROJECT_IDS)")
+		return errProjectNotAllowed
 	}
 	if in.ApplicationID == "" {
 		in.ApplicationID = c.ApplicationID
@@ -119,7 +123,7 @@ func (a *api) start(x *exchange) {
 		a.fail(x, err)
 		return
 	}
-	res, err := a.sessions.Start(x.r.Context(), in, false)
+	res, err := a.broker.Start(x.r.Context(), in)
 	if err != nil {
 		a.fail(x, err)
 		return
@@ -149,13 +153,15 @@ func (a *api) stop(x *exchange) {
 		a.fail(x, err)
 		return
 	}
-	if err := a.sessions.Stop(x.r.Context(), id.UserID); err != nil {
+	if err := a.broker.Stop(x.r.Context(), id.UserID); err != nil {
 		a.fail(x, err)
 		return
 	}
 	x.outcome = "stopped"
 	x.route.style.stopped(x, id.UserID)
 }
+
+var errProjectNotAllowed = fault.New(fault.Forbidden, "ProjectId is not allowed (CAR_ALLOWED_PROJECT_IDS)")
 
 var errEnqueueGuest = fault.New(fault.Invalid,
 	"Enqueue locks a concurrency for the caller's own session: HostUserId must be empty or the caller's own UserId (a guest joins its host's room with StartProject)")

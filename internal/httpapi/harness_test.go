@@ -14,11 +14,12 @@ import (
 	"time"
 
 	"carbroker/internal/auth"
+	"carbroker/internal/broker"
 	"carbroker/internal/car"
 	"carbroker/internal/config"
 	"carbroker/internal/dev/caremu"
 	"carbroker/internal/httpapi"
-	"carbroker/internal/session"
+	"carbroker/internal/testing/apitest"
 	"carbroker/internal/testing/testkit"
 )
 
@@ -83,11 +84,13 @@ func newEnv(t *testing.T, emuOpt caremu.Options, vars map[string]string) *env {
 	c := car.New(car.Options{Host: "car.tencentcloudapi.com", Transport: cl.Transport, Getenv: cl.Getenv})
 	e := &env{t: t, emu: emu, cfg: cfg, logs: &testkit.Buffer{}}
 	// The production wiring, with a controllable clock and fast backoff.
-	api, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{
-		Logger:  slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Version: "test",
-		Auth:    auth.Options{Now: e.now},
-		Session: session.Options{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
+	api, _, err := apitest.New(cfg, c, apitest.Options{
+		HTTP: httpapi.Options{
+			Logger:  slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+			Version: "test",
+		},
+		Auth:   auth.Options{Now: e.now},
+		Broker: broker.Options{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
 	})
 	if err != nil {
 		t.Fatal(err)

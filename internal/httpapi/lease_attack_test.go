@@ -79,7 +79,7 @@ func TestLeaseReproSweepOfSeveralProjectsExceedsCARsRate(t *testing.T) {
 	e.pass(61 * time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	rep := e.apis[0].(sweeper).Sweep(ctx)
+	rep := e.svcs[0].Sweep(ctx)
 	limited := 0
 	for _, c := range e.emu.Calls() {
 		if c.Action == "DestroySession" && c.Code == "RequestLimitExceeded" {

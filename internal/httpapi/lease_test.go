@@ -12,22 +12,16 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/auth"
+	"carbroker/internal/broker"
 	"carbroker/internal/car"
 	"carbroker/internal/config"
 	"carbroker/internal/dev/caremu"
 	"carbroker/internal/httpapi"
-	"carbroker/internal/lease"
 	"carbroker/internal/queue"
-	"carbroker/internal/session"
+	"carbroker/internal/testing/apitest"
 	"carbroker/internal/testing/redistest"
 	"carbroker/internal/testing/testkit"
 )
-
-// sweeper is the timer trigger's entry point of the API.
-type sweeper interface {
-	Sweep(ctx context.Context) lease.Report
-}
 
 // newLeaseEnv is several instances on one real Redis reached through a
 // proxy that can cut them off (the data stays), with the emulator's
@@ -54,17 +48,15 @@ func newLeaseEnv(t *testing.T, instances int, emuOpt caremu.Options, vars map[st
 	cl := emu.Client()
 	for range instances {
 		c := car.New(car.Options{Host: "car.tencentcloudapi.com", Transport: cl.Transport, Getenv: cl.Getenv})
-		api, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{
-			Logger:  slog.New(slog.NewJSONHandler(e.logs, nil)),
-			Version: "test",
-			Auth:    auth.Options{},
-			Session: session.Options{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
-			Queue:   queue.Options{Now: e.clock.Now, CallTimeout: time.Second},
+		api, svc, err := apitest.New(cfg, c, apitest.Options{
+			HTTP:   httpapi.Options{Logger: slog.New(slog.NewJSONHandler(e.logs, nil)), Version: "test"},
+			Broker: broker.Options{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
+			Queue:  queue.Options{Now: e.clock.Now, CallTimeout: time.Second},
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.apis = append(e.apis, api)
+		e.apis, e.svcs = append(e.apis, api), append(e.svcs, svc)
 	}
 	return e, px
 }
@@ -76,11 +68,11 @@ func (e *lineEnv) pass(d time.Duration) {
 }
 
 // sweep runs the timer's work on instance i.
-func (e *lineEnv) sweep(i int) lease.Report {
+func (e *lineEnv) sweep(i int) broker.Report {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	return e.apis[i%len(e.apis)].(sweeper).Sweep(ctx)
+	return e.svcs[i%len(e.svcs)].Sweep(ctx)
 }
 
 // destroys counts the DestroySession calls for user ("" = all).
@@ -137,7 +129,7 @@ func TestLeaseOff(t *testing.T) {
 	if r := e.do(ipOf("alice"), "POST", "/session/renew", `{"UserId":"alice"}`); r.Status != 403 || r.code() != "Forbidden" {
 		t.Fatalf("renew with leases off: %d %s", r.Status, r.Raw)
 	}
-	if rep := e.apis[0].(sweeper).Sweep(context.Background()); rep != (lease.Report{}) {
+	if rep := e.svcs[0].Sweep(context.Background()); rep != (broker.Report{}) {
 		t.Errorf("sweep with leases off: %+v", rep)
 	}
 }
@@ -192,7 +184,7 @@ func TestLeaseConcurrentSweepsDestroyOnce(t *testing.T) {
 	}
 	e.pass(2 * time.Minute)
 	var wg sync.WaitGroup
-	reports := make([]lease.Report, 4)
+	reports := make([]broker.Report, 4)
 	for i := range 4 {
 		wg.Go(func() { reports[i] = e.sweep(i) })
 	}
@@ -442,12 +434,12 @@ func TestLeaseInRequestSweeps(t *testing.T) {
 	if r := e.do("203.0.113.5", "GET", "/capacity", ""); r.Status != 200 {
 		t.Fatalf("capacity: %d %s", r.Status, r.Raw)
 	}
-	if n := e.destroys(""); n != lease.InRequestLeases {
-		t.Fatalf("%d destroyed by a capacity read, want %d", n, lease.InRequestLeases)
+	if n := e.destroys(""); n != broker.InRequestLeases {
+		t.Fatalf("%d destroyed by a capacity read, want %d", n, broker.InRequestLeases)
 	}
 	wantExpires(t, e.start("late"), e.clock.Now().Add(time.Minute))
-	if n := e.destroys(""); n != 2*lease.InRequestLeases {
-		t.Fatalf("%d destroyed after a start, want %d", n, 2*lease.InRequestLeases)
+	if n := e.destroys(""); n != 2*broker.InRequestLeases {
+		t.Fatalf("%d destroyed after a start, want %d", n, 2*broker.InRequestLeases)
 	}
 	e.start("late")
 	for i := range 5 {
@@ -503,8 +495,8 @@ func TestLeaseRedisDownDuringASweep(t *testing.T) {
 	}
 	e.pass(2 * time.Minute)
 	e.emu.SetLatency("DestroySession", 400*time.Millisecond)
-	done := make(chan lease.Report)
-	go func() { done <- e.apis[0].(sweeper).Sweep(context.Background()) }()
+	done := make(chan broker.Report)
+	go func() { done <- e.svcs[0].Sweep(context.Background()) }()
 	time.Sleep(150 * time.Millisecond) // the first batch's destroys are in flight
 	px.down()
 	if r := <-done; r.Claimed == 0 || r.Claimed == n || !r.Skipped {
@@ -514,7 +506,7 @@ func TestLeaseRedisDownDuringASweep(t *testing.T) {
 	px.up()
 	time.Sleep(queue.RetryAfterFailure + 100*time.Millisecond)
 	e.sweep(1) // the unclaimed rest
-	e.pass(lease.ClaimTTL + time.Second)
+	e.pass(broker.ClaimTTL + time.Second)
 	e.sweep(0) // the claims the first sweep could not close
 	for i := range n {
 		if e.destroys("u"+strconv.Itoa(i)) == 0 {

@@ -11,13 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/auth"
+	"carbroker/internal/broker"
 	"carbroker/internal/car"
 	"carbroker/internal/config"
 	"carbroker/internal/dev/caremu"
 	"carbroker/internal/httpapi"
 	"carbroker/internal/queue"
-	"carbroker/internal/session"
+	"carbroker/internal/testing/apitest"
 	"carbroker/internal/testing/redistest"
 	"carbroker/internal/testing/testkit"
 )
@@ -29,6 +29,7 @@ type lineEnv struct {
 	emu   *caremu.Emulator
 	redis *redistest.Server
 	apis  []http.Handler
+	svcs  []*broker.Service // each instance's use case (its timer work: Sweep)
 	logs  *testkit.Buffer
 	next  int
 	clock *testkit.Clock // the line's clock, shared by every instance
@@ -60,17 +61,15 @@ func newLineEnvBudget(t *testing.T, instances int, emuOpt caremu.Options, vars m
 	cl := emu.Client()
 	for range instances {
 		c := car.New(car.Options{Host: "car.tencentcloudapi.com", Transport: cl.Transport, Getenv: cl.Getenv})
-		api, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{
-			Logger:  slog.New(slog.NewJSONHandler(e.logs, nil)),
-			Version: "test",
-			Auth:    auth.Options{},
-			Session: session.Options{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
-			Queue:   queue.Options{Now: e.clock.Now, CallTimeout: budget},
+		api, svc, err := apitest.New(cfg, c, apitest.Options{
+			HTTP:   httpapi.Options{Logger: slog.New(slog.NewJSONHandler(e.logs, nil)), Version: "test"},
+			Broker: broker.Options{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
+			Queue:  queue.Options{Now: e.clock.Now, CallTimeout: budget},
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.apis = append(e.apis, api)
+		e.apis, e.svcs = append(e.apis, api), append(e.svcs, svc)
 	}
 	return e
 }

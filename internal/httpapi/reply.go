@@ -78,7 +78,7 @@ func WriteJSON(w http.ResponseWriter, status int, body any) {
 	err := enc.Encode(body)
 	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"Error":{"Code":"InternalError","Message":"internal error"},"RequestId":""}`)
+		status, b = http.StatusInternalServerError, []byte(`{"Error":{"Code":"InternalError","Message":"`+fault.InternalMessage+`"},"RequestId":""}`)
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")

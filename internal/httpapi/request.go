@@ -173,10 +173,24 @@ type startFields struct {
 
 const runWithoutClient = "RunWithoutClient"
 
-// validateStart checks the shape of every field; policy (allow-lists) is
-// checked later, after the caller is authenticated. Only a lock
-// (/Enqueue) goes without a ClientSession.
-func validateStart(f fields, lockOnly bool) (startFields, error) {
+// validateStart checks a start request: the shape of every field, and a
+// ClientSession unless the app runs without a client. Policy (allow-lists)
+// is checked later, after the caller is authenticated.
+func validateStart(f fields) (startFields, error) {
+	s, err := validateLock(f)
+	if err == nil && s.RunMode != runWithoutClient && s.ClientSession == "" {
+		if len(f) == 0 {
+			return s, fault.New(fault.Invalid, "the body is empty: send a JSON object such as {\"ClientSession\":\"…\"}, "+
+				"the value of TCGSDK.getClientSession() from the client SDK")
+		}
+		return s, fault.New(fault.Invalid, "ClientSession is required: pass TCGSDK.getClientSession() from the client SDK")
+	}
+	return s, err
+}
+
+// validateLock checks the shape of every field of a lock request
+// (/Enqueue), which goes without a ClientSession.
+func validateLock(f fields) (startFields, error) {
 	s := startFields{
 		UserID: f["UserId"], ClientSession: f["ClientSession"], ProjectID: f["ProjectId"],
 		ApplicationID: f["ApplicationId"], ApplicationVersionID: f["ApplicationVersionId"],
@@ -202,13 +216,6 @@ func validateStart(f fields, lockOnly bool) (startFields, error) {
 	}
 	if s.Role != "" && !auth.ValidRole(s.Role) {
 		return s, errBadRole
-	}
-	if !lockOnly && s.RunMode != runWithoutClient && s.ClientSession == "" {
-		if len(f) == 0 {
-			return s, fault.New(fault.Invalid, "the body is empty: send a JSON object such as {\"ClientSession\":\"…\"}, "+
-				"the value of TCGSDK.getClientSession() from the client SDK")
-		}
-		return s, fault.New(fault.Invalid, "ClientSession is required: pass TCGSDK.getClientSession() from the client SDK")
 	}
 	if len(s.ClientSession) > maxClientSession {
 		return s, fault.New(fault.Invalid, "ClientSession is longer than 64 KiB")

@@ -49,7 +49,7 @@ func TestNoGoroutineOutlivesACall(t *testing.T) {
 	ctx := context.Background()
 	poll := func(phase string, wantErr bool) {
 		t.Helper()
-		_, err := s.Poll(ctx, project, "a", "198.51.100.1", nil, false)
+		_, err := s.Poll(ctx, project, "a", "198.51.100.1")
 		if (err != nil) != wantErr {
 			t.Fatalf("%s: poll: %v", phase, err)
 		}
@@ -67,7 +67,7 @@ func TestNoGoroutineOutlivesACall(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 40 {
 		wg.Go(func() {
-			_, _ = s.Poll(ctx, project, fmt.Sprint("u", i), "198.51.100.1", nil, false)
+			_, _ = s.Poll(ctx, project, fmt.Sprint("u", i), "198.51.100.1")
 		})
 	}
 	wg.Wait()
@@ -91,7 +91,7 @@ func TestNoGoroutineOutlivesACall(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		time.Sleep(queue.RetryAfterFailure)
-		if _, err := s.Poll(ctx, project, "a", "198.51.100.1", nil, false); err == nil {
+		if _, err := s.Poll(ctx, project, "a", "198.51.100.1"); err == nil {
 			break
 		} else if time.Now().After(deadline) {
 			t.Fatalf("the line did not come back after the pause: %v", err)
@@ -112,7 +112,7 @@ func TestNoGoroutineOutlivesACall(t *testing.T) {
 	}
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	start := time.Now()
-	_, err = s2.Poll(short, project, "b", "198.51.100.2", nil, false)
+	_, err = s2.Poll(short, project, "b", "198.51.100.2")
 	cancel()
 	if err == nil || time.Since(start) > time.Second {
 		t.Fatalf("a poll whose request ended during a pause: %v after %v", err, time.Since(start))
@@ -247,7 +247,7 @@ func TestNewConnectionLogsInWithinOneRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		for range 2 {
-			if d, err := s.Poll(context.Background(), project, "a", "198.51.100.1", nil, false); err != nil || d.Verdict != queue.Wait {
+			if d, err := s.Poll(context.Background(), project, "a", "198.51.100.1"); err != nil || d.Verdict != queue.Wait {
 				t.Fatalf("%s: poll: %+v %v", url, d, err)
 			}
 		}
@@ -332,7 +332,7 @@ func plainTextChild(t *testing.T) {
 			t.Fatal(err)
 		}
 		for range 3 {
-			_, _ = s.Poll(context.Background(), project, "a", "198.51.100.1", nil, false)
+			_, _ = s.Poll(context.Background(), project, "a", "198.51.100.1")
 			s.Check(context.Background())
 		}
 		s.Close()

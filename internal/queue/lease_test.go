@@ -73,7 +73,7 @@ func TestLeaseCreateKeepsItsEnd(t *testing.T) {
 func TestLeaseKeysFollowTheLinesHashTag(t *testing.T) {
 	f := newFixture(t, queue.Options{Prefix: "app:"})
 	must(f.store.LeaseCreate(bg, project, "alice", time.Minute, 0))
-	must(f.store.Poll(bg, project, "bob", "203.0.113.1", nil, false))
+	must(f.store.Poll(bg, project, "bob", "203.0.113.1"))
 	for _, k := range must(resp.Strings(f.raw.Do(bg, "KEYS", "*"))) {
 		if !strings.HasPrefix(k, "app:{"+project+"}:") {
 			t.Errorf("key %q lacks the project's hash tag", k)

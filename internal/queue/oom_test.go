@@ -164,10 +164,10 @@ func TestNoPartialWritesUnderOOM(t *testing.T) {
 		name string
 		run  func() error
 	}{
-		{"a newcomer's poll (joins)", func() error { _, err := f.store.Poll(ctx, project, "n1", "198.51.100.9", nil, true); return err }},
-		{"a waiter's poll", func() error { _, err := f.store.Poll(ctx, project, "u2", "198.51.100.2", nil, false); return err }},
+		{"a newcomer's poll (joins)", func() error { _, err := f.store.Repoll(ctx, project, "n1", "198.51.100.9", nil); return err }},
+		{"a waiter's poll", func() error { _, err := f.store.Poll(ctx, project, "u2", "198.51.100.2"); return err }},
 		{"a poll storing a count", func() error {
-			_, err := f.store.Poll(ctx, project, "u3", "198.51.100.3", &queue.Count{Total: 3, Running: 2, At: f.clock.Now()}, true)
+			_, err := f.store.Repoll(ctx, project, "u3", "198.51.100.3", &queue.Count{Total: 3, Running: 2, At: f.clock.Now()})
 			return err
 		}},
 		{"a grant", func() error {
@@ -178,7 +178,7 @@ func TestNoPartialWritesUnderOOM(t *testing.T) {
 			_, err := f.store.Done(ctx, project, "n2", "198.51.100.9", queue.NoIdle)
 			return err
 		}},
-		{"a leave", func() error { return f.store.Leave(ctx, project, "u2", true) }},
+		{"a leave", func() error { return f.store.Quit(ctx, project, "u2") }},
 		{"a capacity storing a count", func() error {
 			_, err := f.store.Capacity(ctx, project, &queue.Count{Total: 3, Running: 1, At: f.clock.Now()})
 			return err

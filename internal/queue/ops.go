@@ -57,16 +57,19 @@ const (
 )
 
 // Poll joins the project's line or refreshes the user's place in it, and
-// says whether the user may call CAR now. count, when not nil, is a fresh
-// DescribeConcurrentCount to store first (after a Refresh verdict); noLease
-// stops the Store from handing out the refresh lease (after a failed
-// refresh). It is one Redis round trip.
-func (s *Store) Poll(ctx context.Context, project, user, ip string, count *Count, noLease bool) (Decision, error) {
-	flag := ""
-	if noLease {
-		flag = "nolease"
-	}
-	return s.run(ctx, "poll", project, user, ip, flag, count)
+// says whether the user may call CAR now; a Refresh verdict hands this
+// caller the lease to refresh the project's count (then Repoll). It is one
+// Redis round trip.
+func (s *Store) Poll(ctx context.Context, project, user, ip string) (Decision, error) {
+	return s.run(ctx, "poll", project, user, ip, "", nil)
+}
+
+// Repoll is the poll after a Refresh verdict: it stores count first (nil:
+// the refresh failed) and never hands out the lease, so that a count that
+// went stale while it was read (a slow CAR) cannot send the caller to CAR
+// past the line. One Redis round trip.
+func (s *Store) Repoll(ctx context.Context, project, user, ip string, count *Count) (Decision, error) {
+	return s.run(ctx, "poll", project, user, ip, "nolease", count)
 }
 
 // Done records the outcome of a CAR attempt. Every grant counts against
@@ -96,14 +99,17 @@ func (s *Store) Alive(ctx context.Context, project, user string) (bool, error) {
 	return d.Verdict == Holder, err
 }
 
-// Leave removes the user's place in the project's line; forget also drops
-// its holder mark (at a stop).
-func (s *Store) Leave(ctx context.Context, project, user string, forget bool) error {
-	op := "leave"
-	if forget {
-		op = "quit"
-	}
-	_, err := s.run(ctx, op, project, user, "", "", nil)
+// Leave removes the user's place in the project's line (the compat
+// /Dequeue); a holder keeps its mark.
+func (s *Store) Leave(ctx context.Context, project, user string) error {
+	_, err := s.run(ctx, "leave", project, user, "", "", nil)
+	return err
+}
+
+// Quit removes the user's place and drops its holder mark and lock window
+// (at a stop, or once its lease ended): from then on it is a newcomer.
+func (s *Store) Quit(ctx context.Context, project, user string) error {
+	_, err := s.run(ctx, "quit", project, user, "", "", nil)
 	return err
 }
 

@@ -42,13 +42,13 @@ func TestPollsReuseTheConnection(t *testing.T) {
 		t.Fatal("no total_connections_received")
 		return 0
 	}
-	if _, err := st.Poll(ctx, "p", "u", "198.51.100.1", nil, false); err != nil {
+	if _, err := st.Poll(ctx, "p", "u", "198.51.100.1"); err != nil {
 		t.Fatal(err)
 	}
 	before := received()
 	for range 4 {
 		time.Sleep(150 * time.Millisecond)
-		if _, err := st.Poll(ctx, "p", "u", "198.51.100.1", nil, false); err != nil {
+		if _, err := st.Poll(ctx, "p", "u", "198.51.100.1"); err != nil {
 			t.Fatal(err)
 		}
 	}

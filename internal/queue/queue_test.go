@@ -54,7 +54,7 @@ func newFixture(t *testing.T, o queue.Options) *fixture {
 
 func (f *fixture) poll(user, ip string) queue.Decision {
 	f.t.Helper()
-	d, err := f.store.Poll(context.Background(), project, user, ip, nil, false)
+	d, err := f.store.Poll(context.Background(), project, user, ip)
 	if err != nil {
 		f.t.Fatalf("poll %s: %v", user, err)
 	}
@@ -91,7 +91,7 @@ func TestRefreshLease(t *testing.T) {
 		t.Fatalf("bob while alice refreshes: %+v, want Go at position 1 (the head may)", d)
 	}
 	c := &queue.Count{Total: 2, Running: 2, At: f.clock.Now()}
-	d, err := f.store.Poll(context.Background(), project, "alice", "198.51.100.1", c, false)
+	d, err := f.store.Repoll(context.Background(), project, "alice", "198.51.100.1", c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func TestMaxPerIP(t *testing.T) {
 	if d := f.poll("a", "198.51.100.1"); d.Position != 1 {
 		t.Fatalf("a poll of an existing place is not capped: %+v", d)
 	}
-	if err := f.store.Leave(context.Background(), project, "a", false); err != nil {
+	if err := f.store.Leave(context.Background(), project, "a"); err != nil {
 		t.Fatal(err)
 	}
 	if d := f.poll("c", "198.51.100.1"); d.Verdict == queue.Full || d.Position != 2 {
@@ -258,7 +258,7 @@ func TestMaxPerIPSkipsNonPublicAddresses(t *testing.T) {
 	if d := f.poll("l", "198.51.100.1"); d.Verdict != queue.Full {
 		t.Fatalf("a public address is still capped: %+v, want Full", d)
 	}
-	if err := f.store.Leave(context.Background(), project, "a", false); err != nil {
+	if err := f.store.Leave(context.Background(), project, "a"); err != nil {
 		t.Fatal(err)
 	}
 	if d := f.poll("k", "198.51.100.1"); d.Position != 10 {
@@ -290,7 +290,7 @@ func TestHolders(t *testing.T) {
 	if d := f.poll("h", "198.51.100.2"); d.Verdict != queue.Holder {
 		t.Fatalf("holder: %+v", d)
 	}
-	if err := f.store.Leave(context.Background(), project, "h", true); err != nil {
+	if err := f.store.Quit(context.Background(), project, "h"); err != nil {
 		t.Fatal(err)
 	}
 	if d := f.poll("h", "198.51.100.2"); d.Verdict != queue.Wait || d.Position != 2 {
@@ -310,7 +310,7 @@ func TestLinesPerProject(t *testing.T) {
 	f.poll("a", "198.51.100.1")
 	f.poll("b", "198.51.100.1")
 	other := &queue.Count{Total: 2, Running: 0, At: f.clock.Now()}
-	d, err := f.store.Poll(context.Background(), "cap-other", "c", "198.51.100.1", other, false)
+	d, err := f.store.Repoll(context.Background(), "cap-other", "c", "198.51.100.1", other)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +386,7 @@ func TestOutageAndRecovery(t *testing.T) {
 	ctx := context.Background()
 	for range 5 {
 		start := time.Now()
-		_, err := f.store.Poll(ctx, project, "a", "198.51.100.1", nil, false)
+		_, err := f.store.Poll(ctx, project, "a", "198.51.100.1")
 		if !errors.Is(err, queue.ErrDegraded) {
 			t.Fatalf("poll with Redis down: %v", err)
 		}
@@ -408,7 +408,7 @@ func TestOutageAndRecovery(t *testing.T) {
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		d, err := f.store.Poll(ctx, project, "a", "198.51.100.1", nil, false)
+		d, err := f.store.Poll(ctx, project, "a", "198.51.100.1")
 		if err == nil {
 			// This instance saw the line: an empty Redis lost it, so the
 			// rebuild window sends the caller to CAR (a reconnect gets its
@@ -461,7 +461,7 @@ func TestSlowRedisIsBounded(t *testing.T) {
 	}
 	defer s.Close()
 	start := time.Now()
-	_, err = s.Poll(context.Background(), project, "a", "198.51.100.1", nil, false)
+	_, err = s.Poll(context.Background(), project, "a", "198.51.100.1")
 	if !errors.Is(err, queue.ErrDegraded) {
 		t.Fatalf("err %v", err)
 	}
@@ -503,7 +503,7 @@ func TestOpenMasksPassword(t *testing.T) {
 		if s.Where() != where {
 			t.Errorf("Where() = %q, want %q", s.Where(), where)
 		}
-		_, err = s.Poll(context.Background(), project, "a", "198.51.100.1", nil, false)
+		_, err = s.Poll(context.Background(), project, "a", "198.51.100.1")
 		s.Close()
 		if err == nil || strings.Contains(err.Error(), "s3cret") || strings.Contains(logs.String(), "s3cret") ||
 			!strings.Contains(logs.String(), where) {
@@ -554,7 +554,7 @@ func TestHealthFollowsWrites(t *testing.T) {
 			t.Fatalf("%s: PING: %v %v", c.name, r, err)
 		}
 		if c.pollFails != "" {
-			_, err := f.store.Poll(ctx, project, "b", "198.51.100.2", nil, false)
+			_, err := f.store.Poll(ctx, project, "b", "198.51.100.2")
 			if !errors.Is(err, queue.ErrDegraded) || !strings.Contains(err.Error(), c.pollFails) {
 				t.Fatalf("%s: a poll: %v, want %s", c.name, err, c.pollFails)
 			}

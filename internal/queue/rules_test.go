@@ -42,7 +42,7 @@ func TestStartAfterLockMakesAHolder(t *testing.T) {
 	if d := f.poll("u", "198.51.100.1"); d.Verdict != queue.Holder {
 		t.Fatalf("after its start: %+v, want Holder", d)
 	}
-	if err := f.store.Leave(context.Background(), project, "u", true); err != nil {
+	if err := f.store.Quit(context.Background(), project, "u"); err != nil {
 		t.Fatal(err)
 	}
 	if d := f.poll("u", "198.51.100.1"); d.Verdict == queue.Holder || d.Verdict == queue.Locked {
@@ -107,7 +107,7 @@ func TestAlive(t *testing.T) {
 	if ttl := pttl(t, f2, "{carbroker}:"+project+":hold:h"); ttl > want || ttl < want-time.Second {
 		t.Fatalf("a heartbeating client's start: the mark lasts %v, want %v", ttl, want)
 	}
-	if err := f.store.Leave(ctx, project, "h", true); err != nil {
+	if err := f.store.Quit(ctx, project, "h"); err != nil {
 		t.Fatal(err)
 	}
 	if ok, _ := f.store.Alive(ctx, project, "h"); ok {
@@ -122,15 +122,15 @@ func TestNewLineIsNotALoss(t *testing.T) {
 	f.count(1, 1)
 	f.poll("a", "198.51.100.1")
 	other := f.open(queue.Options{}) // a cold instance on a line it never saw
-	if d, err := other.Poll(context.Background(), project, "b", "198.51.100.2", nil, false); err != nil || d.Verdict != queue.Wait || d.Position != 2 {
+	if d, err := other.Poll(context.Background(), project, "b", "198.51.100.2"); err != nil || d.Verdict != queue.Wait || d.Position != 2 {
 		t.Fatalf("b on a cold instance: %+v %v, want Wait at 2", d, err)
 	}
 	fresh := f.open(queue.Options{Prefix: "new:"}) // a new prefix: an empty line
 	c := &queue.Count{Total: 1, Running: 1, At: f.clock.Now()}
-	if d, err := fresh.Poll(context.Background(), project, "c", "198.51.100.3", c, false); err != nil || d.Verdict != queue.Go || d.Position != 1 {
+	if d, err := fresh.Repoll(context.Background(), project, "c", "198.51.100.3", c); err != nil || d.Verdict != queue.Go || d.Position != 1 {
 		t.Fatalf("c on a new prefix: %+v %v, want Go as the head of a new line", d, err)
 	}
-	if d, err := fresh.Poll(context.Background(), project, "d", "198.51.100.4", nil, false); err != nil || d.Verdict != queue.Wait {
+	if d, err := fresh.Poll(context.Background(), project, "d", "198.51.100.4"); err != nil || d.Verdict != queue.Wait {
 		t.Fatalf("d on a new prefix: %+v %v, want Wait (no rebuild window)", d, err)
 	}
 	if n := mustInt(t)(resp.Int64(f.raw.Do(context.Background(), "EXISTS", "{carbroker}:"+project+":rebuild", "new:{"+project+"}:rebuild"))); n != 0 {
@@ -159,10 +159,10 @@ func TestLossOpensTheRebuildWindow(t *testing.T) {
 				f.raw.Do(context.Background(), "FLUSHALL")
 			}
 			ctx := context.Background()
-			d, err := f.store.Poll(ctx, project, "p", "198.51.100.3", nil, false)
+			d, err := f.store.Poll(ctx, project, "p", "198.51.100.3")
 			for i := 0; err != nil && i < 40; i++ { // the restarted server answering again
 				time.Sleep(50 * time.Millisecond)
-				d, err = f.store.Poll(ctx, project, "p", "198.51.100.3", nil, false)
+				d, err = f.store.Poll(ctx, project, "p", "198.51.100.3")
 			}
 			if err != nil || d.Verdict != queue.Go || d.Position != 0 {
 				t.Fatalf("p (a holder whose mark was lost) right after the loss: %+v %v, want Go", d, err)
@@ -206,16 +206,16 @@ func TestLossSeenByAnotherInstance(t *testing.T) {
 	f.count(1, 1)
 	f.poll("a", "198.51.100.1")
 	stale := f.open(queue.Options{Retention: 5 * time.Second})
-	if _, err := stale.Poll(context.Background(), project, "a", "198.51.100.1", nil, false); err != nil {
+	if _, err := stale.Poll(context.Background(), project, "a", "198.51.100.1"); err != nil {
 		t.Fatal(err)
 	}
 	f.raw.Do(context.Background(), "FLUSHALL")
 	cold := f.open(queue.Options{Retention: 5 * time.Second})
 	c := &queue.Count{Total: 1, Running: 1, At: f.clock.Now()}
-	if d, err := cold.Poll(context.Background(), project, "x", "198.51.100.5", c, false); err != nil || d.Verdict != queue.Go || d.Position != 1 {
+	if d, err := cold.Repoll(context.Background(), project, "x", "198.51.100.5", c); err != nil || d.Verdict != queue.Go || d.Position != 1 {
 		t.Fatalf("x on a cold instance: %+v %v, want Go as head (no window)", d, err)
 	}
-	if d, err := cold.Poll(context.Background(), project, "y", "198.51.100.6", nil, false); err != nil || d.Verdict != queue.Wait || d.Position != 2 {
+	if d, err := cold.Poll(context.Background(), project, "y", "198.51.100.6"); err != nil || d.Verdict != queue.Wait || d.Position != 2 {
 		t.Fatalf("y on a cold instance: %+v %v, want Wait at 2 (no window)", d, err)
 	}
 	f.clock.Advance(2 * time.Second)
@@ -239,7 +239,7 @@ func TestLossSeenByAnotherInstance(t *testing.T) {
 		t.Fatalf("y polls again in the window: %+v, want Wait at 2", d)
 	}
 	f.raw.Do(context.Background(), "DEL", "{carbroker}:"+project+":rebuild") // as if it lapsed
-	if d, err := stale.Poll(context.Background(), project, "b", "198.51.100.2", nil, false); err != nil || d.Verdict == queue.Go && d.Position == 0 {
+	if d, err := stale.Poll(context.Background(), project, "b", "198.51.100.2"); err != nil || d.Verdict == queue.Go && d.Position == 0 {
 		t.Fatalf("another instance that saw the old store: %+v %v, want no second window", d, err)
 	}
 }

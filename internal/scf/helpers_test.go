@@ -1,6 +1,7 @@
 package scf_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/credential"
 	"carbroker/internal/httpapi"
 	"carbroker/internal/testing/scftest"
 
@@ -28,11 +28,26 @@ func fixture(t testing.TB, name string) []byte {
 	return b
 }
 
+// triple is the credential triple as the tests' WithInvokeContext hook
+// (withTriple) read it from the environment an invoke left.
+type triple struct{ ID, Key, Token string }
+
+func (t triple) Valid() bool { return t.ID != "" && t.Key != "" }
+
+type tripleKey struct{}
+
+// withTriple is the runtime's invoke hook in these tests: it attaches the
+// triple in the environment, as the composition root attaches CAR's.
+func withTriple(ctx context.Context, getenv func(string) string) context.Context {
+	t := triple{getenv("TENCENTCLOUD_SECRETID"), getenv("TENCENTCLOUD_SECRETKEY"), getenv("TENCENTCLOUD_SESSIONTOKEN")}
+	return context.WithValue(ctx, tripleKey{}, t)
+}
+
 // seen is what echoHandler saw of a request.
 type seen struct {
 	Method, Path, RawPath, RawQuery, Host, RemoteAddr, Body string
 	Header                                                  http.Header
-	Triple                                                  *credential.Triple
+	Triple                                                  *triple
 	Info                                                    *httpapi.Invocation
 	Deadline                                                *time.Time
 }
@@ -55,7 +70,7 @@ var echoHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) 
 		Method: r.Method, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery,
 		Host: r.Host, RemoteAddr: r.RemoteAddr, Body: string(body), Header: r.Header,
 	}
-	if t, ok := credential.FromContext(r.Context()); ok {
+	if t, ok := r.Context().Value(tripleKey{}).(triple); ok {
 		s.Triple = &t
 	}
 	if i, ok := httpapi.InvocationFrom(r.Context()); ok {

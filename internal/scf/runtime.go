@@ -19,7 +19,6 @@ import (
 	"sync"
 	"time"
 
-	"carbroker/internal/credential"
 	"carbroker/internal/fault"
 	"carbroker/internal/httpapi"
 )
@@ -85,12 +84,13 @@ type InvokeResponseErrorStackFrame struct {
 // Function is the RPC service the platform calls. Its methods are safe for
 // concurrent use: invokes may arrive concurrently on one connection.
 type Function struct {
-	src HandlerSource
-	log *slog.Logger
+	src    HandlerSource
+	log    *slog.Logger
+	invoke func(ctx context.Context, getenv func(string) string) context.Context // WithInvokeContext's hook, or nil
 
-	// mu makes applying an invoke's Environment, reading the credential
-	// triple back and choosing the handler one step, so that no invoke signs
-	// with one rotation's SecretId and another's SecretKey.
+	// mu makes applying an invoke's Environment, deriving its context from
+	// it and choosing the handler one step, so that no invoke signs with
+	// one rotation's SecretId and another's SecretKey.
 	mu sync.Mutex
 }
 
@@ -216,7 +216,7 @@ func (f *Function) Invoke(req InvokeRequest, resp *InvokeResponse) error {
 		defer cancel()
 	}
 
-	triple, h, err := f.prepare(req.Environment)
+	ctx, h, err := f.prepare(ctx, req.Environment)
 	if err != nil {
 		f.log.Error("scf: no handler", "request_id", req.RequestId, "err", err)
 		resp.Payload = errorResponse(err, req.RequestId)
@@ -224,7 +224,6 @@ func (f *Function) Invoke(req InvokeRequest, resp *InvokeResponse) error {
 	}
 
 	if tev, ok := DecodeTimer(req.Payload); ok {
-		ctx = credential.NewContext(ctx, triple)
 		ctx = httpapi.NewInvocationContext(ctx, httpapi.Invocation{RequestID: req.RequestId, Trigger: "timer"})
 		resp.Payload = f.timer(ctx, h, tev, req.RequestId)
 		return nil
@@ -242,7 +241,6 @@ func (f *Function) Invoke(req InvokeRequest, resp *InvokeResponse) error {
 	f.log.Debug("scf: invoke", "request_id", req.RequestId, "trigger", ev.Trigger,
 		"gateway_request_id", ev.GatewayRequestID)
 
-	ctx = credential.NewContext(ctx, triple)
 	ctx = httpapi.NewInvocationContext(ctx, httpapi.Invocation{RequestID: req.RequestId, Trigger: ev.Trigger})
 	w := newResponseBuffer()
 	h.ServeHTTP(w, ev.Request.WithContext(ctx))
@@ -250,18 +248,20 @@ func (f *Function) Invoke(req InvokeRequest, resp *InvokeResponse) error {
 	return nil
 }
 
-// prepare applies environment, then reads the credential triple and the
-// handler, all under f.mu.
-func (f *Function) prepare(environment string) (credential.Triple, http.Handler, error) {
+// prepare applies environment, then derives the invoke's context (the
+// WithInvokeContext hook) and chooses the handler, all under f.mu.
+func (f *Function) prepare(ctx context.Context, environment string) (context.Context, http.Handler, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.applyEnvironment(environment)
-	t := credential.FromEnv(os.Getenv)
+	if f.invoke != nil {
+		ctx = f.invoke(ctx, os.Getenv)
+	}
 	h, err := f.src()
 	if err == nil && h == nil {
 		err = errors.New("no handler")
 	}
-	return t, h, err
+	return ctx, h, err
 }
 
 // applyEnvironment sets each variable of the JSON object environment. A

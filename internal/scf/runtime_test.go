@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/credential"
 	"carbroker/internal/fault"
 	"carbroker/internal/httpapi"
 	"carbroker/internal/scf"
@@ -44,7 +43,7 @@ func startRuntime(t *testing.T, src scf.HandlerSource) *rpc.Client {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- scf.Serve(ln, src, quiet) }()
+	go func() { done <- scf.Serve(ln, src, quiet, scf.WithInvokeContext(withTriple)) }()
 	c, err := rpc.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +106,7 @@ func TestInvoke(t *testing.T) {
 			if want := (httpapi.Invocation{RequestID: "req-" + tt.file, Trigger: tt.trigger}); s.Info == nil || *s.Info != want {
 				t.Errorf("Info = %+v, want %+v", s.Info, want)
 			}
-			if want := (credential.Triple{ID: "id", Key: "key", Token: "token"}); s.Triple == nil || *s.Triple != want {
+			if want := (triple{ID: "id", Key: "key", Token: "token"}); s.Triple == nil || *s.Triple != want {
 				t.Errorf("Triple = %+v, want %+v", s.Triple, want)
 			}
 			if s.Deadline == nil || !s.Deadline.Equal(deadline) {
@@ -157,7 +156,7 @@ func TestInvokeConcurrentCredentials(t *testing.T) {
 				return
 			}
 			s := decodeSeen(t, resp.Payload)
-			want := credential.Triple{ID: "id-" + n, Key: "key-" + n, Token: "token-" + n}
+			want := triple{ID: "id-" + n, Key: "key-" + n, Token: "token-" + n}
 			if s.Triple == nil || *s.Triple != want || s.Info == nil || s.Info.RequestID != n {
 				t.Errorf("invoke %s saw %+v, %+v", n, s.Triple, s.Info)
 			}

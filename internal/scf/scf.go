@@ -12,10 +12,11 @@
 //   - for web functions, the proxy's X-Scf-* headers turned into
 //     per-request facts (see WebFunction).
 //
-// Per-invocation facts travel in the request's context: the credential
-// triple of the invoke's Environment (package credential), the request id and
-// trigger (package invocation) and the platform's deadline. The package knows
-// nothing of the application behind the handler.
+// Per-invocation facts travel in the request's context: the request id and
+// trigger (httpapi.Invocation), the platform's deadline, and whatever the
+// WithInvokeContext hook derives from the invoke's Environment (the
+// composition root attaches the credential triple it carried). The package
+// knows nothing of the application behind the handler.
 //
 // What the platform does not document, and how this package copes:
 //   - whether Ping precedes the first Invoke: both are served at any time, and
@@ -28,6 +29,7 @@
 package scf
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -52,6 +54,15 @@ func WithLogger(l *slog.Logger) Option {
 			f.log = l
 		}
 	}
+}
+
+// WithInvokeContext sets a hook that derives each invoke's context from the
+// environment as the invoke's Environment left it. The runtime calls it
+// under the lock that applies the Environment and chooses the handler, so
+// what it reads is this invoke's own: no invoke sees one rotation's
+// SecretId with another's SecretKey.
+func WithInvokeContext(hook func(ctx context.Context, getenv func(string) string) context.Context) Option {
+	return func(f *Function) { f.invoke = hook }
 }
 
 // Port returns the TCP port the platform expects the Go1 runtime on:

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/credential"
 	"carbroker/internal/httpapi"
 	"carbroker/internal/scf"
 	"carbroker/internal/testing/scftest"
@@ -38,14 +37,14 @@ type timerHandler struct {
 type seenTimer struct {
 	ev       scf.TimerEvent
 	deadline time.Time
-	triple   credential.Triple
+	triple   triple
 	info     httpapi.Invocation
 }
 
 func (h timerHandler) Timer(ctx context.Context, ev scf.TimerEvent) (any, error) {
 	s := seenTimer{ev: ev}
 	s.deadline, _ = ctx.Deadline()
-	s.triple, _ = credential.FromContext(ctx)
+	s.triple, _ = ctx.Value(tripleKey{}).(triple)
 	s.info, _ = httpapi.InvocationFrom(ctx)
 	h.got <- s
 	return map[string]int{"Destroyed": 3}, nil
@@ -64,7 +63,7 @@ func TestInvokeTimer(t *testing.T) {
 	}
 	s := <-h.got
 	if s.ev.TriggerName != "oneminute" || s.ev.Time != "2019-08-17T05:26:00Z" || !s.deadline.Equal(deadline) ||
-		s.triple != (credential.Triple{ID: "id", Key: "key"}) || s.info != (httpapi.Invocation{RequestID: "req-timer", Trigger: "timer"}) {
+		s.triple != (triple{ID: "id", Key: "key"}) || s.info != (httpapi.Invocation{RequestID: "req-timer", Trigger: "timer"}) {
 		t.Errorf("timer work saw %+v", s)
 	}
 }

@@ -38,7 +38,7 @@ import (
 	"strings"
 	"time"
 
-	"carbroker/internal/credential"
+	"carbroker/internal/car"
 	"carbroker/internal/deploy/scfdeploy"
 	"carbroker/internal/deploy/scfemu"
 )
@@ -151,7 +151,7 @@ func rehearse(ctx context.Context, file, stage, zipPath string, getenv func(stri
 		return 1
 	}
 	defer stop()
-	creds := credential.Triple{ID: scfemu.DefaultSecretID, Key: scfemu.DefaultSecretKey}
+	creds := car.Credentials{ID: scfemu.DefaultSecretID, Key: scfemu.DefaultSecretKey}
 	client, err := scfdeploy.NewClient(creds, spec.Region, "http://"+endpoint, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "deploy: %v\n", err)

@@ -21,12 +21,13 @@ import (
 	"carbroker/internal/dev/caremu"
 	"carbroker/internal/httpapi"
 	"carbroker/internal/scf"
+	"carbroker/internal/testing/apitest"
 	"carbroker/internal/testing/build"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// inProcess serves the function's real wiring (httpapi.NewFromConfig
+// inProcess serves the function's real wiring (apitest.New, app's wiring,
 // behind the web-function adapter, as in HTTP mode) from this process: the
 // harness logic without building a binary.
 func inProcess(_ context.Context, env []string) (*function, error) {
@@ -43,7 +44,7 @@ func inProcess(_ context.Context, env []string) (*function, error) {
 	logs := &tail{max: 16 << 10}
 	tr := car.NewTransport()
 	c := car.New(car.Options{Host: cfg.Endpoint.Host, Scheme: cfg.Endpoint.Scheme, Transport: tr, Getenv: getenv})
-	h, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Version: "test"})
+	h, _, err := apitest.New(cfg, c, apitest.Options{HTTP: httpapi.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Version: "test"}})
 	if err != nil {
 		return nil, err
 	}

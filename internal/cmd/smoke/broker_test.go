@@ -10,6 +10,7 @@ import (
 	"carbroker/internal/config"
 	"carbroker/internal/dev/caremu"
 	"carbroker/internal/httpapi"
+	"carbroker/internal/testing/apitest"
 )
 
 // broker serves the function's real wiring, configured by vars, against the
@@ -22,7 +23,7 @@ func broker(t *testing.T, vars map[string]string) string {
 	}
 	cl := caremu.New(caremu.Options{}).Client()
 	c := car.New(car.Options{Host: cfg.Endpoint.Host, Scheme: cfg.Endpoint.Scheme, Transport: cl.Transport, Getenv: cl.Getenv})
-	h, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{Logger: slog.New(slog.DiscardHandler), Version: "test"})
+	h, _, err := apitest.New(cfg, c, apitest.Options{HTTP: httpapi.Options{Logger: slog.New(slog.DiscardHandler), Version: "test"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 	tchttp "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/http"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
 
-	"carbroker/internal/credential"
+	"carbroker/internal/car"
 )
 
 const (
@@ -30,20 +30,20 @@ const (
 // TENCENTCLOUD_SECRET_ID / SECRET_KEY, then the SDK's profile file
 // (TENCENTCLOUD_CREDENTIALS_FILE or ~/.tencentcloud/credentials). Never the
 // CVM role: it would dial the instance metadata service.
-func Credentials(getenv func(string) string) (credential.Triple, error) {
-	if t := credential.FromEnv(getenv); t.Valid() {
+func Credentials(getenv func(string) string) (car.Credentials, error) {
+	if t := car.EnvCredentials(getenv); t.Valid() {
 		return t, nil
 	}
 	c, err := common.DefaultProfileProvider().GetCredential()
 	if err == nil && c.GetSecretId() != "" && c.GetSecretKey() != "" {
-		return credential.Triple{ID: c.GetSecretId(), Key: c.GetSecretKey(), Token: c.GetToken()}, nil
+		return car.Credentials{ID: c.GetSecretId(), Key: c.GetSecretKey(), Token: c.GetToken()}, nil
 	}
 	msg := "no Tencent Cloud credentials: set TENCENTCLOUD_SECRETID and TENCENTCLOUD_SECRETKEY " +
 		"(or TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY, or a profile in ~/.tencentcloud/credentials)"
 	if getenv("TENCENT_SECRET_ID") != "" {
 		msg += "; TENCENT_SECRET_ID is Tencent's CLI's name, which make deploy does not read: rename it"
 	}
-	return credential.Triple{}, errors.New(msg)
+	return car.Credentials{}, errors.New(msg)
 }
 
 // Client calls the SCF API with typed requests built on the SDK's common package.
@@ -55,7 +55,7 @@ type Client struct {
 
 // NewClient returns a client for region. endpoint is "" (scf.tencentcloudapi.com
 // over HTTPS) or a scheme and host, e.g. http://127.0.0.1:9100 (SCF_API_ENDPOINT).
-func NewClient(t credential.Triple, region, endpoint string, transport http.RoundTripper) (*Client, error) {
+func NewClient(t car.Credentials, region, endpoint string, transport http.RoundTripper) (*Client, error) {
 	p := profile.NewClientProfile()
 	p.HttpProfile.Endpoint, p.HttpProfile.Scheme = defaultHost, "HTTPS"
 	if endpoint != "" {

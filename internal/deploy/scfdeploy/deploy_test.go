@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/credential"
+	"carbroker/internal/car"
 	"carbroker/internal/deploy/pack"
 	"carbroker/internal/deploy/scfemu"
 	"carbroker/internal/testing/build"
@@ -488,7 +488,7 @@ func TestCredentialsOrder(t *testing.T) {
 		t.Errorf("SDK names: %+v %v", c, err)
 	}
 	env["TENCENTCLOUD_SECRETID"], env["TENCENTCLOUD_SECRETKEY"], env["TENCENTCLOUD_SESSIONTOKEN"] = "AKIDscf", "k1", "tok"
-	if c, err := Credentials(func(k string) string { return env[k] }); err != nil || c != (credential.Triple{ID: "AKIDscf", Key: "k1", Token: "tok"}) {
+	if c, err := Credentials(func(k string) string { return env[k] }); err != nil || c != (car.Credentials{ID: "AKIDscf", Key: "k1", Token: "tok"}) {
 		t.Errorf("SCF names first: %+v %v", c, err)
 	}
 	profile := filepath.Join(t.TempDir(), "credentials")

@@ -23,6 +23,7 @@ import (
 	"carbroker/internal/dev/caremu"
 	"carbroker/internal/httpapi"
 	"carbroker/internal/scf"
+	"carbroker/internal/testing/apitest"
 )
 
 const (
@@ -76,7 +77,7 @@ func newWiring(b *testing.B) *wiring {
 	// The request log line is formatted as in production (JSON, info); only
 	// its write is discarded.
 	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	api, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{Logger: log, Version: "bench"})
+	api, _, err := apitest.New(cfg, c, apitest.Options{HTTP: httpapi.Options{Logger: log, Version: "bench"}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -290,13 +291,19 @@ func environment() string {
 	return string(b)
 }
 
-// eventSource mirrors internal/app's: per invoke it fingerprints the
-// configuration in the environment and reuses the handler built for it.
+// eventSource mirrors internal/app's: per invoke it compares the
+// configuration's variables with those the handler was built from, and
+// reuses the handler.
 func eventSource(b *testing.B, w *wiring) scf.HandlerSource {
-	key := config.Fingerprint(os.Getenv)
+	built := make([]string, len(config.Keys))
+	for i, k := range config.Keys {
+		built[i] = os.Getenv(k)
+	}
 	return func() (http.Handler, error) {
-		if config.Fingerprint(os.Getenv) != key {
-			b.Error("the configuration changed between invokes")
+		for i, k := range config.Keys {
+			if os.Getenv(k) != built[i] {
+				b.Error("the configuration changed between invokes")
+			}
 		}
 		return w.api, nil
 	}

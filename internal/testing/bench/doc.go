@@ -2,7 +2,7 @@
 //
 //   - the per-request overhead of the function on top of CAR's own time:
 //     POST /session through the real wiring (configuration, CAR client,
-//     session use case, AUTH_MODE=none, HTTP API) against the CAR emulator's
+//     use case, AUTH_MODE=none, HTTP API) against the CAR emulator's
 //     in-process transport, served by ServeHTTP, by net/http on loopback and
 //     as an SCF event invoke (directly and over net/rpc), next to a baseline
 //     that makes only the same two CAR calls through the same client;

@@ -14,6 +14,7 @@ import (
 	"carbroker/internal/dev/caremu"
 	"carbroker/internal/httpapi"
 	"carbroker/internal/queue"
+	"carbroker/internal/testing/apitest"
 	"carbroker/internal/testing/redistest"
 )
 
@@ -42,7 +43,7 @@ func BenchmarkLeaseReconnect(b *testing.B) {
 				Credentials: map[string]caremu.Credential{secretID: {SecretKey: secretKey}}})
 			c := car.New(car.Options{Host: cfg.Endpoint.Host, Scheme: cfg.Endpoint.Scheme, Transport: emu.Transport(), Getenv: getenv})
 			log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-			api, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{Logger: log, Version: "bench",
+			api, _, err := apitest.New(cfg, c, apitest.Options{HTTP: httpapi.Options{Logger: log, Version: "bench"},
 				Queue: queue.Options{CallTimeout: 2 * time.Second}})
 			if err != nil {
 				b.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"carbroker/internal/dev/caremu"
 	"carbroker/internal/httpapi"
 	"carbroker/internal/queue"
+	"carbroker/internal/testing/apitest"
 	"carbroker/internal/testing/redistest"
 )
 
@@ -42,7 +43,7 @@ func BenchmarkLinePoll(b *testing.B) {
 	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	// A budget above the default 100 ms: on a loaded machine a rare poll
 	// would otherwise be served without the line and end the run.
-	api, err := httpapi.NewFromConfig(cfg, c, httpapi.Options{Logger: log, Version: "bench",
+	api, _, err := apitest.New(cfg, c, apitest.Options{HTTP: httpapi.Options{Logger: log, Version: "bench"},
 		Queue: queue.Options{CallTimeout: 2 * time.Second}})
 	if err != nil {
 		b.Fatal(err)

@@ -1,4 +1,4 @@
-package session_test
+package broker_test
 
 import (
 	"context"
@@ -7,18 +7,19 @@ import (
 	"testing"
 	"time"
 
+	"carbroker/internal/broker"
 	"carbroker/internal/car"
 	"carbroker/internal/fault"
-	"carbroker/internal/session"
 )
 
 // fakeCAR answers each action from a script of error codes ("" = success)
 // and counts the calls.
 type fakeCAR struct {
-	mu      sync.Mutex
-	script  map[string][]string
-	calls   []string
-	destroy int
+	broker.CAR // DescribeConcurrentCount: not called
+	mu         sync.Mutex
+	script     map[string][]string
+	calls      []string
+	destroy    int
 }
 
 func (f *fakeCAR) next(action string) error {
@@ -69,13 +70,13 @@ func (f *fakeCAR) count(action string) int {
 	return n
 }
 
-var fast = session.Options{MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}
+var fast = broker.Options{MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}
 
 func TestStartRetryPolicy(t *testing.T) {
 	tests := []struct {
 		name          string
 		script        map[string][]string
-		opt           session.Options
+		opt           broker.Options
 		wantCode      string // "" = success
 		apply, create int
 	}{
@@ -100,7 +101,7 @@ func TestStartRetryPolicy(t *testing.T) {
 		{"LockTimeout twice is final", map[string][]string{"CreateSession": {"FailedOperation.LockTimeout"}}, fast, "FailedOperation.LockTimeout", 2, 2},
 		{"NoIdle without wait", map[string][]string{"ApplyConcurrent": {"ResourceNotFound.NoIdle", ""}}, fast, "ResourceNotFound.NoIdle", 1, 0},
 		{"NoIdle with wait", map[string][]string{"ApplyConcurrent": {"ResourceNotFound.NoIdle", "ResourceNotFound.NoIdle", ""}},
-			session.Options{NoIdleWait: time.Second, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}, "", 3, 1},
+			broker.Options{NoIdleWait: time.Second, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}, "", 3, 1},
 		{"InternalError is not retried", map[string][]string{"CreateSession": {"InternalError"}}, fast, "InternalError", 1, 1},
 		{"InvalidParameter is not retried", map[string][]string{"CreateSession": {"InvalidParameterValue"}}, fast, "InvalidParameterValue", 1, 1},
 	}
@@ -110,10 +111,11 @@ func TestStartRetryPolicy(t *testing.T) {
 			if f.script == nil {
 				f.script = map[string][]string{}
 			}
-			s := session.New(f, tt.opt)
+			s := broker.New(f, tt.opt)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			ss, err := s.Start(ctx, session.StartInput{UserID: "u1", UserIP: "1.2.3.4", ProjectID: "cap-1", ClientSession: "cs"})
+			res, err := s.Start(ctx, broker.StartInput{UserID: "u1", UserIP: "1.2.3.4", ProjectID: "cap-1", ClientSession: "cs"})
+			ss := res.ServerSession
 			if got := fault.As(err).Code; tt.wantCode != "" && got != tt.wantCode || tt.wantCode == "" && err != nil {
 				t.Fatalf("err = %v, want code %q", err, tt.wantCode)
 			}
@@ -132,12 +134,12 @@ func TestStartRetryPolicy(t *testing.T) {
 
 func TestRetriesStopAtDeadline(t *testing.T) {
 	f := &fakeCAR{script: map[string][]string{"ApplyConcurrent": {"FailedOperation.SlowDown"}}}
-	s := session.New(f, session.Options{MinBackoff: 20 * time.Millisecond, MaxBackoff: 40 * time.Millisecond,
+	s := broker.New(f, broker.Options{MinBackoff: 20 * time.Millisecond, MaxBackoff: 40 * time.Millisecond,
 		MaxAttempts: 1000, MinAttempt: 20 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := s.Start(ctx, session.StartInput{UserID: "u1", ClientSession: "cs"})
+	_, err := s.Start(ctx, broker.StartInput{UserID: "u1", ClientSession: "cs"})
 	// No attempt starts past the 150ms deadline; the bound leaves a loaded
 	// machine slack, and fails a loop that ignores the deadline (1000
 	// attempts of 20-40ms).
@@ -169,8 +171,8 @@ func (f *timeoutCAR) ApplyConcurrent(ctx context.Context, in car.ApplyConcurrent
 
 func TestTimeoutAfterADefiniteAnswerReturnsTheAnswer(t *testing.T) {
 	f := &timeoutCAR{fakeCAR{script: map[string][]string{"ApplyConcurrent": {"ResourceNotFound.NoIdle"}}}}
-	s := session.New(f, session.Options{NoIdleWait: time.Minute, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond})
-	_, err := s.Start(context.Background(), session.StartInput{UserID: "u1", ClientSession: "cs"})
+	s := broker.New(f, broker.Options{NoIdleWait: time.Minute, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond})
+	_, err := s.Start(context.Background(), broker.StartInput{UserID: "u1", ClientSession: "cs"})
 	if code := fault.As(err).Code; code != "ResourceNotFound.NoIdle" {
 		t.Fatalf("err = %v, want the NoIdle that came before the timeout", err)
 	}
@@ -181,8 +183,8 @@ func TestGuestSkipsApplyUnlessConfigured(t *testing.T) {
 		f := &fakeCAR{script: map[string][]string{}}
 		o := fast
 		o.GuestApply = guestApply
-		s := session.New(f, o)
-		_, err := s.Start(context.Background(), session.StartInput{UserID: "guest", HostUserID: "host", Role: "Player", ClientSession: "cs"})
+		s := broker.New(f, o)
+		_, err := s.Start(context.Background(), broker.StartInput{UserID: "guest", HostUserID: "host", Role: "Player", ClientSession: "cs"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -199,12 +201,12 @@ func TestGuestSkipsApplyUnlessConfigured(t *testing.T) {
 func TestStopToleratesMissingAndStopping(t *testing.T) {
 	for _, code := range []string{"", "ResourceNotFound.SessionNotFound", "UnsupportedOperation.Stopping"} {
 		f := &fakeCAR{script: map[string][]string{"DestroySession": {code}}}
-		if err := session.New(f, fast).Stop(context.Background(), "u1"); err != nil {
+		if err := broker.New(f, fast).Stop(context.Background(), "u1"); err != nil {
 			t.Errorf("code %q: %v", code, err)
 		}
 	}
 	f := &fakeCAR{script: map[string][]string{"DestroySession": {"InternalError"}}}
-	err := session.New(f, fast).Stop(context.Background(), "u1")
+	err := broker.New(f, fast).Stop(context.Background(), "u1")
 	var fe *fault.Error
 	if !errors.As(err, &fe) || fe.Code != "InternalError" {
 		t.Errorf("err = %v", err)
@@ -215,7 +217,7 @@ func TestStopToleratesMissingAndStopping(t *testing.T) {
 	// CAR's spec lists these for DestroySession, which is idempotent: retried.
 	for _, code := range []string{"ResourceUnavailable.AccessFailed", "FailedOperation.ProcessTimeout"} {
 		f := &fakeCAR{script: map[string][]string{"DestroySession": {code, code, ""}}}
-		if err := session.New(f, fast).Stop(context.Background(), "u1"); err != nil {
+		if err := broker.New(f, fast).Stop(context.Background(), "u1"); err != nil {
 			t.Errorf("%s then success: %v", code, err)
 		}
 		if n := f.count("DestroySession"); n != 3 {

@@ -1,4 +1,4 @@
-package line_test
+package broker_test
 
 import (
 	"context"
@@ -7,9 +7,9 @@ import (
 	"testing/synctest"
 	"time"
 
+	"carbroker/internal/broker"
 	"carbroker/internal/car"
 	"carbroker/internal/fault"
-	"carbroker/internal/line"
 	"carbroker/internal/queue"
 	"carbroker/internal/testing/redistest"
 )
@@ -17,10 +17,11 @@ import (
 // failingCounter answers DescribeConcurrentCount after `took`, with a
 // failure unless ok, and records when each call started.
 type failingCounter struct {
-	mu     sync.Mutex
-	took   time.Duration
-	ok     bool
-	starts []time.Time
+	broker.CAR // the session actions: not called
+	mu         sync.Mutex
+	took       time.Duration
+	ok         bool
+	starts     []time.Time
 }
 
 func (c *failingCounter) DescribeConcurrentCount(ctx context.Context, _, _ string) (car.ConcurrentCount, error) {
@@ -49,7 +50,7 @@ func (c *failingCounter) calls() []time.Time {
 
 // capacityBurst runs n concurrent Capacity reads over the services and
 // returns how many failed.
-func capacityBurst(svcs []*line.Service, n int) (failed int) {
+func capacityBurst(svcs []*broker.Service, n int) (failed int) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for i := range n {
@@ -73,8 +74,8 @@ func TestLocalCapacityOneCallASecond(t *testing.T) {
 	for _, took := range []time.Duration{10 * time.Millisecond, 1500 * time.Millisecond} {
 		synctest.Test(t, func(t *testing.T) {
 			counter := &failingCounter{took: took}
-			svc := line.New(line.Options{Counter: counter, Store: nil})
-			if failed := capacityBurst([]*line.Service{svc}, 40); failed != 40 {
+			svc := broker.New(counter, broker.Options{})
+			if failed := capacityBurst([]*broker.Service{svc}, 40); failed != 40 {
 				t.Fatalf("took %v: %d of 40 failed, want all (CAR fails)", took, failed)
 			}
 			if n := len(counter.calls()); n != 1 {
@@ -111,14 +112,14 @@ func TestCapacityOneCallASecondAcrossInstances(t *testing.T) {
 	for _, took := range []time.Duration{10 * time.Millisecond, 1200 * time.Millisecond} {
 		rs := redistest.Start(t)
 		counter := &failingCounter{took: took}
-		var svcs []*line.Service
+		var svcs []*broker.Service
 		for range 2 {
 			st, err := queue.Open(queue.Options{URL: rs.URL(), CallTimeout: time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { st.Close() })
-			svcs = append(svcs, line.New(line.Options{Counter: counter, Store: st}))
+			svcs = append(svcs, broker.New(counter, broker.Options{Line: st}))
 		}
 		began := time.Now()
 		capacityBurst(svcs, 40)
@@ -140,7 +141,7 @@ func TestCapacityOneCallASecondAcrossInstances(t *testing.T) {
 func TestSharedCountOutlivesItsCaller(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		counter := &failingCounter{took: time.Second, ok: true}
-		svc := line.New(line.Options{Counter: counter})
+		svc := broker.New(counter, broker.Options{})
 		ctx, cancel := context.WithCancel(context.Background())
 		var leaderErr error
 		var wg sync.WaitGroup

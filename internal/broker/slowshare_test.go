@@ -1,4 +1,4 @@
-package line_test
+package broker_test
 
 import (
 	"context"
@@ -6,9 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/line"
+	"carbroker/internal/broker"
 	"carbroker/internal/queue"
-	"carbroker/internal/session"
 	"carbroker/internal/testing/redistest"
 )
 
@@ -24,19 +23,18 @@ func TestReproSlowCountKeepsOneCallASecondAcrossInstances(t *testing.T) {
 	}
 	rs := redistest.Start(t)
 	counter := &failingCounter{took: 1500 * time.Millisecond, ok: true}
-	var svcs []*line.Service
+	var svcs []*broker.Service
 	for range 3 {
 		st, err := queue.Open(queue.Options{URL: rs.URL(), CallTimeout: time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
-		svcs = append(svcs, line.New(line.Options{Sessions: &noIdleCAR{}, Counter: counter, Store: st,
-			Projects: []string{"cap-p"}}))
+		svcs = append(svcs, broker.New(&noIdleCAR{CAR: counter}, broker.Options{Line: st, Projects: []string{"cap-p"}}))
 	}
-	start := func(svc *line.Service, user string) {
-		_, _ = svc.Start(context.Background(), session.StartInput{ProjectID: "cap-p", UserID: user,
-			ClientSession: "cs", UserIP: "127.0.0.1"}, false)
+	start := func(svc *broker.Service, user string) {
+		_, _ = svc.Start(context.Background(), broker.StartInput{ProjectID: "cap-p", UserID: user,
+			ClientSession: "cs", UserIP: "127.0.0.1"})
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { start(svcs[0], "a") }) // A refreshes: 1.5 s

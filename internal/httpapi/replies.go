@@ -6,9 +6,8 @@ import (
 	"time"
 
 	"carbroker/internal/auth"
+	"carbroker/internal/broker"
 	"carbroker/internal/fault"
-	"carbroker/internal/line"
-	"carbroker/internal/session"
 )
 
 // style renders a route's replies: native, or the drop-in replies of
@@ -20,8 +19,8 @@ type style interface {
 	// ticket its credential.
 	failed(x *exchange, fe *fault.Error, minted auth.Identity, ticket string)
 	started(x *exchange, id auth.Identity, serverSession, ticket string)
-	// waiting renders a place in the line (line.go).
-	waiting(x *exchange, id auth.Identity, in session.StartInput, p *line.Place, ticket string)
+	// waiting renders a place in the line (waiting.go).
+	waiting(x *exchange, id auth.Identity, in broker.StartInput, p *broker.Place, ticket string)
 	stopped(x *exchange, userID string)
 	// lenient reports whether fields the route does not read are ignored
 	// (as the demo ignores them) rather than refused.

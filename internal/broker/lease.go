@@ -1,5 +1,6 @@
-// Package lease ends sessions when the operator says (SESSION_MAX,
-// docs/lease.md). It wraps the start/stop use case (package line):
+package broker
+
+// Leases end sessions when the operator says (SESSION_MAX, docs/lease.md):
 //
 //   - a start that hands a ServerSession creates the user's lease, or reads
 //     it (a reconnect keeps its end), and the reply carries its end;
@@ -24,35 +25,19 @@
 //
 // With Redis unreachable nothing is lost: a sweep that cannot read skips
 // (the next catches up), and starts go on without a lease (no ExpiresAt).
-package lease
 
 import (
 	"context"
-	"log/slog"
 	"strconv"
 	"sync"
 	"time"
 
 	"carbroker/internal/fault"
-	"carbroker/internal/line"
 	"carbroker/internal/queue"
-	"carbroker/internal/session"
 )
 
-// Inner is the use case leases wrap (line.Service).
-type Inner interface {
-	Start(ctx context.Context, in session.StartInput, lockOnly bool) (line.Result, error)
-	Stop(ctx context.Context, userID string) error
-	Leave(ctx context.Context, userID string)
-	Alive(ctx context.Context, project, userID string) (bool, time.Duration, error)
-	Capacity(ctx context.Context, project string) (line.Capacity, error)
-	Health(ctx context.Context) string
-}
-
-var _ Inner = (*line.Service)(nil)
-
-// Store keeps the leases (queue.Store).
-type Store interface {
+// LeaseStore keeps the session leases (queue.Store).
+type LeaseStore interface {
 	LeaseCheck(ctx context.Context, project, user string, cooldown time.Duration) (queue.Lease, error)
 	LeaseCreate(ctx context.Context, project, user string, d, cooldown time.Duration) (queue.Lease, error)
 	LeaseRenew(ctx context.Context, project, user string, d time.Duration, max int, cooldown time.Duration) (queue.Lease, error)
@@ -61,18 +46,12 @@ type Store interface {
 	LeaseDone(ctx context.Context, project, user string, gen int64, cooldown time.Duration) (bool, error)
 	LeaseRelease(ctx context.Context, project, user string, gen int64, backoff time.Duration) error
 	LeaseClaim(ctx context.Context, project string, limit int, claim time.Duration, perSecond int) (queue.Claims, error)
-	// Leave with forget drops the user's holder mark: after its lease the
-	// user is a newcomer.
-	Leave(ctx context.Context, project, user string, forget bool) error
+	// Quit drops the user's holder mark: after its lease the user is a
+	// newcomer.
+	Quit(ctx context.Context, project, user string) error
 }
 
-var _ Store = (*queue.Store)(nil)
-
-// Destroyer destroys a user's session (session.Service.Stop: CAR
-// DestroySession with the retry policy; no session is not an error).
-type Destroyer interface {
-	Stop(ctx context.Context, userID string) error
-}
+var _ LeaseStore = (*queue.Store)(nil)
 
 // Tuning. The claim outlives any destroy call by far, so a sweep whose call
 // is still in flight never sees its lease retaken.
@@ -98,38 +77,6 @@ const (
 	DefaultTimerBudget = 30 * time.Second
 )
 
-// Options wire a Service.
-type Options struct {
-	Inner    Inner
-	Store    Store // nil: leases off, every call goes to Inner as it is
-	Destroy  Destroyer
-	Projects []string // the allowed ProjectIds: a stop ends the lease in each, the timer sweeps each
-	Max      time.Duration
-	Cooldown time.Duration
-	Renew    bool
-	RenewMax int
-	Logger   *slog.Logger
-}
-
-// Service is the use case with leases.
-type Service struct {
-	o Options
-}
-
-// New returns a Service.
-func New(o Options) *Service {
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.Max <= 0 {
-		o.Store = nil
-	}
-	return &Service{o: o}
-}
-
-// On reports whether leases apply.
-func (s *Service) On() bool { return s.o.Store != nil }
-
 // Ended is the refusal of a start whose lease ended: Retry-After is the
 // cooldown left (none for a guest: its host's lease is not its own).
 func Ended(retry time.Duration, guest bool) error {
@@ -146,12 +93,12 @@ func Ended(retry time.Duration, guest bool) error {
 	return &fault.Error{Kind: fault.SessionEnded, Message: msg, RetryAfter: retry}
 }
 
-// Start starts the user's session through the inner use case, with the
-// lease rules above, then sweeps a few ended leases of the project.
-func (s *Service) Start(ctx context.Context, in session.StartInput, lockOnly bool) (line.Result, error) {
-	st := s.o.Store
+// leased admits a start or lock with the lease rules above, then sweeps a
+// few ended leases of the project.
+func (s *Service) leased(ctx context.Context, in StartInput, g goal) (Result, error) {
+	st := s.o.Leases
 	if st == nil {
-		return s.o.Inner.Start(ctx, in, lockOnly)
+		return s.admit(ctx, in, g)
 	}
 	defer s.sweepInRequest(ctx, in.ProjectID)
 	guest := in.Guest()
@@ -165,18 +112,18 @@ func (s *Service) Start(ctx context.Context, in session.StartInput, lockOnly boo
 		switch l.State {
 		case queue.LeaseEnded, queue.LeaseEnding, queue.LeaseCooling:
 			if guest || l.Retry > 0 || l.State != queue.LeaseEnded {
-				return line.Result{}, Ended(l.Retry, guest)
+				return Result{}, Ended(l.Retry, guest)
 			}
 			// The cooldown is over and no sweep ended the session yet: end
 			// it now, then start as a newcomer.
 			if err := s.endOwn(ctx, lp, owner); err != nil {
-				return line.Result{}, err
+				return Result{}, err
 			}
 			lp, l = in.ProjectID, queue.Lease{}
 		}
 	}
-	res, err := s.o.Inner.Start(ctx, in, lockOnly)
-	if err != nil || !leased || lockOnly || res.ServerSession == "" {
+	res, err := s.admit(ctx, in, g)
+	if err != nil || !leased || g == toLock || res.ServerSession == "" {
 		return res, err
 	}
 	if guest {
@@ -193,7 +140,7 @@ func (s *Service) Start(ctx context.Context, in session.StartInput, lockOnly boo
 	}
 	// A user whose lease runs in another project gets its concurrency back
 	// (one per UserId): that lease keeps its end.
-	nl, err := st.LeaseCreate(ctx, lp, owner, s.o.Max, s.o.Cooldown)
+	nl, err := st.LeaseCreate(ctx, lp, owner, s.o.SessionMax, s.o.Cooldown)
 	switch {
 	case err != nil:
 		// Redis failed in between: a new session goes without a lease, as
@@ -205,7 +152,7 @@ func (s *Service) Start(ctx context.Context, in session.StartInput, lockOnly boo
 	case nl.State != queue.LeaseActive:
 		// The lease ended while this start ran: the session just handed is
 		// the next sweep's to destroy.
-		return line.Result{}, Ended(nl.Retry, false)
+		return Result{}, Ended(nl.Retry, false)
 	}
 	res.ExpiresAt = nl.End
 	return res, nil
@@ -217,7 +164,7 @@ func (s *Service) Start(ctx context.Context, in session.StartInput, lockOnly boo
 // another project (live, ended or cooling) is this user's session too. It
 // returns the project holding the lease.
 func (s *Service) lookup(ctx context.Context, project, user string) (string, queue.Lease, error) {
-	st := s.o.Store
+	st := s.o.Leases
 	l, err := st.LeaseCheck(ctx, project, user, s.o.Cooldown)
 	if err != nil || l.State != queue.LeaseNone {
 		return project, l, err
@@ -239,7 +186,7 @@ func (s *Service) lookup(ctx context.Context, project, user string) (string, que
 
 // endOwn destroys the session of the user's own ended lease.
 func (s *Service) endOwn(ctx context.Context, project, user string) error {
-	st := s.o.Store
+	st := s.o.Leases
 	l, err := st.LeaseClaimOne(ctx, project, user, ClaimTTL)
 	if err != nil || l.State != queue.LeaseMine {
 		return Ended(0, false) // a sweep got there first
@@ -257,10 +204,10 @@ func (s *Service) endOwn(ctx context.Context, project, user string) error {
 // destroyed again.
 func (s *Service) destroy(ctx context.Context, project string, c queue.LeaseClaim) bool {
 	dctx, cancel := context.WithTimeout(ctx, DestroyTimeout)
-	err := s.o.Destroy.Stop(dctx, c.User)
+	err := s.destroyCAR(dctx, c.User)
 	cancel()
 	ctx = context.WithoutCancel(ctx)
-	st := s.o.Store
+	st := s.o.Leases
 	if err != nil {
 		s.o.Logger.Warn("lease: DestroySession failed; a later sweep tries again", "project", project, "user_id", c.User,
 			"err", err.Error())
@@ -271,15 +218,16 @@ func (s *Service) destroy(ctx context.Context, project string, c queue.LeaseClai
 		// The claim lapses and a later sweep destroys it again: harmless.
 		return true
 	}
-	_ = st.Leave(ctx, project, c.User, true) // a newcomer from now on
+	_ = st.Quit(ctx, project, c.User) // a newcomer from now on
 	return true
 }
 
-// Stop ends the user's leases, then stops the session.
+// Stop ends the user's leases, then stops its session (CAR
+// DestroySession; no session is not an error) and leaves every line.
 func (s *Service) Stop(ctx context.Context, userID string) error {
-	st := s.o.Store
+	st := s.o.Leases
 	if st == nil {
-		return s.o.Inner.Stop(ctx, userID)
+		return s.stopInLines(ctx, userID)
 	}
 	type mine struct {
 		project string
@@ -307,7 +255,7 @@ func (s *Service) Stop(ctx context.Context, userID string) error {
 			claimed = append(claimed, mine{p, l.Gen})
 		}
 	}
-	err := s.o.Inner.Stop(ctx, userID)
+	err := s.stopInLines(ctx, userID)
 	for _, m := range claimed {
 		if err != nil {
 			_ = st.LeaseRelease(ctx, m.project, userID, m.gen, FailBackoff)
@@ -327,17 +275,17 @@ type Renewal struct {
 // Renew extends the user's lease in project by SESSION_MAX from now.
 func (s *Service) Renew(ctx context.Context, userID, project string) (Renewal, error) {
 	switch {
-	case s.o.Store == nil:
+	case s.o.Leases == nil:
 		return Renewal{}, fault.New(fault.Forbidden, "sessions have no time limit here (SESSION_MAX is off): there is nothing to renew")
 	case !s.o.Renew:
 		return Renewal{}, fault.New(fault.Forbidden, "renewals are off (SESSION_RENEW)")
 	}
-	l, err := s.o.Store.LeaseRenew(ctx, project, userID, s.o.Max, s.o.RenewMax, s.o.Cooldown)
+	l, err := s.o.Leases.LeaseRenew(ctx, project, userID, s.o.SessionMax, s.o.RenewMax, s.o.Cooldown)
 	if err == nil && l.State == queue.LeaseNone && len(s.o.Projects) > 1 {
 		// The user's lease may run in another project (lookup).
 		var lp string
 		if lp, _, err = s.lookup(ctx, project, userID); err == nil && lp != project {
-			l, err = s.o.Store.LeaseRenew(ctx, lp, userID, s.o.Max, s.o.RenewMax, s.o.Cooldown)
+			l, err = s.o.Leases.LeaseRenew(ctx, lp, userID, s.o.SessionMax, s.o.RenewMax, s.o.Cooldown)
 		}
 	}
 	if err != nil {
@@ -355,24 +303,13 @@ func (s *Service) Renew(ctx context.Context, userID, project string) (Renewal, e
 	return Renewal{}, Ended(l.Retry, false)
 }
 
-// Leave is the inner use case's.
-func (s *Service) Leave(ctx context.Context, userID string) { s.o.Inner.Leave(ctx, userID) }
-
-// Alive is the inner use case's heartbeat: once a lease ended and its
-// session was destroyed, the user holds nothing and the client stops.
-func (s *Service) Alive(ctx context.Context, project, userID string) (bool, time.Duration, error) {
-	return s.o.Inner.Alive(ctx, project, userID)
-}
-
-// Health is the inner use case's.
-func (s *Service) Health(ctx context.Context) string { return s.o.Inner.Health(ctx) }
-
-// Capacity reads the project's capacity, then sweeps a few ended leases.
-func (s *Service) Capacity(ctx context.Context, project string) (line.Capacity, error) {
-	if s.o.Store != nil {
+// Capacity reads the project's pool and line (count.go), then sweeps a
+// few ended leases.
+func (s *Service) Capacity(ctx context.Context, project string) (Capacity, error) {
+	if s.o.Leases != nil {
 		defer s.sweepInRequest(ctx, project)
 	}
-	return s.o.Inner.Capacity(ctx, project)
+	return s.capacity(ctx, project)
 }
 
 // Report is what a sweep did.
@@ -397,7 +334,7 @@ func (r *Report) add(o Report) {
 // TimerMargin) nears: the timer trigger's work.
 func (s *Service) Sweep(ctx context.Context) Report {
 	var r Report
-	if s.o.Store == nil {
+	if s.o.Leases == nil {
 		return r
 	}
 	until := time.Now().Add(DefaultTimerBudget)
@@ -453,7 +390,7 @@ func (s *Service) sweep(ctx context.Context, project string, limit int, until ti
 		if time.Until(until) < minSweepTime {
 			break
 		}
-		c, err := s.o.Store.LeaseClaim(ctx, project, min(limit-r.Claimed, Workers), ClaimTTL, s.perSecond())
+		c, err := s.o.Leases.LeaseClaim(ctx, project, min(limit-r.Claimed, Workers), ClaimTTL, s.perSecond())
 		if err != nil {
 			r.Skipped = true
 			return r

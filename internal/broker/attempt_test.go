@@ -1,4 +1,4 @@
-package session_test
+package broker_test
 
 import (
 	"context"
@@ -6,22 +6,22 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/calllog"
+	"carbroker/internal/broker"
 	"carbroker/internal/car"
 	"carbroker/internal/fault"
-	"carbroker/internal/session"
 )
 
 // stallCAR stands for a CAR reached through connections that may be dead:
 // the calls listed in stall[action] (1-based) never answer, or answer after
 // slow[action]; the others answer at once. Each call's deadline is recorded.
 type stallCAR struct {
-	mu        sync.Mutex
-	stall     map[string]map[int]bool
-	slow      map[string]time.Duration
-	calls     map[string]int
-	deadlines map[string][]time.Duration // time left at each call's start
-	attempts  map[string][]int           // the calllog attempt number of each call
+	broker.CAR // DescribeConcurrentCount: not called
+	mu         sync.Mutex
+	stall      map[string]map[int]bool
+	slow       map[string]time.Duration
+	calls      map[string]int
+	deadlines  map[string][]time.Duration // time left at each call's start
+	attempts   map[string][]int           // the call log's attempt number of each call
 }
 
 func newStallCAR() *stallCAR {
@@ -38,7 +38,7 @@ func (f *stallCAR) do(ctx context.Context, action string) error {
 		left = time.Until(dl)
 	}
 	f.deadlines[action] = append(f.deadlines[action], left)
-	f.attempts[action] = append(f.attempts[action], calllog.AttemptOf(ctx))
+	f.attempts[action] = append(f.attempts[action], car.AttemptOf(ctx))
 	stall, slow := f.stall[action][n], f.slow[action]
 	f.mu.Unlock()
 	wait := slow
@@ -57,7 +57,7 @@ func (f *stallCAR) do(ctx context.Context, action string) error {
 		if dl, ok := ctx.Deadline(); ctx.Err() != nil || ok && !time.Now().Before(dl) {
 			<-ctx.Done()
 			// what the CAR client returns when the deadline cuts a call
-			return &fault.Error{Kind: fault.Timeout, Retry: fault.Once, Action: action, Code: "ClientError.NetworkError", Err: ctx.Err()}
+			return &fault.Error{Kind: fault.Timeout, Retry: fault.Reconnect, Action: action, Code: "ClientError.NetworkError", Err: ctx.Err()}
 		}
 	}
 	return nil
@@ -84,10 +84,10 @@ func (f *stallCAR) DestroySession(ctx context.Context, userID string) (string, e
 	return "rid", f.do(ctx, "DestroySession")
 }
 
-var attemptOpts = session.Options{MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond,
+var attemptOpts = broker.Options{MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond,
 	AttemptTimeout: 100 * time.Millisecond, MinAttempt: 50 * time.Millisecond}
 
-var startIn = session.StartInput{UserID: "u1", UserIP: "203.0.113.1", ProjectID: "cap-1", ClientSession: "cs"}
+var startIn = broker.StartInput{UserID: "u1", UserIP: "203.0.113.1", ProjectID: "cap-1", ClientSession: "cs"}
 
 // A first attempt that never answers costs AttemptTimeout, not the budget:
 // the call is repeated (on a fresh connection) and succeeds.
@@ -96,7 +96,7 @@ func TestDeadFirstAttemptCostsAttemptTimeout(t *testing.T) {
 		t.Run(action, func(t *testing.T) {
 			f := newStallCAR()
 			f.stall[action] = map[int]bool{1: true}
-			s := session.New(f, attemptOpts)
+			s := broker.New(f, attemptOpts)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			start := time.Now()
@@ -130,7 +130,7 @@ func TestDeadFirstAttemptCostsAttemptTimeout(t *testing.T) {
 func TestHangingCARTimesOutAtTheBudget(t *testing.T) {
 	f := newStallCAR()
 	f.stall["ApplyConcurrent"] = map[int]bool{1: true, 2: true, 3: true}
-	s := session.New(f, attemptOpts)
+	s := broker.New(f, attemptOpts)
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -158,7 +158,7 @@ func TestSlowCARIsCutShortOnceAtMost(t *testing.T) {
 	f := newStallCAR()
 	f.slow["ApplyConcurrent"] = 200 * time.Millisecond
 	f.slow["CreateSession"] = 200 * time.Millisecond
-	s := session.New(f, attemptOpts)
+	s := broker.New(f, attemptOpts)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if _, err := s.Start(ctx, startIn); err != nil {
@@ -174,12 +174,12 @@ func TestSlowCARIsCutShortOnceAtMost(t *testing.T) {
 func TestSmallBudgetGoesToOneAttempt(t *testing.T) {
 	f := newStallCAR()
 	f.slow["ApplyConcurrent"] = 120 * time.Millisecond
-	s := session.New(f, attemptOpts)
+	s := broker.New(f, attemptOpts)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	short, cancel2 := context.WithTimeout(ctx, 140*time.Millisecond)
 	defer cancel2()
-	err := s.Apply(short, startIn)
+	_, err := s.Lock(short, startIn)
 	if err != nil && fault.KindOf(err) != fault.Timeout {
 		t.Fatal(err)
 	}

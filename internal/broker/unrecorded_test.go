@@ -1,4 +1,4 @@
-package line_test
+package broker_test
 
 import (
 	"context"
@@ -6,41 +6,40 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/fault"
-	"carbroker/internal/line"
+	"carbroker/internal/broker"
+	"carbroker/internal/car"
 	"carbroker/internal/queue"
 	"carbroker/internal/resp"
-	"carbroker/internal/session"
 	"carbroker/internal/testing/redistest"
 )
 
 // pausingCAR grants its first start and pauses Redis while doing so (a
 // hiccup that begins while CAR is asked); it answers NoIdle after that.
 type pausingCAR struct {
-	rdb *resp.Client
+	broker.CAR // DescribeConcurrentCount
+	rdb        *resp.Client
 
 	mu    sync.Mutex
 	asked []string
 }
 
-func (c *pausingCAR) Start(ctx context.Context, in session.StartInput) (string, error) {
+func (c *pausingCAR) ApplyConcurrent(ctx context.Context, in car.ApplyConcurrentInput) (string, error) {
 	c.mu.Lock()
 	c.asked = append(c.asked, in.UserID)
 	first := len(c.asked) == 1
 	c.mu.Unlock()
 	if !first {
-		return "", fault.New(fault.NoIdle, "no idle concurrency")
+		return "", car.Classify("ApplyConcurrent", "ResourceNotFound.NoIdle")
 	}
 	if _, err := c.rdb.Do(ctx, "CLIENT", "PAUSE", 400, "ALL"); err != nil {
 		return "", err
 	}
-	return "ss-" + in.UserID, nil
+	return "rid", nil
 }
-func (c *pausingCAR) Apply(ctx context.Context, in session.StartInput) error {
-	_, err := c.Start(ctx, in)
-	return err
+func (c *pausingCAR) CreateSession(_ context.Context, in car.CreateSessionInput) (car.CreateSessionOutput, error) {
+	return car.CreateSessionOutput{ServerSession: "ss-" + in.UserID}, nil
 }
-func (c *pausingCAR) Stop(context.Context, string) error { return nil }
+func (c *pausingCAR) DestroySession(context.Context, string) (string, error) { return "rid", nil }
 
 // The head is handed a ServerSession, and Redis stops answering before
 // the grant is recorded. Once Redis answers again, the grant is recorded:
@@ -61,16 +60,15 @@ func TestReproGrantUnrecordedInAHiccupIsRecordedAfter(t *testing.T) {
 	defer st.Close()
 	admin := resp.New(resp.Options{Addr: rs.Addr()})
 	defer admin.Close()
-	cars := &pausingCAR{rdb: admin}
-	svc := line.New(line.Options{Sessions: cars, Store: st, Counter: &slowCounter{clk: &clock{}, total: 1, running: 1},
-		Projects: []string{"cap-p"}, Jitter: func() float64 { return 0 }})
+	cars := &pausingCAR{rdb: admin, CAR: &slowCounter{clk: &clock{}, total: 1, running: 1}}
+	svc := broker.New(cars, broker.Options{Line: st, Projects: []string{"cap-p"}, Jitter: func() float64 { return 0 }})
 	ctx := context.Background()
-	res, err := svc.Start(ctx, startIn("head"), false)
+	res, err := svc.Start(ctx, lineIn("head"))
 	if err != nil || res.ServerSession != "ss-head" {
 		t.Fatalf("the head: %+v %v, want its session", res, err)
 	}
 	time.Sleep(500 * time.Millisecond) // Redis answers again
-	res, err = svc.Start(ctx, startIn("next"), false)
+	res, err = svc.Start(ctx, lineIn("next"))
 	if err != nil || res.Place == nil || res.Place.Position != 1 {
 		t.Fatalf("the next user: %+v %v, want Position 1 (the head left with its session)", res.Place, err)
 	}

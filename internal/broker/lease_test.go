@@ -1,4 +1,4 @@
-package lease
+package broker_test
 
 import (
 	"context"
@@ -8,22 +8,23 @@ import (
 	"testing/synctest"
 	"time"
 
+	"carbroker/internal/broker"
 	"carbroker/internal/queue"
 )
 
-// fakeStore hands out ended leases at perSecond a second, as lease.lua
+// fakeLeases hands out ended leases at perSecond a second, as lease.lua
 // does, on the bubble's clock.
-type fakeStore struct {
-	Store // the methods the sweep does not call panic
-	mu    sync.Mutex
-	due   []string
-	sec   int64
-	used  int
-	done  []string
-	down  bool
+type fakeLeases struct {
+	broker.LeaseStore // the methods the sweep does not call panic
+	mu                sync.Mutex
+	due               []string
+	sec               int64
+	used              int
+	done              []string
+	down              bool
 }
 
-func (f *fakeStore) LeaseClaim(_ context.Context, _ string, limit int, _ time.Duration, perSecond int) (queue.Claims, error) {
+func (f *fakeLeases) LeaseClaim(_ context.Context, _ string, limit int, _ time.Duration, perSecond int) (queue.Claims, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.down {
@@ -45,30 +46,31 @@ func (f *fakeStore) LeaseClaim(_ context.Context, _ string, limit int, _ time.Du
 	return c, nil
 }
 
-func (f *fakeStore) LeaseDone(_ context.Context, _, user string, _ int64, _ time.Duration) (bool, error) {
+func (f *fakeLeases) LeaseDone(_ context.Context, _, user string, _ int64, _ time.Duration) (bool, error) {
 	f.mu.Lock()
 	f.done = append(f.done, user)
 	f.mu.Unlock()
 	return true, nil
 }
 
-func (f *fakeStore) Leave(context.Context, string, string, bool) error { return nil }
+func (f *fakeLeases) Quit(context.Context, string, string) error { return nil }
 
-// fakeCAR destroys in 20 ms and records when each call came.
-type fakeCAR struct {
-	mu    sync.Mutex
-	calls []time.Time
+// sweepCAR destroys in 20 ms and records when each call came.
+type sweepCAR struct {
+	broker.CAR // the other actions: not called
+	mu         sync.Mutex
+	calls      []time.Time
 }
 
-func (c *fakeCAR) Stop(ctx context.Context, _ string) error {
+func (c *sweepCAR) DestroySession(ctx context.Context, _ string) (string, error) {
 	c.mu.Lock()
 	c.calls = append(c.calls, time.Now())
 	c.mu.Unlock()
 	select {
 	case <-time.After(20 * time.Millisecond):
-		return nil
+		return "rid", nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return "", ctx.Err()
 	}
 }
 
@@ -77,15 +79,15 @@ func (c *fakeCAR) Stop(ctx context.Context, _ string) error {
 // every destroy it started has ended when it returns.
 func TestSweepPacingAndDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		users := make([]string, 3*PerSecond+10)
+		users := make([]string, 3*broker.PerSecond+10)
 		for i := range users {
 			users[i] = "u" + string(rune('A'+i%26)) + string(rune('A'+i/26))
 		}
-		st := &fakeStore{due: users}
-		c := &fakeCAR{}
-		s := New(Options{Store: st, Destroy: c, Projects: []string{"cap-1"}, Max: time.Minute})
+		st := &fakeLeases{due: users}
+		c := &sweepCAR{}
+		s := broker.New(c, broker.Options{Leases: st, Projects: []string{"cap-1"}, SessionMax: time.Minute})
 		start := time.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second+TimerMargin+500*time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second+broker.TimerMargin+500*time.Millisecond)
 		defer cancel()
 		r := s.Sweep(ctx)
 		took := time.Since(start)
@@ -97,12 +99,12 @@ func TestSweepPacingAndDeadline(t *testing.T) {
 			perSecond[at.Unix()]++
 		}
 		for s, n := range perSecond {
-			if n > PerSecond {
-				t.Errorf("%d DestroySession calls in second %d, more than %d", n, s, PerSecond)
+			if n > broker.PerSecond {
+				t.Errorf("%d DestroySession calls in second %d, more than %d", n, s, broker.PerSecond)
 			}
 		}
-		if r.Destroyed != 3*PerSecond || r.Due != 10 || len(st.done) != r.Destroyed {
-			t.Errorf("report %+v, %d done; want %d destroyed within three seconds, 10 left", r, len(st.done), 3*PerSecond)
+		if r.Destroyed != 3*broker.PerSecond || r.Due != 10 || len(st.done) != r.Destroyed {
+			t.Errorf("report %+v, %d done; want %d destroyed within three seconds, 10 left", r, len(st.done), 3*broker.PerSecond)
 		}
 		synctest.Wait() // nothing left running
 	})
@@ -110,9 +112,9 @@ func TestSweepPacingAndDeadline(t *testing.T) {
 
 // A sweep that cannot read the store skips: nothing destroyed, and it says so.
 func TestSweepSkipsWhenTheStoreIsDown(t *testing.T) {
-	st := &fakeStore{due: []string{"a"}, down: true}
-	c := &fakeCAR{}
-	r := New(Options{Store: st, Destroy: c, Projects: []string{"cap-1"}, Max: time.Minute}).Sweep(context.Background())
+	st := &fakeLeases{due: []string{"a"}, down: true}
+	c := &sweepCAR{}
+	r := broker.New(c, broker.Options{Leases: st, Projects: []string{"cap-1"}, SessionMax: time.Minute}).Sweep(context.Background())
 	if !r.Skipped || len(c.calls) != 0 {
 		t.Errorf("%+v, %d calls", r, len(c.calls))
 	}

@@ -1,4 +1,4 @@
-package line_test
+package broker_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/line"
+	"carbroker/internal/broker"
 	"carbroker/internal/queue"
 	"carbroker/internal/testing/redistest"
 )
@@ -48,12 +48,12 @@ func TestReadOnlyReplicaIsTrouble(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	if _, err := st.Poll(context.Background(), "cap-p", "w", "198.51.100.1", nil, false); err == nil {
+	if _, err := st.Poll(context.Background(), "cap-p", "w", "198.51.100.1"); err == nil {
 		t.Fatal("a poll on a read-only replica succeeded")
 	}
 	cars := &noIdleCAR{}
-	svc := line.New(line.Options{Sessions: cars, Store: st, Jitter: func() float64 { return 0 }})
-	res, err := svc.Start(context.Background(), startIn("w"), false)
+	svc := broker.New(cars, broker.Options{Line: st, Jitter: func() float64 { return 0 }})
+	res, err := svc.Start(context.Background(), lineIn("w"))
 	wantUnknown(t, "a start on a read-only replica", res, err)
 	if len(cars.asked) != 0 {
 		t.Fatalf("CAR was asked for %v", cars.asked)

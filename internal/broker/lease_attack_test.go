@@ -1,4 +1,4 @@
-package lease
+package broker_test
 
 import (
 	"context"
@@ -6,46 +6,55 @@ import (
 	"testing"
 	"time"
 
-	"carbroker/internal/line"
+	"carbroker/internal/broker"
+	"carbroker/internal/car"
 	"carbroker/internal/queue"
 	"carbroker/internal/resp"
-	"carbroker/internal/session"
 	"carbroker/internal/testing/redistest"
 	"carbroker/internal/testing/testkit"
 )
 
-// slowInner is the inner use case with a CAR whose DestroySession for a
-// stop is in flight until release is closed: it then destroys whatever
-// session the user has by then (CAR takes only a UserId).
-type slowInner struct {
-	Inner
-	entered chan struct{}
-	release chan struct{}
+// leaseCAR hands a session to every start (counting them) and destroys
+// whatever session a user has (CAR takes only a UserId); when entered is
+// set, its first DestroySession is in flight until release is closed.
+type leaseCAR struct {
+	broker.CAR // DescribeConcurrentCount: not called
+	entered    chan struct{}
+	release    chan struct{}
 
-	mu      sync.Mutex
-	handed  int // sessions handed
-	stopped int // DestroySession calls that reached CAR
+	mu       sync.Mutex
+	handed   int // sessions handed
+	destroys int // DestroySession calls
 }
 
-func (f *slowInner) Start(context.Context, session.StartInput, bool) (line.Result, error) {
+func (f *leaseCAR) ApplyConcurrent(context.Context, car.ApplyConcurrentInput) (string, error) {
+	return "rid", nil
+}
+
+func (f *leaseCAR) CreateSession(context.Context, car.CreateSessionInput) (car.CreateSessionOutput, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.handed++
-	return line.Result{ServerSession: "ss"}, nil
+	return car.CreateSessionOutput{ServerSession: "ss"}, nil
 }
 
-func (f *slowInner) Stop(context.Context, string) error {
-	close(f.entered)
-	<-f.release
+func (f *leaseCAR) DestroySession(context.Context, string) (string, error) {
 	f.mu.Lock()
-	f.stopped++
+	f.destroys++
+	first := f.destroys == 1
 	f.mu.Unlock()
-	return nil
+	if first && f.entered != nil {
+		close(f.entered)
+		<-f.release
+	}
+	return "rid", nil
 }
 
-type nopDestroy struct{}
-
-func (nopDestroy) Stop(context.Context, string) error { return nil }
+func (f *leaseCAR) sessions() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.handed
+}
 
 func openStore(t *testing.T, url string, clock *testkit.Clock) *queue.Store {
 	t.Helper()
@@ -66,53 +75,32 @@ func TestLeaseReproStopOutlivesItsClaim(t *testing.T) {
 	srv := redistest.Start(t)
 	clock := testkit.NewClock(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
 	const p = "cap-test0001"
-	inner := &slowInner{entered: make(chan struct{}), release: make(chan struct{})}
-	mk := func() *Service {
-		return New(Options{Inner: inner, Store: openStore(t, srv.URL(), clock), Destroy: nopDestroy{},
-			Projects: []string{p}, Max: 10 * time.Minute})
+	// The stop's DestroySession is the first: it is in flight until release.
+	c := &leaseCAR{entered: make(chan struct{}), release: make(chan struct{})}
+	mk := func() *broker.Service {
+		return broker.New(c, broker.Options{Leases: openStore(t, srv.URL(), clock), Projects: []string{p}, SessionMax: 10 * time.Minute})
 	}
 	a, b := mk(), mk()
-	in := session.StartInput{UserID: "alice", ProjectID: p}
-	if r, err := a.Start(context.Background(), in, false); err != nil || r.ExpiresAt.IsZero() {
+	in := broker.StartInput{UserID: "alice", ProjectID: p}
+	if r, err := a.Start(context.Background(), in); err != nil || r.ExpiresAt.IsZero() {
 		t.Fatalf("start: %+v %v", r, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // REQUEST_TIMEOUT=5m
 	defer cancel()
 	stopped := make(chan error)
 	go func() { stopped <- a.Stop(ctx, "alice") }()
-	<-inner.entered
-	clock.Advance(ClaimTTL + time.Second) // the stop's call is still in flight
+	<-c.entered
+	clock.Advance(broker.ClaimTTL + time.Second) // the stop's call is still in flight
 	b.Sweep(context.Background())
-	_, err := b.Start(context.Background(), in, false)
-	handedBefore := inner.handed
-	close(inner.release) // the stop's DestroySession reaches CAR now
+	_, err := b.Start(context.Background(), in)
+	handedBefore := c.sessions()
+	close(c.release) // the stop's DestroySession reaches CAR now
 	if err := <-stopped; err != nil {
 		t.Fatal(err)
 	}
 	if err == nil && handedBefore == 2 {
 		t.Errorf("a newer session was handed (and leased) while the stop's DestroySession was in flight: that call ended it")
 	}
-}
-
-// blockingDestroy is a CAR whose DestroySession is in flight until release
-// is closed.
-type blockingDestroy struct {
-	entered chan struct{}
-	release chan struct{}
-	mu      sync.Mutex
-	calls   int
-}
-
-func (d *blockingDestroy) Stop(context.Context, string) error {
-	d.mu.Lock()
-	d.calls++
-	first := d.calls == 1
-	d.mu.Unlock()
-	if first {
-		close(d.entered)
-		<-d.release
-	}
-	return nil
 }
 
 // Generations are "a number no other lease ever had", so that a claim
@@ -124,19 +112,18 @@ func TestLeaseReproGenerationReusedAfterTheStoreLostItsData(t *testing.T) {
 	srv := redistest.Start(t)
 	clock := testkit.NewClock(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
 	const p = "cap-test0001"
-	d := &blockingDestroy{entered: make(chan struct{}), release: make(chan struct{})}
-	inner := &slowInner{}
-	mk := func() *Service {
-		return New(Options{Inner: inner, Store: openStore(t, srv.URL(), clock), Destroy: d,
-			Projects: []string{p}, Max: 10 * time.Minute})
+	// The sweep's DestroySession is the first: it is in flight until release.
+	d := &leaseCAR{entered: make(chan struct{}), release: make(chan struct{})}
+	mk := func() *broker.Service {
+		return broker.New(d, broker.Options{Leases: openStore(t, srv.URL(), clock), Projects: []string{p}, SessionMax: 10 * time.Minute})
 	}
 	a, b := mk(), mk()
-	in := session.StartInput{UserID: "alice", ProjectID: p}
-	if _, err := a.Start(context.Background(), in, false); err != nil {
+	in := broker.StartInput{UserID: "alice", ProjectID: p}
+	if _, err := a.Start(context.Background(), in); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(10*time.Minute + time.Second)
-	swept := make(chan Report)
+	swept := make(chan broker.Report)
 	go func() { swept <- b.Sweep(context.Background()) }()
 	<-d.entered
 	raw := resp.New(resp.Options{Addr: srv.Addr()})
@@ -144,7 +131,7 @@ func TestLeaseReproGenerationReusedAfterTheStoreLostItsData(t *testing.T) {
 	if _, err := raw.Do(context.Background(), "FLUSHALL"); err != nil {
 		t.Fatal(err)
 	}
-	r, err := a.Start(context.Background(), in, false)
+	r, err := a.Start(context.Background(), in)
 	if err != nil || r.ExpiresAt.IsZero() {
 		t.Fatalf("start after the flush: %+v %v", r, err)
 	}
@@ -172,16 +159,16 @@ func TestLeaseReproReconnectLosesItsExpiresAt(t *testing.T) {
 	clock := testkit.NewClock(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
 	const p = "cap-test0001"
 	st := openStore(t, srv.URL(), clock)
-	inner := &slowInner{}
-	in := session.StartInput{UserID: "alice", ProjectID: p}
-	first, err := New(Options{Inner: inner, Store: st, Destroy: nopDestroy{}, Projects: []string{p}, Max: 10 * time.Minute}).
-		Start(context.Background(), in, false)
+	c := &leaseCAR{}
+	in := broker.StartInput{UserID: "alice", ProjectID: p}
+	first, err := broker.New(c, broker.Options{Leases: st, Projects: []string{p}, SessionMax: 10 * time.Minute}).
+		Start(context.Background(), in)
 	if err != nil || first.ExpiresAt.IsZero() {
 		t.Fatalf("start: %+v %v", first, err)
 	}
 	clock.Advance(time.Minute)
-	again, err := New(Options{Inner: inner, Store: failingCreate{st}, Destroy: nopDestroy{}, Projects: []string{p}, Max: 10 * time.Minute}).
-		Start(context.Background(), in, false)
+	again, err := broker.New(c, broker.Options{Leases: failingCreate{st}, Projects: []string{p}, SessionMax: 10 * time.Minute}).
+		Start(context.Background(), in)
 	if err != nil || !again.ExpiresAt.Equal(first.ExpiresAt) {
 		t.Errorf("reconnect with the record failing: %+v %v, want the lease's end %v", again, err, first.ExpiresAt)
 	}

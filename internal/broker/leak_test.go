@@ -1,4 +1,4 @@
-package session_test
+package broker_test
 
 import (
 	"testing"

@@ -1,7 +1,4 @@
-// Package calllog collects the CAR calls made while serving one request, so
-// the request's single log line can list them (action, CAR RequestId, error
-// code, latency) without the CAR client knowing about logging.
-package calllog
+package car
 
 import (
 	"context"
@@ -10,7 +7,8 @@ import (
 	"time"
 )
 
-// Call is one CAR call as it may be logged: no parameters, no payloads.
+// Call is one CAR call as the request's log line lists it: no parameters,
+// no payloads.
 type Call struct {
 	Action    string
 	RequestID string // CAR's RequestId, when it answered
@@ -21,15 +19,23 @@ type Call struct {
 	Attempt int
 }
 
-// Log is a request's list of calls; safe for concurrent use.
-type Log struct {
+// CallLog is the CAR calls made while serving one request; safe for
+// concurrent use. The client records into the one its context carries.
+type CallLog struct {
 	mu    sync.Mutex
 	calls []Call
 }
 
-type ctxKey struct{}
+type callLogKey struct{}
 
 type attemptKey struct{}
+
+// WithCallLog returns a context whose CAR calls are recorded in a new
+// CallLog.
+func WithCallLog(ctx context.Context) (context.Context, *CallLog) {
+	l := &CallLog{}
+	return context.WithValue(ctx, callLogKey{}, l), l
+}
 
 // WithAttempt marks the calls made with ctx as the n-th attempt of one
 // call, so that retries are visible in the request's log line.
@@ -43,15 +49,9 @@ func AttemptOf(ctx context.Context) int {
 	return n
 }
 
-// NewContext returns a context that collects calls into a new Log.
-func NewContext(ctx context.Context) (context.Context, *Log) {
-	l := &Log{}
-	return context.WithValue(ctx, ctxKey{}, l), l
-}
-
-// Record appends c to the Log in ctx; without one it does nothing.
-func Record(ctx context.Context, c Call) {
-	if l, ok := ctx.Value(ctxKey{}).(*Log); ok {
+// record appends c to the CallLog in ctx; without one it does nothing.
+func record(ctx context.Context, c Call) {
+	if l, ok := ctx.Value(callLogKey{}).(*CallLog); ok {
 		l.mu.Lock()
 		l.calls = append(l.calls, c)
 		l.mu.Unlock()
@@ -59,14 +59,14 @@ func Record(ctx context.Context, c Call) {
 }
 
 // Calls returns a copy of the recorded calls.
-func (l *Log) Calls() []Call {
+func (l *CallLog) Calls() []Call {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]Call(nil), l.calls...)
 }
 
 // LogValue renders the calls as a list for the request's log line.
-func (l *Log) LogValue() slog.Value {
+func (l *CallLog) LogValue() slog.Value {
 	calls := l.Calls()
 	out := make([]loggedCall, len(calls))
 	for i, c := range calls {

@@ -1,4 +1,4 @@
-package line_test
+package broker_test
 
 import (
 	"context"
@@ -6,11 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"carbroker/internal/broker"
 	"carbroker/internal/car"
 	"carbroker/internal/fault"
-	"carbroker/internal/line"
 	"carbroker/internal/queue"
-	"carbroker/internal/session"
 	"carbroker/internal/testing/redistest"
 )
 
@@ -29,6 +28,7 @@ func (c *clock) Add(d time.Duration) {
 
 // slowCounter answers DescribeConcurrentCount, taking `took` of the clock.
 type slowCounter struct {
+	broker.CAR     // the session actions: not called
 	clk            *clock
 	took           time.Duration
 	total, running uint64
@@ -39,27 +39,28 @@ func (c *slowCounter) DescribeConcurrentCount(context.Context, string, string) (
 	return car.ConcurrentCount{Total: c.total, Running: c.running}, nil
 }
 
-// noIdleCAR refuses every start with NoIdle and counts who asked.
+// noIdleCAR refuses every lock (so every start) with NoIdle and counts who
+// asked; its CAR answers DescribeConcurrentCount.
 type noIdleCAR struct {
+	broker.CAR
 	mu    sync.Mutex
 	asked []string
 }
 
-func (s *noIdleCAR) Start(_ context.Context, in session.StartInput) (string, error) {
+func (s *noIdleCAR) ApplyConcurrent(_ context.Context, in car.ApplyConcurrentInput) (string, error) {
 	s.mu.Lock()
 	s.asked = append(s.asked, in.UserID)
 	s.mu.Unlock()
-	return "", fault.New(fault.NoIdle, "no idle concurrency")
+	return "", car.Classify("ApplyConcurrent", "ResourceNotFound.NoIdle")
 }
-func (s *noIdleCAR) Apply(ctx context.Context, in session.StartInput) error {
-	_, err := s.Start(ctx, in)
-	return err
+func (s *noIdleCAR) CreateSession(context.Context, car.CreateSessionInput) (car.CreateSessionOutput, error) {
+	return car.CreateSessionOutput{}, fault.New(fault.Internal, "CreateSession without a lock")
 }
-func (s *noIdleCAR) Stop(context.Context, string) error { return nil }
+func (s *noIdleCAR) DestroySession(context.Context, string) (string, error) { return "rid", nil }
 
 // newSlowLine is a line on a Redis of its own, with the test's clock, a
 // CAR that refuses every start, and a count of 1 concurrency, all busy.
-func newSlowLine(t *testing.T) (*line.Service, *clock, *slowCounter, *noIdleCAR) {
+func newSlowLine(t *testing.T) (*broker.Service, *clock, *slowCounter, *noIdleCAR) {
 	t.Helper()
 	rs := redistest.Start(t)
 	clk := &clock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
@@ -68,9 +69,9 @@ func newSlowLine(t *testing.T) (*line.Service, *clock, *slowCounter, *noIdleCAR)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cars := &noIdleCAR{}
 	counter := &slowCounter{clk: clk, total: 1, running: 1}
-	svc := line.New(line.Options{Sessions: cars, Store: st, Counter: counter, Projects: []string{"cap-p"},
+	cars := &noIdleCAR{CAR: counter}
+	svc := broker.New(cars, broker.Options{Line: st, Projects: []string{"cap-p"},
 		Jitter: func() float64 { return 0 }, Now: clk.Now})
 	return svc, clk, counter, cars
 }
@@ -80,9 +81,9 @@ func newSlowLine(t *testing.T) (*line.Service, *clock, *slowCounter, *noIdleCAR)
 // still joins behind the user already waiting, without touching CAR.
 func TestSlowCountRefreshDoesNotJumpTheLine(t *testing.T) {
 	svc, clk, counter, cars := newSlowLine(t)
-	start := func(user string) line.Result {
+	start := func(user string) broker.Result {
 		t.Helper()
-		res, err := svc.Start(context.Background(), session.StartInput{UserID: user, UserIP: "198.51.100.1", ProjectID: "cap-p"}, false)
+		res, err := svc.Start(context.Background(), broker.StartInput{UserID: user, UserIP: "198.51.100.1", ProjectID: "cap-p"})
 		if err != nil {
 			t.Fatalf("start %s: %v", user, err)
 		}
@@ -111,7 +112,7 @@ func TestSlowCountRefreshDoesNotJumpTheLine(t *testing.T) {
 func TestSlowCountRefreshKeepsCapacityWaiting(t *testing.T) {
 	svc, clk, counter, _ := newSlowLine(t)
 	for _, u := range []string{"alice", "bob"} {
-		if _, err := svc.Start(context.Background(), session.StartInput{UserID: u, UserIP: "198.51.100.1", ProjectID: "cap-p"}, false); err != nil {
+		if _, err := svc.Start(context.Background(), broker.StartInput{UserID: u, UserIP: "198.51.100.1", ProjectID: "cap-p"}); err != nil {
 			t.Fatal(err)
 		}
 	}
