@@ -1,7 +1,7 @@
 // Package config reads and validates the function's configuration from the
 // environment. Each setting is declared once, in settings.go: its name,
 // default, parser and check, whether it is secret, what it does; Load,
-// Keys, Fingerprint, Secret and Defaults, the deployer's checks of
+// Keys, Secret and Defaults, the deployer's checks of
 // serverless.yml and the table in docs/reference.md come from there. It is
 // the one place that validates the configuration and sets its defaults:
 // the constructors that take a Config do not check it again. Load reports every problem at once, one clear line each, and never
@@ -10,8 +10,6 @@
 package config
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -412,13 +410,3 @@ func parseEndpoint(s string) (Endpoint, error) {
 	return e, nil
 }
 
-// Fingerprint identifies the configuration in the environment, so a caller
-// can rebuild only when it changes. It is a hash: it holds no secret.
-func Fingerprint(getenv func(string) string) string {
-	h := sha256.New()
-	for _, k := range Keys {
-		v := getenv(k)
-		fmt.Fprintf(h, "%s=%d:%s\x00", k, len(v), v)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}

@@ -159,17 +159,6 @@ func TestParseEndpoint(t *testing.T) {
 	}
 }
 
-func TestFingerprintChangesWithConfiguration(t *testing.T) {
-	a := Fingerprint(func(k string) string { return map[string]string{"AUTH_MODE": "none"}[k] })
-	b := Fingerprint(func(k string) string { return map[string]string{"AUTH_MODE": "jwt"}[k] })
-	c := Fingerprint(func(k string) string {
-		return map[string]string{"AUTH_MODE": "none", "TENCENTCLOUD_SECRETKEY": "rotated"}[k]
-	})
-	if a == b || a != c {
-		t.Errorf("fingerprints: %s %s %s", a, b, c)
-	}
-}
-
 // Keys lists exactly what Load reads.
 func TestKeysAreWhatLoadReads(t *testing.T) {
 	read := map[string]bool{}

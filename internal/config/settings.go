@@ -13,7 +13,7 @@ import (
 )
 
 // setting is one environment variable the function reads: its one
-// declaration. Load parses the table below; Keys, Fingerprint, Secret and
+// declaration. Load parses the table below; Keys, Secret and
 // Defaults are read from it; the deployer checks serverless.yml against
 // Keys; docs/reference.md's table is rendered from it (config's
 // TestDocsTable).
@@ -46,7 +46,7 @@ type kind struct {
 }
 
 // settings lists every variable, in the order Load reads them and the docs
-// show them. Fingerprint hashes them in this order.
+// show them.
 var settings = []setting{
 	// CAR
 	{name: "CAR_PROJECT_ID", devDef: devProjectID, required: "CAR_PROJECT_ID is required (your CAR project id: " + projectForm + ")",
