@@ -28,14 +28,9 @@ func wire(cfg config.Config, c broker.CAR, w wiring) (http.Handler, *broker.Serv
 	if err != nil {
 		return nil, nil, err
 	}
-	bo := broker.Options{Projects: cfg.AllowedProjectIDs, GuestApply: cfg.GuestApply, NoIdleWait: cfg.NoIdleWait,
-		AttemptTimeout: cfg.AttemptTimeout, SessionMax: cfg.Lease.Max, Cooldown: cfg.Lease.Cooldown,
-		Renew: cfg.Lease.Renew, RenewMax: cfg.Lease.RenewMax, Logger: w.http.Logger}
+	bo := broker.Options{Logger: w.http.Logger}.Configured(cfg)
 	if cfg.Queue.RedisURL != "" {
-		qo := w.queue
-		qo.URL, qo.Prefix, qo.Abandon = cfg.Queue.RedisURL, cfg.Queue.KeyPrefix, cfg.Queue.Abandon
-		qo.MaxPerIP, qo.HoldTTL = cfg.Queue.MaxPerIP, cfg.Queue.HoldTTL
-		qo.LockWindow, qo.Retention = cfg.LockWindow, cfg.Retention
+		qo := w.queue.Configured(cfg)
 		qo.Logger = w.http.Logger
 		st, err := queue.Open(qo)
 		if err != nil {

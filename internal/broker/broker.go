@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"carbroker/internal/car"
+	"carbroker/internal/config"
 )
 
 // CAR is the part of the CAR client the use case calls.
@@ -29,6 +30,16 @@ type CAR interface {
 }
 
 var _ CAR = (*car.Client)(nil)
+
+// Configured returns o with what the configuration sets: the allowed
+// projects, the CAR policy and the leases. The stores and the tuning o
+// holds besides (backoff, clock, logger) are kept.
+func (o Options) Configured(cfg config.Config) Options {
+	o.Projects, o.GuestApply, o.NoIdleWait = cfg.AllowedProjectIDs, cfg.GuestApply, cfg.NoIdleWait
+	o.AttemptTimeout, o.SessionMax, o.Cooldown = cfg.AttemptTimeout, cfg.Lease.Max, cfg.Lease.Cooldown
+	o.Renew, o.RenewMax = cfg.Lease.Renew, cfg.Lease.RenewMax
+	return o
+}
 
 // Options configure a Service. Only Projects is needed; the rest is off or
 // has a default when zero.

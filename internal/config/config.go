@@ -409,4 +409,3 @@ func parseEndpoint(s string) (Endpoint, error) {
 	e.Host = s
 	return e, nil
 }
-

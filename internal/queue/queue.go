@@ -54,6 +54,16 @@ const (
 	logEvery  = time.Minute
 )
 
+// Configured returns o with what the configuration sets: the URL, the
+// prefix and the line's times and cap. What o holds besides (clock, call
+// budget, logger) is kept.
+func (o Options) Configured(cfg config.Config) Options {
+	o.URL, o.Prefix, o.Abandon = cfg.Queue.RedisURL, cfg.Queue.KeyPrefix, cfg.Queue.Abandon
+	o.MaxPerIP, o.HoldTTL = cfg.Queue.MaxPerIP, cfg.Queue.HoldTTL
+	o.LockWindow, o.Retention = cfg.LockWindow, cfg.Retention
+	return o
+}
+
 // Options configure a Store. An option left zero takes its setting's
 // default (config.Defaults).
 type Options struct {

@@ -1,7 +1,9 @@
 // Package apitest builds the broker as the function wires it, for the tests
 // and harnesses outside internal/app, which may not import it: the steps of
 // app's wire (wire.go), with the clocks, the store's budget and the retry
-// tuning open to tests. A change to one is a change to the other.
+// tuning open to tests. What the configuration sets is mapped once, by
+// broker.Options.Configured and queue.Options.Configured; the order of the
+// steps is repeated here.
 package apitest
 
 import (
@@ -33,16 +35,11 @@ func New(cfg config.Config, c broker.CAR, o Options) (http.Handler, *broker.Serv
 	if err != nil {
 		return nil, nil, err
 	}
-	bo := o.Broker
-	bo.Projects, bo.GuestApply, bo.NoIdleWait = cfg.AllowedProjectIDs, cfg.GuestApply, cfg.NoIdleWait
-	bo.AttemptTimeout, bo.SessionMax, bo.Cooldown = cfg.AttemptTimeout, cfg.Lease.Max, cfg.Lease.Cooldown
-	bo.Renew, bo.RenewMax, bo.Logger = cfg.Lease.Renew, cfg.Lease.RenewMax, o.HTTP.Logger
+	bo := o.Broker.Configured(cfg)
+	bo.Logger = o.HTTP.Logger
 	bo.Line, bo.Leases = nil, nil
 	if cfg.Queue.RedisURL != "" {
-		qo := o.Queue
-		qo.URL, qo.Prefix, qo.Abandon = cfg.Queue.RedisURL, cfg.Queue.KeyPrefix, cfg.Queue.Abandon
-		qo.MaxPerIP, qo.HoldTTL = cfg.Queue.MaxPerIP, cfg.Queue.HoldTTL
-		qo.LockWindow, qo.Retention = cfg.LockWindow, cfg.Retention
+		qo := o.Queue.Configured(cfg)
 		if qo.Logger == nil {
 			qo.Logger = o.HTTP.Logger
 		}
