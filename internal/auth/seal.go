@@ -8,8 +8,25 @@ import (
 	"strings"
 )
 
-// sealer signs and opens the sealed tokens of one kind (the format is in
-// the package doc).
+// sealer signs and opens the sealed tokens of one kind.
+//
+// Tickets and invites are sealed tokens, base64url(payload) "."
+// base64url(MAC), unpadded, where MAC is HMAC-SHA256 of the payload under a key derived per kind from
+// each AUTH_SECRET, HMAC-SHA256(secret, "carbroker/ticket/v1") or
+// HMAC-SHA256(secret, "carbroker/invite/<mode>/v1") with the AUTH_MODE
+// (ticket or jwt), so neither can pass for the other, and an invite is good
+// only in the mode that minted it. The first secret signs, every secret
+// verifies: adding a secret in front rotates, removing one revokes what it signed. Payloads (times are
+// big-endian int64 Unix seconds; strings a length byte and the bytes):
+//
+//	ticket: 0x01 | issued-at | expires | UserId
+//	invite: 0x02 | issued-at | expires | role (1 Player, 2 Viewer) | host UserId
+//
+// Decoding is strict: canonical base64url only, exact lengths, no trailing
+// bytes, a valid UserId. A token is live while now < expires and
+// now < issued-at + the configured lifetime (so lowering AUTH_TICKET_TTL or
+// AUTH_INVITE_TTL shortens tokens already issued), and refused if issued more
+// than a minute in the future.
 type sealer struct {
 	kind byte
 	keys [][]byte

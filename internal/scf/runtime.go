@@ -109,7 +109,8 @@ func NewFunction(src HandlerSource, opts ...Option) *Function {
 // Serve registers the service "Function" for src and serves the Go1 runtime
 // protocol on every connection ln accepts, until ln fails. Once ln is closed
 // it waits for the calls in flight to be answered (at most drainTimeout),
-// then returns nil. The platform expects ln on 0.0.0.0:Port().
+// then returns nil. The platform expects ln on 0.0.0.0:Port(); how long it
+// retries dialling is not documented, so listen before slow start-up work.
 func Serve(ln net.Listener, src HandlerSource, opts ...Option) error {
 	srv := rpc.NewServer()
 	if err := srv.RegisterName("Function", NewFunction(src, opts...)); err != nil {
@@ -186,13 +187,16 @@ func (c *codec) WriteResponse(r *rpc.Response, body any) error {
 
 func (c *codec) Close() error { return c.rwc.Close() }
 
-// Ping answers the platform's liveness check.
+// Ping answers the platform's liveness check, at once and at any time:
+// whether Ping precedes the first Invoke is not documented.
 func (f *Function) Ping(PingRequest, *PingResponse) error { return nil }
 
 // Invoke serves one event. It always returns nil: every handler result, and
 // every failure the caller should see as HTTP (an event it cannot decode, a
 // HandlerSource error), is an integration response in resp.Payload; only a
-// panic becomes resp.Error, with ShouldExit set.
+// panic becomes resp.Error, with ShouldExit set (what the platform does
+// with it is not documented: the process keeps serving, and the platform
+// may restart it).
 func (f *Function) Invoke(req InvokeRequest, resp *InvokeResponse) error {
 	defer func() {
 		if v := recover(); v != nil {

@@ -1,31 +1,10 @@
-// Package scf runs the function's http.Handler on Tencent SCF (Serverless
-// Cloud Function). It owns the platform's side of the wire and nothing else:
-//
-//   - the Go1 event-function runtime: a net/rpc service named "Function"
-//     (methods Ping and Invoke, default gob codec) that the platform calls on
-//     the port in _LAMBDA_SERVER_PORT or _SCF_SERVER_PORT (see Serve, Port);
-//   - API Gateway trigger and Function URL events decoded into an
-//     *http.Request, and the handler's response encoded as an integration
-//     response (see DecodeEvent, EncodeResponse);
-//   - timer trigger events given to a handler's timer work (TimerHandler,
-//     DecodeTimer); a handler without any answers them harmlessly;
-//   - for web functions, the proxy's X-Scf-* headers turned into
-//     per-request facts (see WebFunction).
-//
-// Per-invocation facts travel in the request's context: the request id and
-// trigger (httpapi.Invocation), the platform's deadline, and whatever the
-// WithInvokeContext hook derives from the invoke's Environment (the
-// composition root attaches the credential triple it carried). The package
-// knows nothing of the application behind the handler.
-//
-// What the platform does not document, and how this package copes:
-//   - whether Ping precedes the first Invoke: both are served at any time, and
-//     Ping answers at once;
-//   - how long the platform retries dialling the port: listen before any
-//     slow start-up work;
-//   - what the platform does with ShouldExit (set only after a panic): the
-//     process keeps serving; the platform may restart it;
-//   - the unit of the web proxy's X-Scf-Timeout header: read as seconds.
+// Package scf runs the function's http.Handler on Tencent SCF: the Go1
+// event runtime (net/rpc "Function", Ping and Invoke; see Serve, Port), API
+// Gateway and Function URL events to and from http (DecodeEvent,
+// EncodeResponse), timer events (TimerHandler), and a web function's X-Scf-*
+// headers (WebFunction). It knows nothing of the application behind the
+// handler; what the platform leaves undocumented is noted where it is
+// handled (runtime.go, web.go).
 package scf
 
 import (
