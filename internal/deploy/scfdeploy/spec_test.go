@@ -100,6 +100,22 @@ func TestLoadErrorsNameTheLine(t *testing.T) {
 	}
 }
 
+// TestAPIGWIsLeftToTheComponent: make deploy leaves an API Gateway trigger
+// to Tencent's tools, so Load accepts any of the component's keys under
+// apigw; Decode, which checks the repository's files, accepts only the
+// schema's.
+func TestAPIGWIsLeftToTheComponent(t *testing.T) {
+	file := strings.Replace(minimal, "    - http:", "    - apigw:\n        parameters:\n          serviceId: service-1\n          apiName: broker\n    - http:", 1)
+	s, err := Load(writeFile(t, t.TempDir(), "serverless.yml", file), LoadOptions{Getenv: func(string) string { return "" }, DotenvDirs: []string{}})
+	if err != nil || !s.APIGW {
+		t.Errorf("Load: %v %+v", err, s)
+	}
+	var f File
+	if err := Decode("serverless.yml", []byte(file), &f); err == nil || !strings.Contains(err.Error(), ":24: inputs.events[].apigw.parameters.apiName is not a setting") {
+		t.Errorf("Decode: %v", err)
+	}
+}
+
 func TestMasked(t *testing.T) {
 	for _, c := range []struct{ key, value, want string }{
 		{"AUTH_SECRET", "s3cret", "<secret>"},
