@@ -80,7 +80,8 @@ func TestRedactURL(t *testing.T) {
 		"redis://:acct%40s3cret@h":            {"acct%40s3cret", "acct@s3cret"},
 		"redis://u:@h":                        nil,
 		"redis://h":                           nil,
-		"redis://h/0?password=s3cret":         {"password=s3cret"},
+		"redis://h/0?password=s3cret":         {"password=s3cret", "s3cret"},
+		"redis://:pw@h/0?db=0&auth=a%2Bb#x":   {"pw", "db=0&auth=a%2Bb#x", "a%2Bb", "a+b"},
 	} {
 		if got := Secrets(in); strings.Join(got, "|") != strings.Join(want, "|") {
 			t.Errorf("Secrets(%q) = %q, want %q", in, got, want)

@@ -132,6 +132,10 @@ func TestMasked(t *testing.T) {
 		{"QUEUE_REDIS_URL", "redis://:acct@s3c/ret@10.0.0.5:6379/0", "redis://:<secret>@10.0.0.5:6379/0"},
 		{"QUEUE_REDIS_URL", "redis://broker:s3c?ret#x@10.0.0.5:6379", "redis://broker:<secret>@10.0.0.5:6379"},
 		{"QUEUE_REDIS_URL", "redis://s3cret@host:6379", "redis://<secret>@host:6379"},
+		// Options after the host are masked whole, as in the broker's logs
+		// (resp.RedactURL); a value that is no URL is shown as it is.
+		{"QUEUE_REDIS_URL", "redis://10.0.0.5:6379/0?password=s3cret&db=0", "redis://10.0.0.5:6379/0?<secret>"},
+		{"ALERT_EMAIL", "ops@example.com", "ops@example.com"},
 		{"CAR_PROJECT_ID", "cap-1", "cap-1"},
 	} {
 		if got := Masked(c.key, c.value); got != c.want || strings.Contains(got, "s3c") || strings.Contains(got, "ret#") {
@@ -177,6 +181,12 @@ func TestErrorsAreRedacted(t *testing.T) {
 	s = &Spec{Variables: []Variable{{"QUEUE_REDIS_URL", "redis://u:p%40ss55@h:6379"}, {"OTHER_URL", "redis://:acct@s3c/r?e#t@h"}}}
 	err = redact(errors.New("refused redis://u:p%40ss55@h:6379 (p@ss55) and redis://:acct@s3c/r?e#t@h (acct@s3c/r?e#t)"), s)
 	if got := err.Error(); strings.Contains(got, "ss55") || strings.Contains(got, "s3c") {
+		t.Errorf("redacted: %q", got)
+	}
+	// A password given as an option is redacted on its own too.
+	s = &Spec{Variables: []Variable{{"QUEUE_REDIS_URL", "redis://h:6379/0?password=hunter2%2Bq&db=0"}}}
+	err = redact(errors.New("refused hunter2%2Bq (hunter2+q) in db=0"), s)
+	if got := err.Error(); strings.Contains(got, "hunter2") || !strings.Contains(got, "db=0") {
 		t.Errorf("redacted: %q", got)
 	}
 }
