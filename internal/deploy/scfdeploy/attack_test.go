@@ -2,12 +2,12 @@ package scfdeploy
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"carbroker/internal/deploy/deploytest"
 	"carbroker/internal/deploy/scfemu"
 )
 
@@ -36,7 +36,7 @@ func countCalls(calls []scfemu.Call, action string) (refused, done int) {
 func TestCreateWaitsOutResourceInUseFunctionName(t *testing.T) {
 	h := newHarness(t, scfemu.Options{})
 	h.em.ErrorNext("CreateFunction", "ResourceInUse.FunctionName", "FunctionName already exists", 2)
-	_, err, calls := h.deploy("serverless.yml", tinyZip(t, ""), false)
+	_, err, calls := h.deploy("serverless.yml", deploytest.TinyZip(t, ""), false)
 	refused, done := countCalls(calls, "CreateFunction")
 	if err != nil || refused != 2 || done != 1 || !strings.Contains(h.out.String(), "SCF still holds the name") {
 		t.Errorf("create while the name is held (.FunctionName): %v, refused %d, done %d\n%s", err, refused, done, h.out.String())
@@ -50,7 +50,7 @@ func TestCreateWaitsOutResourceInUseFunctionName(t *testing.T) {
 // GetFunction. make remove and a deploy right after it must wait on too.
 func TestDeletionAnsweringVersionNotFound(t *testing.T) {
 	h := newHarness(t, scfemu.Options{DeleteDelay: 300 * time.Millisecond, VersionGoneWhileDeleting: true})
-	zipPath := tinyZip(t, "")
+	zipPath := deploytest.TinyZip(t, "")
 	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestDeletionAnsweringVersionNotFound(t *testing.T) {
 // halfway; a write is not retried (it may have been done).
 func TestTransientInternalErrorOnReads(t *testing.T) {
 	h := newHarness(t, scfemu.Options{CreateDelay: 100 * time.Millisecond})
-	zipPath := tinyZip(t, "")
+	zipPath := deploytest.TinyZip(t, "")
 	h.em.ErrorNext("GetFunction", "InternalError", "internal error", 1)
 	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
 		t.Fatalf("first deploy with an InternalError on GetFunction: %v\n%s", err, h.out.String())
@@ -103,13 +103,13 @@ func TestTransientInternalErrorOnReads(t *testing.T) {
 // that is Updating must still print a plan and write nothing.
 func TestDryRunWhileUpdating(t *testing.T) {
 	h := newHarness(t, scfemu.Options{})
-	zipPath := tinyZip(t, "")
+	zipPath := deploytest.TinyZip(t, "")
 	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
 		t.Fatal(err)
 	}
 	h.em.Hold("", "carbroker-dev", scfemu.Updating, 300*time.Millisecond)
 	h.out.Reset()
-	_, err, calls := h.deploy("serverless.yml", tinyZip(t, "changed"), true)
+	_, err, calls := h.deploy("serverless.yml", deploytest.TinyZip(t, "changed"), true)
 	if err != nil || len(writes(calls)) != 0 || !strings.Contains(h.out.String(), "~ code (sha256)") {
 		t.Errorf("dry run while Updating: %v, writes %v\n%s", err, writes(calls), h.out.String())
 	}
@@ -131,7 +131,7 @@ func TestRoleAndQuotaErrorsSayWhatToDo(t *testing.T) {
 	} {
 		h := newHarness(t, scfemu.Options{})
 		h.em.ErrorNext(c.action, c.code, "SCF's own words", 1)
-		_, err, _ := h.deploy("serverless.yml", tinyZip(t, ""), false)
+		_, err, _ := h.deploy("serverless.yml", deploytest.TinyZip(t, ""), false)
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "SCF's own words") {
 			t.Errorf("%s: %v", c.code, err)
 		}
@@ -148,7 +148,7 @@ func TestSecretQuotedEscapedInAnAPIError(t *testing.T) {
 	h.env["AUTH_SECRET"] = secret
 	escaped := strings.ReplaceAll(secret, "/", `\/`)
 	h.em.ErrorNext("CreateFunction", "InvalidParameterValue.Environment", `Environment [{"Key":"AUTH_SECRET","Value":"`+escaped+`"}] is not valid`, 1)
-	_, err, _ := h.deploy("serverless.yml", tinyZip(t, ""), false)
+	_, err, _ := h.deploy("serverless.yml", deploytest.TinyZip(t, ""), false)
 	if err == nil {
 		t.Fatal("the refused create succeeded")
 	}
@@ -166,7 +166,7 @@ func TestSecretQuotedEscapedInAnAPIError(t *testing.T) {
 // a deploy opens it again instead of planning no change.
 func TestDisabledFunctionURLIsReopened(t *testing.T) {
 	h := newHarness(t, scfemu.Options{})
-	zipPath := tinyZip(t, "")
+	zipPath := deploytest.TinyZip(t, "")
 	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
 		t.Fatal(err)
 	}
@@ -194,18 +194,16 @@ func TestDisabledFunctionURLIsReopened(t *testing.T) {
 // (services/scf/service_tencentcloud_scf.go, DeleteFunction): so does make
 // remove, which wanted the function gone.
 func TestRemoveRacingAnotherDeletion(t *testing.T) {
-	em := scfemu.New(scfemu.Options{DeleteDelay: time.Millisecond})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := newHarness(t, scfemu.Options{DeleteDelay: time.Millisecond})
+	em := h.em
+	h.api = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-TC-Action") == "DeleteTrigger" {
 			// Someone else deletes the whole function first.
 			em.Transition("", "carbroker-dev", scfemu.Deleting, 0, "")
 		}
 		em.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	h := &harness{t: t, em: em, env: testEnv()}
-	h.env["SCF_API_ENDPOINT"] = srv.URL
-	if _, err, _ := h.deploy("serverless.yml", tinyZip(t, ""), false); err != nil {
+	})
+	if _, err, _ := h.deploy("serverless.yml", deploytest.TinyZip(t, ""), false); err != nil {
 		t.Fatal(err)
 	}
 	h.out.Reset()
@@ -224,7 +222,7 @@ func TestRemoveRacingAnotherDeletion(t *testing.T) {
 func TestRedisPasswordInTheQueryIsMasked(t *testing.T) {
 	h := newHarness(t, scfemu.Options{})
 	h.env["QUEUE_REDIS_URL"] = "redis://10.0.0.5:6379/0?password=hunter2-query-secret&db=0"
-	_, err, calls := h.deploy("serverless.yml", tinyZip(t, ""), true)
+	_, err, calls := h.deploy("serverless.yml", deploytest.TinyZip(t, ""), true)
 	if len(writes(calls)) != 0 {
 		t.Fatalf("a dry run wrote %v", writes(calls))
 	}
@@ -295,13 +293,13 @@ func TestRefusedConfigurationWritesNothing(t *testing.T) {
 		{"reserved variable prefix", func(s *Spec) { s.Variables = append(s.Variables, Variable{"SCF_ROLE", "carbroker-car"}) }, "SCF_ROLE"},
 	} {
 		h := newHarness(t, scfemu.Options{})
-		if _, err, _ := h.deploy("serverless.yml", tinyZip(t, ""), false); err != nil {
+		if _, err, _ := h.deploy("serverless.yml", deploytest.TinyZip(t, ""), false); err != nil {
 			t.Fatal(err)
 		}
 		s := h.spec("serverless.yml")
 		c.edit(s)
 		before := len(h.em.Calls())
-		_, err := Deploy(t.Context(), s, tinyZip(t, "new code"), Options{Client: h.cl, Out: &h.out, Poll: 20 * time.Millisecond})
+		_, err := Deploy(t.Context(), s, deploytest.TinyZip(t, "new code"), Options{Client: h.cl, Out: &h.out, Poll: 20 * time.Millisecond})
 		if w := writes(h.em.Calls()[before:]); err == nil || !strings.Contains(err.Error(), c.want) || len(w) != 0 {
 			t.Errorf("%s: %v, writes %v", c.name, err, w)
 		}
@@ -315,7 +313,7 @@ func TestRefusedConfigurationWritesNothing(t *testing.T) {
 // CORS stays off. A deploy planned no change and left it on.
 func TestPlatformCORSIsSwitchedOff(t *testing.T) {
 	h := newHarness(t, scfemu.Options{})
-	zipPath := tinyZip(t, "")
+	zipPath := deploytest.TinyZip(t, "")
 	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +341,7 @@ func TestPlatformCORSIsSwitchedOff(t *testing.T) {
 // names such domains). make remove stops, and says what to unbind.
 func TestURLBoundToACustomDomain(t *testing.T) {
 	h := newHarness(t, scfemu.Options{})
-	if _, err, _ := h.deploy("serverless.yml", tinyZip(t, ""), false); err != nil {
+	if _, err, _ := h.deploy("serverless.yml", deploytest.TinyZip(t, ""), false); err != nil {
 		t.Fatal(err)
 	}
 	h.em.ErrorNext("DeleteTrigger", "FailedOperation.DeleteTrigger.UrlUsed", "Url is in use", 1)
@@ -361,7 +359,7 @@ func TestURLBoundToACustomDomain(t *testing.T) {
 // the next run, which creates only what is missing.
 func TestInterruptedDeployIsResumed(t *testing.T) {
 	h := newHarness(t, scfemu.Options{CreateDelay: 50 * time.Millisecond})
-	zipPath := tinyZip(t, "")
+	zipPath := deploytest.TinyZip(t, "")
 	h.em.ErrorNext("CreateTrigger", "InternalError", "internal error", 1)
 	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err == nil {
 		t.Fatal("the first deploy succeeded despite the refused trigger")

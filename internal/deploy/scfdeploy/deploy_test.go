@@ -5,8 +5,8 @@ import (
 	"bytes"
 	"context"
 	"debug/elf"
-	"encoding/binary"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,35 +16,14 @@ import (
 	"time"
 
 	"carbroker/internal/credential"
+	"carbroker/internal/deploy/deploytest"
 	"carbroker/internal/deploy/pack"
 	"carbroker/internal/deploy/scfemu"
 	"carbroker/internal/testing/build"
+	"carbroker/internal/testing/testkit"
 )
 
 var root = filepath.Join("..", "..", "..")
-
-// Secret values of the test environment: none may appear in any output.
-var secrets = []string{
-	"ticket-secret-0123456789abcdefghijklmnopqrstuvwxyz",
-	"compat-salt-0123456789",
-	"redis-password-42",
-	scfemu.DefaultSecretKey,
-}
-
-func testEnv() map[string]string {
-	return map[string]string{
-		"TENCENTCLOUD_SECRETID":  scfemu.DefaultSecretID,
-		"TENCENTCLOUD_SECRETKEY": scfemu.DefaultSecretKey,
-		"SCF_ROLE":               "carbroker-car",
-		"CAR_PROJECT_ID":         "cap-12345",
-		"AUTH_MODE":              "ticket",
-		"AUTH_SECRET":            secrets[0],
-		"COMPAT_SIGN_SALT":       secrets[1],
-		"QUEUE_REDIS_URL":        "redis://broker:" + secrets[2] + "@10.0.0.5:6379/0",
-		"CORS_ALLOW_ORIGINS":     "https://app.example.com",
-		"JWT_SECRET":             "", // set but empty: left out
-	}
-}
 
 var (
 	buildOnce sync.Once
@@ -115,47 +94,23 @@ func urlOf(t *testing.T, desc string) string {
 	return d.NetConfig.ExtranetUrl
 }
 
-// tinyZip is a package the emulator accepts (a linux/amd64 ELF header as
-// main, and scf_bootstrap), a few hundred bytes: the tests of the deployer's
-// logic upload it instead of the 6 MB package, which only the tests of what
-// is deployed need. extra changes its hash.
-func tinyZip(t *testing.T, extra string) string {
-	t.Helper()
-	h := make([]byte, 64)
-	copy(h, "\x7fELF\x02\x01\x01")
-	binary.LittleEndian.PutUint16(h[16:], 2)  // ET_EXEC
-	binary.LittleEndian.PutUint16(h[18:], 62) // EM_X86_64
-	binary.LittleEndian.PutUint32(h[20:], 1)
-	binary.LittleEndian.PutUint16(h[52:], 64)
-	binary.LittleEndian.PutUint16(h[54:], 56)
-	binary.LittleEndian.PutUint16(h[58:], 64)
-	p := filepath.Join(t.TempDir(), "function.zip")
-	err := pack.Zip(p, []pack.File{{Name: pack.Binary, Data: append(h, extra...)}, {Name: pack.Bootstrap, Data: []byte("#!/bin/bash\nexec ./main\n")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 type harness struct {
 	t   *testing.T
 	em  *scfemu.Emulator
+	api http.Handler // what answers the deployer: em, or a test's stand-in in front of it
 	env map[string]string
 	out bytes.Buffer
 	cl  *Client
 }
 
+// newHarness gives a test an emulator the deployer reaches in memory
+// (testkit.InMemory: no socket, so the test may run in a synctest bubble,
+// where its waits take no real time) and the environment of a deploy.
 func newHarness(t *testing.T, opt scfemu.Options) *harness {
 	t.Helper()
 	em := scfemu.New(opt)
-	endpoint, stop, err := em.Listen("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
-	h := &harness{t: t, em: em, env: testEnv()}
-	h.env["SCF_API_ENDPOINT"] = "http://" + endpoint
-	return h
+	// The endpoint is never dialled; were it, nothing listens on port 1.
+	return &harness{t: t, em: em, api: em, env: deploytest.Env("http://127.0.0.1:1")}
 }
 
 func (h *harness) spec(file string) *Spec {
@@ -168,7 +123,7 @@ func (h *harness) spec(file string) *Spec {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.cl, err = NewClient(creds, s.Region, s.Env("SCF_API_ENDPOINT"), nil)
+	h.cl, err = NewClient(creds, s.Region, s.Env("SCF_API_ENDPOINT"), testkit.InMemory{Handler: h.api})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -201,7 +156,7 @@ func writes(calls []scfemu.Call) []string {
 
 func (h *harness) noSecrets() {
 	h.t.Helper()
-	for _, s := range secrets {
+	for _, s := range deploytest.Secrets {
 		if strings.Contains(h.out.String(), s) {
 			h.t.Errorf("the output shows a secret:\n%s", h.out.String())
 		}
@@ -233,7 +188,7 @@ func TestFirstDeployRedeployAndChanges(t *testing.T) {
 			t.Errorf("variable %s=%q sent", v.Key, v.Value)
 		}
 	}
-	if !slices.ContainsFunc(fn.Variables, func(v scfemu.Variable) bool { return v.Key == "AUTH_SECRET" && v.Value == secrets[0] }) {
+	if !slices.ContainsFunc(fn.Variables, func(v scfemu.Variable) bool { return v.Key == "AUTH_SECRET" && v.Value == deploytest.Secrets[0] }) {
 		t.Errorf("AUTH_SECRET not deployed: %v", fn.Variables)
 	}
 	if len(fn.Triggers) != 2 || fn.Triggers[0].Type != "http" || fn.Triggers[0].Qualifier != "$DEFAULT" ||
@@ -272,7 +227,7 @@ func TestFirstDeployRedeployAndChanges(t *testing.T) {
 
 	h.out.Reset()
 	h.env["LOG_LEVEL"] = "debug"
-	h.env["AUTH_SECRET"] = secrets[0] + "-rotated"
+	h.env["AUTH_SECRET"] = deploytest.Secrets[0] + "-rotated"
 	_, err, calls = h.deploy("serverless.yml", otherZip(t), false)
 	if err != nil || !slices.Equal(writes(calls), []string{"UpdateFunctionConfiguration"}) {
 		t.Errorf("config-only change: %v, writes %v\n%s", err, writes(calls), h.out.String())
@@ -334,7 +289,7 @@ func checkPackage(t *testing.T, b []byte) {
 
 func TestDryRunWritesNothing(t *testing.T) {
 	h := newHarness(t, scfemu.Options{})
-	zipPath := tinyZip(t, "")
+	zipPath := deploytest.TinyZip(t, "")
 	if _, err, calls := h.deploy("serverless.yml", zipPath, true); err != nil || len(writes(calls)) != 0 {
 		t.Fatalf("dry run of a new function: %v, writes %v", err, writes(calls))
 	}
@@ -347,7 +302,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 	}
 	h.out.Reset()
 	h.env["CAR_PROJECT_ID"] = "cap-67890"
-	if _, err, calls := h.deploy("serverless.yml", tinyZip(t, "changed"), true); err != nil || len(writes(calls)) != 0 ||
+	if _, err, calls := h.deploy("serverless.yml", deploytest.TinyZip(t, "changed"), true); err != nil || len(writes(calls)) != 0 ||
 		!strings.Contains(h.out.String(), "~ variable CAR_PROJECT_ID: cap-12345 -> cap-67890") || !strings.Contains(h.out.String(), "~ code (sha256)") {
 		t.Errorf("dry run of a change: %v, writes %v\n%s", err, writes(calls), h.out.String())
 	}
@@ -356,7 +311,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 
 func TestFailuresAndPermissions(t *testing.T) {
 	h := newHarness(t, scfemu.Options{CreateDelay: 50 * time.Millisecond})
-	zipPath := tinyZip(t, "")
+	zipPath := deploytest.TinyZip(t, "")
 
 	h.em.Deny("cam:PassRole", true)
 	_, err, _ := h.deploy("serverless.yml", zipPath, false)
@@ -461,7 +416,7 @@ func TestVariants(t *testing.T) {
 
 func TestFunctionURLIsReconciled(t *testing.T) {
 	h := newHarness(t, scfemu.Options{})
-	zipPath := tinyZip(t, "")
+	zipPath := deploytest.TinyZip(t, "")
 	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
 		t.Fatal(err)
 	}

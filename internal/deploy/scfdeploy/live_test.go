@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"carbroker/internal/deploy/deploytest"
 	"carbroker/internal/deploy/scfemu"
 )
 
@@ -31,7 +32,7 @@ func (h *harness) remove(confirm bool) error {
 
 func TestAbsentFunctionAndNamespace(t *testing.T) {
 	h := newHarness(t, scfemu.Options{})
-	zipPath := tinyZip(t, "")
+	zipPath := deploytest.TinyZip(t, "")
 	// GetFunction answers ResourceNotFound.FunctionName: deploy creates, remove has nothing to do.
 	if err := h.remove(true); err != nil || !strings.Contains(h.out.String(), "nothing to remove") {
 		t.Errorf("remove of an absent function: %v\n%s", err, h.out.String())
@@ -54,11 +55,11 @@ func TestAbsentFunctionAndNamespace(t *testing.T) {
 // remove at once, with SCF's StatusReasons, redacted.
 func TestFailedStatusesEndTheWait(t *testing.T) {
 	h := newHarness(t, scfemu.Options{})
-	zipPath := tinyZip(t, "")
+	zipPath := deploytest.TinyZip(t, "")
 	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
 		t.Fatal(err)
 	}
-	leak := scfemu.StatusReason{ErrorCode: "InternalError", ErrorMessage: "variable AUTH_SECRET=" + secrets[0] + " and redis://broker:" + secrets[2] + "@10.0.0.5 refused"}
+	leak := scfemu.StatusReason{ErrorCode: "InternalError", ErrorMessage: "variable AUTH_SECRET=" + deploytest.Secrets[0] + " and redis://broker:" + deploytest.Secrets[2] + "@10.0.0.5 refused"}
 	for _, end := range []string{scfemu.PublishFailed, scfemu.UpdateFailed} {
 		h.out.Reset()
 		h.em.Transition("", "carbroker-dev", scfemu.Publishing, 100*time.Millisecond, end, leak)
@@ -94,7 +95,7 @@ func TestFailedStatusesEndTheWait(t *testing.T) {
 // out and creates it afresh.
 func TestDeployRightAfterRemove(t *testing.T) {
 	h := newHarness(t, scfemu.Options{DeleteDelay: 300 * time.Millisecond})
-	zipPath := tinyZip(t, "")
+	zipPath := deploytest.TinyZip(t, "")
 	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +127,7 @@ func TestDeployRightAfterRemove(t *testing.T) {
 // and retries once.
 func TestBusyWriteIsRetriedOnce(t *testing.T) {
 	h := newHarness(t, scfemu.Options{})
-	zipPath := tinyZip(t, "")
+	zipPath := deploytest.TinyZip(t, "")
 	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +154,7 @@ func TestBusyWriteIsRetriedOnce(t *testing.T) {
 // updated in place.
 func TestTimerTriggerIsIdempotent(t *testing.T) {
 	h := newHarness(t, scfemu.Options{})
-	zipPath := tinyZip(t, "")
+	zipPath := deploytest.TinyZip(t, "")
 	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +181,7 @@ func TestTimerTriggerIsIdempotent(t *testing.T) {
 // recreating changes the URL.
 func TestExistingURLTriggerIsAdopted(t *testing.T) {
 	h := newHarness(t, scfemu.Options{})
-	zipPath := tinyZip(t, "")
+	zipPath := deploytest.TinyZip(t, "")
 	s := h.spec("serverless.yml")
 	s.URL.Name = "function-url"
 	if _, err := Deploy(context.Background(), s, zipPath, Options{Client: h.cl, Out: &h.out, Poll: 20 * time.Millisecond}); err != nil {
@@ -210,7 +211,7 @@ func TestExistingURLTriggerIsAdopted(t *testing.T) {
 // TestChecksBeforeAnyWrite: the function's own configuration check and the
 // execution role, before any API call, with the binary's messages.
 func TestChecksBeforeAnyWrite(t *testing.T) {
-	zipPath := tinyZip(t, "")
+	zipPath := deploytest.TinyZip(t, "")
 	for _, c := range []struct {
 		name, key, value, want string
 	}{
@@ -265,9 +266,10 @@ func TestPermissionMessagesOnlyForPermissions(t *testing.T) {
 // GetFunction already says absent, and a CreateTrigger answer without the
 // URL. The deploy waits for the name, and finds the URL by listing.
 func TestLiveQuirks(t *testing.T) {
-	em := scfemu.New(scfemu.Options{})
+	h := newHarness(t, scfemu.Options{})
+	em := h.em
 	var refused atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h.api = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Header.Get("X-TC-Action") {
 		case "CreateFunction":
 			if refused.Add(1) <= 2 {
@@ -287,11 +289,8 @@ func TestLiveQuirks(t *testing.T) {
 			return
 		}
 		em.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	h := &harness{t: t, em: em, env: testEnv()}
-	h.env["SCF_API_ENDPOINT"] = srv.URL
-	res, err, _ := h.deploy("serverless.yml", tinyZip(t, ""), false)
+	})
+	res, err, _ := h.deploy("serverless.yml", deploytest.TinyZip(t, ""), false)
 	if err != nil || refused.Load() != 3 || !strings.Contains(h.out.String(), "SCF still holds the name") {
 		t.Fatalf("create while the name is held: %v, %d creates\n%s", err, refused.Load(), h.out.String())
 	}
@@ -310,7 +309,7 @@ func TestRedisPasswordNeverShown(t *testing.T) {
 	// The function reads it as the URL it is (the credentials end at the
 	// last @), so the deploy goes through; the plan and every line shown
 	// mask the password whole.
-	if _, err, _ := h.deploy("serverless.yml", tinyZip(t, ""), false); err != nil {
+	if _, err, _ := h.deploy("serverless.yml", deploytest.TinyZip(t, ""), false); err != nil {
 		t.Errorf("deploy: %v", err)
 	}
 	if !strings.Contains(h.out.String(), "QUEUE_REDIS_URL") {
