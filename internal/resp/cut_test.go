@@ -287,8 +287,8 @@ func TestStalledTLSHandshakeCostsTheDeadline(t *testing.T) {
 // A connection whose last call had a deadline is reused after that
 // deadline passed: the deadline was the call's, not the connection's.
 func TestConnectionOutlivesItsCallsDeadline(t *testing.T) {
-	srv := newFakeServer(t, nil, okReply)
-	cl := New(Options{Addr: srv.addr()})
+	srv := redistest.StartFake(t, nil, okReply)
+	cl := New(Options{Addr: srv.Addr()})
 	defer cl.Close()
 	for range 3 {
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -299,7 +299,7 @@ func TestConnectionOutlivesItsCallsDeadline(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if n := len(srv.seen()); n != 1 {
+	if n := len(srv.Seen()); n != 1 {
 		t.Fatalf("%d connections for 3 calls with a deadline each, want 1", n)
 	}
 }
