@@ -145,6 +145,7 @@ func waitVerdict(_ int, cmd []string) string {
 // database other than 0, sent together; no HELLO (which TencentDB's proxies
 // answer with an error, and logs as a failed login), nothing else.
 func TestNewConnectionLogsInWithinOneRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		url   string
 		login [][]string
@@ -199,6 +200,7 @@ func TestNewConnectionLogsInWithinOneRoundTrip(t *testing.T) {
 // a line: a refused connection, a wrong password, a Redis that does not
 // answer. Run in a child process whose stderr is the evidence.
 func TestNoPlainTextLines(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("QUEUE_PLAIN_TEXT_CHILD") == "1" {
 		plainTextChild(t)
 		return

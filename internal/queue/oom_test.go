@@ -59,6 +59,7 @@ func consistent(p *redistest.Conn, base string) error {
 // their first write (pruning) needing no memory. This runs it on the real
 // server.
 func TestNoPartialWritesUnderOOM(t *testing.T) {
+	t.Parallel()
 	if !redistest.Real() {
 		t.Skip("maxmemory needs a real redis-server (not on PATH)")
 	}

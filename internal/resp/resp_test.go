@@ -36,6 +36,7 @@ func okReply(_ int, cmd []string) string {
 // one is set) and SELECT written together, no HELLO; neither without a
 // password or with database 0.
 func TestLoginIsOneRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		url  string
 		want [][]string
@@ -74,6 +75,7 @@ func TestLoginIsOneRoundTrip(t *testing.T) {
 // A login that Redis refuses is an error naming the command, and the
 // connection is not used.
 func TestLoginRefused(t *testing.T) {
+	t.Parallel()
 	srv := redistest.StartFake(t, nil, func(_ int, cmd []string) string {
 		if cmd[0] == "AUTH" {
 			return "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
@@ -93,6 +95,7 @@ func TestLoginRefused(t *testing.T) {
 // connection that dies after the command was written is not retried (the
 // command may have run: TestReproCutReplyIsNotRunTwice).
 func TestStaleConnectionIsReplaced(t *testing.T) {
+	t.Parallel()
 	srv := redistest.StartFake(t, nil, okReply)
 	cl := New(Options{Addr: srv.Addr()})
 	defer cl.Close()
@@ -115,7 +118,7 @@ func TestStaleConnectionIsReplaced(t *testing.T) {
 
 // A server that never answers costs the context's deadline, once: a
 // timeout is not retried.
-func TestSilentServerCostsTheDeadline(t *testing.T) {
+func TestSilentServerCostsTheDeadline(t *testing.T) { // not parallel: it counts goroutines
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(), goleak.IgnoreAnyFunction("carbroker/internal/testing/redistest.(*Fake).serve"),
 		goleak.IgnoreAnyFunction("carbroker/internal/testing/redistest.(*Fake).handle"))
 	srv := redistest.StartFake(t, nil, func(int, []string) string { return "hang" })
@@ -147,6 +150,7 @@ func TestSilentServerCostsTheDeadline(t *testing.T) {
 }
 
 func TestReplies(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]any{
 		"+OK\r\n":                              "OK",
 		":-42\r\n":                             int64(-42),
@@ -184,6 +188,7 @@ func FuzzReadReply(f *testing.F) {
 // rediss:// checks the server's certificate against the roots given (the
 // system's by default) and the URL's host.
 func TestTLS(t *testing.T) {
+	t.Parallel()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -239,6 +244,7 @@ func TestTLS(t *testing.T) {
 // Against a real redis-server: a password holding "@", "/", "?", "#"
 // logs in as written in the URL, and the database is the URL's.
 func TestRealServerLogin(t *testing.T) {
+	t.Parallel()
 	rs := redistest.Start(t)
 	if !rs.IsReal() {
 		t.Skip("needs redis-server (the embedded store has no ACLs)")
@@ -290,6 +296,7 @@ func TestRealServerLogin(t *testing.T) {
 // frozen instance's connections may be gone without a word); one used
 // within it is reused.
 func TestIdleTimeout(t *testing.T) {
+	t.Parallel()
 	srv := redistest.StartFake(t, nil, okReply)
 	cl := New(Options{Addr: srv.Addr(), IdleTimeout: 200 * time.Millisecond})
 	defer cl.Close()
@@ -308,6 +315,7 @@ func TestIdleTimeout(t *testing.T) {
 // A script Redis does not have (a restart, a failover, SCRIPT FLUSH) is
 // sent whole once, then run by its SHA again.
 func TestScriptResentOnNoScript(t *testing.T) {
+	t.Parallel()
 	rs := redistest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -6,6 +6,7 @@ import (
 )
 
 func TestParseURL(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		url, addr, user, password string
 		db                        int
@@ -54,6 +55,7 @@ func TestParseURL(t *testing.T) {
 }
 
 func TestRedactURL(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"redis://:2/Kx+9aBsecret@host:6379/0":    "redis://:xxxxx@host:6379/0",
 		"redis://:s3cret@127.0.0.1:6379":         "redis://:xxxxx@127.0.0.1:6379",
