@@ -20,8 +20,8 @@ import (
 	"carbroker/internal/deploy/deploytest"
 	"carbroker/internal/deploy/pack"
 	"carbroker/internal/deploy/scfemu"
+	"carbroker/internal/dev/tc3"
 	"carbroker/internal/testing/build"
-	"carbroker/internal/testing/testkit"
 )
 
 var root = filepath.Join("..", "..", "..")
@@ -104,8 +104,8 @@ type harness struct {
 	cl  *Client
 }
 
-// newHarness gives a test an emulator the deployer reaches in memory
-// (testkit.InMemory: no socket, so the test may run in a synctest bubble,
+// newHarness gives a test an emulator the deployer reaches in process
+// (tc3.InProcess: no socket, so the test may run in a synctest bubble,
 // where its waits take no real time) and the environment of a deploy.
 func newHarness(t *testing.T, opt scfemu.Options) *harness {
 	t.Helper()
@@ -124,7 +124,7 @@ func (h *harness) spec(file string) *Spec {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.cl, err = NewClient(creds, s.Region, s.Env("SCF_API_ENDPOINT"), testkit.InMemory{Handler: h.api})
+	h.cl, err = NewClient(creds, s.Region, s.Env("SCF_API_ENDPOINT"), tc3.InProcess(h.api))
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -23,11 +23,10 @@ import (
 
 	"carbroker/internal/deploy/deploytest"
 	"carbroker/internal/deploy/scfemu"
-	"carbroker/internal/testing/testkit"
 )
 
-// client sends actions to an emulator, signed by the SDK, over an
-// in-memory transport: no socket, so a test may run in a synctest bubble
+// client sends actions to an emulator, signed by the SDK, through its
+// in-process transport: no socket, so a test may run in a synctest bubble
 // (cmd/deploy's tests reach the emulator over 127.0.0.1).
 type client struct {
 	t       *testing.T
@@ -51,7 +50,7 @@ func start(t *testing.T, opt scfemu.Options) (*scfemu.Emulator, *client) {
 // newSDK returns an SDK client of the emulator's account with key, in region.
 func (c *client) newSDK(key, region string) *common.Client {
 	sdk := common.NewCommonClient(common.NewCredential(scfemu.DefaultSecretID, key), region, c.profile)
-	sdk.WithHttpTransport(testkit.InMemory{Handler: c.em})
+	sdk.WithHttpTransport(c.em.Transport())
 	return sdk
 }
 

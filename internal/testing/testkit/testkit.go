@@ -1,8 +1,6 @@
 // Package testkit holds what several packages' tests share and is not about
 // any one of them: a buffer that logs may be written to concurrently, a
-// settable clock, a free loopback port for a process the test starts, and
-// an HTTP transport that reaches a handler without a socket (for tests in a
-// testing/synctest bubble). The SCF platform's side
+// settable clock, and a free loopback port for a process the test starts. The SCF platform's side
 // is in scf/scftest, the CAR emulator's client in caremu (Emulator.Client),
 // the function's build in build.
 package testkit
@@ -10,8 +8,6 @@ package testkit
 import (
 	"bytes"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -73,33 +69,4 @@ func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
-}
-
-// InMemory is an http.RoundTripper that hands each request to Handler in
-// the caller's goroutine, no socket between them: a client and a server
-// (an emulator) can then run inside a testing/synctest bubble, where real
-// network I/O would block outside it.
-type InMemory struct{ Handler http.Handler }
-
-// RoundTrip serves r and returns the handler's whole response.
-func (m InMemory) RoundTrip(r *http.Request) (*http.Response, error) {
-	if err := r.Context().Err(); err != nil {
-		return nil, err
-	}
-	req := r.Clone(r.Context())
-	if req.Host == "" {
-		req.Host = req.URL.Host
-	}
-	req.RequestURI = req.URL.RequestURI()
-	if req.Body == nil {
-		req.Body = http.NoBody
-	}
-	rec := httptest.NewRecorder()
-	m.Handler.ServeHTTP(rec, req)
-	if r.Body != nil {
-		_ = r.Body.Close()
-	}
-	res := rec.Result()
-	res.Request = r
-	return res, nil
 }
