@@ -139,6 +139,7 @@ func (f *jwksFixture) wantHits(t *testing.T, n int32) {
 }
 
 func TestJWKSCacheHit(t *testing.T) {
+	t.Parallel()
 	k := testKeys()
 	f := newJWKSFixture(t, auth.Options{}, rsaJWK("r1", &k.rsa.PublicKey, map[string]any{"use": "sig", "alg": "RS256"}), ecJWK(t, "e1", &k.ec.PublicKey, nil))
 	f.wantHits(t, 0) // nothing fetched before first use
@@ -153,6 +154,7 @@ func TestJWKSCacheHit(t *testing.T) {
 }
 
 func TestJWKSRefreshOnUnknownKid(t *testing.T) {
+	t.Parallel()
 	k := testKeys()
 	f := newJWKSFixture(t, auth.Options{JWKSMinRefresh: time.Minute}, rsaJWK("r1", &k.rsa.PublicKey, nil))
 	authOK(t, f.a, request(auth.OpStart, "", f.token(t, jwt.SigningMethodRS256, k.rsa, "r1")))
@@ -172,6 +174,7 @@ func TestJWKSRefreshOnUnknownKid(t *testing.T) {
 }
 
 func TestJWKSRefreshIsRateLimited(t *testing.T) {
+	t.Parallel()
 	k := testKeys()
 	f := newJWKSFixture(t, auth.Options{JWKSMinRefresh: time.Minute}, rsaJWK("r1", &k.rsa.PublicKey, nil))
 	bogus := func(i int) auth.Request {
@@ -190,6 +193,7 @@ func TestJWKSRefreshIsRateLimited(t *testing.T) {
 }
 
 func TestJWKSConcurrentMissesShareOneFetch(t *testing.T) {
+	t.Parallel()
 	k := testKeys()
 	f := newJWKSFixture(t, auth.Options{}, rsaJWK("r1", &k.rsa.PublicKey, nil))
 	tok := f.token(t, jwt.SigningMethodRS256, k.rsa, "r1")
@@ -212,6 +216,7 @@ func TestJWKSConcurrentMissesShareOneFetch(t *testing.T) {
 }
 
 func TestJWKSMaxAgeAndStaleKeys(t *testing.T) {
+	t.Parallel()
 	k := testKeys()
 	f := newJWKSFixture(t, auth.Options{JWKSMaxAge: time.Hour}, rsaJWK("r1", &k.rsa.PublicKey, nil))
 	tok := func() string { return f.token(t, jwt.SigningMethodRS256, k.rsa, "r1") }
@@ -235,6 +240,7 @@ func TestJWKSMaxAgeAndStaleKeys(t *testing.T) {
 }
 
 func TestJWKSFetchTimeout(t *testing.T) {
+	t.Parallel()
 	k := testKeys()
 	f := newJWKSFixture(t, auth.Options{JWKSFetchTimeout: 50 * time.Millisecond}, rsaJWK("r1", &k.rsa.PublicKey, nil))
 	release := make(chan struct{})
@@ -251,6 +257,7 @@ func TestJWKSFetchTimeout(t *testing.T) {
 }
 
 func TestJWKSBadDocuments(t *testing.T) {
+	t.Parallel()
 	k := testKeys()
 	good, _ := json.Marshal(map[string]any{"keys": []any{rsaJWK("r1", &k.rsa.PublicKey, nil)}})
 	for name, tc := range map[string]struct {
@@ -292,6 +299,7 @@ func mustJSON(t *testing.T, v any) []byte {
 }
 
 func TestJWKSKeySelection(t *testing.T) {
+	t.Parallel()
 	k := testKeys()
 	f := newJWKSFixture(t, auth.Options{},
 		rsaJWK("r1", &k.rsa.PublicKey, nil),
@@ -337,6 +345,7 @@ func TestJWKSKeySelection(t *testing.T) {
 // A caller that gives up neither poisons the cache for the others nor waits
 // past its own deadline for a slow provider.
 func TestJWKSCallerDeadlineIsItsOwn(t *testing.T) {
+	t.Parallel()
 	k := testKeys()
 	f := newJWKSFixture(t, auth.Options{JWKSFetchTimeout: 2 * time.Second}, rsaJWK("r1", &k.rsa.PublicKey, nil))
 	tok := f.token(t, jwt.SigningMethodRS256, k.rsa, "r1")
@@ -465,6 +474,7 @@ func TestJWKSStaleRefreshHoldsCachedKeysBriefly(t *testing.T) {
 // refresh abandoned by a request with a cached key, even within the
 // interval, and waits as long as its own budget allows.
 func TestJWKSMissingKeyTakesOverAnAbandonedRefresh(t *testing.T) {
+	t.Parallel()
 	k := testKeys()
 	f := newJWKSFixture(t, auth.Options{JWKSMaxAge: time.Hour, JWKSMinRefresh: time.Minute}, rsaJWK("r1", &k.rsa.PublicKey, nil))
 	authOK(t, f.a, request(auth.OpStart, "", f.token(t, jwt.SigningMethodRS256, k.rsa, "r1")))
