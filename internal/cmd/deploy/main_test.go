@@ -40,6 +40,7 @@ func runCmd(env map[string]string, args ...string) (int, string, string) {
 }
 
 func TestDeployCommand(t *testing.T) {
+	t.Parallel()
 	em, env, file, zipPath := setup(t)
 	urlFile := filepath.Join(t.TempDir(), "url")
 
@@ -86,6 +87,7 @@ func TestDeployCommand(t *testing.T) {
 // no settings, deploys twice into its own emulator and shows the plan, the
 // Function URL, the writes of the first run and none in the second.
 func TestLocalRehearsal(t *testing.T) {
+	t.Parallel()
 	_, _, file, zipPath := setup(t)
 	env := map[string]string{"AUTH_SECRET": "never-printed-0123456789abcdefghijklmnop"}
 	code, out, errOut := runCmd(env, "-local", "-file", file, "-zip", zipPath)
@@ -117,6 +119,7 @@ func TestLocalRehearsal(t *testing.T) {
 // TestMisconfigurationWritesNothing: each misconfiguration issue 16 names
 // stops make deploy before any call.
 func TestMisconfigurationWritesNothing(t *testing.T) {
+	t.Parallel()
 	em, env, file, zipPath := setup(t)
 	for k, v := range map[string]string{"AUTH_MODE": "tiket", "CAR_PROJECT_ID": "1300012345", "SCF_ROLE": "", "AUTH_SECRET": "replace-with-the-output-of-openssl-rand-base64-48"} {
 		bad := maps.Clone(env)
