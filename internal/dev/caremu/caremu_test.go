@@ -672,32 +672,40 @@ func TestRawReplies(t *testing.T) {
 }
 
 func TestHangHonoursContextAndSlowDown(t *testing.T) {
-	v := newEnv(t, caremu.Options{})
-	v.em.Inject("ApplyConcurrent", caremu.Hang())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		_, err := send(ctx, v.c, "ApplyConcurrent", map[string]any{"UserId": "u", "UserIp": "203.0.113.7", "ProjectId": "cap-test"})
-		done <- err
-	}()
-	waitFor(t, func() bool { return v.em.InFlight() == 1 })
-	want(t, "same user meanwhile", v.apply("u"), "FailedOperation.SlowDown")
-	want(t, "other user meanwhile", v.apply("other"), "")
-	cancel()
-	if err := <-done; code(err) != "ClientError.NetworkError" || !errors.Is(err, context.Canceled) {
-		t.Fatalf("hung call: %v", err)
-	}
-	waitFor(t, func() bool { return v.em.InFlight() == 0 })
-	want(t, "same user after", v.apply("u"), "")
-	var hung *caremu.Call
-	for _, c := range v.em.Calls() {
-		if c.Fault == "hang" {
-			hung = &c
+	synctest.Test(t, func(t *testing.T) {
+		v := newEnv(t, caremu.Options{})
+		v.em.Inject("ApplyConcurrent", caremu.Hang())
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			_, err := send(ctx, v.c, "ApplyConcurrent", map[string]any{"UserId": "u", "UserIp": "203.0.113.7", "ProjectId": "cap-test"})
+			done <- err
+		}()
+		synctest.Wait() // the call hangs
+		if n := v.em.InFlight(); n != 1 {
+			t.Fatalf("%d calls in flight, want the hung one", n)
 		}
-	}
-	if hung == nil || !hung.Canceled {
-		t.Fatalf("calls %+v", v.em.Calls())
-	}
+		want(t, "same user meanwhile", v.apply("u"), "FailedOperation.SlowDown")
+		want(t, "other user meanwhile", v.apply("other"), "")
+		cancel()
+		if err := <-done; code(err) != "ClientError.NetworkError" || !errors.Is(err, context.Canceled) {
+			t.Fatalf("hung call: %v", err)
+		}
+		synctest.Wait()
+		if n := v.em.InFlight(); n != 0 {
+			t.Fatalf("%d calls in flight after the cancel", n)
+		}
+		want(t, "same user after", v.apply("u"), "")
+		var hung *caremu.Call
+		for _, c := range v.em.Calls() {
+			if c.Fault == "hang" {
+				hung = &c
+			}
+		}
+		if hung == nil || !hung.Canceled {
+			t.Fatalf("calls %+v", v.em.Calls())
+		}
+	})
 }
 
 func TestLatencyCausesSlowDown(t *testing.T) {
