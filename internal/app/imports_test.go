@@ -52,7 +52,7 @@ func TestSCFBuildHasNoDevMode(t *testing.T) {
 // toolTrees are where the tools live: emulators and the console (dev),
 // the deployer and packer (deploy), test kits and harnesses (testing), and
 // the commands (cmd).
-var toolTrees = []string{"carbroker/internal/dev/", "carbroker/internal/deploy", "carbroker/internal/testing/", "carbroker/internal/cmd/", "carbroker/client"}
+var toolTrees = []string{"carbroker/internal/dev/", "carbroker/internal/deploy", "carbroker/internal/testing/", "carbroker/internal/cmd/"}
 
 func isTool(pkg string) bool {
 	return slices.ContainsFunc(toolTrees, func(tree string) bool { return strings.HasPrefix(pkg, tree) })

@@ -65,6 +65,7 @@ func FuzzCompareUTF16(f *testing.F) {
 }
 
 func TestStaticKeyPinsAlgorithm(t *testing.T) {
+	t.Parallel()
 	k := staticKey{alg: "RS256", key: &rsa.PublicKey{}}
 	for _, alg := range []string{"HS256", "ES256", "PS256", "none", ""} {
 		if _, err := k.keyFor(context.Background(), "", alg); err == nil {
@@ -74,6 +75,7 @@ func TestStaticKeyPinsAlgorithm(t *testing.T) {
 }
 
 func TestLive(t *testing.T) {
+	t.Parallel()
 	const ttl = 100
 	for _, tc := range []struct {
 		iat, exp, now int64
@@ -97,6 +99,7 @@ func TestLive(t *testing.T) {
 // TestSealedPayloadStrict signs malformed payloads with the right key: the
 // MAC holds, the layout does not, and they are refused.
 func TestSealedPayloadStrict(t *testing.T) {
+	t.Parallel()
 	secrets := [][]byte{[]byte("secret-A-0123456789-0123456789-0123456789")}
 	now := time.Unix(1_800_000_000, 0)
 	clock := func() time.Time { return now }
@@ -152,6 +155,7 @@ func TestSealedPayloadStrict(t *testing.T) {
 }
 
 func TestDefaultClientRedirects(t *testing.T) {
+	t.Parallel()
 	req := func(u string) *http.Request {
 		r, err := http.NewRequest(http.MethodGet, u, nil)
 		if err != nil {

@@ -38,6 +38,7 @@ func mint(t *testing.T, v *auth.Invites, host, role string, ttl time.Duration) s
 }
 
 func TestInviteForHostAndRoleOnly(t *testing.T) {
+	t.Parallel()
 	v := invites(t, newClock(), secretA)
 	for _, role := range []string{auth.RolePlayer, auth.RoleViewer} {
 		tok := mint(t, v, "host-1", role, 0)
@@ -52,6 +53,7 @@ func TestInviteForHostAndRoleOnly(t *testing.T) {
 }
 
 func TestInviteMintRefusesBadInput(t *testing.T) {
+	t.Parallel()
 	v := invites(t, newClock(), secretA)
 	for _, tc := range []struct {
 		host, role string
@@ -71,6 +73,7 @@ func TestInviteMintRefusesBadInput(t *testing.T) {
 }
 
 func TestInviteLifetime(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		ttl, want time.Duration
 	}{
@@ -99,6 +102,7 @@ func TestInviteLifetime(t *testing.T) {
 }
 
 func TestInviteLoweredTTL(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	tok := mint(t, invites(t, c, secretA), "host", auth.RolePlayer, 0)
 	short, err := auth.NewInvites(config.Auth{Mode: config.AuthTicket, Secrets: [][]byte{secretA}, InviteTTL: 10 * time.Minute}, auth.Options{Now: c.Now})
@@ -111,6 +115,7 @@ func TestInviteLoweredTTL(t *testing.T) {
 }
 
 func TestInviteRefused(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	v := invites(t, c, secretA)
 	good := mint(t, v, "host", auth.RoleViewer, 0)
@@ -148,6 +153,7 @@ func TestInviteRefused(t *testing.T) {
 // its AUTH_SECRET. Invites exist only where the host is proven, and each
 // mode's invites are sealed under their own key.
 func TestInviteBoundToMode(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	for _, mode := range []string{config.AuthNone, config.AuthSign} {
 		v, err := auth.NewInvites(config.Auth{Mode: mode, Secrets: [][]byte{secretA}, InviteTTL: inviteTTL}, auth.Options{Now: c.Now})
@@ -173,6 +179,7 @@ func TestInviteBoundToMode(t *testing.T) {
 }
 
 func TestInviteRotation(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	old := mint(t, invites(t, c, secretA), "host", auth.RolePlayer, 0)
 	if _, err := invites(t, c, secretB, secretA).Verify(old, "host"); err != nil {

@@ -9,11 +9,11 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -21,12 +21,15 @@ import (
 
 	"carbroker/internal/auth"
 	"carbroker/internal/config"
+	"carbroker/internal/dev/tc3"
 	"carbroker/internal/fault"
 )
 
-// jwksServer serves a JWK Set on 127.0.0.1 and counts the fetches.
+// jwksServer is an identity provider's JWK Set endpoint: it counts the
+// fetches. The fixture reaches it in process (tc3.InProcess: no socket, so
+// a test may run in a synctest bubble and time the waits exactly).
 type jwksServer struct {
-	*httptest.Server
+	http.Handler
 	hits atomic.Int32
 
 	mu     sync.Mutex
@@ -39,7 +42,7 @@ func newJWKSServer(t *testing.T, keys ...map[string]any) *jwksServer {
 	t.Helper()
 	s := &jwksServer{status: http.StatusOK}
 	s.setKeys(t, keys...)
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.hits.Add(1)
 		s.mu.Lock()
 		doc, status, block := s.doc, s.status, s.block
@@ -54,8 +57,7 @@ func newJWKSServer(t *testing.T, keys ...map[string]any) *jwksServer {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
 		w.Write(doc)
-	}))
-	t.Cleanup(s.Close)
+	})
 	return s
 }
 
@@ -114,10 +116,9 @@ type jwksFixture struct {
 func newJWKSFixture(t *testing.T, opts auth.Options, keys ...map[string]any) *jwksFixture {
 	t.Helper()
 	f := &jwksFixture{c: newClock(), srv: newJWKSServer(t, keys...)}
-	client := f.srv.Client()
-	client.Transport.(*http.Transport).DisableKeepAlives = true // as the default client: no idle connection outlives a fetch
-	opts.Now, opts.HTTPClient = f.c.Now, client
-	f.a = mustNew(t, config.Auth{Mode: config.AuthJWT, JWTJWKSURL: f.srv.URL + "/jwks.json", JWTUserClaim: "sub", JWTLeeway: time.Second}, opts)
+	opts.Now, opts.HTTPClient = f.c.Now, &http.Client{Transport: tc3.InProcess(f.srv)}
+	// The URL is never dialled; were it, nothing listens on port 1.
+	f.a = mustNew(t, config.Auth{Mode: config.AuthJWT, JWTJWKSURL: "http://127.0.0.1:1/jwks.json", JWTUserClaim: "sub", JWTLeeway: time.Second}, opts)
 	return f
 }
 
@@ -139,6 +140,7 @@ func (f *jwksFixture) wantHits(t *testing.T, n int32) {
 }
 
 func TestJWKSCacheHit(t *testing.T) {
+	t.Parallel()
 	k := testKeys()
 	f := newJWKSFixture(t, auth.Options{}, rsaJWK("r1", &k.rsa.PublicKey, map[string]any{"use": "sig", "alg": "RS256"}), ecJWK(t, "e1", &k.ec.PublicKey, nil))
 	f.wantHits(t, 0) // nothing fetched before first use
@@ -153,6 +155,7 @@ func TestJWKSCacheHit(t *testing.T) {
 }
 
 func TestJWKSRefreshOnUnknownKid(t *testing.T) {
+	t.Parallel()
 	k := testKeys()
 	f := newJWKSFixture(t, auth.Options{JWKSMinRefresh: time.Minute}, rsaJWK("r1", &k.rsa.PublicKey, nil))
 	authOK(t, f.a, request(auth.OpStart, "", f.token(t, jwt.SigningMethodRS256, k.rsa, "r1")))
@@ -172,6 +175,7 @@ func TestJWKSRefreshOnUnknownKid(t *testing.T) {
 }
 
 func TestJWKSRefreshIsRateLimited(t *testing.T) {
+	t.Parallel()
 	k := testKeys()
 	f := newJWKSFixture(t, auth.Options{JWKSMinRefresh: time.Minute}, rsaJWK("r1", &k.rsa.PublicKey, nil))
 	bogus := func(i int) auth.Request {
@@ -190,6 +194,7 @@ func TestJWKSRefreshIsRateLimited(t *testing.T) {
 }
 
 func TestJWKSConcurrentMissesShareOneFetch(t *testing.T) {
+	t.Parallel()
 	k := testKeys()
 	f := newJWKSFixture(t, auth.Options{}, rsaJWK("r1", &k.rsa.PublicKey, nil))
 	tok := f.token(t, jwt.SigningMethodRS256, k.rsa, "r1")
@@ -212,6 +217,7 @@ func TestJWKSConcurrentMissesShareOneFetch(t *testing.T) {
 }
 
 func TestJWKSMaxAgeAndStaleKeys(t *testing.T) {
+	t.Parallel()
 	k := testKeys()
 	f := newJWKSFixture(t, auth.Options{JWKSMaxAge: time.Hour}, rsaJWK("r1", &k.rsa.PublicKey, nil))
 	tok := func() string { return f.token(t, jwt.SigningMethodRS256, k.rsa, "r1") }
@@ -235,22 +241,25 @@ func TestJWKSMaxAgeAndStaleKeys(t *testing.T) {
 }
 
 func TestJWKSFetchTimeout(t *testing.T) {
-	k := testKeys()
-	f := newJWKSFixture(t, auth.Options{JWKSFetchTimeout: 50 * time.Millisecond}, rsaJWK("r1", &k.rsa.PublicKey, nil))
-	release := make(chan struct{})
-	t.Cleanup(func() { close(release) })
-	f.srv.mu.Lock()
-	f.srv.block = release
-	f.srv.mu.Unlock()
+	synctest.Test(t, func(t *testing.T) {
+		k := testKeys()
+		f := newJWKSFixture(t, auth.Options{JWKSFetchTimeout: 50 * time.Millisecond}, rsaJWK("r1", &k.rsa.PublicKey, nil))
+		release := make(chan struct{})
+		t.Cleanup(func() { close(release) })
+		f.srv.mu.Lock()
+		f.srv.block = release
+		f.srv.mu.Unlock()
 
-	start := time.Now()
-	authErr(t, f.a, request(auth.OpStart, "", f.token(t, jwt.SigningMethodRS256, k.rsa, "r1")), fault.Unavailable)
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("a hanging JWKS held the caller for %v", d)
-	}
+		start := time.Now()
+		authErr(t, f.a, request(auth.OpStart, "", f.token(t, jwt.SigningMethodRS256, k.rsa, "r1")), fault.Unavailable)
+		if d := time.Since(start); d != 50*time.Millisecond { // the bubble's clock: exact
+			t.Errorf("a hanging JWKS held the caller for %v, want the fetch timeout, 50ms", d)
+		}
+	})
 }
 
 func TestJWKSBadDocuments(t *testing.T) {
+	t.Parallel()
 	k := testKeys()
 	good, _ := json.Marshal(map[string]any{"keys": []any{rsaJWK("r1", &k.rsa.PublicKey, nil)}})
 	for name, tc := range map[string]struct {
@@ -292,6 +301,7 @@ func mustJSON(t *testing.T, v any) []byte {
 }
 
 func TestJWKSKeySelection(t *testing.T) {
+	t.Parallel()
 	k := testKeys()
 	f := newJWKSFixture(t, auth.Options{},
 		rsaJWK("r1", &k.rsa.PublicKey, nil),
@@ -337,39 +347,41 @@ func TestJWKSKeySelection(t *testing.T) {
 // A caller that gives up neither poisons the cache for the others nor waits
 // past its own deadline for a slow provider.
 func TestJWKSCallerDeadlineIsItsOwn(t *testing.T) {
-	k := testKeys()
-	f := newJWKSFixture(t, auth.Options{JWKSFetchTimeout: 2 * time.Second}, rsaJWK("r1", &k.rsa.PublicKey, nil))
-	tok := f.token(t, jwt.SigningMethodRS256, k.rsa, "r1")
+	synctest.Test(t, func(t *testing.T) {
+		k := testKeys()
+		f := newJWKSFixture(t, auth.Options{JWKSFetchTimeout: 2 * time.Second}, rsaJWK("r1", &k.rsa.PublicKey, nil))
+		tok := f.token(t, jwt.SigningMethodRS256, k.rsa, "r1")
 
-	// A request whose client already went away starts no fetch, and does
-	// not count as an attempt: the next request fetches.
-	gone, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := f.a.Authenticate(gone, request(auth.OpStart, "", tok)); err == nil {
-		t.Fatal("a cancelled request was served")
-	}
-	f.wantHits(t, 0)
-	authOK(t, f.a, request(auth.OpStart, "", tok))
-	f.wantHits(t, 1)
+		// A request whose client already went away starts no fetch, and does
+		// not count as an attempt: the next request fetches.
+		gone, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := f.a.Authenticate(gone, request(auth.OpStart, "", tok)); err == nil {
+			t.Fatal("a cancelled request was served")
+		}
+		f.wantHits(t, 0)
+		authOK(t, f.a, request(auth.OpStart, "", tok))
+		f.wantHits(t, 1)
 
-	// With a slow provider, a caller with a short deadline leaves on time.
-	release := make(chan struct{})
-	f.srv.mu.Lock()
-	f.srv.block = release
-	f.srv.mu.Unlock()
-	f.c.Advance(2 * time.Hour) // keys too old: a refresh is due
-	ctx, cancel2 := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel2()
-	start := time.Now()
-	_, err := f.a.Authenticate(ctx, request(auth.OpStart, "", f.token(t, jwt.SigningMethodRS256, k.rsa, "r9")))
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("waited %v past a 100ms deadline", d)
-	}
-	if fault.KindOf(err) != fault.Timeout {
-		t.Errorf("err = %v, want a timeout", err)
-	}
-	close(release)
-	f.wantHits(t, 2) // the fetch ran on the request's own time, and ended with it
+		// With a slow provider, a caller with a short deadline leaves on time.
+		release := make(chan struct{})
+		f.srv.mu.Lock()
+		f.srv.block = release
+		f.srv.mu.Unlock()
+		f.c.Advance(2 * time.Hour) // keys too old: a refresh is due
+		ctx, cancel2 := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel2()
+		start := time.Now()
+		_, err := f.a.Authenticate(ctx, request(auth.OpStart, "", f.token(t, jwt.SigningMethodRS256, k.rsa, "r9")))
+		if d := time.Since(start); d != 100*time.Millisecond { // the bubble's clock: exact
+			t.Errorf("waited %v, want the 100ms deadline", d)
+		}
+		if fault.KindOf(err) != fault.Timeout {
+			t.Errorf("err = %v, want a timeout", err)
+		}
+		close(release)
+		f.wantHits(t, 2) // the fetch ran on the request's own time, and ended with it
+	})
 }
 
 // awaitHits waits until the provider has seen n fetches.
@@ -408,90 +420,95 @@ func (s *jwksServer) blockJWKS(t *testing.T) (release func()) {
 // with the cached key, a later request tries again, and nothing started for
 // a request outlives it.
 func TestJWKSStaleRefreshHoldsCachedKeysBriefly(t *testing.T) {
-	k := testKeys()
-	f := newJWKSFixture(t, auth.Options{JWKSMaxAge: time.Hour, JWKSMinRefresh: time.Minute}, rsaJWK("r1", &k.rsa.PublicKey, nil))
-	authOK(t, f.a, request(auth.OpStart, "", f.token(t, jwt.SigningMethodRS256, k.rsa, "r1")))
-	f.wantHits(t, 1)
-	before := goleak.IgnoreCurrent()
+	synctest.Test(t, func(t *testing.T) {
+		k := testKeys()
+		f := newJWKSFixture(t, auth.Options{JWKSMaxAge: time.Hour, JWKSMinRefresh: time.Minute}, rsaJWK("r1", &k.rsa.PublicKey, nil))
+		authOK(t, f.a, request(auth.OpStart, "", f.token(t, jwt.SigningMethodRS256, k.rsa, "r1")))
+		f.wantHits(t, 1)
+		before := goleak.IgnoreCurrent()
 
-	release := f.srv.blockJWKS(t)
-	f.c.Advance(2 * time.Hour) // the keys are due for a refresh
-	tok := f.token(t, jwt.SigningMethodRS256, k.rsa, "r1")
-	var wg sync.WaitGroup
-	var slowest atomic.Int64
-	for range 20 {
-		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			start := time.Now()
-			_, err := f.a.Authenticate(ctx, request(auth.OpStart, "", tok))
-			d := time.Since(start)
-			for old := slowest.Load(); int64(d) > old && !slowest.CompareAndSwap(old, int64(d)); old = slowest.Load() {
-			}
-			if err != nil {
-				t.Errorf("a request with a cached key failed while the provider hangs: %v", err)
-			}
-		})
-	}
-	wg.Wait()
-	// Each was held at most JWKSStaleWait (200 ms) by design; what the test
-	// asserts is that none ran out of its budget (no timing bound: the
-	// machine may be loaded).
-	t.Logf("the slowest request took %v", time.Duration(slowest.Load()))
-	f.wantHits(t, 2) // one refresh for all twenty
-	// Nothing the requests started is still running.
-	goleak.VerifyNone(t, before)
+		release := f.srv.blockJWKS(t)
+		f.c.Advance(2 * time.Hour) // the keys are due for a refresh
+		tok := f.token(t, jwt.SigningMethodRS256, k.rsa, "r1")
+		var wg sync.WaitGroup
+		var slowest atomic.Int64
+		for range 20 {
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				start := time.Now()
+				_, err := f.a.Authenticate(ctx, request(auth.OpStart, "", tok))
+				d := time.Since(start)
+				for old := slowest.Load(); int64(d) > old && !slowest.CompareAndSwap(old, int64(d)); old = slowest.Load() {
+				}
+				if err != nil {
+					t.Errorf("a request with a cached key failed while the provider hangs: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		// Each was held at most JWKSStaleWait (200 ms), far within its budget
+		// (the bubble's clock is exact).
+		if d := time.Duration(slowest.Load()); d != 200*time.Millisecond {
+			t.Errorf("the slowest request took %v, want JWKSStaleWait, 200ms", d)
+		}
+		f.wantHits(t, 2) // one refresh for all twenty
+		// Nothing the requests started is still running.
+		goleak.VerifyNone(t, before)
 
-	// Within the interval, requests do not try again (so nothing holds
-	// them: a request waits only for a fetch).
-	authOK(t, f.a, request(auth.OpStart, "", tok))
-	f.wantHits(t, 2)
+		// Within the interval, requests do not try again (so nothing holds
+		// them: a request waits only for a fetch).
+		authOK(t, f.a, request(auth.OpStart, "", tok))
+		f.wantHits(t, 2)
 
-	// A later request tries again, and still gets through.
-	f.c.Advance(time.Minute)
-	authOK(t, f.a, request(auth.OpStart, "", f.token(t, jwt.SigningMethodRS256, k.rsa, "r1")))
-	f.wantHits(t, 3)
+		// A later request tries again, and still gets through.
+		f.c.Advance(time.Minute)
+		authOK(t, f.a, request(auth.OpStart, "", f.token(t, jwt.SigningMethodRS256, k.rsa, "r1")))
+		f.wantHits(t, 3)
 
-	// Once the provider answers, the cache is fresh again.
-	release()
-	f.c.Advance(time.Minute)
-	authOK(t, f.a, request(auth.OpStart, "", f.token(t, jwt.SigningMethodRS256, k.rsa, "r1")))
-	authOK(t, f.a, request(auth.OpStart, "", f.token(t, jwt.SigningMethodRS256, k.rsa, "r1")))
-	f.wantHits(t, 4)
-	goleak.VerifyNone(t, before)
+		// Once the provider answers, the cache is fresh again.
+		release()
+		f.c.Advance(time.Minute)
+		authOK(t, f.a, request(auth.OpStart, "", f.token(t, jwt.SigningMethodRS256, k.rsa, "r1")))
+		authOK(t, f.a, request(auth.OpStart, "", f.token(t, jwt.SigningMethodRS256, k.rsa, "r1")))
+		f.wantHits(t, 4)
+		goleak.VerifyNone(t, before)
+	})
 }
 
 // A token whose key is missing cannot go on without a fetch: it takes over a
 // refresh abandoned by a request with a cached key, even within the
 // interval, and waits as long as its own budget allows.
 func TestJWKSMissingKeyTakesOverAnAbandonedRefresh(t *testing.T) {
-	k := testKeys()
-	f := newJWKSFixture(t, auth.Options{JWKSMaxAge: time.Hour, JWKSMinRefresh: time.Minute}, rsaJWK("r1", &k.rsa.PublicKey, nil))
-	authOK(t, f.a, request(auth.OpStart, "", f.token(t, jwt.SigningMethodRS256, k.rsa, "r1")))
+	synctest.Test(t, func(t *testing.T) {
+		k := testKeys()
+		f := newJWKSFixture(t, auth.Options{JWKSMaxAge: time.Hour, JWKSMinRefresh: time.Minute}, rsaJWK("r1", &k.rsa.PublicKey, nil))
+		authOK(t, f.a, request(auth.OpStart, "", f.token(t, jwt.SigningMethodRS256, k.rsa, "r1")))
 
-	release := f.srv.blockJWKS(t)
-	f.c.Advance(2 * time.Hour)
-	f.srv.setKeys(t, rsaJWK("r1", &k.rsa.PublicKey, nil), rsaJWK("r2", &k.rsa2.PublicKey, nil)) // the provider rotates
-	r1, r2 := f.token(t, jwt.SigningMethodRS256, k.rsa, "r1"), f.token(t, jwt.SigningMethodRS256, k.rsa2, "r2")
+		release := f.srv.blockJWKS(t)
+		f.c.Advance(2 * time.Hour)
+		f.srv.setKeys(t, rsaJWK("r1", &k.rsa.PublicKey, nil), rsaJWK("r2", &k.rsa2.PublicKey, nil)) // the provider rotates
+		r1, r2 := f.token(t, jwt.SigningMethodRS256, k.rsa, "r1"), f.token(t, jwt.SigningMethodRS256, k.rsa2, "r2")
 
-	// r1 (cached) and r2 (new) arrive together; r1's refresh is abandoned
-	// after its short wait, r2's request carries on with it.
-	var wg sync.WaitGroup
-	wg.Go(func() { authOK(t, f.a, request(auth.OpStart, "", r1)) })
-	f.awaitHits(t, 2)
-	var err2 error
-	wg.Go(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_, err2 = f.a.Authenticate(ctx, request(auth.OpStart, "", r2))
+		// r1 (cached) and r2 (new) arrive together; r1's refresh is abandoned
+		// after its short wait, r2's request carries on with it.
+		var wg sync.WaitGroup
+		wg.Go(func() { authOK(t, f.a, request(auth.OpStart, "", r1)) })
+		f.awaitHits(t, 2)
+		var err2 error
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err2 = f.a.Authenticate(ctx, request(auth.OpStart, "", r2))
+		})
+		f.awaitHits(t, 3)
+		release()
+		wg.Wait()
+		if err2 != nil {
+			t.Fatalf("the new key's request: %v", err2)
+		}
+		f.wantHits(t, 3)
+		authOK(t, f.a, request(auth.OpStart, "", r2))
+		f.wantHits(t, 3)
 	})
-	f.awaitHits(t, 3)
-	release()
-	wg.Wait()
-	if err2 != nil {
-		t.Fatalf("the new key's request: %v", err2)
-	}
-	f.wantHits(t, 3)
-	authOK(t, f.a, request(auth.OpStart, "", r2))
-	f.wantHits(t, 3)
 }

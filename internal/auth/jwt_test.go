@@ -178,6 +178,7 @@ func algNone(t testing.TB, cl jwt.MapClaims) string {
 }
 
 func TestJWTStaticKeys(t *testing.T) {
+	t.Parallel()
 	for _, m := range staticModes(t) {
 		t.Run(m.name, func(t *testing.T) {
 			c := newClock()
@@ -232,6 +233,7 @@ func TestJWTStaticKeys(t *testing.T) {
 }
 
 func TestJWTLeeway(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	a := jwtAuth(t, c, config.Auth{JWTSecret: hsSecret, JWTLeeway: 30 * time.Second})
 	for _, tc := range []struct {
@@ -264,6 +266,7 @@ func TestJWTLeeway(t *testing.T) {
 }
 
 func TestJWTIssuerAudience(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	a := jwtAuth(t, c, config.Auth{JWTSecret: hsSecret, JWTIssuer: "https://idp.example", JWTAudience: "carbroker"})
 	for _, tc := range []struct {
@@ -294,6 +297,7 @@ func TestJWTIssuerAudience(t *testing.T) {
 }
 
 func TestJWTUserClaim(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	a := jwtAuth(t, c, config.Auth{JWTSecret: hsSecret, JWTUserClaim: "uid"})
 	tok := func(extra jwt.MapClaims) string {
@@ -309,6 +313,7 @@ func TestJWTUserClaim(t *testing.T) {
 }
 
 func TestHashUserIDVectors(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"auth0|123":                "h-4043445eadeeeb2a5d885af3c133f60ef57523a1",
 		"google-oauth2|1234567890": "h-71ec52a0bc3fee9956e500006d4a89c4dd83d554",
@@ -321,6 +326,7 @@ func TestHashUserIDVectors(t *testing.T) {
 }
 
 func TestJWTHashedUserIDs(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	hashed := jwtAuth(t, c, config.Auth{JWTSecret: hsSecret, JWTHashUserID: true})
 	plain := jwtAuth(t, c, config.Auth{JWTSecret: hsSecret})

@@ -36,6 +36,7 @@ func values(t *testing.T, body string) map[string]string {
 }
 
 func TestDemoSignVectors(t *testing.T) {
+	t.Parallel()
 	for _, v := range demoVectors {
 		if got := auth.DemoSign(values(t, v.body), v.salt); got != v.sign {
 			t.Errorf("DemoSign(%s, %q) = %s, want %s", v.body, v.salt, got, v.sign)
@@ -49,6 +50,7 @@ func signed(vals map[string]string, salt string) auth.Request {
 }
 
 func TestSign(t *testing.T) {
+	t.Parallel()
 	const salt = "the-salt"
 	a := mustNew(t, config.Auth{Mode: config.AuthSign, SignSalt: salt}, auth.Options{})
 	base := func() map[string]string {

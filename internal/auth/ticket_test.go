@@ -35,6 +35,7 @@ func ticketFor(t *testing.T, a auth.Authenticator, userID string) string {
 }
 
 func TestTicketMint(t *testing.T) {
+	t.Parallel()
 	a := ticketAuth(t, newClock(), secretA)
 	seen := map[string]bool{}
 	for range 1000 {
@@ -55,6 +56,7 @@ func TestTicketMint(t *testing.T) {
 }
 
 func TestTicketMintRandomness(t *testing.T) {
+	t.Parallel()
 	// A deterministic source gives a known id; a failing one an Internal error.
 	a := mustNew(t, config.Auth{Mode: config.AuthTicket, Secrets: [][]byte{secretA}, TicketTTL: ticketTTL},
 		auth.Options{Rand: bytes.NewReader(make([]byte, 16))})
@@ -65,6 +67,7 @@ func TestTicketMintRandomness(t *testing.T) {
 }
 
 func TestTicketActsOnlyAsItsUser(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	a := ticketAuth(t, c, secretA)
 	alice := ticketFor(t, a, "alice")
@@ -85,6 +88,7 @@ func TestTicketActsOnlyAsItsUser(t *testing.T) {
 }
 
 func TestTicketRefused(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	a := ticketAuth(t, c, secretA)
 	good := ticketFor(t, a, "alice")
@@ -134,6 +138,7 @@ func TestTicketRefused(t *testing.T) {
 }
 
 func TestTicketAuthorizationHeader(t *testing.T) {
+	t.Parallel()
 	a := ticketAuth(t, newClock(), secretA)
 	tok := ticketFor(t, a, "alice")
 	for _, v := range []string{"bearer " + tok, "BEARER " + tok, "  Bearer " + tok + " "} {
@@ -160,6 +165,7 @@ func TestTicketAuthorizationHeader(t *testing.T) {
 }
 
 func TestTicketExpiry(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	a := ticketAuth(t, c, secretA)
 	tok := ticketFor(t, a, "alice")
@@ -179,6 +185,7 @@ func TestTicketExpiry(t *testing.T) {
 }
 
 func TestTicketSlidingRefresh(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	a := ticketAuth(t, c, secretA)
 	tok := ticketFor(t, a, "alice")
@@ -202,6 +209,7 @@ func TestTicketSlidingRefresh(t *testing.T) {
 }
 
 func TestTicketLoweredTTL(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	tok := ticketFor(t, ticketAuth(t, c, secretA), "alice")
 	short := mustNew(t, config.Auth{Mode: config.AuthTicket, Secrets: [][]byte{secretA}, TicketTTL: time.Hour}, auth.Options{Now: c.Now})
@@ -212,6 +220,7 @@ func TestTicketLoweredTTL(t *testing.T) {
 }
 
 func TestTicketRotation(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	old := ticketFor(t, ticketAuth(t, c, secretA), "alice")
 
@@ -228,6 +237,7 @@ func TestTicketRotation(t *testing.T) {
 
 // TestTicketFormat pins the documented format by building a ticket by hand.
 func TestTicketFormat(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	a := ticketAuth(t, c, secretA)
 	key := hmac.New(sha256.New, secretA)
@@ -251,6 +261,7 @@ func TestTicketFormat(t *testing.T) {
 }
 
 func TestTicketCredentialRefusesBadUserID(t *testing.T) {
+	t.Parallel()
 	a := ticketAuth(t, newClock(), secretA)
 	for _, id := range []string{"", "a b", strings.Repeat("x", 65), "auth0|1"} {
 		if _, err := a.Credential(auth.Identity{UserID: id}); err == nil {
@@ -262,6 +273,7 @@ func TestTicketCredentialRefusesBadUserID(t *testing.T) {
 // New takes a configuration config.Load validated (config's tests refuse
 // the rest); it refuses only a mode it does not know.
 func TestNewRefusesAnUnknownMode(t *testing.T) {
+	t.Parallel()
 	if _, err := auth.New(config.Auth{Mode: "magic"}, auth.Options{}); err == nil {
 		t.Error("New succeeded")
 	}
@@ -271,6 +283,7 @@ func TestNewRefusesAnUnknownMode(t *testing.T) {
 }
 
 func TestNone(t *testing.T) {
+	t.Parallel()
 	a := mustNew(t, config.Auth{Mode: config.AuthNone}, auth.Options{})
 	if id := authOK(t, a, request(auth.OpStart, "anyone", "")); id.UserID != "anyone" || id.Minted {
 		t.Errorf("none: %+v", id)

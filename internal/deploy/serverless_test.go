@@ -18,6 +18,7 @@ import (
 
 	"carbroker/internal/config"
 	"carbroker/internal/deploy/pack"
+	"carbroker/internal/deploy/scfdeploy"
 )
 
 // root is the repository root, seen from this package.
@@ -35,108 +36,17 @@ var files = []struct {
 	{"docs/deploy/web/serverless.yml", "web", "http", false},
 }
 
-// The structs below hold exactly the keys these files may use; decoding
-// rejects any other (a typo the CLI would silently ignore). To use a new key,
-// check it in the scf component's docs/configure.md, then add it here.
-
-type instance struct {
-	App       string `yaml:"app"`
-	Stage     string `yaml:"stage"`
-	Component string `yaml:"component"`
-	Name      string `yaml:"name"`
-	Inputs    inputs `yaml:"inputs"`
-}
-
-type inputs struct {
-	Src         yaml.Node `yaml:"src"` // a path, or {src, exclude}
-	Type        string    `yaml:"type"`
-	Name        string    `yaml:"name"`
-	Namespace   string    `yaml:"namespace"`
-	Region      string    `yaml:"region"`
-	Description string    `yaml:"description"`
-	Runtime     string    `yaml:"runtime"`
-	Handler     string    `yaml:"handler"`
-	MemorySize  *int      `yaml:"memorySize"`
-	Timeout     *int      `yaml:"timeout"`
-	InitTimeout *int      `yaml:"initTimeout"`
-	Role        string    `yaml:"role"`
-	Environment struct {
-		Variables map[string]string `yaml:"variables"`
-	} `yaml:"environment"`
-	Events []event `yaml:"events"`
-}
-
-type event struct {
-	HTTP *struct {
-		Name       string     `yaml:"name"`
-		Parameters httpParams `yaml:"parameters"`
-	} `yaml:"http"`
-	APIGW *struct {
-		Name       string      `yaml:"name"`
-		Parameters apigwParams `yaml:"parameters"`
-	} `yaml:"apigw"`
-	Timer *struct {
-		Name       string      `yaml:"name"`
-		Parameters timerParams `yaml:"parameters"`
-	} `yaml:"timer"`
-}
-
-type timerParams struct {
-	Name           string `yaml:"name"`
-	Qualifier      string `yaml:"qualifier"`
-	CronExpression string `yaml:"cronExpression"`
-	Enable         *bool  `yaml:"enable"`
-	Argument       string `yaml:"argument"`
-}
-
-type httpParams struct {
-	Name      string `yaml:"name"`
-	Qualifier string `yaml:"qualifier"`
-	AuthType  string `yaml:"authType"`
-	NetConfig struct {
-		EnableIntranet *bool `yaml:"enableIntranet"`
-		EnableExtranet *bool `yaml:"enableExtranet"`
-	} `yaml:"netConfig"`
-	CorsConfig map[string]any `yaml:"corsConfig"`
-}
-
-type apigwParams struct {
-	ServiceID   string     `yaml:"serviceId"`
-	ServiceName string     `yaml:"serviceName"`
-	Protocols   []string   `yaml:"protocols"`
-	Environment string     `yaml:"environment"`
-	Description string     `yaml:"description"`
-	Endpoints   []endpoint `yaml:"endpoints"`
-}
-
-type endpoint struct {
-	Path           string `yaml:"path"`
-	Method         string `yaml:"method"`
-	Description    string `yaml:"description"`
-	EnableCORS     *bool  `yaml:"enableCORS"`
-	ServiceTimeout *int   `yaml:"serviceTimeout"`
-	Function       struct {
-		IsIntegratedResponse *bool  `yaml:"isIntegratedResponse"`
-		FunctionQualifier    string `yaml:"functionQualifier"`
-	} `yaml:"function"`
-}
-
-// decode parses b strictly into v.
-func decode(b []byte, v any) error {
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	return dec.Decode(v)
-}
-
-func load(t *testing.T, rel string) ([]byte, instance) {
+// load reads a file, every key checked against make deploy's schema
+// (scfdeploy.File): a typo the CLI would silently ignore is an error.
+func load(t *testing.T, rel string) ([]byte, scfdeploy.File) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(root, rel))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var inst instance
-	if err := decode(b, &inst); err != nil {
-		t.Fatalf("%s: %v", rel, err)
+	var inst scfdeploy.File
+	if err := scfdeploy.Decode(rel, b, &inst); err != nil {
+		t.Fatal(err)
 	}
 	return b, inst
 }
@@ -168,8 +78,8 @@ func (p *problems) add(format string, a ...any) { *p = append(*p, fmt.Sprintf(fo
 // timer, the lease sweep's timer after it).
 func checkFile(rel string, raw []byte, kind, trigger string, timer bool) problems {
 	var p problems
-	var inst instance
-	if err := decode(raw, &inst); err != nil {
+	var inst scfdeploy.File
+	if err := scfdeploy.Decode(rel, raw, &inst); err != nil {
 		p.add("%v", err)
 		return p
 	}
@@ -184,7 +94,7 @@ func checkFile(rel string, raw []byte, kind, trigger string, timer bool) problem
 		p.add("%d events, want %d: the %s trigger (and the sweep's timer on the event variant)", len(inst.Inputs.Events), want, trigger)
 		return p
 	}
-	timeout := 0
+	var timeout int64
 	if inst.Inputs.Timeout != nil {
 		timeout = *inst.Inputs.Timeout
 	}
@@ -197,7 +107,7 @@ func checkFile(rel string, raw []byte, kind, trigger string, timer bool) problem
 
 // checkTimer checks the lease sweep's timer: every minute, enabled (the
 // component's default is disabled), named, on $DEFAULT.
-func checkTimer(p *problems, ev event) {
+func checkTimer(p *problems, ev scfdeploy.Event) {
 	if ev.Timer == nil || ev.HTTP != nil || ev.APIGW != nil {
 		p.add("the second event must be the sweep's timer, alone")
 		return
@@ -256,7 +166,7 @@ func checkVariableSyntax(p *problems, raw []byte) {
 	walk(&doc)
 }
 
-func checkInstance(p *problems, rel string, inst instance, kind string) {
+func checkInstance(p *problems, rel string, inst scfdeploy.File, kind string) {
 	in := inst.Inputs
 	if inst.Component != "scf" {
 		p.add("component %q, want scf", inst.Component)
@@ -333,14 +243,14 @@ func checkInstance(p *problems, rel string, inst instance, kind string) {
 	}
 }
 
-func deref(p *int) any {
+func deref(p *int64) any {
 	if p == nil {
 		return "unset"
 	}
 	return *p
 }
 
-func checkEnvironment(p *problems, vars map[string]string) {
+func checkEnvironment(p *problems, vars map[string]yaml.Node) {
 	for _, key := range slices.Sorted(maps.Keys(vars)) {
 		if !variableKey.MatchString(key) {
 			p.add("variable %q: SCF keys match [a-zA-Z][a-zA-Z0-9_]*", key)
@@ -350,8 +260,9 @@ func checkEnvironment(p *problems, vars map[string]string) {
 				p.add("variable %q: the prefix %s is reserved by SCF", key, prefix)
 			}
 		}
-		if m := envRef.FindStringSubmatch(vars[key]); m == nil || m[1] != key {
-			p.add("variable %s: %q, want ${env:%s}: settings and secrets come from the deploying environment", key, vars[key], key)
+		v := vars[key]
+		if m := envRef.FindStringSubmatch(v.Value); v.Kind != yaml.ScalarNode || m == nil || m[1] != key {
+			p.add("variable %s: %q, want ${env:%s}: settings and secrets come from the deploying environment", key, v.Value, key)
 		}
 		if !slices.Contains(config.Keys, key) {
 			p.add("variable %s is not one of the broker's settings (config.Keys)", key)
@@ -365,7 +276,7 @@ func checkEnvironment(p *problems, vars map[string]string) {
 	}
 }
 
-func checkEvent(pr *problems, ev event, trigger string, timeout int) {
+func checkEvent(pr *problems, ev scfdeploy.Event, trigger string, timeout int64) {
 	switch {
 	case ev.HTTP != nil && ev.APIGW != nil:
 		pr.add("one event item holds two triggers")
@@ -432,9 +343,9 @@ func TestCommentedVariants(t *testing.T) {
 		t.Fatalf("found variants %v, want apigw and web", slices.Sorted(maps.Keys(blocks)))
 	}
 
-	var apigw inputs
-	if err := decode([]byte(blocks["apigw"]), &apigw); err != nil {
-		t.Fatalf("apigw block: %v\n%s", err, blocks["apigw"])
+	var apigw scfdeploy.Inputs
+	if err := scfdeploy.Decode("the apigw block", []byte(blocks["apigw"]), &apigw); err != nil {
+		t.Fatalf("%v\n%s", err, blocks["apigw"])
 	}
 	_, file := load(t, "docs/deploy/apigw/serverless.yml")
 	if len(apigw.Events) != 1 {
@@ -449,9 +360,9 @@ func TestCommentedVariants(t *testing.T) {
 		t.Error("the apigw block in serverless.yml and docs/deploy/apigw/serverless.yml differ")
 	}
 
-	var web inputs
-	if err := decode([]byte(blocks["web"]), &web); err != nil {
-		t.Fatalf("web block: %v\n%s", err, blocks["web"])
+	var web scfdeploy.Inputs
+	if err := scfdeploy.Decode("the web block", []byte(blocks["web"]), &web); err != nil {
+		t.Fatalf("%v\n%s", err, blocks["web"])
 	}
 	_, file = load(t, "docs/deploy/web/serverless.yml")
 	if web.Type != "web" || web.Type != file.Inputs.Type || web.Runtime != file.Inputs.Runtime {
@@ -567,7 +478,7 @@ func TestChecksCatchMistakes(t *testing.T) {
 		{0, "handler: main", "handler: index.main_handler", "handler"},
 		{0, "memorySize: 64", "memorySize: 100", "memorySize 100"},
 		{0, "memorySize: 64", "memorySize: 3200", "memorySize 3200"},
-		{0, "memorySize: 64", "memorysize: 64", "field memorysize not found"},
+		{0, "memorySize: 64", "memorysize: 64", "inputs.memorysize is not a setting"},
 		{0, "timeout: 15", "timeout: 901", "timeout 901"},
 		{0, "initTimeout: 10", "initTimeout: 1", "initTimeout 1"},
 		{0, "src: ./dist/function", "src: ./dist", "staged folder"},
@@ -592,12 +503,13 @@ func TestChecksCatchMistakes(t *testing.T) {
 		{0, "qualifier: $DEFAULT", "qualifier: ''", "qualifier"},
 		{0, "            enableIntranet: false\n", "            enableIntranet: false\n          corsConfig: {enable: true, origins: '*'}\n", "corsConfig"},
 		{0, "            enableIntranet: false\n", "            enableIntranet: false\n          corsConfig: {enable: false}\n", ""},
-		{0, "    - http:", "    - cos:", "field cos not found"},
+		{0, "    - http:", "    - cos:", "inputs.events[].cos is not a setting"},
 		{1, "isIntegratedResponse: true", "isIntegratedResponse: false", "isIntegratedResponse"},
 		{1, "serviceTimeout: 15", "serviceTimeout: 10", "serviceTimeout 10"},
 		{1, "serviceId: ${env:APIGW_SERVICE_ID}", "serviceName: carbroker", "serviceId"},
 		{1, "protocols: [https]", "protocols: [http]", "protocols"},
 		{1, "enableCORS: false", "enableCORS: true", "enableCORS"},
+		{1, "enableCORS: false", "enableCors: false", "endpoints[].enableCors is not a setting"},
 		{1, "src: ../../../dist/function", "src: ./dist/function", "staged folder"},
 		{2, "runtime: Go1", "runtime: Nodejs12.16", "runtime"},
 		{2, "type: web", "type: event", "type"},

@@ -5,17 +5,13 @@ package queue_test
 // problem.
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"reflect"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -130,101 +126,18 @@ func TestNoGoroutineOutlivesACall(t *testing.T) {
 	}
 }
 
-// fakeRedis records the commands of each round trip (the commands that
-// arrived together before it answered) and answers the line's script with
-// a Wait verdict.
-type fakeRedis struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	trips [][][][]string // per connection, per round trip, the commands
-	wg    sync.WaitGroup
-}
-
-func startFakeRedis(t *testing.T) *fakeRedis {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// waitVerdict answers the line's script with a Wait verdict, a login with
+// OK (a redistest.Fake's answers).
+func waitVerdict(_ int, cmd []string) string {
+	switch strings.ToUpper(cmd[0]) {
+	case "AUTH", "SELECT":
+		return "+OK\r\n"
+	case "PING":
+		return "+PONG\r\n"
+	case "EVALSHA", "EVAL":
+		return "*8\r\n:3\r\n:1\r\n:1\r\n:-1\r\n:0\r\n:1\r\n:1\r\n:1\r\n" // Wait at 1, and the epoch
 	}
-	f := &fakeRedis{ln: ln}
-	f.wg.Add(1)
-	go func() {
-		defer f.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			f.mu.Lock()
-			f.trips = append(f.trips, nil)
-			id := len(f.trips) - 1
-			f.mu.Unlock()
-			f.wg.Add(1)
-			go f.serve(id, c)
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); f.wg.Wait() })
-	return f
-}
-
-func (f *fakeRedis) serve(id int, c net.Conn) {
-	defer f.wg.Done()
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	br := bufio.NewReader(c)
-	for {
-		var trip [][]string
-		for {
-			cmd, err := readCommand(br)
-			if err != nil {
-				return
-			}
-			trip = append(trip, cmd)
-			if br.Buffered() == 0 {
-				break
-			}
-		}
-		f.mu.Lock()
-		f.trips[id] = append(f.trips[id], trip)
-		f.mu.Unlock()
-		var out strings.Builder
-		for _, cmd := range trip {
-			switch strings.ToUpper(cmd[0]) {
-			case "AUTH", "SELECT":
-				out.WriteString("+OK\r\n")
-			case "PING":
-				out.WriteString("+PONG\r\n")
-			case "EVALSHA", "EVAL":
-				out.WriteString("*8\r\n:3\r\n:1\r\n:1\r\n:-1\r\n:0\r\n:1\r\n:1\r\n:1\r\n") // Wait at 1, and the epoch
-			default:
-				out.WriteString("-ERR unknown command '" + cmd[0] + "'\r\n")
-			}
-		}
-		if _, err := io.WriteString(c, out.String()); err != nil {
-			return
-		}
-	}
-}
-
-func readCommand(br *bufio.Reader) ([]string, error) {
-	line, err := br.ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "*") {
-		return nil, errors.New("not a command")
-	}
-	n, _ := strconv.Atoi(strings.TrimSpace(line[1:]))
-	cmd := make([]string, n)
-	for i := range cmd {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			return nil, err
-		}
-		size, _ := strconv.Atoi(strings.TrimSpace(line[1:]))
-		buf := make([]byte, size+2)
-		if _, err := io.ReadFull(br, buf); err != nil {
-			return nil, err
-		}
-		cmd[i] = string(buf[:size])
-	}
-	return cmd, nil
+	return "-ERR unknown command '" + cmd[0] + "'\r\n"
 }
 
 // A new connection costs one round trip before the first command, and only
@@ -232,6 +145,7 @@ func readCommand(br *bufio.Reader) ([]string, error) {
 // database other than 0, sent together; no HELLO (which TencentDB's proxies
 // answer with an error, and logs as a failed login), nothing else.
 func TestNewConnectionLogsInWithinOneRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		url   string
 		login [][]string
@@ -240,8 +154,8 @@ func TestNewConnectionLogsInWithinOneRoundTrip(t *testing.T) {
 		{"redis://:s3cret@%s/0", [][]string{{"AUTH", "s3cret"}}},
 		{"redis://%s", nil},
 	} {
-		f := startFakeRedis(t)
-		url := fmt.Sprintf(c.url, f.ln.Addr())
+		f := redistest.StartFake(t, nil, waitVerdict)
+		url := fmt.Sprintf(c.url, f.Addr())
 		s, err := queue.Open(queue.Options{URL: url, CallTimeout: 2 * time.Second})
 		if err != nil {
 			t.Fatal(err)
@@ -252,9 +166,7 @@ func TestNewConnectionLogsInWithinOneRoundTrip(t *testing.T) {
 			}
 		}
 		s.Close()
-		f.mu.Lock()
-		trips := f.trips
-		f.mu.Unlock()
+		trips := f.Seen()
 		if len(trips) != 1 {
 			t.Fatalf("%s: %d connections, want 1", url, len(trips))
 		}
@@ -288,6 +200,7 @@ func TestNewConnectionLogsInWithinOneRoundTrip(t *testing.T) {
 // a line: a refused connection, a wrong password, a Redis that does not
 // answer. Run in a child process whose stderr is the evidence.
 func TestNoPlainTextLines(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("QUEUE_PLAIN_TEXT_CHILD") == "1" {
 		plainTextChild(t)
 		return

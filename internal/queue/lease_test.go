@@ -43,6 +43,7 @@ func (f *fixture) onSecond() {
 // reconnect, on any instance; it lives in its own keys under the line's
 // hash tag.
 func TestLeaseCreateKeepsItsEnd(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, queue.Options{})
 	other := f.second()
 	l := must(f.store.LeaseCreate(bg, project, "alice", 10*time.Minute, 0))
@@ -71,6 +72,7 @@ func TestLeaseCreateKeepsItsEnd(t *testing.T) {
 // Without a hash tag in the prefix, the project's tag holds every lease key,
 // as it holds the line's.
 func TestLeaseKeysFollowTheLinesHashTag(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, queue.Options{Prefix: "app:"})
 	must(f.store.LeaseCreate(bg, project, "alice", time.Minute, 0))
 	must(f.store.Poll(bg, project, "bob", "203.0.113.1"))
@@ -82,6 +84,7 @@ func TestLeaseKeysFollowTheLinesHashTag(t *testing.T) {
 }
 
 func TestLeaseRenew(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, queue.Options{})
 	l := must(f.store.LeaseCreate(bg, project, "alice", 10*time.Minute, 0))
 	f.clock.Advance(8 * time.Minute)
@@ -106,6 +109,7 @@ func TestLeaseRenew(t *testing.T) {
 // Sweeps on several instances at once claim each ended lease once, oldest
 // end first, and leave live leases alone.
 func TestLeaseClaimsAreExclusive(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, queue.Options{})
 	stores := []*queue.Store{f.store, f.second(), f.second(), f.second()}
 	const n = 60
@@ -156,6 +160,7 @@ func TestLeaseClaimsAreExclusive(t *testing.T) {
 // done does not count; a newer lease of the same user is never marked by
 // an older claim.
 func TestLeaseStaleClaims(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, queue.Options{})
 	b := f.second()
 	must(f.store.LeaseCreate(bg, project, "alice", time.Minute, 0))
@@ -200,6 +205,7 @@ func TestLeaseStaleClaims(t *testing.T) {
 // a sweep holding the old one cannot mark it done, and the next sweep
 // destroys the session the start handed.
 func TestLeaseCreateAfterItsEndRearms(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, queue.Options{})
 	old := must(f.store.LeaseCreate(bg, project, "alice", time.Minute, 0))
 	f.clock.Advance(time.Minute)
@@ -218,6 +224,7 @@ func TestLeaseCreateAfterItsEndRearms(t *testing.T) {
 }
 
 func TestLeaseCooldown(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, queue.Options{})
 	f.onSecond()
 	const cool = 5 * time.Minute
@@ -242,6 +249,7 @@ func TestLeaseCooldown(t *testing.T) {
 
 // A stop ends the lease now and claims it; a sweep then leaves it alone.
 func TestLeaseEnd(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, queue.Options{})
 	must(f.store.LeaseCreate(bg, project, "alice", time.Hour, 0))
 	l := must(f.store.LeaseEnd(bg, project, "alice", time.Minute, time.Minute))
@@ -270,6 +278,7 @@ func TestLeaseEnd(t *testing.T) {
 // Claims across instances stay within the per-second rate, and say when
 // more may go.
 func TestLeaseClaimRate(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, queue.Options{})
 	f.onSecond()
 	for i := range 30 {
@@ -299,6 +308,7 @@ func TestLeaseClaimRate(t *testing.T) {
 // an abandoned project's leases do not stay forever, a live one's do not
 // lapse.
 func TestLeaseKeysExpire(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, queue.Options{})
 	must(f.store.LeaseCreate(bg, project, "alice", 30*24*time.Hour, 0))
 	must(f.store.LeaseCreate(bg, project, "bob", time.Minute, time.Hour))

@@ -16,6 +16,7 @@ import (
 // budget, when they come further apart than that budget: a poll is one
 // round trip, not a new connection (and login) each time.
 func TestPollsReuseTheConnection(t *testing.T) {
+	t.Parallel()
 	rs := redistest.Start(t)
 	if !rs.IsReal() {
 		t.Skip("needs redis-server (INFO stats)")

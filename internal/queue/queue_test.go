@@ -82,6 +82,7 @@ func (f *fixture) done(user string, o queue.Outcome) queue.Decision {
 // A stale count hands one caller the lease to refresh it; meanwhile a
 // newcomer to an empty line becomes its head, which always may try.
 func TestRefreshLease(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, queue.Options{})
 	if d := f.poll("alice", "198.51.100.1"); d.Verdict != queue.Refresh {
 		t.Fatalf("first poll with no count: %+v, want Refresh", d)
@@ -104,6 +105,7 @@ func TestRefreshLease(t *testing.T) {
 // concurrencies not already being tried; the rest join the line, and a
 // newcomer never tries while others wait.
 func TestEmptyLineGoesToCAR(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, queue.Options{})
 	f.count(4, 2)
 	for _, u := range []string{"a", "b"} {
@@ -128,6 +130,7 @@ func TestEmptyLineGoesToCAR(t *testing.T) {
 // Positions follow the join order, never increase while users poll, and a
 // user at position p may try only when p is within the idle count.
 func TestFIFOAndPositions(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, queue.Options{})
 	f.count(3, 3)
 	users := []string{"u1", "u2", "u3", "u4", "u5"}
@@ -177,6 +180,7 @@ func TestFIFOAndPositions(t *testing.T) {
 // A user who stops polling for QUEUE_ABANDON loses the place; those behind
 // move up and its IP's count is given back.
 func TestAbandon(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, queue.Options{Abandon: 2 * time.Second, MaxPerIP: 1})
 	f.count(1, 1)
 	f.poll("gone", "198.51.100.1")
@@ -194,6 +198,7 @@ func TestAbandon(t *testing.T) {
 }
 
 func TestMaxPerIP(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, queue.Options{MaxPerIP: 2})
 	f.count(1, 1)
 	f.poll("a", "198.51.100.1")
@@ -243,6 +248,7 @@ func TestZeroOptionsAreTheSettingsDefaults(t *testing.T) {
 // client's: every user looks like 127.0.0.1 or a private proxy) is not
 // capped: otherwise the whole line would hold QUEUE_MAX_PER_IP places.
 func TestMaxPerIPSkipsNonPublicAddresses(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, queue.Options{MaxPerIP: 1})
 	f.count(1, 1)
 	users := []struct{ user, ip string }{{"a", "127.0.0.1"}, {"b", "127.0.0.1"}, {"c", "10.1.2.3"}, {"d", "10.1.2.3"},
@@ -268,6 +274,7 @@ func TestMaxPerIPSkipsNonPublicAddresses(t *testing.T) {
 
 // One IPv6 client holds a whole /64: the cap counts its addresses together.
 func TestMaxPerIPv6Prefix(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, queue.Options{MaxPerIP: 2})
 	f.count(1, 1)
 	f.poll("a", "2001:db8:1:2::1")
@@ -283,6 +290,7 @@ func TestMaxPerIPv6Prefix(t *testing.T) {
 // A granted user is remembered as a holder until it stops or the mark
 // expires, and holders skip the line.
 func TestHolders(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, queue.Options{HoldTTL: 300 * time.Millisecond})
 	f.count(1, 1)
 	f.poll("waiter", "198.51.100.1")
@@ -305,6 +313,7 @@ func TestHolders(t *testing.T) {
 
 // Each project has its own line and count.
 func TestLinesPerProject(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, queue.Options{})
 	f.count(1, 1)
 	f.poll("a", "198.51.100.1")
@@ -321,6 +330,7 @@ func TestLinesPerProject(t *testing.T) {
 
 // Every key the line writes carries a TTL and the line's hash tag.
 func TestKeysHaveTTLAndOneHashTag(t *testing.T) {
+	t.Parallel()
 	for _, prefix := range []string{"", "app:"} {
 		f := newFixture(t, queue.Options{Prefix: prefix})
 		f.count(2, 1)
@@ -359,6 +369,7 @@ func TestKeysHaveTTLAndOneHashTag(t *testing.T) {
 
 // The ETA is omitted until grants give a rate, then grows with position.
 func TestETA(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, queue.Options{})
 	f.count(1, 1)
 	f.poll("w1", "198.51.100.1")
@@ -379,6 +390,7 @@ func TestETA(t *testing.T) {
 // A killed Redis degrades the Store quickly (within the call budget), it
 // logs once, and an empty restarted Redis is used again within 2 s.
 func TestOutageAndRecovery(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, queue.Options{})
 	f.count(1, 1)
 	f.poll("a", "198.51.100.1")
@@ -430,6 +442,7 @@ func TestOutageAndRecovery(t *testing.T) {
 
 // A Redis that accepts connections but never answers costs one call budget.
 func TestSlowRedisIsBounded(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -474,6 +487,7 @@ func TestSlowRedisIsBounded(t *testing.T) {
 }
 
 func TestOpenMasksPassword(t *testing.T) {
+	t.Parallel()
 	for _, bad := range []string{"", "http://x:1", "redis://", "localhost:6379"} {
 		if _, err := queue.Open(queue.Options{URL: bad}); err == nil {
 			t.Errorf("%q accepted", bad)
@@ -517,6 +531,7 @@ func TestOpenMasksPassword(t *testing.T) {
 // CLIENT PAUSE WRITE. The Store's health (what /healthz reports) says so,
 // and comes back once Redis accepts writes again; the probe leaves no key.
 func TestHealthFollowsWrites(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("-short: real time: drives a real redis-server through maxmemory, REPLICAOF and CLIENT PAUSE (8 s); make test runs it")
 	}

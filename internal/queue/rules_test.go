@@ -13,6 +13,7 @@ import (
 // the lock window from the first lock, never extended, and never a holder
 // mark.
 func TestLockIsARightToStartNotAHold(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, queue.Options{LockWindow: 400 * time.Millisecond})
 	f.count(1, 1)
 	f.poll("head", "198.51.100.1")
@@ -35,6 +36,7 @@ func TestLockIsARightToStartNotAHold(t *testing.T) {
 
 // A start after the lock makes the holder; a stop drops both marks.
 func TestStartAfterLockMakesAHolder(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, queue.Options{})
 	f.count(1, 0)
 	f.done("u", queue.Lock)
@@ -53,6 +55,7 @@ func TestStartAfterLockMakesAHolder(t *testing.T) {
 // A holder's grant counts against the idle figure like any grant: position
 // 2 does not try a concurrency a holder just took.
 func TestHolderGrantCountsAgainstIdle(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, queue.Options{})
 	f.count(4, 4)
 	f.poll("w1", "198.51.100.1")
@@ -72,6 +75,7 @@ func TestHolderGrantCountsAgainstIdle(t *testing.T) {
 // A heartbeat keeps a holder's mark for CAR's retention plus two
 // intervals from now, also past QUEUE_HOLD_TTL; it never makes a mark.
 func TestAlive(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, queue.Options{HoldTTL: 300 * time.Millisecond, Retention: 5 * time.Second})
 	ctx := context.Background()
 	if ok, err := f.store.Alive(ctx, project, "nobody"); err != nil || ok {
@@ -118,6 +122,7 @@ func TestAlive(t *testing.T) {
 // A line never seen before is new: neither a cold instance nor a new
 // prefix opens the rebuild window.
 func TestNewLineIsNotALoss(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, queue.Options{})
 	f.count(1, 1)
 	f.poll("a", "198.51.100.1")
@@ -143,8 +148,10 @@ func TestNewLineIsNotALoss(t *testing.T) {
 // CAR_RETENTION: callers not in the rebuilt line go to CAR, NoIdle places
 // them, those placed keep the line's rules; the window then closes.
 func TestLossOpensTheRebuildWindow(t *testing.T) {
+	t.Parallel()
 	for _, how := range []string{"restart", "flushall"} {
 		t.Run(how, func(t *testing.T) {
+			t.Parallel()
 			f := newFixture(t, queue.Options{Retention: 600 * time.Millisecond})
 			f.count(2, 2)
 			f.poll("w1", "198.51.100.1")
@@ -202,6 +209,7 @@ func TestLossOpensTheRebuildWindow(t *testing.T) {
 // nothing); the first instance that saw the old store opens the window,
 // counted from the new store's first use, and only once per loss.
 func TestLossSeenByAnotherInstance(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, queue.Options{Retention: 5 * time.Second})
 	f.count(1, 1)
 	f.poll("a", "198.51.100.1")
@@ -283,6 +291,7 @@ func mustInt(t *testing.T) func(int64, error) int64 {
 // holder for QUEUE_HOLD_TTL, no grant counted, no mark for a user that has
 // since taken a place, and a heartbeat's mark is kept as it is.
 func TestMarkAfterOutage(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, queue.Options{Retention: 5 * time.Second})
 	ctx := context.Background()
 	f.count(2, 1)

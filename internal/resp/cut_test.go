@@ -109,6 +109,7 @@ func (p *cutProxy) serve() {
 // twice. Reproduction: the client retried it on a new connection, since
 // the pooled connection had read no whole reply.
 func TestReproCutReplyIsNotRunTwice(t *testing.T) {
+	t.Parallel()
 	rs := redistest.Start(t)
 	if !rs.IsReal() {
 		t.Skip("needs redis-server")
@@ -148,6 +149,7 @@ func TestReproCutReplyIsNotRunTwice(t *testing.T) {
 // KILL, a restart) costs nothing: the next call takes a new connection and
 // succeeds at its first try.
 func TestPooledConnectionToAKilledOrRestartedServer(t *testing.T) {
+	t.Parallel()
 	rs := redistest.Start(t)
 	if !rs.IsReal() {
 		t.Skip("needs redis-server")
@@ -182,6 +184,7 @@ func TestPooledConnectionToAKilledOrRestartedServer(t *testing.T) {
 // connection given up mid-call is closed, never pooled), and no goroutine
 // is left behind (TestMain).
 func TestNoCallReadsAnotherCallsReply(t *testing.T) {
+	t.Parallel()
 	rs := redistest.Start(t)
 	if !rs.IsReal() {
 		t.Skip("needs redis-server")
@@ -239,6 +242,7 @@ func TestNoCallReadsAnotherCallsReply(t *testing.T) {
 // A TLS server that accepts and never answers the handshake costs the
 // call's deadline, and leaves no goroutine behind (TestMain).
 func TestStalledTLSHandshakeCostsTheDeadline(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -287,8 +291,9 @@ func TestStalledTLSHandshakeCostsTheDeadline(t *testing.T) {
 // A connection whose last call had a deadline is reused after that
 // deadline passed: the deadline was the call's, not the connection's.
 func TestConnectionOutlivesItsCallsDeadline(t *testing.T) {
-	srv := newFakeServer(t, nil, okReply)
-	cl := New(Options{Addr: srv.addr()})
+	t.Parallel()
+	srv := redistest.StartFake(t, nil, okReply)
+	cl := New(Options{Addr: srv.Addr()})
 	defer cl.Close()
 	for range 3 {
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -299,7 +304,7 @@ func TestConnectionOutlivesItsCallsDeadline(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if n := len(srv.seen()); n != 1 {
+	if n := len(srv.Seen()); n != 1 {
 		t.Fatalf("%d connections for 3 calls with a deadline each, want 1", n)
 	}
 }

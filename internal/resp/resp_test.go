@@ -14,7 +14,6 @@ import (
 	"net"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,110 +21,6 @@ import (
 
 	"carbroker/internal/testing/redistest"
 )
-
-// fakeServer speaks just enough RESP for the client's tests: it records
-// each connection's commands and answers through reply.
-type fakeServer struct {
-	ln    net.Listener
-	reply func(conn int, cmd []string) string // "" closes the connection without a reply; "hang" never answers
-
-	mu    sync.Mutex
-	conns [][][][]string // per connection, per round trip, the commands
-	open  []net.Conn
-	wg    sync.WaitGroup
-}
-
-func newFakeServer(t *testing.T, ln net.Listener, reply func(conn int, cmd []string) string) *fakeServer {
-	t.Helper()
-	if ln == nil {
-		var err error
-		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s := &fakeServer{ln: ln, reply: reply}
-	s.wg.Add(1)
-	go s.serve()
-	t.Cleanup(func() {
-		ln.Close()
-		s.mu.Lock()
-		for _, c := range s.open {
-			c.Close()
-		}
-		s.mu.Unlock()
-		s.wg.Wait()
-	})
-	return s
-}
-
-func (s *fakeServer) addr() string { return s.ln.Addr().String() }
-
-func (s *fakeServer) serve() {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		s.mu.Lock()
-		id := len(s.conns)
-		s.conns = append(s.conns, nil)
-		s.open = append(s.open, c)
-		s.mu.Unlock()
-		s.wg.Add(1)
-		go s.handle(id, c)
-	}
-}
-
-// handle reads the commands that arrived together (one round trip), then
-// answers each.
-func (s *fakeServer) handle(id int, c net.Conn) {
-	defer s.wg.Done()
-	defer c.Close()
-	br := bufio.NewReader(c)
-	for {
-		var batch [][]string
-		for {
-			v, err := readReply(br, 0)
-			if err != nil {
-				return
-			}
-			arr, _ := v.([]any)
-			cmd := make([]string, len(arr))
-			for i, a := range arr {
-				b, _ := a.([]byte)
-				cmd[i] = string(b)
-			}
-			batch = append(batch, cmd)
-			if br.Buffered() == 0 {
-				break
-			}
-		}
-		s.mu.Lock()
-		s.conns[id] = append(s.conns[id], batch)
-		s.mu.Unlock()
-		for _, cmd := range batch {
-			r := s.reply(id, cmd)
-			switch r {
-			case "":
-				return
-			case "hang":
-				buf := make([]byte, 1)
-				_, _ = c.Read(buf) // until the client or the test closes it
-				return
-			}
-			if _, err := c.Write([]byte(r)); err != nil {
-				return
-			}
-		}
-	}
-}
-
-func (s *fakeServer) seen() [][][][]string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([][][][]string(nil), s.conns...)
-}
 
 func okReply(_ int, cmd []string) string {
 	switch strings.ToUpper(cmd[0]) {
@@ -141,6 +36,7 @@ func okReply(_ int, cmd []string) string {
 // one is set) and SELECT written together, no HELLO; neither without a
 // password or with database 0.
 func TestLoginIsOneRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		url  string
 		want [][]string
@@ -150,8 +46,8 @@ func TestLoginIsOneRoundTrip(t *testing.T) {
 		{"redis://%s/3", [][]string{{"SELECT", "3"}}},
 		{"redis://%s/0", nil},
 	} {
-		srv := newFakeServer(t, nil, okReply)
-		o, err := ParseURL(strings.Replace(c.url, "%s", srv.addr(), 1))
+		srv := redistest.StartFake(t, nil, okReply)
+		o, err := ParseURL(strings.Replace(c.url, "%s", srv.Addr(), 1))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -162,7 +58,7 @@ func TestLoginIsOneRoundTrip(t *testing.T) {
 			}
 		}
 		cl.Close()
-		seen := srv.seen()
+		seen := srv.Seen()
 		if len(seen) != 1 {
 			t.Fatalf("%s: %d connections, want 1 (the second call reuses it)", c.url, len(seen))
 		}
@@ -179,13 +75,14 @@ func TestLoginIsOneRoundTrip(t *testing.T) {
 // A login that Redis refuses is an error naming the command, and the
 // connection is not used.
 func TestLoginRefused(t *testing.T) {
-	srv := newFakeServer(t, nil, func(_ int, cmd []string) string {
+	t.Parallel()
+	srv := redistest.StartFake(t, nil, func(_ int, cmd []string) string {
 		if cmd[0] == "AUTH" {
 			return "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
 		}
 		return "-NOAUTH Authentication required.\r\n"
 	})
-	cl := New(Options{Addr: srv.addr(), Password: "pw", DB: 1})
+	cl := New(Options{Addr: srv.Addr(), Password: "pw", DB: 1})
 	defer cl.Close()
 	_, err := cl.Do(context.Background(), "PING")
 	if err == nil || !strings.Contains(err.Error(), "AUTH: WRONGPASS") || strings.Contains(err.Error(), "pw") {
@@ -198,35 +95,34 @@ func TestLoginRefused(t *testing.T) {
 // connection that dies after the command was written is not retried (the
 // command may have run: TestReproCutReplyIsNotRunTwice).
 func TestStaleConnectionIsReplaced(t *testing.T) {
-	srv := newFakeServer(t, nil, okReply)
-	cl := New(Options{Addr: srv.addr()})
+	t.Parallel()
+	srv := redistest.StartFake(t, nil, okReply)
+	cl := New(Options{Addr: srv.Addr()})
 	defer cl.Close()
 	if _, err := cl.Do(context.Background(), "PING"); err != nil {
 		t.Fatal(err)
 	}
-	srv.mu.Lock()
-	srv.open[0].Close() // the server closes the idle connection
-	srv.mu.Unlock()
+	srv.CloseConn(0)                  // the server closes the idle connection
 	time.Sleep(50 * time.Millisecond) // its FIN arrives
 	r, err := cl.Do(context.Background(), "GET", "k")
 	if err != nil || string(r.([]byte)) != "hello" {
 		t.Fatalf("GET after the server closed the pooled connection: %v %v", r, err)
 	}
-	if n := len(srv.seen()); n != 2 {
+	if n := len(srv.Seen()); n != 2 {
 		t.Fatalf("%d connections, want 2", n)
 	}
-	if seen := srv.seen(); len(seen[0]) != 1 {
+	if seen := srv.Seen(); len(seen[0]) != 1 {
 		t.Fatalf("the closed connection carried %q, want the PING only", seen[0])
 	}
 }
 
 // A server that never answers costs the context's deadline, once: a
 // timeout is not retried.
-func TestSilentServerCostsTheDeadline(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(), goleak.IgnoreAnyFunction("carbroker/internal/resp.(*fakeServer).serve"),
-		goleak.IgnoreAnyFunction("carbroker/internal/resp.(*fakeServer).handle"))
-	srv := newFakeServer(t, nil, func(int, []string) string { return "hang" })
-	cl := New(Options{Addr: srv.addr()})
+func TestSilentServerCostsTheDeadline(t *testing.T) { // not parallel: it counts goroutines
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(), goleak.IgnoreAnyFunction("carbroker/internal/testing/redistest.(*Fake).serve"),
+		goleak.IgnoreAnyFunction("carbroker/internal/testing/redistest.(*Fake).handle"))
+	srv := redistest.StartFake(t, nil, func(int, []string) string { return "hang" })
+	cl := New(Options{Addr: srv.Addr()})
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -238,7 +134,7 @@ func TestSilentServerCostsTheDeadline(t *testing.T) {
 	if el := time.Since(start); el > time.Second {
 		t.Fatalf("took %v", el)
 	}
-	if n := len(srv.seen()); n != 1 {
+	if n := len(srv.Seen()); n != 1 {
 		t.Fatalf("%d connections, want 1", n)
 	}
 	// and a cancelled call returns at once, without a goroutine left behind
@@ -254,6 +150,7 @@ func TestSilentServerCostsTheDeadline(t *testing.T) {
 }
 
 func TestReplies(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]any{
 		"+OK\r\n":                              "OK",
 		":-42\r\n":                             int64(-42),
@@ -291,6 +188,7 @@ func FuzzReadReply(f *testing.F) {
 // rediss:// checks the server's certificate against the roots given (the
 // system's by default) and the URL's host.
 func TestTLS(t *testing.T) {
+	t.Parallel()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -307,8 +205,8 @@ func TestTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := newFakeServer(t, ln, okReply)
-	o, err := ParseURL("rediss://:acct@pw@" + srv.addr() + "/1")
+	srv := redistest.StartFake(t, ln, okReply)
+	o, err := ParseURL("rediss://:acct@pw@" + srv.Addr() + "/1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +224,7 @@ func TestTLS(t *testing.T) {
 	if r, err := cl.Do(ctx, "PING"); err != nil || r != "PONG" {
 		t.Fatalf("PING over TLS: %v %v", r, err)
 	}
-	seen := srv.seen()
+	seen := srv.Seen()
 	if last := seen[len(seen)-1]; !reflect.DeepEqual(last[0], [][]string{{"AUTH", "acct@pw"}, {"SELECT", "1"}}) {
 		t.Fatalf("login over TLS: %q", last)
 	}
@@ -338,7 +236,7 @@ func TestTLS(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := len(srv.seen()); n != len(seen) {
+	if n := len(srv.Seen()); n != len(seen) {
 		t.Fatalf("%d TLS connections for 4 calls, want 1", n-len(seen)+1)
 	}
 }
@@ -346,6 +244,7 @@ func TestTLS(t *testing.T) {
 // Against a real redis-server: a password holding "@", "/", "?", "#"
 // logs in as written in the URL, and the database is the URL's.
 func TestRealServerLogin(t *testing.T) {
+	t.Parallel()
 	rs := redistest.Start(t)
 	if !rs.IsReal() {
 		t.Skip("needs redis-server (the embedded store has no ACLs)")
@@ -397,8 +296,9 @@ func TestRealServerLogin(t *testing.T) {
 // frozen instance's connections may be gone without a word); one used
 // within it is reused.
 func TestIdleTimeout(t *testing.T) {
-	srv := newFakeServer(t, nil, okReply)
-	cl := New(Options{Addr: srv.addr(), IdleTimeout: 200 * time.Millisecond})
+	t.Parallel()
+	srv := redistest.StartFake(t, nil, okReply)
+	cl := New(Options{Addr: srv.Addr(), IdleTimeout: 200 * time.Millisecond})
 	defer cl.Close()
 	ctx := context.Background()
 	for _, pause := range []time.Duration{0, 50 * time.Millisecond, 400 * time.Millisecond} {
@@ -407,7 +307,7 @@ func TestIdleTimeout(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := len(srv.seen()); n != 2 {
+	if n := len(srv.Seen()); n != 2 {
 		t.Fatalf("%d connections, want 2 (the third call found the first one too old)", n)
 	}
 }
@@ -415,6 +315,7 @@ func TestIdleTimeout(t *testing.T) {
 // A script Redis does not have (a restart, a failover, SCRIPT FLUSH) is
 // sent whole once, then run by its SHA again.
 func TestScriptResentOnNoScript(t *testing.T) {
+	t.Parallel()
 	rs := redistest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -114,28 +115,33 @@ const Masked = "xxxxx"
 // it holds ("/", "?", "#", "@", escapes). Credentials without a ":" are
 // masked whole. Options after the host ("?password=…", which ParseURL
 // refuses, but other clients read) are masked whole too.
-func RedactURL(raw string) string {
+func RedactURL(raw string) string { return RedactURLWith(raw, Masked) }
+
+// RedactURLWith is RedactURL with mask standing for what is masked.
+func RedactURLWith(raw, mask string) string {
 	start, at, ok := credentials(raw)
 	out, host := raw, 0
 	if ok {
 		if user, _, ok := strings.Cut(raw[start:at], ":"); ok {
-			out = raw[:start] + user + ":" + Masked + raw[at:]
+			out = raw[:start] + user + ":" + mask + raw[at:]
 		} else {
-			out = raw[:start] + Masked + raw[at:]
+			out = raw[:start] + mask + raw[at:]
 		}
 		host = strings.LastIndexByte(out, '@') + 1
 	} else if i := strings.Index(raw, "://"); i >= 0 {
 		host = i + 3
 	}
 	if q := strings.IndexAny(out[host:], "?#"); q >= 0 {
-		out = out[:host+q+1] + Masked
+		out = out[:host+q+1] + mask
 	}
 	return out
 }
 
-// Secrets returns what of a URL must never be shown: its password as
-// written and, when escapes change it, as decoded (RedactURL's rule). Use
-// it to mask a message that might quote the password.
+// Secrets returns what of a URL must never be shown (RedactURL's rule):
+// its password as written and, when escapes change it, as decoded; its
+// options whole, and the value of each option named like a credential
+// (?password=…, a form some clients read), as written and decoded. Use it
+// to mask a message that might quote them.
 func Secrets(raw string) []string {
 	var secrets []string
 	host := 0
@@ -147,7 +153,13 @@ func Secrets(raw string) []string {
 		host = at + 1
 	}
 	if q := strings.IndexAny(raw[host:], "?#"); q >= 0 && host+q+1 < len(raw) {
-		secrets = append(secrets, raw[host+q+1:]) // options may hold a password
+		options := raw[host+q+1:]
+		secrets = append(secrets, options)
+		for _, kv := range strings.FieldsFunc(options, func(r rune) bool { return r == '&' || r == '#' || r == '?' }) {
+			if k, v, _ := strings.Cut(kv, "="); v != "" && credentialName.MatchString(k) {
+				secrets = appendDecoded(secrets, v, queryUnescape)
+			}
+		}
 	}
 	if !ok {
 		return secrets
@@ -159,10 +171,26 @@ func Secrets(raw string) []string {
 	if pw == "" {
 		return secrets
 	}
-	if d := unescape(pw); d != pw && d != "" {
-		return append([]string{pw, d}, secrets...)
+	return append(appendDecoded(nil, pw, unescape), secrets...)
+}
+
+// credentialName matches the names of options that carry a credential.
+var credentialName = regexp.MustCompile(`(?i)(^(pass|pwd|auth)$|SECRET|PASSWORD|PASSWD|TOKEN|SALT|API_?KEY|ACCESS_?KEY|PRIVATE)`)
+
+// appendDecoded appends s and, when decode changes it, its decoded form.
+func appendDecoded(to []string, s string, decode func(string) string) []string {
+	to = append(to, s)
+	if d := decode(s); d != s && d != "" {
+		to = append(to, d)
 	}
-	return append([]string{pw}, secrets...)
+	return to
+}
+
+func queryUnescape(s string) string {
+	if d, err := url.QueryUnescape(s); err == nil {
+		return d
+	}
+	return s
 }
 
 // credentials locates a URL's credentials: raw[start:at], where at is the

@@ -6,6 +6,7 @@ import (
 )
 
 func TestParseURL(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		url, addr, user, password string
 		db                        int
@@ -54,6 +55,7 @@ func TestParseURL(t *testing.T) {
 }
 
 func TestRedactURL(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"redis://:2/Kx+9aBsecret@host:6379/0":    "redis://:xxxxx@host:6379/0",
 		"redis://:s3cret@127.0.0.1:6379":         "redis://:xxxxx@127.0.0.1:6379",
@@ -80,7 +82,8 @@ func TestRedactURL(t *testing.T) {
 		"redis://:acct%40s3cret@h":            {"acct%40s3cret", "acct@s3cret"},
 		"redis://u:@h":                        nil,
 		"redis://h":                           nil,
-		"redis://h/0?password=s3cret":         {"password=s3cret"},
+		"redis://h/0?password=s3cret":         {"password=s3cret", "s3cret"},
+		"redis://:pw@h/0?db=0&auth=a%2Bb#x":   {"pw", "db=0&auth=a%2Bb#x", "a%2Bb", "a+b"},
 	} {
 		if got := Secrets(in); strings.Join(got, "|") != strings.Join(want, "|") {
 			t.Errorf("Secrets(%q) = %q, want %q", in, got, want)

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"maps"
 	"os"
 	"os/exec"
@@ -13,64 +11,26 @@ import (
 	"strings"
 	"testing"
 
+	"carbroker/internal/deploy/deploytest"
 	"carbroker/internal/deploy/scfemu"
 )
 
-// setup serves an emulator on 127.0.0.1 and returns the environment, the
-// serverless.yml (a copy of the repository's, in a folder without .env) and a zip.
+// setup serves an emulator on 127.0.0.1 and returns the environment of a
+// deploy to it, the serverless.yml (a copy of the repository's, in a folder
+// without .env) and a zip.
 func setup(t *testing.T) (*scfemu.Emulator, map[string]string, string, string) {
 	t.Helper()
 	em := scfemu.New(scfemu.Options{})
-	endpoint, stop, err := em.Listen("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
-	dir := t.TempDir()
+	env := deploytest.Env(deploytest.Listen(t, em))
 	b, err := os.ReadFile(filepath.Join("..", "..", "..", "serverless.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	file := filepath.Join(dir, "serverless.yml")
+	file := filepath.Join(t.TempDir(), "serverless.yml")
 	if err := os.WriteFile(file, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for _, f := range []struct {
-		name string
-		data []byte
-	}{{"main", elfHeader()}, {"scf_bootstrap", []byte("#!/bin/bash\nexec ./main\n")}} {
-		h := &zip.FileHeader{Name: f.name, Method: zip.Deflate}
-		h.SetMode(0o755)
-		w, _ := zw.CreateHeader(h)
-		_, _ = w.Write(f.data)
-	}
-	_ = zw.Close()
-	zipPath := filepath.Join(dir, "function.zip")
-	if err := os.WriteFile(zipPath, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{
-		"TENCENTCLOUD_SECRETID": scfemu.DefaultSecretID, "TENCENTCLOUD_SECRETKEY": scfemu.DefaultSecretKey,
-		"SCF_API_ENDPOINT": "http://" + endpoint, "SCF_ROLE": "carbroker-car", "AUTH_MODE": "ticket",
-		"AUTH_SECRET": "a-secret-that-must-never-be-printed-0123456789", "CAR_PROJECT_ID": "cap-12345",
-	}
-	return em, env, file, zipPath
-}
-
-// elfHeader is the smallest linux/amd64 ELF executable header that
-// debug/elf (and so the emulator's package check) accepts.
-func elfHeader() []byte {
-	h := make([]byte, 64)
-	copy(h, "\x7fELF\x02\x01\x01")
-	binary.LittleEndian.PutUint16(h[16:], 2)  // ET_EXEC
-	binary.LittleEndian.PutUint16(h[18:], 62) // EM_X86_64
-	binary.LittleEndian.PutUint32(h[20:], 1)
-	binary.LittleEndian.PutUint16(h[52:], 64)
-	binary.LittleEndian.PutUint16(h[54:], 56)
-	binary.LittleEndian.PutUint16(h[58:], 64)
-	return h
+	return em, env, file, deploytest.TinyZip(t, "")
 }
 
 func runCmd(env map[string]string, args ...string) (int, string, string) {
@@ -80,6 +40,7 @@ func runCmd(env map[string]string, args ...string) (int, string, string) {
 }
 
 func TestDeployCommand(t *testing.T) {
+	t.Parallel()
 	em, env, file, zipPath := setup(t)
 	urlFile := filepath.Join(t.TempDir(), "url")
 
@@ -126,6 +87,7 @@ func TestDeployCommand(t *testing.T) {
 // no settings, deploys twice into its own emulator and shows the plan, the
 // Function URL, the writes of the first run and none in the second.
 func TestLocalRehearsal(t *testing.T) {
+	t.Parallel()
 	_, _, file, zipPath := setup(t)
 	env := map[string]string{"AUTH_SECRET": "never-printed-0123456789abcdefghijklmnop"}
 	code, out, errOut := runCmd(env, "-local", "-file", file, "-zip", zipPath)
@@ -157,6 +119,7 @@ func TestLocalRehearsal(t *testing.T) {
 // TestMisconfigurationWritesNothing: each misconfiguration issue 16 names
 // stops make deploy before any call.
 func TestMisconfigurationWritesNothing(t *testing.T) {
+	t.Parallel()
 	em, env, file, zipPath := setup(t)
 	for k, v := range map[string]string{"AUTH_MODE": "tiket", "CAR_PROJECT_ID": "1300012345", "SCF_ROLE": "", "AUTH_SECRET": "replace-with-the-output-of-openssl-rand-base64-48"} {
 		bad := maps.Clone(env)

@@ -286,13 +286,7 @@ func reportHostile(res launchResult, stdout, stderr io.Writer) {
 		"%d lock-only seeders: %d requests, %d locks, %d refused; %d ApplyConcurrent grants to hostile clients; honest users: %d answers 202 without a Position\n",
 		pause, hostileGuests, h.guestRequests, h.guestLocks, h.guestRefused,
 		hostileSeeders, h.seederRequests, h.seederLocks, h.seederRefused, h.hostileGrants, h.unknown)
-	for i, n := range h.jumpNotes {
-		if i == 10 {
-			fmt.Fprintf(stderr, "  … and %d more jumps\n", len(h.jumpNotes)-10)
-			break
-		}
-		fmt.Fprintf(stderr, "  %s\n", n)
-	}
+	listFirst(stderr, "", h.jumpNotes, 10, " jumps")
 	fmt.Fprintf(stdout, "queue-hostile: %d users, %d fifo violations, %d lost, %d jumps, %d waiters ejected\n",
 		res.users, res.fifo, res.lost, h.jumps, res.ejected)
 }

@@ -111,13 +111,7 @@ func runLaunch(ctx context.Context, o options, bin string, stdout, stderr io.Wri
 	if res.degraded > 0 {
 		fmt.Fprintf(stderr, "  note: %d starts were answered without the line (Redis missed its 100 ms budget, which happens when the machine is overloaded); the FIFO check leaves their CAR refusals out\n", res.degraded)
 	}
-	for i, p := range res.problems {
-		if i == 20 {
-			fmt.Fprintf(stderr, "  … and %d more\n", len(res.problems)-20)
-			break
-		}
-		fmt.Fprintf(stderr, "  problem: %s\n", p)
-	}
+	listFirst(stderr, "problem: ", res.problems, 20, "")
 	fmt.Fprintf(stdout, "queue: %d users, %d fifo violations, %d lost, %d granted twice, max wait %.1fs, p99 poll %.2f ms, CAR calls/poll %.3f\n",
 		res.users, res.fifo, res.lost, res.twice, res.maxWait.Seconds(), ms(res.p99Poll), res.carPerPoll)
 	if res.hostile != nil {

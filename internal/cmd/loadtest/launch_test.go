@@ -17,6 +17,7 @@ import (
 // served without the line), a user locked twice is granted twice, and a
 // user who kept polling without a grant is lost.
 func TestCheckLaunch(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
 	a := &launchUser{id: "a", firstSent: at(0), joined: at(0.1), granted: at(9)}
@@ -46,6 +47,7 @@ func TestCheckLaunch(t *testing.T) {
 // line first, a refusal outside the line, or a grant after the honest user
 // was served is not. A waiter answered 503 or whose Position grew is ejected.
 func TestCheckHostile(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
 	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
 	w := &launchUser{id: "w", firstSent: at(0.9), joined: at(1), granted: at(9)}
@@ -94,6 +96,7 @@ func TestCheckHostile(t *testing.T) {
 
 // -hostile is the launch scenario with hostile clients, 200 users unless told.
 func TestHostileOptions(t *testing.T) {
+	t.Parallel()
 	o, err := parse([]string{"-hostile"}, io.Discard)
 	if err != nil || !o.launch || !o.hostile || o.users != 200 || o.concurrency != 16 {
 		t.Fatalf("%+v %v", o, err)
@@ -111,6 +114,7 @@ func TestHostileOptions(t *testing.T) {
 // hash per allowed project, so a loss can be told from a new line): with
 // the epoch flagged, every `make loadtest -launch` fails.
 func TestReproLeftoversFlagTheEpoch(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	rdb := resp.New(resp.Options{Addr: srv.Addr()})
 	defer rdb.Close()

@@ -172,13 +172,7 @@ func runLeaseScenario(ctx context.Context, o options, bin string, stdout, stderr
 	fmt.Fprintf(stderr, "loadtest -lease: %d sessions of SESSION_MAX=%v on %d instances, %s, CAR rate limits on, a timer every %v on every instance at once: "+
 		"%d timer invocations, %d DestroySession, longest end-to-destroy %.1f s\n",
 		res.sessions, leaseMax, o.instances, redisNote, o.interval, res.sweeps, res.destroys, res.maxDelay.Seconds())
-	for i, p := range res.problems {
-		if i == 20 {
-			fmt.Fprintf(stderr, "  … and %d more\n", len(res.problems)-20)
-			break
-		}
-		fmt.Fprintf(stderr, "  problem: %s\n", p)
-	}
+	listFirst(stderr, "problem: ", res.problems, 20, "")
 	fmt.Fprintf(stdout, "lease: %d sessions, %d ended late (> interval + 5 s), %d destroyed twice, %.2f CAR calls per sweep\n",
 		res.sessions, res.late, res.twice, perSweep)
 	if res.failed() {

@@ -3,26 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
-
-	"carbroker/internal/testing/build"
 )
 
 // TestLeaseBinary runs the lease scenario as make loadtest does, small.
 func TestLeaseBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the function")
-	}
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("no go command")
-	}
-	bin, err := build.Function(context.Background(), t.TempDir(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Parallel()
+	bin := functionBinary(t)
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"-bin", bin, "-lease", "-users", "20", "-interval", "1s"}, &stdout, &stderr)
 	if code != 0 {

@@ -68,6 +68,7 @@ var small = options{users: 12, duration: 2 * time.Second, concurrency: 5, retent
 	maxDuration: 30 * time.Second}
 
 func TestRunInProcess(t *testing.T) {
+	t.Parallel()
 	res, logs, err := runLoad(context.Background(), small, inProcess, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -123,6 +124,7 @@ func (p *lyingPool) SlotOf(userID string) (caremu.Slot, bool) {
 }
 
 func TestDetectsReconnectToAnotherSlot(t *testing.T) {
+	t.Parallel()
 	o := small
 	o.duration = 1500 * time.Millisecond
 	// A reconnect is checked only when it was answered within retention,
@@ -148,6 +150,7 @@ func TestDetectsReconnectToAnotherSlot(t *testing.T) {
 }
 
 func TestLedger(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	l := newLedger()
 	if v := l.claim("a", 0, t0); v != "" {
@@ -184,6 +187,7 @@ func TestLedger(t *testing.T) {
 }
 
 func TestAudit(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	w := func(from, to int) window { return window{at(from), at(to)} }
@@ -234,6 +238,7 @@ func TestAudit(t *testing.T) {
 }
 
 func TestPercentile(t *testing.T) {
+	t.Parallel()
 	r := result{latencies: []time.Duration{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}}
 	if p := r.percentile(.5); p != 5 {
 		t.Errorf("p50 %v", p)
@@ -247,6 +252,7 @@ func TestPercentile(t *testing.T) {
 }
 
 func TestUsage(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"-users", "0"}, {"-retention", "10ms"}, {"-nope"}, {"extra"}} {
 		var stderr bytes.Buffer
 		if code := run(context.Background(), args, io.Discard, &stderr); code != 2 {
@@ -255,8 +261,10 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-// TestBinary runs the command as make loadtest does, on a binary built once.
-func TestBinary(t *testing.T) {
+// functionBinary builds the function as make loadtest does, for t (skipped
+// under -short).
+func functionBinary(t *testing.T) string {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the function")
 	}
@@ -267,6 +275,13 @@ func TestBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return bin
+}
+
+// TestBinary runs the command as make loadtest does, on a binary built once.
+func TestBinary(t *testing.T) {
+	t.Parallel()
+	bin := functionBinary(t)
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"-bin", bin, "-users", "8", "-duration", "1500ms",
 		"-concurrency", "3", "-retention", "400ms"}, &stdout, &stderr)

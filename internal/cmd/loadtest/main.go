@@ -277,6 +277,18 @@ func runLoad(ctx context.Context, o options, launch launcher, wrap func(*caremu.
 	return res, fn.logs(), nil
 }
 
+// listFirst prints the first max items, one a line with prefix, then how
+// many more there were (of what).
+func listFirst(w io.Writer, prefix string, items []string, max int, what string) {
+	for i, s := range items {
+		if i == max {
+			fmt.Fprintf(w, "  … and %d more%s\n", len(items)-max, what)
+			return
+		}
+		fmt.Fprintf(w, "  %s%s\n", prefix, s)
+	}
+}
+
 // report prints the breakdown, the first errors and violations, and the
 // summary line.
 func report(res result, o options, logs string, stdout, stderr io.Writer) {
@@ -285,19 +297,8 @@ func report(res result, o options, logs string, stdout, stderr io.Writer) {
 		"%d reconnects within retention (+%d unchecked), %d after it, %d refreshes, %d disconnects, %d stops, %d users dropped out\n",
 		o.users, o.concurrency, o.retention, o.duration, t.starts, t.ok, t.noIdle,
 		t.within, t.withinUnchecked, t.after, t.refreshes, t.disconnects, t.stops, t.dropped)
-	const show = 20
-	for _, list := range []struct {
-		what  string
-		items []string
-	}{{"unexpected error", res.errors}, {"invariant violation", res.violations}} {
-		for i, s := range list.items {
-			if i == show {
-				fmt.Fprintf(stderr, "  … and %d more\n", len(list.items)-show)
-				break
-			}
-			fmt.Fprintf(stderr, "  %s: %s\n", list.what, s)
-		}
-	}
+	listFirst(stderr, "unexpected error: ", res.errors, 20, "")
+	listFirst(stderr, "invariant violation: ", res.violations, 20, "")
 	if logs = strings.TrimSpace(logs); logs != "" && (o.verbose || res.failed()) {
 		fmt.Fprintf(stderr, "the function's log (tail):\n%s\n", logs)
 	}

@@ -2,12 +2,13 @@ package scfdeploy
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"carbroker/internal/deploy/deploytest"
 	"carbroker/internal/deploy/scfemu"
 )
 
@@ -34,13 +35,15 @@ func countCalls(calls []scfemu.Call, action string) (refused, done int) {
 // CreateFunction beside ResourceInUse.Function. Right after a remove, that
 // is a deletion ending: the deploy waits it out as for .Function.
 func TestCreateWaitsOutResourceInUseFunctionName(t *testing.T) {
-	h := newHarness(t, scfemu.Options{})
-	h.em.ErrorNext("CreateFunction", "ResourceInUse.FunctionName", "FunctionName already exists", 2)
-	_, err, calls := h.deploy("serverless.yml", tinyZip(t, ""), false)
-	refused, done := countCalls(calls, "CreateFunction")
-	if err != nil || refused != 2 || done != 1 || !strings.Contains(h.out.String(), "SCF still holds the name") {
-		t.Errorf("create while the name is held (.FunctionName): %v, refused %d, done %d\n%s", err, refused, done, h.out.String())
-	}
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, scfemu.Options{})
+		h.em.ErrorNext("CreateFunction", "ResourceInUse.FunctionName", "FunctionName already exists", 2)
+		_, err, calls := h.deploy("serverless.yml", deploytest.TinyZip(t, ""), false)
+		refused, done := countCalls(calls, "CreateFunction")
+		if err != nil || refused != 2 || done != 1 || !strings.Contains(h.out.String(), "SCF still holds the name") {
+			t.Errorf("create while the name is held (.FunctionName): %v, refused %d, done %d\n%s", err, refused, done, h.out.String())
+		}
+	})
 }
 
 // TestDeletionAnsweringVersionNotFound: while a function is being deleted,
@@ -49,26 +52,28 @@ func TestCreateWaitsOutResourceInUseFunctionName(t *testing.T) {
 // DeleteFunction) keeps waiting on that code, and the SDK lists it for
 // GetFunction. make remove and a deploy right after it must wait on too.
 func TestDeletionAnsweringVersionNotFound(t *testing.T) {
-	h := newHarness(t, scfemu.Options{DeleteDelay: 300 * time.Millisecond, VersionGoneWhileDeleting: true})
-	zipPath := tinyZip(t, "")
-	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.remove(true); err != nil || !strings.Contains(h.out.String(), "removed carbroker-dev") {
-		t.Fatalf("remove: %v\n%s", err, h.out.String())
-	}
-	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
-		t.Fatal(err)
-	}
-	// A deletion started elsewhere, still under way when the deploy begins.
-	if err := h.cl.DeleteFunction(t.Context(), "", "carbroker-dev"); err != nil {
-		t.Fatal(err)
-	}
-	h.out.Reset()
-	_, err, calls := h.deploy("serverless.yml", zipPath, false)
-	if err != nil || !slices.Equal(writes(calls), []string{"CreateFunction", "CreateTrigger", "CreateTrigger"}) {
-		t.Errorf("deploy during a deletion answering ResourceNotFound.Version: %v, writes %v\n%s", err, writes(calls), h.out.String())
-	}
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, scfemu.Options{DeleteDelay: 300 * time.Millisecond, VersionGoneWhileDeleting: true})
+		zipPath := deploytest.TinyZip(t, "")
+		if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.remove(true); err != nil || !strings.Contains(h.out.String(), "removed carbroker-dev") {
+			t.Fatalf("remove: %v\n%s", err, h.out.String())
+		}
+		if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
+			t.Fatal(err)
+		}
+		// A deletion started elsewhere, still under way when the deploy begins.
+		if err := h.cl.DeleteFunction(t.Context(), "", "carbroker-dev"); err != nil {
+			t.Fatal(err)
+		}
+		h.out.Reset()
+		_, err, calls := h.deploy("serverless.yml", zipPath, false)
+		if err != nil || !slices.Equal(writes(calls), []string{"CreateFunction", "CreateTrigger", "CreateTrigger"}) {
+			t.Errorf("deploy during a deletion answering ResourceNotFound.Version: %v, writes %v\n%s", err, writes(calls), h.out.String())
+		}
+	})
 }
 
 // TestTransientInternalErrorOnReads: Terraform's provider retries
@@ -77,24 +82,26 @@ func TestDeletionAnsweringVersionNotFound(t *testing.T) {
 // GetFunctionAddress. One such answer to a read must not stop a deploy
 // halfway; a write is not retried (it may have been done).
 func TestTransientInternalErrorOnReads(t *testing.T) {
-	h := newHarness(t, scfemu.Options{CreateDelay: 100 * time.Millisecond})
-	zipPath := tinyZip(t, "")
-	h.em.ErrorNext("GetFunction", "InternalError", "internal error", 1)
-	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
-		t.Fatalf("first deploy with an InternalError on GetFunction: %v\n%s", err, h.out.String())
-	}
-	h.em.ErrorNext("GetFunction", "InternalError.System", "internal system error", 2)
-	h.em.ErrorNext("GetFunctionAddress", "InternalError", "internal error", 1)
-	h.em.ErrorNext("ListTriggers", "InternalError.System", "internal system error", 1)
-	if _, err, calls := h.deploy("serverless.yml", zipPath, false); err != nil || len(writes(calls)) != 0 {
-		t.Errorf("redeploy with InternalErrors on reads: %v, writes %v\n%s", err, writes(calls), h.out.String())
-	}
-	h.env["LOG_LEVEL"] = "warn"
-	h.em.ErrorNext("UpdateFunctionConfiguration", "InternalError", "internal error", 1)
-	_, err, calls := h.deploy("serverless.yml", zipPath, false)
-	if refused, done := countCalls(calls, "UpdateFunctionConfiguration"); err == nil || refused != 1 || done != 0 {
-		t.Errorf("an InternalError on a write: %v, refused %d, done %d", err, refused, done)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, scfemu.Options{CreateDelay: 100 * time.Millisecond})
+		zipPath := deploytest.TinyZip(t, "")
+		h.em.ErrorNext("GetFunction", "InternalError", "internal error", 1)
+		if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
+			t.Fatalf("first deploy with an InternalError on GetFunction: %v\n%s", err, h.out.String())
+		}
+		h.em.ErrorNext("GetFunction", "InternalError.System", "internal system error", 2)
+		h.em.ErrorNext("GetFunctionAddress", "InternalError", "internal error", 1)
+		h.em.ErrorNext("ListTriggers", "InternalError.System", "internal system error", 1)
+		if _, err, calls := h.deploy("serverless.yml", zipPath, false); err != nil || len(writes(calls)) != 0 {
+			t.Errorf("redeploy with InternalErrors on reads: %v, writes %v\n%s", err, writes(calls), h.out.String())
+		}
+		h.env["LOG_LEVEL"] = "warn"
+		h.em.ErrorNext("UpdateFunctionConfiguration", "InternalError", "internal error", 1)
+		_, err, calls := h.deploy("serverless.yml", zipPath, false)
+		if refused, done := countCalls(calls, "UpdateFunctionConfiguration"); err == nil || refused != 1 || done != 0 {
+			t.Errorf("an InternalError on a write: %v, refused %d, done %d", err, refused, done)
+		}
+	})
 }
 
 // TestDryRunWhileUpdating: GetFunctionAddress may refuse a function being
@@ -102,17 +109,19 @@ func TestTransientInternalErrorOnReads(t *testing.T) {
 // GetFunctionAddress: "函数在部署中,无法做此操作"). A dry run over a function
 // that is Updating must still print a plan and write nothing.
 func TestDryRunWhileUpdating(t *testing.T) {
-	h := newHarness(t, scfemu.Options{})
-	zipPath := tinyZip(t, "")
-	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
-		t.Fatal(err)
-	}
-	h.em.Hold("", "carbroker-dev", scfemu.Updating, 300*time.Millisecond)
-	h.out.Reset()
-	_, err, calls := h.deploy("serverless.yml", tinyZip(t, "changed"), true)
-	if err != nil || len(writes(calls)) != 0 || !strings.Contains(h.out.String(), "~ code (sha256)") {
-		t.Errorf("dry run while Updating: %v, writes %v\n%s", err, writes(calls), h.out.String())
-	}
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, scfemu.Options{})
+		zipPath := deploytest.TinyZip(t, "")
+		if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
+			t.Fatal(err)
+		}
+		h.em.Hold("", "carbroker-dev", scfemu.Updating, 300*time.Millisecond)
+		h.out.Reset()
+		_, err, calls := h.deploy("serverless.yml", deploytest.TinyZip(t, "changed"), true)
+		if err != nil || len(writes(calls)) != 0 || !strings.Contains(h.out.String(), "~ code (sha256)") {
+			t.Errorf("dry run while Updating: %v, writes %v\n%s", err, writes(calls), h.out.String())
+		}
+	})
 }
 
 // TestRoleAndQuotaErrorsSayWhatToDo: CreateFunction answers a role that
@@ -121,21 +130,23 @@ func TestDryRunWhileUpdating(t *testing.T) {
 // full account with LimitExceeded.Function / LimitExceeded.Trigger: the
 // error names what to change.
 func TestRoleAndQuotaErrorsSayWhatToDo(t *testing.T) {
-	for _, c := range []struct{ action, code, want string }{
-		{"CreateFunction", "ResourceNotFound.Role", "SCF_ROLE"},
-		{"CreateFunction", "FailedOperation.QcsRoleNotFound", "SCF_ROLE"},
-		{"CreateFunction", "LimitExceeded.Function", "quota"},
-		{"CreateTrigger", "LimitExceeded.Trigger", "quota"},
-		{"CreateFunction", "FailedOperation.InsufficientBalance", "top up"},
-		{"CreateFunction", "FailedOperation.UnOpenedService", "activate it in the SCF console"},
-	} {
-		h := newHarness(t, scfemu.Options{})
-		h.em.ErrorNext(c.action, c.code, "SCF's own words", 1)
-		_, err, _ := h.deploy("serverless.yml", tinyZip(t, ""), false)
-		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "SCF's own words") {
-			t.Errorf("%s: %v", c.code, err)
+	synctest.Test(t, func(t *testing.T) {
+		for _, c := range []struct{ action, code, want string }{
+			{"CreateFunction", "ResourceNotFound.Role", "SCF_ROLE"},
+			{"CreateFunction", "FailedOperation.QcsRoleNotFound", "SCF_ROLE"},
+			{"CreateFunction", "LimitExceeded.Function", "quota"},
+			{"CreateTrigger", "LimitExceeded.Trigger", "quota"},
+			{"CreateFunction", "FailedOperation.InsufficientBalance", "top up"},
+			{"CreateFunction", "FailedOperation.UnOpenedService", "activate it in the SCF console"},
+		} {
+			h := newHarness(t, scfemu.Options{})
+			h.em.ErrorNext(c.action, c.code, "SCF's own words", 1)
+			_, err, _ := h.deploy("serverless.yml", deploytest.TinyZip(t, ""), false)
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "SCF's own words") {
+				t.Errorf("%s: %v", c.code, err)
+			}
 		}
-	}
+	})
 }
 
 // TestSecretQuotedEscapedInAnAPIError: an SCF error message may quote the
@@ -143,20 +154,22 @@ func TestRoleAndQuotaErrorsSayWhatToDo(t *testing.T) {
 // -base64 48 gives / and +) may then appear with its / escaped as \/ (how
 // the live API encodes is not documented). It must not reach the output.
 func TestSecretQuotedEscapedInAnAPIError(t *testing.T) {
-	h := newHarness(t, scfemu.Options{})
-	secret := "q8Zk/3Jx+Vb0Lw9a/Rt5Yp2Nc7Hm4Ds6Ef1Gi8Ku0Ow3Qy5Sz7Ua9Xb2Ye4Tf6R"
-	h.env["AUTH_SECRET"] = secret
-	escaped := strings.ReplaceAll(secret, "/", `\/`)
-	h.em.ErrorNext("CreateFunction", "InvalidParameterValue.Environment", `Environment [{"Key":"AUTH_SECRET","Value":"`+escaped+`"}] is not valid`, 1)
-	_, err, _ := h.deploy("serverless.yml", tinyZip(t, ""), false)
-	if err == nil {
-		t.Fatal("the refused create succeeded")
-	}
-	for _, leak := range []string{secret, escaped, "q8Zk", "Tf6R"} {
-		if strings.Contains(err.Error(), leak) || strings.Contains(h.out.String(), leak) {
-			t.Errorf("the output shows the secret (%q): %v", leak, err)
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, scfemu.Options{})
+		secret := "q8Zk/3Jx+Vb0Lw9a/Rt5Yp2Nc7Hm4Ds6Ef1Gi8Ku0Ow3Qy5Sz7Ua9Xb2Ye4Tf6R"
+		h.env["AUTH_SECRET"] = secret
+		escaped := strings.ReplaceAll(secret, "/", `\/`)
+		h.em.ErrorNext("CreateFunction", "InvalidParameterValue.Environment", `Environment [{"Key":"AUTH_SECRET","Value":"`+escaped+`"}] is not valid`, 1)
+		_, err, _ := h.deploy("serverless.yml", deploytest.TinyZip(t, ""), false)
+		if err == nil {
+			t.Fatal("the refused create succeeded")
 		}
-	}
+		for _, leak := range []string{secret, escaped, "q8Zk", "Tf6R"} {
+			if strings.Contains(err.Error(), leak) || strings.Contains(h.out.String(), leak) {
+				t.Errorf("the output shows the secret (%q): %v", leak, err)
+			}
+		}
+	})
 }
 
 // TestDisabledFunctionURLIsReopened: a Function URL switched off in the
@@ -165,25 +178,27 @@ func TestSecretQuotedEscapedInAnAPIError(t *testing.T) {
 // sends Enable OPEN on every update of it (src/modules/triggers/http.ts):
 // a deploy opens it again instead of planning no change.
 func TestDisabledFunctionURLIsReopened(t *testing.T) {
-	h := newHarness(t, scfemu.Options{})
-	zipPath := tinyZip(t, "")
-	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
-		t.Fatal(err)
-	}
-	before, _ := h.em.Function("", "carbroker-dev")
-	if err := h.cl.UpdateTrigger(t.Context(), "", "carbroker-dev", Trigger{Name: DefaultURLTriggerName, Type: "http", Qualifier: "$DEFAULT",
-		Desc: `{"AuthType":"NONE","NetConfig":{"EnableIntranet":false,"EnableExtranet":true}}`, Enable: "CLOSE"}); err != nil {
-		t.Fatal(err)
-	}
-	h.out.Reset()
-	res, err, calls := h.deploy("serverless.yml", zipPath, false)
-	if err != nil || !slices.Equal(writes(calls), []string{"UpdateTrigger"}) {
-		t.Errorf("deploy over a disabled Function URL: %v, writes %v\n%s", err, writes(calls), h.out.String())
-	}
-	fn, _ := h.em.Function("", "carbroker-dev")
-	if !fn.Triggers[0].Enable || urlOf(t, fn.Triggers[0].Desc) != urlOf(t, before.Triggers[0].Desc) || len(res.URLs) != 1 {
-		t.Errorf("the Function URL after the deploy: %+v, URLs %v", fn.Triggers[0], res.URLs)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, scfemu.Options{})
+		zipPath := deploytest.TinyZip(t, "")
+		if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
+			t.Fatal(err)
+		}
+		before, _ := h.em.Function("", "carbroker-dev")
+		if err := h.cl.UpdateTrigger(t.Context(), "", "carbroker-dev", Trigger{Name: DefaultURLTriggerName, Type: "http", Qualifier: "$DEFAULT",
+			Desc: `{"AuthType":"NONE","NetConfig":{"EnableIntranet":false,"EnableExtranet":true}}`, Enable: "CLOSE"}); err != nil {
+			t.Fatal(err)
+		}
+		h.out.Reset()
+		res, err, calls := h.deploy("serverless.yml", zipPath, false)
+		if err != nil || !slices.Equal(writes(calls), []string{"UpdateTrigger"}) {
+			t.Errorf("deploy over a disabled Function URL: %v, writes %v\n%s", err, writes(calls), h.out.String())
+		}
+		fn, _ := h.em.Function("", "carbroker-dev")
+		if !fn.Triggers[0].Enable || urlOf(t, fn.Triggers[0].Desc) != urlOf(t, before.Triggers[0].Desc) || len(res.URLs) != 1 {
+			t.Errorf("the Function URL after the deploy: %+v, URLs %v", fn.Triggers[0], res.URLs)
+		}
+	})
 }
 
 // TestRemoveRacingAnotherDeletion: the function (or its URL trigger) is
@@ -194,27 +209,27 @@ func TestDisabledFunctionURLIsReopened(t *testing.T) {
 // (services/scf/service_tencentcloud_scf.go, DeleteFunction): so does make
 // remove, which wanted the function gone.
 func TestRemoveRacingAnotherDeletion(t *testing.T) {
-	em := scfemu.New(scfemu.Options{DeleteDelay: time.Millisecond})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("X-TC-Action") == "DeleteTrigger" {
-			// Someone else deletes the whole function first.
-			em.Transition("", "carbroker-dev", scfemu.Deleting, 0, "")
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, scfemu.Options{DeleteDelay: time.Millisecond})
+		em := h.em
+		h.api = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("X-TC-Action") == "DeleteTrigger" {
+				// Someone else deletes the whole function first.
+				em.Transition("", "carbroker-dev", scfemu.Deleting, 0, "")
+			}
+			em.ServeHTTP(w, r)
+		})
+		if _, err, _ := h.deploy("serverless.yml", deploytest.TinyZip(t, ""), false); err != nil {
+			t.Fatal(err)
 		}
-		em.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	h := &harness{t: t, em: em, env: testEnv()}
-	h.env["SCF_API_ENDPOINT"] = srv.URL
-	if _, err, _ := h.deploy("serverless.yml", tinyZip(t, ""), false); err != nil {
-		t.Fatal(err)
-	}
-	h.out.Reset()
-	if err := h.remove(true); err != nil {
-		t.Errorf("remove racing another deletion: %v\n%s", err, h.out.String())
-	}
-	if _, ok := em.Function("", "carbroker-dev"); ok {
-		t.Error("the function is still there")
-	}
+		h.out.Reset()
+		if err := h.remove(true); err != nil {
+			t.Errorf("remove racing another deletion: %v\n%s", err, h.out.String())
+		}
+		if _, ok := em.Function("", "carbroker-dev"); ok {
+			t.Error("the function is still there")
+		}
+	})
 }
 
 // TestRedisPasswordInTheQueryIsMasked: a password given as a query
@@ -222,15 +237,17 @@ func TestRemoveRacingAnotherDeletion(t *testing.T) {
 // read) passes the function's configuration check (a redis URL with a
 // host), and the plan printed the value as it is.
 func TestRedisPasswordInTheQueryIsMasked(t *testing.T) {
-	h := newHarness(t, scfemu.Options{})
-	h.env["QUEUE_REDIS_URL"] = "redis://10.0.0.5:6379/0?password=hunter2-query-secret&db=0"
-	_, err, calls := h.deploy("serverless.yml", tinyZip(t, ""), true)
-	if len(writes(calls)) != 0 {
-		t.Fatalf("a dry run wrote %v", writes(calls))
-	}
-	if strings.Contains(h.out.String(), "hunter2-query-secret") {
-		t.Errorf("the output shows the password (%v):\n%s", err, h.out.String())
-	}
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, scfemu.Options{})
+		h.env["QUEUE_REDIS_URL"] = "redis://10.0.0.5:6379/0?password=hunter2-query-secret&db=0"
+		_, err, calls := h.deploy("serverless.yml", deploytest.TinyZip(t, ""), true)
+		if len(writes(calls)) != 0 {
+			t.Fatalf("a dry run wrote %v", writes(calls))
+		}
+		if strings.Contains(h.out.String(), "hunter2-query-secret") {
+			t.Errorf("the output shows the password (%v):\n%s", err, h.out.String())
+		}
+	})
 }
 
 // TestEventItemsAreNotSilentlyDropped: an events item holding two event
@@ -277,35 +294,37 @@ func TestEventItemsAreNotSilentlyDropped(t *testing.T) {
 // the code first, then stopped on the refused configuration: new code with
 // the old configuration. SCF's documented rules are checked before any write.
 func TestRefusedConfigurationWritesNothing(t *testing.T) {
-	for _, c := range []struct {
-		name string
-		edit func(s *Spec)
-		want string
-	}{
-		{"variables above 4 KB", func(s *Spec) {
-			origins := strings.Repeat("https://app-0000000000.example.com,", 120)
-			for i, v := range s.Variables {
-				if v.Key == "CORS_ALLOW_ORIGINS" {
-					s.Variables[i].Value = strings.TrimSuffix(origins, ",")
+	synctest.Test(t, func(t *testing.T) {
+		for _, c := range []struct {
+			name string
+			edit func(s *Spec)
+			want string
+		}{
+			{"variables above 4 KB", func(s *Spec) {
+				origins := strings.Repeat("https://app-0000000000.example.com,", 120)
+				for i, v := range s.Variables {
+					if v.Key == "CORS_ALLOW_ORIGINS" {
+						s.Variables[i].Value = strings.TrimSuffix(origins, ",")
+					}
 				}
+			}, "4 KB"},
+			{"timeout above 900", func(s *Spec) { s.Timeout = 1000 }, "timeout"},
+			{"memory off the steps", func(s *Spec) { s.MemorySize = 100 }, "memorySize"},
+			{"reserved variable prefix", func(s *Spec) { s.Variables = append(s.Variables, Variable{"SCF_ROLE", "carbroker-car"}) }, "SCF_ROLE"},
+		} {
+			h := newHarness(t, scfemu.Options{})
+			if _, err, _ := h.deploy("serverless.yml", deploytest.TinyZip(t, ""), false); err != nil {
+				t.Fatal(err)
 			}
-		}, "4 KB"},
-		{"timeout above 900", func(s *Spec) { s.Timeout = 1000 }, "timeout"},
-		{"memory off the steps", func(s *Spec) { s.MemorySize = 100 }, "memorySize"},
-		{"reserved variable prefix", func(s *Spec) { s.Variables = append(s.Variables, Variable{"SCF_ROLE", "carbroker-car"}) }, "SCF_ROLE"},
-	} {
-		h := newHarness(t, scfemu.Options{})
-		if _, err, _ := h.deploy("serverless.yml", tinyZip(t, ""), false); err != nil {
-			t.Fatal(err)
+			s := h.spec("serverless.yml")
+			c.edit(s)
+			before := len(h.em.Calls())
+			_, err := Deploy(t.Context(), s, deploytest.TinyZip(t, "new code"), Options{Client: h.cl, Out: &h.out, Poll: 20 * time.Millisecond})
+			if w := writes(h.em.Calls()[before:]); err == nil || !strings.Contains(err.Error(), c.want) || len(w) != 0 {
+				t.Errorf("%s: %v, writes %v", c.name, err, w)
+			}
 		}
-		s := h.spec("serverless.yml")
-		c.edit(s)
-		before := len(h.em.Calls())
-		_, err := Deploy(t.Context(), s, tinyZip(t, "new code"), Options{Client: h.cl, Out: &h.out, Poll: 20 * time.Millisecond})
-		if w := writes(h.em.Calls()[before:]); err == nil || !strings.Contains(err.Error(), c.want) || len(w) != 0 {
-			t.Errorf("%s: %v, writes %v", c.name, err, w)
-		}
-	}
+	})
 }
 
 // TestPlatformCORSIsSwitchedOff: CORS switched on for the Function URL in
@@ -314,27 +333,29 @@ func TestRefusedConfigurationWritesNothing(t *testing.T) {
 // to the broker's own, which browsers refuse; docs/deploy.md says platform
 // CORS stays off. A deploy planned no change and left it on.
 func TestPlatformCORSIsSwitchedOff(t *testing.T) {
-	h := newHarness(t, scfemu.Options{})
-	zipPath := tinyZip(t, "")
-	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.cl.UpdateTrigger(t.Context(), "", "carbroker-dev", Trigger{Name: DefaultURLTriggerName, Type: "http", Qualifier: "$DEFAULT",
-		Desc: `{"AuthType":"NONE","NetConfig":{"EnableIntranet":false,"EnableExtranet":true},"CorsConfig":{"Enable":true,"Origins":["*"]}}`}); err != nil {
-		t.Fatal(err)
-	}
-	h.out.Reset()
-	_, err, calls := h.deploy("serverless.yml", zipPath, false)
-	if err != nil || !slices.Equal(writes(calls), []string{"UpdateTrigger"}) {
-		t.Errorf("deploy over platform CORS: %v, writes %v\n%s", err, writes(calls), h.out.String())
-	}
-	fn, _ := h.em.Function("", "carbroker-dev")
-	if d, ok := parseURLDesc(fn.Triggers[0].Desc); !ok || strings.Contains(fn.Triggers[0].Desc, `"Enable":true`) {
-		t.Errorf("the Function URL after the deploy: %s (%v)", fn.Triggers[0].Desc, d)
-	}
-	if _, err, calls := h.deploy("serverless.yml", zipPath, false); err != nil || len(writes(calls)) != 0 {
-		t.Errorf("the next deploy: %v, writes %v", err, writes(calls))
-	}
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, scfemu.Options{})
+		zipPath := deploytest.TinyZip(t, "")
+		if _, err, _ := h.deploy("serverless.yml", zipPath, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.cl.UpdateTrigger(t.Context(), "", "carbroker-dev", Trigger{Name: DefaultURLTriggerName, Type: "http", Qualifier: "$DEFAULT",
+			Desc: `{"AuthType":"NONE","NetConfig":{"EnableIntranet":false,"EnableExtranet":true},"CorsConfig":{"Enable":true,"Origins":["*"]}}`}); err != nil {
+			t.Fatal(err)
+		}
+		h.out.Reset()
+		_, err, calls := h.deploy("serverless.yml", zipPath, false)
+		if err != nil || !slices.Equal(writes(calls), []string{"UpdateTrigger"}) {
+			t.Errorf("deploy over platform CORS: %v, writes %v\n%s", err, writes(calls), h.out.String())
+		}
+		fn, _ := h.em.Function("", "carbroker-dev")
+		if d, ok := parseURLDesc(fn.Triggers[0].Desc); !ok || strings.Contains(fn.Triggers[0].Desc, `"Enable":true`) {
+			t.Errorf("the Function URL after the deploy: %s (%v)", fn.Triggers[0].Desc, d)
+		}
+		if _, err, calls := h.deploy("serverless.yml", zipPath, false); err != nil || len(writes(calls)) != 0 {
+			t.Errorf("the next deploy: %v, writes %v", err, writes(calls))
+		}
+	})
 }
 
 // TestURLBoundToACustomDomain: DeleteTrigger refuses a Function URL a
@@ -342,35 +363,39 @@ func TestPlatformCORSIsSwitchedOff(t *testing.T) {
 // ("Url被占用，无法删除", errors.go; TriggerInfo.BoundResources in api.json
 // names such domains). make remove stops, and says what to unbind.
 func TestURLBoundToACustomDomain(t *testing.T) {
-	h := newHarness(t, scfemu.Options{})
-	if _, err, _ := h.deploy("serverless.yml", tinyZip(t, ""), false); err != nil {
-		t.Fatal(err)
-	}
-	h.em.ErrorNext("DeleteTrigger", "FailedOperation.DeleteTrigger.UrlUsed", "Url is in use", 1)
-	err := h.remove(true)
-	if err == nil || !strings.Contains(err.Error(), "custom domain") {
-		t.Errorf("remove of a URL bound to a custom domain: %v", err)
-	}
-	if _, ok := h.em.Function("", "carbroker-dev"); !ok {
-		t.Error("the function was deleted although its URL could not be")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, scfemu.Options{})
+		if _, err, _ := h.deploy("serverless.yml", deploytest.TinyZip(t, ""), false); err != nil {
+			t.Fatal(err)
+		}
+		h.em.ErrorNext("DeleteTrigger", "FailedOperation.DeleteTrigger.UrlUsed", "Url is in use", 1)
+		err := h.remove(true)
+		if err == nil || !strings.Contains(err.Error(), "custom domain") {
+			t.Errorf("remove of a URL bound to a custom domain: %v", err)
+		}
+		if _, ok := h.em.Function("", "carbroker-dev"); !ok {
+			t.Error("the function was deleted although its URL could not be")
+		}
+	})
 }
 
 // TestInterruptedDeployIsResumed: a deploy stopped after the function was
 // created (here SCF's InternalError on its first trigger) is finished by
 // the next run, which creates only what is missing.
 func TestInterruptedDeployIsResumed(t *testing.T) {
-	h := newHarness(t, scfemu.Options{CreateDelay: 50 * time.Millisecond})
-	zipPath := tinyZip(t, "")
-	h.em.ErrorNext("CreateTrigger", "InternalError", "internal error", 1)
-	if _, err, _ := h.deploy("serverless.yml", zipPath, false); err == nil {
-		t.Fatal("the first deploy succeeded despite the refused trigger")
-	}
-	res, err, calls := h.deploy("serverless.yml", zipPath, false)
-	if err != nil || !slices.Equal(writes(calls), []string{"CreateTrigger", "CreateTrigger"}) || len(res.URLs) != 1 {
-		t.Errorf("the re-run: %v, writes %v, URLs %v", err, writes(calls), res.URLs)
-	}
-	if _, err, calls := h.deploy("serverless.yml", zipPath, false); err != nil || len(writes(calls)) != 0 {
-		t.Errorf("the run after: %v, writes %v", err, writes(calls))
-	}
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, scfemu.Options{CreateDelay: 50 * time.Millisecond})
+		zipPath := deploytest.TinyZip(t, "")
+		h.em.ErrorNext("CreateTrigger", "InternalError", "internal error", 1)
+		if _, err, _ := h.deploy("serverless.yml", zipPath, false); err == nil {
+			t.Fatal("the first deploy succeeded despite the refused trigger")
+		}
+		res, err, calls := h.deploy("serverless.yml", zipPath, false)
+		if err != nil || !slices.Equal(writes(calls), []string{"CreateTrigger", "CreateTrigger"}) || len(res.URLs) != 1 {
+			t.Errorf("the re-run: %v, writes %v, URLs %v", err, writes(calls), res.URLs)
+		}
+		if _, err, calls := h.deploy("serverless.yml", zipPath, false); err != nil || len(writes(calls)) != 0 {
+			t.Errorf("the run after: %v, writes %v", err, writes(calls))
+		}
+	})
 }

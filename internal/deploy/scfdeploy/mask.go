@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 
 	"carbroker/internal/config"
+	"carbroker/internal/resp"
 )
 
 // secretName matches the variables named like a key, token, password or
@@ -20,102 +20,33 @@ var secretName = regexp.MustCompile(`(?i)(SECRET|PASSWORD|PASSWD|TOKEN|SALT|API_
 // broker declares secret (config.Secret), or a name like a secret's.
 func Secret(key string) bool { return config.Secret(key) || secretName.MatchString(key) }
 
-// userinfo splits a URL-like value around its credentials: everything
-// between "://" and the LAST "@". A Redis password may hold an unescaped
-// "/", "?", "#" or "@" (TencentDB's account@password), which a URL parser
-// would read as the path, query, fragment or host; the last "@" is where the
-// host begins. ok is false when the value has no credentials.
-func userinfo(v string) (scheme, user, password, rest string, hasPassword, ok bool) {
-	i := strings.Index(v, "://")
-	if i < 0 {
-		return "", "", "", "", false, false
-	}
-	j := strings.LastIndex(v, "@")
-	if j < i+3 {
-		return "", "", "", "", false, false
-	}
-	info := v[i+3 : j]
-	user, password, hasPassword = strings.Cut(info, ":")
-	return v[:i+3], user, password, v[j:], hasPassword, true
-}
-
-// secretQuery matches the query parameters of a URL-like value that carry
-// a credential (?password=…, a form some Redis clients read).
-var secretQuery = regexp.MustCompile(`(?i)(^(pass|pwd|auth)$|SECRET|PASSWORD|PASSWD|TOKEN|SALT|API_?KEY|ACCESS_?KEY|PRIVATE)`)
-
-// queryCredentials returns the values of a URL-like value's query
-// parameters that carry a credential, as written.
-func queryCredentials(v string) []string {
-	i := strings.Index(v, "://")
-	if i < 0 {
-		return nil
-	}
-	_, query, ok := strings.Cut(v[i:], "?")
-	if !ok {
-		return nil
-	}
-	query, _, _ = strings.Cut(query, "#")
-	var out []string
-	for _, kv := range strings.Split(query, "&") {
-		k, val, _ := strings.Cut(kv, "=")
-		if val != "" && secretQuery.MatchString(k) {
-			out = append(out, val)
-		}
-	}
-	return out
-}
+// secretMask stands for what the plan and the errors do not show.
+const secretMask = "<secret>"
 
 // Masked returns a variable's value as the plan may print it: a secret as
-// "<secret>", a URL's password (QUEUE_REDIS_URL, in its userinfo or its
-// query) as <secret>, whole, anything else as it is.
+// "<secret>"; a URL's password and options (QUEUE_REDIS_URL's) masked by
+// the broker's own rule (resp.RedactURL), shown as <secret>; anything else
+// as it is.
 func Masked(key, value string) string {
-	if Secret(key) {
-		return "<secret>"
-	}
-	for _, q := range queryCredentials(value) {
-		value = strings.ReplaceAll(value, "="+q, "=<secret>")
-	}
-	scheme, user, _, rest, hasPassword, ok := userinfo(value)
 	switch {
-	case !ok:
-		return value
-	case hasPassword:
-		return scheme + user + ":<secret>" + rest
-	default:
-		// redis://password@host: a single field is the password to Redis
-		// clients that take one (AUTH password), so it is masked too.
-		return scheme + "<secret>" + rest
+	case Secret(key):
+		return secretMask
+	case strings.Contains(value, "://"):
+		return resp.RedactURLWith(value, secretMask)
 	}
+	return value
 }
 
 // secretParts returns what of a variable's value must never be shown: all of
-// a secret; a URL's credentials, its password as written and decoded.
+// a secret; what resp.Secrets finds in a URL.
 func secretParts(v Variable) []string {
-	if Secret(v.Key) {
+	switch {
+	case Secret(v.Key):
 		return []string{v.Value}
+	case strings.Contains(v.Value, "://"):
+		return resp.Secrets(v.Value)
 	}
-	var parts []string
-	for _, q := range queryCredentials(v.Value) {
-		parts = append(parts, q)
-		if dec, err := url.QueryUnescape(q); err == nil && dec != q {
-			parts = append(parts, dec)
-		}
-	}
-	_, user, pw, _, hasPassword, ok := userinfo(v.Value)
-	if !ok {
-		return parts
-	}
-	if !hasPassword {
-		pw, user = user, ""
-	}
-	if pw == "" {
-		return parts
-	}
-	parts = append(parts, user+":"+pw, pw)
-	if dec, err := url.PathUnescape(pw); err == nil && dec != pw {
-		parts = append(parts, dec)
-	}
-	return parts
+	return nil
 }
 
 // redactor replaces every secret value of a spec in text.
@@ -157,7 +88,7 @@ func escapedForms(p string) []string {
 
 func (r redactor) text(s string) string {
 	for _, secret := range r.secrets {
-		s = strings.ReplaceAll(s, secret, "<secret>")
+		s = strings.ReplaceAll(s, secret, secretMask)
 	}
 	return s
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -74,30 +75,6 @@ type TimerTrigger struct {
 // DefaultRegion is the region when neither the file nor TENCENT_REGION names one.
 const DefaultRegion = "ap-guangzhou"
 
-// The keys make deploy understands. Any other key is an error naming its
-// line: a deploy that silently ignored a setting would not be what the file says.
-var schema = map[string]any{
-	"app": nil, "stage": nil, "component": nil, "name": nil, "org": nil,
-	"inputs": map[string]any{
-		"src": nil, "type": nil, "name": nil, "namespace": nil, "region": nil, "description": nil,
-		"runtime": nil, "handler": nil, "memorySize": nil, "timeout": nil, "initTimeout": nil, "role": nil,
-		"environment":  map[string]any{"variables": "any"},
-		"vpcConfig":    map[string]any{"vpcId": nil, "subnetId": nil},
-		"publicAccess": nil,
-		"events": []any{map[string]any{
-			"http": map[string]any{"name": nil, "parameters": map[string]any{
-				"name": nil, "qualifier": nil, "authType": nil,
-				"netConfig":  map[string]any{"enableIntranet": nil, "enableExtranet": nil},
-				"corsConfig": "any",
-			}},
-			"timer": map[string]any{"name": nil, "parameters": map[string]any{
-				"name": nil, "qualifier": nil, "cronExpression": nil, "enable": nil, "argument": nil,
-			}},
-			"apigw": "any",
-		}},
-	},
-}
-
 var (
 	refPattern = regexp.MustCompile(`\$\{([^}]*)\}`)
 	envRef     = regexp.MustCompile(`^env:([A-Za-z_][A-Za-z0-9_]*)$`)
@@ -130,7 +107,7 @@ func Load(path string, o LoadOptions) (*Spec, error) {
 		return nil, fmt.Errorf("%s: not a YAML mapping", path)
 	}
 	root := doc.Content[0]
-	if err := checkKeys(path, root, schema, ""); err != nil {
+	if err := checkKeys(path, root, reflect.TypeFor[File](), "", false); err != nil {
 		return nil, err
 	}
 	top := map[string]string{}
@@ -194,53 +171,11 @@ func Load(path string, o LoadOptions) (*Spec, error) {
 	return s, nil
 }
 
-// checkKeys reports the first key not in schema, with its line.
-func checkKeys(file string, n *yaml.Node, schema any, at string) error {
-	switch s := schema.(type) {
-	case map[string]any:
-		if n.Kind != yaml.MappingNode {
-			if n.Kind == yaml.ScalarNode && n.Value == "" {
-				return nil
-			}
-			return fmt.Errorf("%s:%d: %s must be a mapping", file, n.Line, at)
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := n.Content[i]
-			sub, ok := s[k.Value]
-			if !ok {
-				return fmt.Errorf("%s:%d: %s%s is not a setting make deploy supports (supported: %s)", file, k.Line, prefix(at), k.Value, strings.Join(sortedKeys(s), ", "))
-			}
-			if err := checkKeys(file, n.Content[i+1], sub, prefix(at)+k.Value); err != nil {
-				return err
-			}
-		}
-	case []any:
-		if n.Kind != yaml.SequenceNode {
-			return fmt.Errorf("%s:%d: %s must be a list", file, n.Line, at)
-		}
-		for _, c := range n.Content {
-			if err := checkKeys(file, c, s[0], at+"[]"); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 func prefix(at string) string {
 	if at == "" {
 		return ""
 	}
 	return at + "."
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 func lookup(m *yaml.Node, key string) *yaml.Node {
@@ -401,53 +336,7 @@ func parseDotenv(path string, b []byte) (map[string]string, error) {
 
 // fromInputs turns the resolved inputs into a Spec.
 func fromInputs(path string, top map[string]string, inputs *yaml.Node, env func(string) string) (*Spec, error) {
-	var in struct {
-		Type        string `yaml:"type"`
-		Name        string `yaml:"name"`
-		Namespace   string `yaml:"namespace"`
-		Region      string `yaml:"region"`
-		Description string `yaml:"description"`
-		Runtime     string `yaml:"runtime"`
-		Handler     string `yaml:"handler"`
-		MemorySize  *int64 `yaml:"memorySize"`
-		Timeout     *int64 `yaml:"timeout"`
-		InitTimeout *int64 `yaml:"initTimeout"`
-		Role        string `yaml:"role"`
-		Environment struct {
-			Variables map[string]yaml.Node `yaml:"variables"`
-		} `yaml:"environment"`
-		VpcConfig struct {
-			VpcID    string `yaml:"vpcId"`
-			SubnetID string `yaml:"subnetId"`
-		} `yaml:"vpcConfig"`
-		PublicAccess *bool `yaml:"publicAccess"`
-		Events       []struct {
-			HTTP *struct {
-				Name       string `yaml:"name"`
-				Parameters struct {
-					Name      string `yaml:"name"`
-					Qualifier string `yaml:"qualifier"`
-					AuthType  string `yaml:"authType"`
-					NetConfig struct {
-						EnableIntranet *bool `yaml:"enableIntranet"`
-						EnableExtranet *bool `yaml:"enableExtranet"`
-					} `yaml:"netConfig"`
-					CorsConfig map[string]any `yaml:"corsConfig"`
-				} `yaml:"parameters"`
-			} `yaml:"http"`
-			Timer *struct {
-				Name       string `yaml:"name"`
-				Parameters struct {
-					Name           string `yaml:"name"`
-					Qualifier      string `yaml:"qualifier"`
-					CronExpression string `yaml:"cronExpression"`
-					Enable         *bool  `yaml:"enable"`
-					Argument       string `yaml:"argument"`
-				} `yaml:"parameters"`
-			} `yaml:"timer"`
-			APIGW *yaml.Node `yaml:"apigw"`
-		} `yaml:"events"`
-	}
+	var in Inputs
 	if err := inputs.Decode(&in); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -102,6 +102,22 @@ func TestLoadErrorsNameTheLine(t *testing.T) {
 	}
 }
 
+// TestAPIGWIsLeftToTheComponent: make deploy leaves an API Gateway trigger
+// to Tencent's tools, so Load accepts any of the component's keys under
+// apigw; Decode, which checks the repository's files, accepts only the
+// schema's.
+func TestAPIGWIsLeftToTheComponent(t *testing.T) {
+	file := strings.Replace(minimal, "    - http:", "    - apigw:\n        parameters:\n          serviceId: service-1\n          apiName: broker\n    - http:", 1)
+	s, err := Load(writeFile(t, t.TempDir(), "serverless.yml", file), LoadOptions{Getenv: func(string) string { return "" }, DotenvDirs: []string{}})
+	if err != nil || !s.APIGW {
+		t.Errorf("Load: %v %+v", err, s)
+	}
+	var f File
+	if err := Decode("serverless.yml", []byte(file), &f); err == nil || !strings.Contains(err.Error(), ":24: inputs.events[].apigw.parameters.apiName is not a setting") {
+		t.Errorf("Decode: %v", err)
+	}
+}
+
 func TestMasked(t *testing.T) {
 	for _, c := range []struct{ key, value, want string }{
 		{"AUTH_SECRET", "s3cret", "<secret>"},
@@ -118,6 +134,10 @@ func TestMasked(t *testing.T) {
 		{"QUEUE_REDIS_URL", "redis://:acct@s3c/ret@10.0.0.5:6379/0", "redis://:<secret>@10.0.0.5:6379/0"},
 		{"QUEUE_REDIS_URL", "redis://broker:s3c?ret#x@10.0.0.5:6379", "redis://broker:<secret>@10.0.0.5:6379"},
 		{"QUEUE_REDIS_URL", "redis://s3cret@host:6379", "redis://<secret>@host:6379"},
+		// Options after the host are masked whole, as in the broker's logs
+		// (resp.RedactURL); a value that is no URL is shown as it is.
+		{"QUEUE_REDIS_URL", "redis://10.0.0.5:6379/0?password=s3cret&db=0", "redis://10.0.0.5:6379/0?<secret>"},
+		{"ALERT_EMAIL", "ops@example.com", "ops@example.com"},
 		{"CAR_PROJECT_ID", "cap-1", "cap-1"},
 	} {
 		if got := Masked(c.key, c.value); got != c.want || strings.Contains(got, "s3c") || strings.Contains(got, "ret#") {
@@ -169,6 +189,12 @@ func TestErrorsAreRedacted(t *testing.T) {
 	s = &Spec{Variables: []Variable{{"QUEUE_REDIS_URL", "redis://u:p%40ss55@h:6379"}, {"OTHER_URL", "redis://:acct@s3c/r?e#t@h"}}}
 	err = redact(errors.New("refused redis://u:p%40ss55@h:6379 (p@ss55) and redis://:acct@s3c/r?e#t@h (acct@s3c/r?e#t)"), s)
 	if got := err.Error(); strings.Contains(got, "ss55") || strings.Contains(got, "s3c") {
+		t.Errorf("redacted: %q", got)
+	}
+	// A password given as an option is redacted on its own too.
+	s = &Spec{Variables: []Variable{{"QUEUE_REDIS_URL", "redis://h:6379/0?password=hunter2%2Bq&db=0"}}}
+	err = redact(errors.New("refused hunter2%2Bq (hunter2+q) in db=0"), s)
+	if got := err.Error(); strings.Contains(got, "hunter2") || !strings.Contains(got, "db=0") {
 		t.Errorf("redacted: %q", got)
 	}
 }

@@ -400,4 +400,8 @@ func (e *Emulator) Listen(addr string) (endpoint string, stop func(), err error)
 	return ln.Addr().String(), srv.Close, nil
 }
 
+// Transport returns an http.RoundTripper that serves requests in process,
+// without a socket (tc3.InProcess).
+func (e *Emulator) Transport() http.RoundTripper { return tc3.InProcess(e) }
+
 var _ http.Handler = (*Emulator)(nil)

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
@@ -21,12 +21,16 @@ import (
 	tchttp "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/http"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
 
+	"carbroker/internal/deploy/deploytest"
 	"carbroker/internal/deploy/scfemu"
 )
 
-// client sends actions to an emulator served on 127.0.0.1, signed by the SDK.
+// client sends actions to an emulator, signed by the SDK, through its
+// in-process transport: no socket, so a test may run in a synctest bubble
+// (cmd/deploy's tests reach the emulator over 127.0.0.1).
 type client struct {
 	t       *testing.T
+	em      *scfemu.Emulator
 	sdk     *common.Client
 	profile *profile.ClientProfile
 }
@@ -34,17 +38,20 @@ type client struct {
 func start(t *testing.T, opt scfemu.Options) (*scfemu.Emulator, *client) {
 	t.Helper()
 	em := scfemu.New(opt)
-	endpoint, stop, err := em.Listen("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
 	p := profile.NewClientProfile()
-	p.HttpProfile.Endpoint = endpoint
+	p.HttpProfile.Endpoint = "127.0.0.1:1" // never dialled
 	p.HttpProfile.Scheme = "HTTP"
 	p.RateLimitExceededMaxRetries = 0
-	sdk := common.NewCommonClient(common.NewCredential(scfemu.DefaultSecretID, scfemu.DefaultSecretKey), "ap-guangzhou", p)
-	return em, &client{t: t, sdk: sdk, profile: p}
+	c := &client{t: t, em: em, profile: p}
+	c.sdk = c.newSDK(scfemu.DefaultSecretKey, "ap-guangzhou")
+	return em, c
+}
+
+// newSDK returns an SDK client of the emulator's account with key, in region.
+func (c *client) newSDK(key, region string) *common.Client {
+	sdk := common.NewCommonClient(common.NewCredential(scfemu.DefaultSecretID, key), region, c.profile)
+	sdk.WithHttpTransport(c.em.Transport())
+	return sdk
 }
 
 // do sends action and returns the Response object, or the error code.
@@ -78,19 +85,6 @@ func (c *client) ok(action string, params map[string]any) map[string]any {
 	return r
 }
 
-// elfHeader is the smallest linux/amd64 ELF executable header debug/elf accepts.
-func elfHeader(machine uint16) []byte {
-	h := make([]byte, 64)
-	copy(h, "\x7fELF\x02\x01\x01")
-	binary.LittleEndian.PutUint16(h[16:], 2) // ET_EXEC
-	binary.LittleEndian.PutUint16(h[18:], machine)
-	binary.LittleEndian.PutUint32(h[20:], 1)
-	binary.LittleEndian.PutUint16(h[52:], 64)
-	binary.LittleEndian.PutUint16(h[54:], 56)
-	binary.LittleEndian.PutUint16(h[58:], 64)
-	return h
-}
-
 type entry struct {
 	name string
 	mode uint32
@@ -117,7 +111,7 @@ func zipOf(t *testing.T, entries ...entry) []byte {
 }
 
 var goodZip = func(t *testing.T) []byte {
-	return zipOf(t, entry{"main", 0o755, elfHeader(62)}, entry{"scf_bootstrap", 0o755, []byte("#!/bin/bash\n")})
+	return zipOf(t, entry{"main", 0o755, deploytest.ELFHeader(62)}, entry{"scf_bootstrap", 0o755, []byte("#!/bin/bash\n")})
 }
 
 func create(name string, zipData []byte, extra map[string]any) map[string]any {
@@ -130,93 +124,95 @@ func create(name string, zipData []byte, extra map[string]any) map[string]any {
 }
 
 func TestLifecycle(t *testing.T) {
-	em, c := start(t, scfemu.Options{CreateDelay: 300 * time.Millisecond, UpdateDelay: 300 * time.Millisecond})
-	if _, code := c.do("GetFunction", map[string]any{"FunctionName": "fn-1"}); code != "ResourceNotFound.FunctionName" {
-		t.Fatalf("absent: %q, want the live API's ResourceNotFound.FunctionName", code)
-	}
-	z := goodZip(t)
-	c.ok("CreateFunction", create("fn-1", z, map[string]any{"MemorySize": 64, "Timeout": 15,
-		"Environment": map[string]any{"Variables": []map[string]string{{"Key": "A", "Value": "1"}}}}))
-	if _, code := c.do("CreateFunction", create("fn-1", z, nil)); code != "ResourceInUse.Function" {
-		t.Errorf("second create: %q", code)
-	}
-	if got := c.ok("GetFunction", map[string]any{"FunctionName": "fn-1"})["Status"]; got != scfemu.Creating {
-		t.Errorf("status %v, want Creating", got)
-	}
-	if _, code := c.do("UpdateFunctionCode", map[string]any{"FunctionName": "fn-1", "ZipFile": base64.StdEncoding.EncodeToString(z)}); code != "FailedOperation.UpdateFunctionCode" {
-		t.Errorf("update while Creating: %q", code)
-	}
-	if _, code := c.do("CreateTrigger", map[string]any{"FunctionName": "fn-1", "TriggerName": "url", "Type": "http", "TriggerDesc": `{"AuthType":"NONE"}`}); code != "FailedOperation.CreateTrigger" {
-		t.Errorf("trigger while Creating: %q", code)
-	}
-	time.Sleep(300 * time.Millisecond) // the delay is a lower bound: Active from then on
-	fn := c.ok("GetFunction", map[string]any{"FunctionName": "fn-1"})
-	if fn["Status"] != scfemu.Active || fn["MemorySize"] != 64.0 || fn["Timeout"] != 15.0 || fn["InitTimeout"] != 65.0 || fn["Type"] != "Event" {
-		t.Errorf("after the delay: %v", fn)
-	}
-	sum := sha256.Sum256(z)
-	if got := c.ok("GetFunctionAddress", map[string]any{"FunctionName": "fn-1"})["CodeSha256"]; got != hex.EncodeToString(sum[:]) {
-		t.Errorf("CodeSha256 %v", got)
-	}
-
-	c.ok("UpdateFunctionConfiguration", map[string]any{"FunctionName": "fn-1", "MemorySize": 128})
-	if _, code := c.do("UpdateFunctionConfiguration", map[string]any{"FunctionName": "fn-1", "Timeout": 20}); code != "FailedOperation.UpdateFunctionConfiguration" {
-		t.Errorf("update while Updating: %q", code)
-	}
-	time.Sleep(300 * time.Millisecond)
-	got, _ := em.Function("", "fn-1")
-	if got.Status != scfemu.Active || got.MemorySize != 128 || len(got.Variables) != 1 {
-		t.Errorf("after the update: %+v", got)
-	}
-
-	info := c.ok("CreateTrigger", map[string]any{"FunctionName": "fn-1", "TriggerName": "url", "Type": "http", "Qualifier": "$DEFAULT",
-		"TriggerDesc": `{"AuthType":"NONE","NetConfig":{"EnableIntranet":false,"EnableExtranet":true}}`})["TriggerInfo"].(map[string]any)
-	urlHost := regexp.MustCompile(`"ExtranetUrl":"https://1250000000-([a-z0-9]{10})\.ap-guangzhou\.tencentscf\.com"`)
-	m := urlHost.FindStringSubmatch(info["TriggerDesc"].(string))
-	if m == nil || m[1] == "url" {
-		t.Fatalf("TriggerDesc %v: want a host from a generated url-id", info["TriggerDesc"])
-	}
-	urlID := m[1]
-	if _, code := c.do("CreateTrigger", map[string]any{"FunctionName": "fn-1", "TriggerName": "url2", "Type": "http", "Qualifier": "$DEFAULT", "TriggerDesc": `{"AuthType":"NONE"}`}); code != "ResourceInUse.Trigger" {
-		t.Errorf("second URL: %q", code)
-	}
-	if _, code := c.do("CreateTrigger", map[string]any{"FunctionName": "fn-1", "TriggerName": "gw", "Type": "apigw", "TriggerDesc": `{}`}); code != "UnsupportedOperation.Trigger" {
-		t.Errorf("apigw: %q", code)
-	}
-	c.ok("UpdateTrigger", map[string]any{"FunctionName": "fn-1", "TriggerName": "url", "Type": "http", "Qualifier": "$DEFAULT",
-		"TriggerDesc": `{"AuthType":"NONE","NetConfig":{"EnableIntranet":true,"EnableExtranet":true}}`})
-	list := c.ok("ListTriggers", map[string]any{"FunctionName": "fn-1"})
-	trs := list["Triggers"].([]any)
-	if len(trs) != 1 || !strings.Contains(trs[0].(map[string]any)["TriggerDesc"].(string), `"IntranetUrl":"https://1250000000-`+urlID+`.in.ap-guangzhou.tencentscf.com"`) || trs[0].(map[string]any)["Enable"] != 1.0 {
-		t.Errorf("ListTriggers %v", list)
-	}
-	c.ok("DeleteTrigger", map[string]any{"FunctionName": "fn-1", "TriggerName": "url", "Type": "http", "Qualifier": "$DEFAULT"})
-	c.ok("DeleteFunction", map[string]any{"FunctionName": "fn-1"})
-	if got := c.ok("GetFunction", map[string]any{"FunctionName": "fn-1"})["Status"]; got != scfemu.Deleting {
-		t.Errorf("right after DeleteFunction: %v, want Deleting (deletion is asynchronous)", got)
-	}
-	if _, code := c.do("CreateFunction", create("fn-1", z, nil)); code != "ResourceInUse.Function" {
-		t.Errorf("create while Deleting: %q", code)
-	}
-	time.Sleep(150 * time.Millisecond) // DeleteDelay's default, 100ms
-	if _, code := c.do("GetFunctionAddress", map[string]any{"FunctionName": "fn-1"}); code != "ResourceNotFound.FunctionName" {
-		t.Errorf("after delete: %q", code)
-	}
-
-	writes := 0
-	for _, call := range em.Calls() {
-		if call.Write() && call.Code == "" {
-			writes++
+	synctest.Test(t, func(t *testing.T) {
+		em, c := start(t, scfemu.Options{CreateDelay: 300 * time.Millisecond, UpdateDelay: 300 * time.Millisecond})
+		if _, code := c.do("GetFunction", map[string]any{"FunctionName": "fn-1"}); code != "ResourceNotFound.FunctionName" {
+			t.Fatalf("absent: %q, want the live API's ResourceNotFound.FunctionName", code)
 		}
-		if z, ok := call.Params["Code"].(map[string]any); ok {
-			if _, isLen := z["ZipFile"].(int); !isLen {
-				t.Errorf("the recorded call keeps the zip: %T", z["ZipFile"])
+		z := goodZip(t)
+		c.ok("CreateFunction", create("fn-1", z, map[string]any{"MemorySize": 64, "Timeout": 15,
+			"Environment": map[string]any{"Variables": []map[string]string{{"Key": "A", "Value": "1"}}}}))
+		if _, code := c.do("CreateFunction", create("fn-1", z, nil)); code != "ResourceInUse.Function" {
+			t.Errorf("second create: %q", code)
+		}
+		if got := c.ok("GetFunction", map[string]any{"FunctionName": "fn-1"})["Status"]; got != scfemu.Creating {
+			t.Errorf("status %v, want Creating", got)
+		}
+		if _, code := c.do("UpdateFunctionCode", map[string]any{"FunctionName": "fn-1", "ZipFile": base64.StdEncoding.EncodeToString(z)}); code != "FailedOperation.UpdateFunctionCode" {
+			t.Errorf("update while Creating: %q", code)
+		}
+		if _, code := c.do("CreateTrigger", map[string]any{"FunctionName": "fn-1", "TriggerName": "url", "Type": "http", "TriggerDesc": `{"AuthType":"NONE"}`}); code != "FailedOperation.CreateTrigger" {
+			t.Errorf("trigger while Creating: %q", code)
+		}
+		time.Sleep(300 * time.Millisecond) // the delay is a lower bound: Active from then on
+		fn := c.ok("GetFunction", map[string]any{"FunctionName": "fn-1"})
+		if fn["Status"] != scfemu.Active || fn["MemorySize"] != 64.0 || fn["Timeout"] != 15.0 || fn["InitTimeout"] != 65.0 || fn["Type"] != "Event" {
+			t.Errorf("after the delay: %v", fn)
+		}
+		sum := sha256.Sum256(z)
+		if got := c.ok("GetFunctionAddress", map[string]any{"FunctionName": "fn-1"})["CodeSha256"]; got != hex.EncodeToString(sum[:]) {
+			t.Errorf("CodeSha256 %v", got)
+		}
+
+		c.ok("UpdateFunctionConfiguration", map[string]any{"FunctionName": "fn-1", "MemorySize": 128})
+		if _, code := c.do("UpdateFunctionConfiguration", map[string]any{"FunctionName": "fn-1", "Timeout": 20}); code != "FailedOperation.UpdateFunctionConfiguration" {
+			t.Errorf("update while Updating: %q", code)
+		}
+		time.Sleep(300 * time.Millisecond)
+		got, _ := em.Function("", "fn-1")
+		if got.Status != scfemu.Active || got.MemorySize != 128 || len(got.Variables) != 1 {
+			t.Errorf("after the update: %+v", got)
+		}
+
+		info := c.ok("CreateTrigger", map[string]any{"FunctionName": "fn-1", "TriggerName": "url", "Type": "http", "Qualifier": "$DEFAULT",
+			"TriggerDesc": `{"AuthType":"NONE","NetConfig":{"EnableIntranet":false,"EnableExtranet":true}}`})["TriggerInfo"].(map[string]any)
+		urlHost := regexp.MustCompile(`"ExtranetUrl":"https://1250000000-([a-z0-9]{10})\.ap-guangzhou\.tencentscf\.com"`)
+		m := urlHost.FindStringSubmatch(info["TriggerDesc"].(string))
+		if m == nil || m[1] == "url" {
+			t.Fatalf("TriggerDesc %v: want a host from a generated url-id", info["TriggerDesc"])
+		}
+		urlID := m[1]
+		if _, code := c.do("CreateTrigger", map[string]any{"FunctionName": "fn-1", "TriggerName": "url2", "Type": "http", "Qualifier": "$DEFAULT", "TriggerDesc": `{"AuthType":"NONE"}`}); code != "ResourceInUse.Trigger" {
+			t.Errorf("second URL: %q", code)
+		}
+		if _, code := c.do("CreateTrigger", map[string]any{"FunctionName": "fn-1", "TriggerName": "gw", "Type": "apigw", "TriggerDesc": `{}`}); code != "UnsupportedOperation.Trigger" {
+			t.Errorf("apigw: %q", code)
+		}
+		c.ok("UpdateTrigger", map[string]any{"FunctionName": "fn-1", "TriggerName": "url", "Type": "http", "Qualifier": "$DEFAULT",
+			"TriggerDesc": `{"AuthType":"NONE","NetConfig":{"EnableIntranet":true,"EnableExtranet":true}}`})
+		list := c.ok("ListTriggers", map[string]any{"FunctionName": "fn-1"})
+		trs := list["Triggers"].([]any)
+		if len(trs) != 1 || !strings.Contains(trs[0].(map[string]any)["TriggerDesc"].(string), `"IntranetUrl":"https://1250000000-`+urlID+`.in.ap-guangzhou.tencentscf.com"`) || trs[0].(map[string]any)["Enable"] != 1.0 {
+			t.Errorf("ListTriggers %v", list)
+		}
+		c.ok("DeleteTrigger", map[string]any{"FunctionName": "fn-1", "TriggerName": "url", "Type": "http", "Qualifier": "$DEFAULT"})
+		c.ok("DeleteFunction", map[string]any{"FunctionName": "fn-1"})
+		if got := c.ok("GetFunction", map[string]any{"FunctionName": "fn-1"})["Status"]; got != scfemu.Deleting {
+			t.Errorf("right after DeleteFunction: %v, want Deleting (deletion is asynchronous)", got)
+		}
+		if _, code := c.do("CreateFunction", create("fn-1", z, nil)); code != "ResourceInUse.Function" {
+			t.Errorf("create while Deleting: %q", code)
+		}
+		time.Sleep(150 * time.Millisecond) // DeleteDelay's default, 100ms
+		if _, code := c.do("GetFunctionAddress", map[string]any{"FunctionName": "fn-1"}); code != "ResourceNotFound.FunctionName" {
+			t.Errorf("after delete: %q", code)
+		}
+
+		writes := 0
+		for _, call := range em.Calls() {
+			if call.Write() && call.Code == "" {
+				writes++
+			}
+			if z, ok := call.Params["Code"].(map[string]any); ok {
+				if _, isLen := z["ZipFile"].(int); !isLen {
+					t.Errorf("the recorded call keeps the zip: %T", z["ZipFile"])
+				}
 			}
 		}
-	}
-	if writes != 6 {
-		t.Errorf("%d successful writes recorded, want 6", writes)
-	}
+		if writes != 6 {
+			t.Errorf("%d successful writes recorded, want 6", writes)
+		}
+	})
 }
 
 func TestParameterRules(t *testing.T) {
@@ -270,12 +266,12 @@ func TestPackageCheckAndFailures(t *testing.T) {
 		zip       []byte
 		reason    string
 	}{
-		{"arm", "Event", zipOf(t, entry{"main", 0o755, elfHeader(183)}), "HandlerNotLinuxAmd64"},
+		{"arm", "Event", zipOf(t, entry{"main", 0o755, deploytest.ELFHeader(183)}), "HandlerNotLinuxAmd64"},
 		{"script", "Event", zipOf(t, entry{"main", 0o755, []byte("#!/bin/sh\n")}), "HandlerNotLinuxAmd64"},
-		{"noexec", "Event", zipOf(t, entry{"main", 0o644, elfHeader(62)}), "HandlerNotExecutable"},
-		{"nomain", "Event", zipOf(t, entry{"other", 0o755, elfHeader(62)}), "HandlerNotFound"},
-		{"web-0644", "HTTP", zipOf(t, entry{"main", 0o755, elfHeader(62)}, entry{"scf_bootstrap", 0o644, []byte("#!/bin/bash\n")}), "BootstrapNotExecutable"},
-		{"web-none", "HTTP", zipOf(t, entry{"main", 0o755, elfHeader(62)}), "BootstrapNotFound"},
+		{"noexec", "Event", zipOf(t, entry{"main", 0o644, deploytest.ELFHeader(62)}), "HandlerNotExecutable"},
+		{"nomain", "Event", zipOf(t, entry{"other", 0o755, deploytest.ELFHeader(62)}), "HandlerNotFound"},
+		{"web-0644", "HTTP", zipOf(t, entry{"main", 0o755, deploytest.ELFHeader(62)}, entry{"scf_bootstrap", 0o644, []byte("#!/bin/bash\n")}), "BootstrapNotExecutable"},
+		{"web-none", "HTTP", zipOf(t, entry{"main", 0o755, deploytest.ELFHeader(62)}), "BootstrapNotFound"},
 		{"web-ok", "HTTP", goodZip(t), ""},
 	} {
 		c.ok("CreateFunction", create(tc.name, tc.zip, map[string]any{"Type": tc.typ}))
@@ -358,11 +354,11 @@ func TestEnvelopeChecks(t *testing.T) {
 	if got := send(c.sdk, scfemu.Version, "ListFunctions"); got != "InvalidAction" {
 		t.Errorf("unmodelled action: %q", got)
 	}
-	noRegion := common.NewCommonClient(common.NewCredential(scfemu.DefaultSecretID, scfemu.DefaultSecretKey), "", c.profile)
+	noRegion := c.newSDK(scfemu.DefaultSecretKey, "")
 	if got := send(noRegion, scfemu.Version, "GetFunction"); got != "MissingParameter" {
 		t.Errorf("no region: %q", got)
 	}
-	wrongKey := common.NewCommonClient(common.NewCredential(scfemu.DefaultSecretID, "wrong"), "ap-guangzhou", c.profile)
+	wrongKey := c.newSDK("wrong", "ap-guangzhou")
 	if got := send(wrongKey, scfemu.Version, "GetFunction"); got != "AuthFailure.SignatureFailure" {
 		t.Errorf("wrong key: %q", got)
 	}
@@ -378,84 +374,86 @@ func TestEnvelopeChecks(t *testing.T) {
 // deletion, a failed update or publish accepts a function update (a retry),
 // a failed deletion accepts another deletion.
 func TestAllNineStatuses(t *testing.T) {
-	em, c := start(t, scfemu.Options{CreateDelay: 100 * time.Millisecond, DeleteDelay: 100 * time.Millisecond})
-	z := goodZip(t)
-	status := func(name string) string {
-		fn, ok := em.Function("", name)
-		if !ok {
-			return "absent"
+	synctest.Test(t, func(t *testing.T) {
+		em, c := start(t, scfemu.Options{CreateDelay: 100 * time.Millisecond, DeleteDelay: 100 * time.Millisecond})
+		z := goodZip(t)
+		status := func(name string) string {
+			fn, ok := em.Function("", name)
+			if !ok {
+				return "absent"
+			}
+			return fn.Status
 		}
-		return fn.Status
-	}
-	seen := map[string]bool{}
-	see := func(name, want string) {
-		t.Helper()
-		if got := status(name); got != want {
-			t.Fatalf("%s: %s, want %s", name, got, want)
+		seen := map[string]bool{}
+		see := func(name, want string) {
+			t.Helper()
+			if got := status(name); got != want {
+				t.Fatalf("%s: %s, want %s", name, got, want)
+			}
+			seen[want] = true
 		}
-		seen[want] = true
-	}
-	reason := scfemu.StatusReason{ErrorCode: "InternalError", ErrorMessage: "AUTH_SECRET=hunter2 was refused"}
+		reason := scfemu.StatusReason{ErrorCode: "InternalError", ErrorMessage: "AUTH_SECRET=hunter2 was refused"}
 
-	c.ok("CreateFunction", create("fn", z, nil))
-	see("fn", scfemu.Creating)
-	time.Sleep(100 * time.Millisecond)
-	see("fn", scfemu.Active)
+		c.ok("CreateFunction", create("fn", z, nil))
+		see("fn", scfemu.Creating)
+		time.Sleep(100 * time.Millisecond)
+		see("fn", scfemu.Active)
 
-	em.FailNext(reason)
-	c.ok("CreateFunction", create("bad", z, nil))
-	time.Sleep(100 * time.Millisecond)
-	see("bad", scfemu.CreateFailed)
-	if _, code := c.do("UpdateFunctionCode", map[string]any{"FunctionName": "bad", "ZipFile": base64.StdEncoding.EncodeToString(z)}); code != "FailedOperation.UpdateFunctionCode" {
-		t.Errorf("update of a CreateFailed function: %q", code)
-	}
-	got := c.ok("GetFunction", map[string]any{"FunctionName": "bad"})
-	if rs, _ := got["StatusReasons"].([]any); len(rs) != 1 || rs[0].(map[string]any)["ErrorMessage"] != reason.ErrorMessage {
-		t.Errorf("StatusReasons %v", got["StatusReasons"])
-	}
+		em.FailNext(reason)
+		c.ok("CreateFunction", create("bad", z, nil))
+		time.Sleep(100 * time.Millisecond)
+		see("bad", scfemu.CreateFailed)
+		if _, code := c.do("UpdateFunctionCode", map[string]any{"FunctionName": "bad", "ZipFile": base64.StdEncoding.EncodeToString(z)}); code != "FailedOperation.UpdateFunctionCode" {
+			t.Errorf("update of a CreateFailed function: %q", code)
+		}
+		got := c.ok("GetFunction", map[string]any{"FunctionName": "bad"})
+		if rs, _ := got["StatusReasons"].([]any); len(rs) != 1 || rs[0].(map[string]any)["ErrorMessage"] != reason.ErrorMessage {
+			t.Errorf("StatusReasons %v", got["StatusReasons"])
+		}
 
-	em.Transition("", "fn", scfemu.Updating, 50*time.Millisecond, scfemu.UpdateFailed, reason)
-	see("fn", scfemu.Updating)
-	time.Sleep(50 * time.Millisecond)
-	see("fn", scfemu.UpdateFailed)
-	c.ok("UpdateFunctionConfiguration", map[string]any{"FunctionName": "fn", "Timeout": 5})
-	see("fn", scfemu.Active)
+		em.Transition("", "fn", scfemu.Updating, 50*time.Millisecond, scfemu.UpdateFailed, reason)
+		see("fn", scfemu.Updating)
+		time.Sleep(50 * time.Millisecond)
+		see("fn", scfemu.UpdateFailed)
+		c.ok("UpdateFunctionConfiguration", map[string]any{"FunctionName": "fn", "Timeout": 5})
+		see("fn", scfemu.Active)
 
-	em.Transition("", "fn", scfemu.Publishing, 50*time.Millisecond, scfemu.PublishFailed, reason)
-	see("fn", scfemu.Publishing)
-	if _, code := c.do("DeleteFunction", map[string]any{"FunctionName": "fn"}); code != "FailedOperation.DeleteFunction" {
-		t.Errorf("delete while Publishing: %q", code)
-	}
-	time.Sleep(50 * time.Millisecond)
-	see("fn", scfemu.PublishFailed)
-	c.ok("UpdateFunctionConfiguration", map[string]any{"FunctionName": "fn", "Timeout": 6})
-	see("fn", scfemu.Active)
+		em.Transition("", "fn", scfemu.Publishing, 50*time.Millisecond, scfemu.PublishFailed, reason)
+		see("fn", scfemu.Publishing)
+		if _, code := c.do("DeleteFunction", map[string]any{"FunctionName": "fn"}); code != "FailedOperation.DeleteFunction" {
+			t.Errorf("delete while Publishing: %q", code)
+		}
+		time.Sleep(50 * time.Millisecond)
+		see("fn", scfemu.PublishFailed)
+		c.ok("UpdateFunctionConfiguration", map[string]any{"FunctionName": "fn", "Timeout": 6})
+		see("fn", scfemu.Active)
 
-	em.FailNext(reason)
-	c.ok("DeleteFunction", map[string]any{"FunctionName": "fn"})
-	see("fn", scfemu.Deleting)
-	if _, code := c.do("UpdateFunctionConfiguration", map[string]any{"FunctionName": "fn", "Timeout": 7}); code != "FailedOperation.UpdateFunctionConfiguration" {
-		t.Errorf("update while Deleting: %q", code)
-	}
-	time.Sleep(100 * time.Millisecond)
-	see("fn", scfemu.DeleteFailed)
-	c.ok("DeleteFunction", map[string]any{"FunctionName": "fn"}) // a retry
-	time.Sleep(100 * time.Millisecond)
-	see("fn", "absent")
-	if delete(seen, "absent"); len(seen) != 9 {
-		t.Errorf("statuses reached: %v", seen)
-	}
+		em.FailNext(reason)
+		c.ok("DeleteFunction", map[string]any{"FunctionName": "fn"})
+		see("fn", scfemu.Deleting)
+		if _, code := c.do("UpdateFunctionConfiguration", map[string]any{"FunctionName": "fn", "Timeout": 7}); code != "FailedOperation.UpdateFunctionConfiguration" {
+			t.Errorf("update while Deleting: %q", code)
+		}
+		time.Sleep(100 * time.Millisecond)
+		see("fn", scfemu.DeleteFailed)
+		c.ok("DeleteFunction", map[string]any{"FunctionName": "fn"}) // a retry
+		time.Sleep(100 * time.Millisecond)
+		see("fn", "absent")
+		if delete(seen, "absent"); len(seen) != 9 {
+			t.Errorf("statuses reached: %v", seen)
+		}
 
-	// BusyNext: a change made elsewhere starts just before the next write.
-	c.ok("DeleteFunction", map[string]any{"FunctionName": "bad"})
-	c.ok("CreateFunction", create("fn2", z, nil))
-	time.Sleep(100 * time.Millisecond)
-	em.BusyNext("CreateTrigger", 50*time.Millisecond)
-	if _, code := c.do("CreateTrigger", map[string]any{"FunctionName": "fn2", "TriggerName": "t", "Type": "timer", "TriggerDesc": "0 */1 * * * * *"}); code != "FailedOperation.CreateTrigger" {
-		t.Errorf("write to a function made busy: %q", code)
-	}
-	time.Sleep(50 * time.Millisecond)
-	c.ok("CreateTrigger", map[string]any{"FunctionName": "fn2", "TriggerName": "t", "Type": "timer", "TriggerDesc": "0 */1 * * * * *"})
+		// BusyNext: a change made elsewhere starts just before the next write.
+		c.ok("DeleteFunction", map[string]any{"FunctionName": "bad"})
+		c.ok("CreateFunction", create("fn2", z, nil))
+		time.Sleep(100 * time.Millisecond)
+		em.BusyNext("CreateTrigger", 50*time.Millisecond)
+		if _, code := c.do("CreateTrigger", map[string]any{"FunctionName": "fn2", "TriggerName": "t", "Type": "timer", "TriggerDesc": "0 */1 * * * * *"}); code != "FailedOperation.CreateTrigger" {
+			t.Errorf("write to a function made busy: %q", code)
+		}
+		time.Sleep(50 * time.Millisecond)
+		c.ok("CreateTrigger", map[string]any{"FunctionName": "fn2", "TriggerName": "t", "Type": "timer", "TriggerDesc": "0 */1 * * * * *"})
+	})
 }
 
 // TestTimerTriggers: a timer's cron comes back as {"cron":…} and Enable as
@@ -506,7 +504,7 @@ func TestNamespacesAndBootstrapModes(t *testing.T) {
 	}
 	for _, mode := range []uint32{0o755, 0o777} {
 		name := fmt.Sprintf("web-%o", mode)
-		c.ok("CreateFunction", create(name, zipOf(t, entry{"main", 0o755, elfHeader(62)}, entry{"scf_bootstrap", mode, []byte("#!/bin/bash\n")}),
+		c.ok("CreateFunction", create(name, zipOf(t, entry{"main", 0o755, deploytest.ELFHeader(62)}, entry{"scf_bootstrap", mode, []byte("#!/bin/bash\n")}),
 			map[string]any{"Type": "HTTP", "Namespace": "games"}))
 		if fn, _ := em.Function("games", name); fn.Status != scfemu.Active {
 			t.Errorf("scf_bootstrap mode %o: %s %v", mode, fn.Status, fn.Reasons)

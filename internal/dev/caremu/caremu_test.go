@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
@@ -671,43 +672,56 @@ func TestRawReplies(t *testing.T) {
 }
 
 func TestHangHonoursContextAndSlowDown(t *testing.T) {
-	v := newEnv(t, caremu.Options{})
-	v.em.Inject("ApplyConcurrent", caremu.Hang())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		_, err := send(ctx, v.c, "ApplyConcurrent", map[string]any{"UserId": "u", "UserIp": "203.0.113.7", "ProjectId": "cap-test"})
-		done <- err
-	}()
-	waitFor(t, func() bool { return v.em.InFlight() == 1 })
-	want(t, "same user meanwhile", v.apply("u"), "FailedOperation.SlowDown")
-	want(t, "other user meanwhile", v.apply("other"), "")
-	cancel()
-	if err := <-done; code(err) != "ClientError.NetworkError" || !errors.Is(err, context.Canceled) {
-		t.Fatalf("hung call: %v", err)
-	}
-	waitFor(t, func() bool { return v.em.InFlight() == 0 })
-	want(t, "same user after", v.apply("u"), "")
-	var hung *caremu.Call
-	for _, c := range v.em.Calls() {
-		if c.Fault == "hang" {
-			hung = &c
+	synctest.Test(t, func(t *testing.T) {
+		v := newEnv(t, caremu.Options{})
+		v.em.Inject("ApplyConcurrent", caremu.Hang())
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			_, err := send(ctx, v.c, "ApplyConcurrent", map[string]any{"UserId": "u", "UserIp": "203.0.113.7", "ProjectId": "cap-test"})
+			done <- err
+		}()
+		synctest.Wait() // the call hangs
+		if n := v.em.InFlight(); n != 1 {
+			t.Fatalf("%d calls in flight, want the hung one", n)
 		}
-	}
-	if hung == nil || !hung.Canceled {
-		t.Fatalf("calls %+v", v.em.Calls())
-	}
+		want(t, "same user meanwhile", v.apply("u"), "FailedOperation.SlowDown")
+		want(t, "other user meanwhile", v.apply("other"), "")
+		cancel()
+		if err := <-done; code(err) != "ClientError.NetworkError" || !errors.Is(err, context.Canceled) {
+			t.Fatalf("hung call: %v", err)
+		}
+		synctest.Wait()
+		if n := v.em.InFlight(); n != 0 {
+			t.Fatalf("%d calls in flight after the cancel", n)
+		}
+		want(t, "same user after", v.apply("u"), "")
+		var hung *caremu.Call
+		for _, c := range v.em.Calls() {
+			if c.Fault == "hang" {
+				hung = &c
+			}
+		}
+		if hung == nil || !hung.Canceled {
+			t.Fatalf("calls %+v", v.em.Calls())
+		}
+	})
 }
 
 func TestLatencyCausesSlowDown(t *testing.T) {
-	v := newEnv(t, caremu.Options{})
-	v.em.SetLatency("ApplyConcurrent", 200*time.Millisecond)
-	done := make(chan string, 1)
-	go func() { done <- v.apply("u") }()
-	waitFor(t, func() bool { return v.em.InFlight() == 1 })
-	want(t, "overlapping", v.apply("u"), "FailedOperation.SlowDown")
-	want(t, "first", <-done, "")
-	v.em.SetLatency("ApplyConcurrent", 0)
+	synctest.Test(t, func(t *testing.T) {
+		v := newEnv(t, caremu.Options{})
+		v.em.SetLatency("ApplyConcurrent", 200*time.Millisecond)
+		done := make(chan string, 1)
+		go func() { done <- v.apply("u") }()
+		synctest.Wait() // the first call sits in its latency
+		if n := v.em.InFlight(); n != 1 {
+			t.Fatalf("%d calls in flight, want 1", n)
+		}
+		want(t, "overlapping", v.apply("u"), "FailedOperation.SlowDown")
+		want(t, "first", <-done, "")
+		v.em.SetLatency("ApplyConcurrent", 0)
+	})
 }
 
 func TestDelayAndHangOverListener(t *testing.T) {
@@ -828,20 +842,23 @@ func TestRandomCredentialsAreFreshAndAccepted(t *testing.T) {
 // With RateLimits, an action answers RequestLimitExceeded beyond its
 // requests per second, and the others are not counted against it.
 func TestRateLimits(t *testing.T) {
-	t.Parallel() // its own emulator or proxy; waits out deadlines
-	v := newEnv(t, caremu.Options{Concurrency: 8, RateLimits: map[string]int{"ApplyConcurrent": 3}})
-	for _, u := range []string{"a", "b", "c"} {
-		want(t, "within the limit", v.apply(u), "")
-	}
-	want(t, "beyond the limit", v.apply("d"), "RequestLimitExceeded")
-	want(t, "another action", v.destroy("a"), "")
-	calls := v.em.Calls()
-	if last := calls[len(calls)-2]; last.Action != "ApplyConcurrent" || last.Code != "RequestLimitExceeded" {
-		t.Fatalf("the refused call is not logged: %+v", last)
-	}
-	time.Sleep(1100 * time.Millisecond) // the window is a second of real time
-	want(t, "a second later", v.apply("d"), "")
-	if caremu.RateLimitsCAR["ApplyConcurrent"] != 100 || caremu.RateLimitsCAR["DescribeConcurrentCount"] != 20 {
-		t.Fatalf("CAR's documented limits: %v", caremu.RateLimitsCAR)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		v := newEnv(t, caremu.Options{Concurrency: 8, RateLimits: map[string]int{"ApplyConcurrent": 3}})
+		for _, u := range []string{"a", "b", "c"} {
+			want(t, "within the limit", v.apply(u), "")
+		}
+		want(t, "beyond the limit", v.apply("d"), "RequestLimitExceeded")
+		want(t, "another action", v.destroy("a"), "")
+		calls := v.em.Calls()
+		if last := calls[len(calls)-2]; last.Action != "ApplyConcurrent" || last.Code != "RequestLimitExceeded" {
+			t.Fatalf("the refused call is not logged: %+v", last)
+		}
+		time.Sleep(time.Second - time.Millisecond) // the window is a second of real time (the bubble's)
+		want(t, "within the second", v.apply("d"), "RequestLimitExceeded")
+		time.Sleep(time.Millisecond)
+		want(t, "a second later", v.apply("d"), "")
+		if caremu.RateLimitsCAR["ApplyConcurrent"] != 100 || caremu.RateLimitsCAR["DescribeConcurrentCount"] != 20 {
+			t.Fatalf("CAR's documented limits: %v", caremu.RateLimitsCAR)
+		}
+	})
 }

@@ -1,12 +1,10 @@
 package caremu
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"slices"
 	"time"
@@ -258,38 +256,5 @@ func (e *Emulator) leave(userID string) {
 }
 
 // Transport returns an http.RoundTripper that serves requests in process,
-// without a socket. A request whose context ends before it is answered fails
-// with the context's error, as with a real transport.
-func (e *Emulator) Transport() http.RoundTripper { return transport{e} }
-
-type transport struct{ h http.Handler }
-
-func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	var body []byte
-	if req.Body != nil {
-		b, err := io.ReadAll(req.Body)
-		_ = req.Body.Close()
-		if err != nil {
-			return nil, err
-		}
-		body = b
-	}
-	ctx := req.Context()
-	sr := req.Clone(ctx)
-	sr.Body = io.NopCloser(bytes.NewReader(body))
-	sr.ContentLength = int64(len(body))
-	if sr.Host == "" {
-		sr.Host = req.URL.Host
-	}
-	sr.RequestURI = req.URL.RequestURI()
-	sr.RemoteAddr = "127.0.0.1:1"
-
-	rec := httptest.NewRecorder()
-	t.h.ServeHTTP(rec, sr)
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	resp := rec.Result()
-	resp.Request = req
-	return resp, nil
-}
+// without a socket (tc3.InProcess).
+func (e *Emulator) Transport() http.RoundTripper { return tc3.InProcess(e) }

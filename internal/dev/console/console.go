@@ -1,8 +1,8 @@
 // Package console is the dev console: one page (go:embed'ed, no build step,
 // no outside resources) that shows the embedded CAR emulator's pool, the
 // waiting line and simulated users, built on the browser client module
-// (carbroker/client), and the dev-only endpoints the page reads the pool
-// from. Dev mode puts Handler in front of the HTTP API; no other mode
+// (client/carbroker.js, the one app developers copy), and the dev-only
+// endpoints the page reads the pool from. Dev mode puts Handler in front of the HTTP API; no other mode
 // serves any of it.
 //
 // Routes (exact paths; everything else goes to the API):
@@ -34,7 +34,6 @@ import (
 	"strings"
 	"time"
 
-	"carbroker/client"
 	"carbroker/internal/dev/caremu"
 	"carbroker/internal/fault"
 	"carbroker/internal/httpapi"
@@ -42,6 +41,12 @@ import (
 
 //go:embed assets
 var assets embed.FS
+
+// clientFiles is the browser client, carbroker.js and its types, which app
+// developers copy from this folder's client/ or fetch from dev mode.
+//
+//go:embed client/carbroker.js client/carbroker.d.ts
+var clientFiles embed.FS
 
 // Pool is the emulator as the console sees it.
 type Pool interface {
@@ -96,8 +101,8 @@ func Handler(api http.Handler, o Options) http.Handler {
 		"/":               {assets, "assets/index.html", "text/html; charset=utf-8"},
 		"/console.js":     {assets, "assets/console.js", "text/javascript; charset=utf-8"},
 		"/console.css":    {assets, "assets/console.css", "text/css; charset=utf-8"},
-		"/carbroker.js":   {client.Files, "carbroker.js", "text/javascript; charset=utf-8"},
-		"/carbroker.d.ts": {client.Files, "carbroker.d.ts", "text/plain; charset=utf-8"},
+		"/carbroker.js":   {clientFiles, "client/carbroker.js", "text/javascript; charset=utf-8"},
+		"/carbroker.d.ts": {clientFiles, "client/carbroker.d.ts", "text/plain; charset=utf-8"},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if f, ok := files[r.URL.Path]; ok && (r.Method == http.MethodGet || r.Method == http.MethodHead) {

@@ -3,17 +3,16 @@ package console_test
 import (
 	"encoding/json"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"carbroker/client"
 )
 
 // reply is one scripted answer of the fake function.
@@ -47,7 +46,7 @@ type fakeFunction struct {
 func newFake(t *testing.T, script ...reply) *fakeFunction {
 	t.Helper()
 	f := &fakeFunction{script: script}
-	module, err := fs.ReadFile(client.Files, "carbroker.js")
+	module, err := os.ReadFile(filepath.Join("client", "carbroker.js"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 // Package tc3 holds what the emulators of Tencent Cloud API v3 services (CAR,
 // SCF) share: request signature verification (TC3-HMAC-SHA256), the error
-// and RequestId forms of the answers. It imports nothing of the product.
+// and RequestId forms of the answers, and a transport that reaches an
+// emulator in process. It imports nothing of the product.
 //
 // Verify checks, in this order, and answers the first failure as a Tencent
 // Cloud error code: the Authorization header's format

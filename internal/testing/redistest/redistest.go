@@ -1,7 +1,9 @@
 // Package redistest gives tests a Redis of their own: a real redis-server
 // (the Debian package) started on a free loopback port in a temporary
 // directory when one is on PATH, else the in-process memredis. Either can be
-// killed and restarted empty, for outage tests.
+// killed and restarted empty, for outage tests. Fake is a stand-in that
+// records a client's round trips and answers as told; Conn looks at a Redis
+// from outside the client under test.
 package redistest
 
 import (
