@@ -102,6 +102,11 @@ func TestStartRetryPolicy(t *testing.T) {
 		{"NoIdle without wait", map[string][]string{"ApplyConcurrent": {"ResourceNotFound.NoIdle", ""}}, fast, "ResourceNotFound.NoIdle", 1, 0},
 		{"NoIdle with wait", map[string][]string{"ApplyConcurrent": {"ResourceNotFound.NoIdle", "ResourceNotFound.NoIdle", ""}},
 			broker.Options{NoIdleWait: time.Second, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}, "", 3, 1},
+		// CreateSession cannot lock a concurrency: repeating it on NoIdle
+		// only spends the request's budget (CAR_NOIDLE_WAIT is for
+		// ApplyConcurrent).
+		{"NoIdle on CreateSession is final, wait or not", map[string][]string{"CreateSession": {"ResourceNotFound.NoIdle", ""}},
+			broker.Options{NoIdleWait: time.Second, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}, "ResourceNotFound.NoIdle", 1, 1},
 		{"InternalError is not retried", map[string][]string{"CreateSession": {"InternalError"}}, fast, "InternalError", 1, 1},
 		{"InvalidParameter is not retried", map[string][]string{"CreateSession": {"InvalidParameterValue"}}, fast, "InvalidParameterValue", 1, 1},
 	}

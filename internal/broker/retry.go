@@ -39,7 +39,8 @@ var policy = [...]rule{
 	// attempt cut short by AttemptTimeout (then at once: it spent its
 	// share already); one retry of the two per request.
 	fault.Reconnect: {retry: true, once: true, backoff: true},
-	// NoIdle: while CAR_NOIDLE_WAIT lasts (zero: not at all).
+	// NoIdle from ApplyConcurrent: while CAR_NOIDLE_WAIT lasts (zero: not
+	// at all).
 	fault.WaitIdle: {retry: true, backoff: true, idle: true},
 	// LockTimeout: the lock lapsed between ApplyConcurrent and
 	// CreateSession; lock again once, then create at once.

@@ -62,7 +62,13 @@ func Classify(action, code string) *fault.Error {
 	case strings.HasPrefix(code, "ClientError"):
 		set(fault.Upstream, fault.Final, "CAR answered with an unreadable reply; try again")
 	case code == "ResourceNotFound.NoIdle":
-		set(fault.NoIdle, fault.WaitIdle, "no idle concurrency: all cloud instances are busy; try again shortly")
+		// Only ApplyConcurrent locks a concurrency: repeating another
+		// action (CreateSession may answer NoIdle too) cannot get one.
+		retry := fault.Final
+		if action == "ApplyConcurrent" {
+			retry = fault.WaitIdle
+		}
+		set(fault.NoIdle, retry, "no idle concurrency: all cloud instances are busy; try again shortly")
 	case strings.HasPrefix(code, "RequestLimitExceeded"):
 		set(fault.RateLimited, fault.Throttled, "too many requests to CAR; slow down")
 	case code == "FailedOperation.SlowDown":

@@ -79,7 +79,7 @@ const (
 	Backoff                // transient: worth retrying after a short jittered backoff
 	Throttled              // a rate limit: one more attempt at most (harder multiplies the load)
 	Reconnect              // no answer (a failed or silent connection): one more attempt, on a fresh one
-	WaitIdle               // no idle concurrency: worth retrying while the caller is willing to wait
+	WaitIdle               // no idle concurrency to lock: worth retrying while the caller is willing to wait
 	Relock                 // the lock lapsed before CreateSession: worth locking again, then creating
 )
 
