@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -114,7 +115,10 @@ const Masked = "xxxxx"
 // their first ":", kept; all the rest is the password, masked, whatever
 // it holds ("/", "?", "#", "@", escapes). Credentials without a ":" are
 // masked whole. Options after the host ("?password=…", which ParseURL
-// refuses, but other clients read) are masked whole too.
+// refuses, but other clients read) are masked whole too; so is all from
+// where the password or the options begin when an option named like a
+// credential holds the last "@" (?password=account@password), as other
+// clients read the URL.
 func RedactURL(raw string) string { return RedactURLWith(raw, Masked) }
 
 // RedactURLWith is RedactURL with mask standing for what is masked.
@@ -134,14 +138,59 @@ func RedactURLWith(raw, mask string) string {
 	if q := strings.IndexAny(out[host:], "?#"); q >= 0 {
 		out = out[:host+q+1] + mask
 	}
+	if qs := optionsBeforeAt(raw); qs != nil {
+		// Read as other clients read it, the last "@" is inside an option
+		// (?password=acct@pw): mask from where either reading's secret
+		// begins, the password's (ParseURL's) or the options'.
+		from := start
+		if user, _, ok := strings.Cut(raw[start:at], ":"); ok {
+			from += len(user) + 1
+		}
+		for _, q := range qs {
+			from = min(from, q+1)
+		}
+		out = raw[:from] + mask
+	}
+	return out
+}
+
+// optionsBeforeAt returns where a URL's options may begin, read as other
+// clients read a URL (from the first "?", or the first "#", after "://"),
+// when an option named like a credential starts there before the last
+// "@", which ParseURL's rule takes for the end of the credentials: the
+// option's value may then hold that "@" (?password=account@password).
+func optionsBeforeAt(raw string) []int {
+	_, at, ok := credentials(raw)
+	if !ok {
+		return nil
+	}
+	host := 0
+	if i := strings.Index(raw, "://"); i >= 0 {
+		host = i + 3
+	}
+	var out []int
+	for _, sep := range []string{"?", "#"} {
+		q := strings.Index(raw[host:], sep)
+		if q < 0 || host+q >= at {
+			continue
+		}
+		q += host
+		for _, kv := range strings.FieldsFunc(raw[q+1:at], func(r rune) bool { return r == '&' || r == '#' || r == '?' }) {
+			if k, _, ok := strings.Cut(kv, "="); ok && credentialName.MatchString(k) {
+				out = append(out, q)
+				break
+			}
+		}
+	}
 	return out
 }
 
 // Secrets returns what of a URL must never be shown (RedactURL's rule):
 // its password as written and, when escapes change it, as decoded; its
 // options whole, and the value of each option named like a credential
-// (?password=…, a form some clients read), as written and decoded. Use it
-// to mask a message that might quote them.
+// (?password=…, a form some clients read), as written and decoded, also
+// when its value holds a "?" or the last "@". Use it to mask a message that
+// might quote them.
 func Secrets(raw string) []string {
 	var secrets []string
 	host := 0
@@ -155,11 +204,11 @@ func Secrets(raw string) []string {
 	if q := strings.IndexAny(raw[host:], "?#"); q >= 0 && host+q+1 < len(raw) {
 		options := raw[host+q+1:]
 		secrets = append(secrets, options)
-		for _, kv := range strings.FieldsFunc(options, func(r rune) bool { return r == '&' || r == '#' || r == '?' }) {
-			if k, v, _ := strings.Cut(kv, "="); v != "" && credentialName.MatchString(k) {
-				secrets = appendDecoded(secrets, v, queryUnescape)
-			}
-		}
+		secrets = appendCredentialOptions(secrets, options)
+	}
+	for _, q := range optionsBeforeAt(raw) {
+		// The options as other clients read them, the last "@" inside.
+		secrets = appendCredentialOptions(secrets, raw[q+1:])
 	}
 	if !ok {
 		return secrets
@@ -172,6 +221,29 @@ func Secrets(raw string) []string {
 		return secrets
 	}
 	return append(appendDecoded(nil, pw, unescape), secrets...)
+}
+
+// appendCredentialOptions appends the value of each option named like a
+// credential, as written and decoded: options split at "&", "#" and "?",
+// and at "&" alone up to the first "#" (a value may hold a "?").
+func appendCredentialOptions(to []string, options string) []string {
+	add := func(kv string) {
+		if k, v, _ := strings.Cut(kv, "="); v != "" && credentialName.MatchString(k) {
+			for _, s := range appendDecoded(nil, v, queryUnescape) {
+				if !slices.Contains(to, s) {
+					to = append(to, s)
+				}
+			}
+		}
+	}
+	for _, kv := range strings.FieldsFunc(options, func(r rune) bool { return r == '&' || r == '#' || r == '?' }) {
+		add(kv)
+	}
+	query, _, _ := strings.Cut(options, "#")
+	for _, kv := range strings.Split(query, "&") {
+		add(kv)
+	}
+	return to
 }
 
 // credentialName matches the names of options that carry a credential.

@@ -71,7 +71,14 @@ func TestRedactURL(t *testing.T) {
 		"redis://h:6379/0?password=s3cret":       "redis://h:6379/0?xxxxx",
 		"redis://:pw@h/0?password=s3cret#x":      "redis://:xxxxx@h/0?xxxxx",
 		"redis://h#s3cret":                       "redis://h#xxxxx",
-		"":                                       "",
+		// An option's password holding the last "@" (other clients read
+		// ?password=acct@s3cret): masked from where the options or the
+		// password by ParseURL's rule begin, whichever comes first.
+		"redis://h:6379/0?password=acct@s3cret": "redis://h:xxxxx",
+		"https://idp/jwks?token=acct@s3cret":    "https://xxxxx",
+		"redis://:p#w@h:1?pwd=a?b@s3cret":       "redis://:xxxxx",
+		"redis://:pa?ss@h:6379":                 "redis://:xxxxx@h:6379",
+		"":                                      "",
 	} {
 		if got := RedactURL(in); got != want {
 			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
@@ -84,6 +91,8 @@ func TestRedactURL(t *testing.T) {
 		"redis://h":                           nil,
 		"redis://h/0?password=s3cret":         {"password=s3cret", "s3cret"},
 		"redis://:pw@h/0?db=0&auth=a%2Bb#x":   {"pw", "db=0&auth=a%2Bb#x", "a%2Bb", "a+b"},
+		"redis://h/0?pass=pa?s3cret":          {"pass=pa?s3cret", "pa", "pa?s3cret"},
+		"redis://h/0?password=acct@s3cret":    {"h/0?password=acct", "acct@s3cret"},
 	} {
 		if got := Secrets(in); strings.Join(got, "|") != strings.Join(want, "|") {
 			t.Errorf("Secrets(%q) = %q, want %q", in, got, want)

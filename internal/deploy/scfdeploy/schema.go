@@ -20,8 +20,8 @@ import (
 // component's docs/configure.md, then add it here.
 //
 // A field tagged deploy:"ignored" is what make deploy leaves to Tencent's
-// tools (the API Gateway trigger): Load does not check the keys under it,
-// Decode does.
+// tools (the API Gateway trigger): Load neither checks the keys under it nor
+// decodes its values (only that it is there), Decode does both.
 type File struct {
 	App       string `yaml:"app"`
 	Stage     string `yaml:"stage"`
@@ -158,12 +158,7 @@ func checkKeys(file string, n *yaml.Node, t reflect.Type, at string, all bool) e
 			}
 			return fmt.Errorf("%s:%d: %s must be a mapping", file, n.Line, at)
 		}
-		fields := map[string]reflect.StructField{}
-		for f := range t.Fields() {
-			if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); name != "" && name != "-" {
-				fields[name] = f
-			}
-		}
+		fields := yamlFields(t)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
 			f, ok := fields[k.Value]
@@ -188,4 +183,53 @@ func checkKeys(file string, n *yaml.Node, t reflect.Type, at string, all bool) e
 		}
 	}
 	return nil
+}
+
+// yamlFields maps the keys of struct type t to its fields.
+func yamlFields(t reflect.Type) map[string]reflect.StructField {
+	fields := map[string]reflect.StructField{}
+	for f := range t.Fields() {
+		if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); name != "" && name != "-" {
+			fields[name] = f
+		}
+	}
+	return fields
+}
+
+// withoutIgnored returns n, a value of type t, with the value of every
+// field tagged deploy:"ignored" replaced by an empty mapping, for Load to
+// decode: make deploy reads only that such a block is there and leaves its
+// values to Tencent's tools, which accept more than the schema's types
+// (the component toolkit takes apigw's protocols as a list or a string).
+// n itself is not changed.
+func withoutIgnored(n *yaml.Node, t reflect.Type) *yaml.Node {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == nodeType:
+	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
+		c := *n
+		c.Content = slices.Clone(n.Content)
+		fields := yamlFields(t)
+		for i := 0; i+1 < len(c.Content); i += 2 {
+			f, ok := fields[c.Content[i].Value]
+			switch {
+			case !ok:
+			case f.Tag.Get("deploy") == "ignored":
+				c.Content[i+1] = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: c.Content[i+1].Line, Column: c.Content[i+1].Column}
+			default:
+				c.Content[i+1] = withoutIgnored(c.Content[i+1], f.Type)
+			}
+		}
+		return &c
+	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		c := *n
+		c.Content = make([]*yaml.Node, len(n.Content))
+		for i, e := range n.Content {
+			c.Content[i] = withoutIgnored(e, t.Elem())
+		}
+		return &c
+	}
+	return n
 }

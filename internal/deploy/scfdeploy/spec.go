@@ -337,7 +337,7 @@ func parseDotenv(path string, b []byte) (map[string]string, error) {
 // fromInputs turns the resolved inputs into a Spec.
 func fromInputs(path string, top map[string]string, inputs *yaml.Node, env func(string) string) (*Spec, error) {
 	var in Inputs
-	if err := inputs.Decode(&in); err != nil {
+	if err := withoutIgnored(inputs, reflect.TypeFor[Inputs]()).Decode(&in); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	line := func(keys ...string) int {
