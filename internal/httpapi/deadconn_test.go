@@ -225,6 +225,7 @@ func TestHangingConnect(t *testing.T) {
 
 // A DNS failure is retried once, then answered 502 at once.
 func TestDNSFailure(t *testing.T) {
+	t.Parallel()
 	var lookups, dials atomic.Int32
 	d := &net.Dialer{Resolver: &net.Resolver{PreferGo: true,
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {

@@ -12,6 +12,7 @@ import (
 // TestErrorTable walks every row of the error table (docs/reference.md) through the
 // real SDK and the emulator.
 func TestErrorTable(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name       string
 		action     string
@@ -83,6 +84,7 @@ func TestErrorTable(t *testing.T) {
 }
 
 func TestWrongCredentialsAre500(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, caremu.Options{}, map[string]string{"TENCENTCLOUD_SECRETKEY": "not-the-key"})
 	r := e.start("alice")
 	if r.Status != 500 || r.code() != "InternalError" || r.str("Error", "Message") != "internal error" {
