@@ -17,6 +17,7 @@ import (
 // it some; on SCF (where an exit explains nothing) it answers every request
 // with that instead.
 func TestHTTPModeWithoutCredentialsRefusesToStart(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, caremu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -56,6 +57,7 @@ func TestHTTPModeWithoutCredentialsRefusesToStart(t *testing.T) {
 // In event mode credentials come with each invoke: /healthz says whether
 // this one brought them.
 func TestEventModeHealthzReportsMissingCredentials(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, caremu.Options{})
 	rpcc, _ := w.eventFunction()
 	ir, _ := invoke(t, rpcc, urlEvent("GET", "/healthz", "", nil), environment(), time.Time{})
@@ -73,6 +75,7 @@ func TestEventModeHealthzReportsMissingCredentials(t *testing.T) {
 // waits at most a second for it, and /healthz says degraded from the first
 // request.
 func TestStartWithRedisDownSaysDegraded(t *testing.T) {
+	t.Parallel()
 	// A Redis that accepts connections and never answers.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -18,6 +18,7 @@ var printedCurl = regexp.MustCompile(`curl -s -X POST (\S+) -d '([^']*)'`)
 // The dev mode's printed curl returns a ServerSession, even with real-looking
 // credentials and a CAR_ENDPOINT in the shell (which it must ignore).
 func TestDevModePrintedCurlWorks(t *testing.T) {
+	t.Parallel()
 	env := []string{"PATH=" + os.Getenv("PATH"), "CAR_ENDPOINT=http://127.0.0.1:1",
 		"TENCENTCLOUD_SECRETID=AKIDreal", "TENCENTCLOUD_SECRETKEY=real-key-must-not-be-used"}
 	p := start(t, env, "-dev", "-listen", "127.0.0.1:0")
@@ -46,6 +47,7 @@ func TestDevModePrintedCurlWorks(t *testing.T) {
 // 0.0.0.0:PORT, as docs/reference.md says): the console address and the
 // curl it prints still work from this machine, past its own Host guard.
 func TestDevModeAllInterfacesPrintsAWorkingCurl(t *testing.T) {
+	t.Parallel()
 	p := start(t, []string{"PATH=" + os.Getenv("PATH")}, "-dev", "-listen", "0.0.0.0:0")
 	var m []string
 	for deadline := time.Now().Add(10 * time.Second); m == nil && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
@@ -100,6 +102,7 @@ func get(t *testing.T, url string) (int, string, http.Header) {
 
 // The console, its module and the dev endpoints exist in dev mode only.
 func TestConsoleOnlyInDevMode(t *testing.T) {
+	t.Parallel()
 	dev, _ := devFunction(t)
 	for _, path := range []string{"/", "/console.js", "/carbroker.js", "/dev/state"} {
 		if status, _, _ := get(t, dev+path); status != 200 {
@@ -134,6 +137,7 @@ func TestConsoleOnlyInDevMode(t *testing.T) {
 // call `make run` without configuration; HTTP mode answers no CORS until
 // CORS_ALLOW_ORIGINS is set.
 func TestDevModeAnswersCORSForAnyOrigin(t *testing.T) {
+	t.Parallel()
 	preflight := func(url string) http.Header {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodOptions, url+"/session", nil)
@@ -161,6 +165,7 @@ func TestDevModeAnswersCORSForAnyOrigin(t *testing.T) {
 // In dev mode no client ever connects, so without the emulator's client
 // wait the pool would fill for good: here a pool of one frees itself.
 func TestDevPoolDoesNotFillForGood(t *testing.T) {
+	t.Parallel()
 	dev, p := devFunction(t, "DEV_CONCURRENCY=1", "DEV_CLIENT_WAIT=1s", "DEV_RETENTION=1s")
 	// stdout is copied from a pipe: the banner may arrive after the listener is up.
 	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(p.stdout.String(), "(1 concurrencies, 1 s retention"); {
@@ -200,6 +205,7 @@ func TestDevPoolDoesNotFillForGood(t *testing.T) {
 }
 
 func TestDevPoolSettingsRefused(t *testing.T) {
+	t.Parallel()
 	for _, bad := range []string{"DEV_CONCURRENCY=0", "DEV_CONCURRENCY=x", "DEV_CLIENT_WAIT=0s", "DEV_RETENTION=48h"} {
 		out, err := exec_(binary, []string{"PATH=" + os.Getenv("PATH"), bad}, "-dev", "-listen", "127.0.0.1:0")
 		name, _, _ := strings.Cut(bad, "=")
@@ -212,6 +218,7 @@ func TestDevPoolSettingsRefused(t *testing.T) {
 // Dev mode runs the waiting line on an embedded Redis by default;
 // DEV_QUEUE=false turns it off.
 func TestDevModeLine(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		queue      string
 		wantStatus int
@@ -239,6 +246,7 @@ func TestDevModeLine(t *testing.T) {
 // writes to the production line (QUEUE_REDIS_URL, QUEUE_KEY_PREFIX) nor
 // takes its project or allow-lists, and its banner names what it ignored.
 func TestDevModeIgnoresProductionSettings(t *testing.T) {
+	t.Parallel()
 	dev, p := devFunction(t, "DEV_CONCURRENCY=1",
 		"QUEUE_REDIS_URL=redis://:prod-password@127.0.0.1:1/0", "QUEUE_KEY_PREFIX=prod:",
 		"CAR_PROJECT_ID=cap-prod1", "CAR_ALLOWED_PROJECT_IDS=cap-prod1,cap-prod2", "CAR_APPLICATION_ID=app-prod")
@@ -283,6 +291,7 @@ func TestDevModeIgnoresProductionSettings(t *testing.T) {
 // address): a page that rebinds its DNS name to 127.0.0.1 reaches neither
 // /dev/* nor the API.
 func TestDevModeRefusesForeignHost(t *testing.T) {
+	t.Parallel()
 	dev, _ := devFunction(t)
 	port := dev[strings.LastIndex(dev, ":")+1:]
 	do := func(method, path, host, body string) (int, string) {
@@ -317,6 +326,7 @@ func TestDevModeRefusesForeignHost(t *testing.T) {
 // When the port is taken (an earlier make run), dev mode says how to pick
 // another: -listen, and make run's PORT.
 func TestDevModePortTaken(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 // The console's view of the line is the line as the store holds it: first
 // first, with how long ago each place was polled.
 func TestConsoleLineOf(t *testing.T) {
+	t.Parallel()
 	mem, err := memredis.Start("")
 	if err != nil {
 		t.Fatal(err)

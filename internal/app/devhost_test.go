@@ -13,6 +13,7 @@ import (
 // In a VM or container, dev mode listens on a non-loopback address and the
 // browser names it: that Host is answered too, and still no other name.
 func TestHostGuardListenAddress(t *testing.T) {
+	t.Parallel()
 	h := hostGuard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), "192.0.2.10:9000")
 	for host, want := range map[string]int{
 		"192.0.2.10:9000": 200, "192.0.2.10": 200, "localhost:9000": 200, "[::1]:9000": 200,
@@ -48,6 +49,7 @@ func TestHostGuardListenAddress(t *testing.T) {
 // is refused, and an absolute-form request is judged by its URL's host, as
 // net/http sets it.
 func TestHostGuardSpellings(t *testing.T) {
+	t.Parallel()
 	h := hostGuard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), "127.0.0.1:9000")
 	for host, want := range map[string]int{
 		"localhost.": 200, "LOCALHOST.:9000": 200, "[::ffff:127.0.0.1]:9000": 200, "[0:0:0:0:0:0:0:1]:9000": 200, "[::1]": 200,

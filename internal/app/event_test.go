@@ -16,6 +16,7 @@ import (
 )
 
 func TestEventModePingAndInvoke(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, caremu.Options{})
 	c, _ := w.eventFunction()
 	if err := c.Call("Function.Ping", struct{}{}, &struct{}{}); err != nil {
@@ -64,6 +65,7 @@ func TestEventModePingAndInvoke(t *testing.T) {
 }
 
 func TestEventModeCredentialsRotateThroughEnvironment(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, caremu.Options{Concurrency: 8})
 	c, _ := w.eventFunction() // no credentials in the process environment
 	start := func(user, env string) int {
@@ -86,6 +88,7 @@ func TestEventModeCredentialsRotateThroughEnvironment(t *testing.T) {
 }
 
 func TestEventModeConcurrentInvokesKeepTheirCredentials(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, caremu.Options{Concurrency: 64})
 	c, _ := w.eventFunction()
 	var wg sync.WaitGroup
@@ -113,6 +116,7 @@ func TestEventModeConcurrentInvokesKeepTheirCredentials(t *testing.T) {
 }
 
 func TestEventModeDeadline(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, caremu.Options{})
 	c, _ := w.eventFunction()
 	w.emu.SetLatency("CreateSession", 5*time.Second)
@@ -131,6 +135,7 @@ func TestEventModeDeadline(t *testing.T) {
 }
 
 func TestEventModeGarbageAndPanicFreeRecovery(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, caremu.Options{})
 	c, _ := w.eventFunction()
 	for _, payload := range []string{`garbage`, `{}`, `null`, `{"httpMethod":7}`, `{"Type":"Timerx","TriggerName":"t"}`} {
@@ -152,6 +157,7 @@ func TestEventModeGarbageAndPanicFreeRecovery(t *testing.T) {
 }
 
 func TestEventModeMisconfigurationPerInvoke(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, caremu.Options{})
 	// AUTH_MODE missing at start: the process must keep serving.
 	port := freePort(t)
@@ -190,6 +196,7 @@ func TestEventModeMisconfigurationPerInvoke(t *testing.T) {
 }
 
 func TestUsageWithoutMode(t *testing.T) {
+	t.Parallel()
 	out, err := exec_(binary, nil)
 	if err == nil || !strings.Contains(out, "-dev") || !strings.Contains(out, "-listen") || !strings.Contains(out, "_LAMBDA_SERVER_PORT") {
 		t.Fatalf("err %v, output %q", err, out)
@@ -199,6 +206,7 @@ func TestUsageWithoutMode(t *testing.T) {
 // Asking for help is not an error: -h and -help print the usage and exit 0;
 // an unknown flag still exits 2.
 func TestHelpExitsZero(t *testing.T) {
+	t.Parallel()
 	for _, arg := range []string{"-h", "-help", "--help"} {
 		out, err := exec_(binary, nil, arg)
 		if err != nil || !strings.Contains(out, "-dev") || !strings.Contains(out, "-listen") {
@@ -212,6 +220,7 @@ func TestHelpExitsZero(t *testing.T) {
 }
 
 func TestDevRefusesOnSCF(t *testing.T) {
+	t.Parallel()
 	out, err := exec_(binary, []string{"TENCENTCLOUD_RUNENV=SCF"}, "-dev")
 	if err == nil || !strings.Contains(out, "refusing") {
 		t.Fatalf("err %v, output %q", err, out)
@@ -221,6 +230,7 @@ func TestDevRefusesOnSCF(t *testing.T) {
 // Without an absolute Deadline the function's time limit bounds the invoke;
 // a HEAD reply has no body, as over HTTP.
 func TestEventModeTimeLimitAndHead(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, caremu.Options{})
 	c, _ := w.eventFunction()
 	ir, _ := invoke(t, c, urlEvent("HEAD", "/healthz", "", nil), credsA(), time.Time{})
@@ -245,6 +255,7 @@ func TestEventModeTimeLimitAndHead(t *testing.T) {
 // A LOG_LEVEL delivered in an invoke's Environment reaches the runtime's own
 // log lines too, not only the API's.
 func TestEventModeLogLevelFromEnvironment(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, caremu.Options{})
 	c, p := w.eventFunction()
 	ev := urlEvent("GET", "/healthz", "", nil)

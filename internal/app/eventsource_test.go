@@ -12,6 +12,7 @@ import (
 // credential triple, which an invoke's Environment brings every few
 // minutes, is read per call by the CAR client, not by the configuration.
 func TestEventSourceRebuildsOnConfigurationOnly(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	vars := map[string]string{"CAR_PROJECT_ID": "cap-test1", "AUTH_MODE": "none",
 		"TENCENTCLOUD_SECRETID": "AKIDone", "TENCENTCLOUD_SECRETKEY": "key-one"}

@@ -19,6 +19,7 @@ import (
 // mapping), the next call succeeds after the 1 s attempt timeout, not the
 // 10 s budget.
 func TestFrozenProcessRecovers(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("-short: real time: waits out the emulator's idle timeout on real connections (3 s); make test runs it")
 	}

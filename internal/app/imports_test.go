@@ -10,6 +10,7 @@ import (
 // Only the entry point imports app: it is the composition root, and the
 // tests outside it build the same wiring with internal/testing/apitest.
 func TestOnlyTheEntryPointImportsApp(t *testing.T) {
+	t.Parallel()
 	out, err := exec.Command("go", "list", "-f",
 		`{{.ImportPath}}|{{join .Imports " "}} {{join .TestImports " "}} {{join .XTestImports " "}}`, "carbroker/...").CombinedOutput()
 	if err != nil {
@@ -32,6 +33,7 @@ func TestOnlyTheEntryPointImportsApp(t *testing.T) {
 // CAR emulator, the embedded Redis and the console would make the package
 // larger than SCF takes inline, and nothing on SCF may serve a fake CAR.
 func TestSCFBuildHasNoDevMode(t *testing.T) {
+	t.Parallel()
 	out, err := exec.Command("go", "list", "-deps", "-tags", "scf", "carbroker/function").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)
@@ -62,6 +64,7 @@ func isTool(pkg string) bool {
 // package (only app's dev build, left out by -tags scf, links the dev
 // tools), and the deployed binary links none.
 func TestTheProductLinksNoTool(t *testing.T) {
+	t.Parallel()
 	out, err := exec.Command("go", "list", "-deps", "-f", `{{.ImportPath}}|{{join .Deps " "}}`, "carbroker/...").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)

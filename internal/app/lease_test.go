@@ -14,6 +14,7 @@ import (
 // The timer trigger's event, through the real binary's Go1 runtime with
 // scf-go-lib's field names, destroys the sessions of ended leases.
 func TestEventModeTimerSweeps(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, caremu.Options{ClientWait: -1})
 	srv := redistest.Start(t)
 	c, p := w.eventFunction("QUEUE_REDIS_URL="+srv.URL(), "SESSION_MAX=1s")

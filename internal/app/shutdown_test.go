@@ -14,6 +14,7 @@ import (
 // On SIGTERM the HTTP server stops accepting, finishes the request in
 // flight, and exits 0.
 func TestGracefulShutdownOnSIGTERM(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, caremu.Options{})
 	base, p := w.httpFunction()
 	w.emu.SetLatency("CreateSession", 400*time.Millisecond)
@@ -56,6 +57,7 @@ func TestGracefulShutdownOnSIGTERM(t *testing.T) {
 
 // CAR unreachable: a prompt 502, and the function stays healthy.
 func TestCARConnectionRefused(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, caremu.Options{})
 	w.endpoint = "127.0.0.1:" + freePort(t) // nothing listens there
 	base, _ := w.httpFunction()
@@ -77,6 +79,7 @@ func TestCARConnectionRefused(t *testing.T) {
 
 // In event mode too, SIGTERM lets the invoke in flight finish.
 func TestEventModeDrainsOnSIGTERM(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, caremu.Options{})
 	c, p := w.eventFunction()
 	w.emu.SetLatency("CreateSession", 400*time.Millisecond)

@@ -74,6 +74,7 @@ func observe(status int, h http.Header, body string) outcome {
 // TestSameBehaviourEverywhere runs one script through the SCF event runtime
 // and the HTTP server; both must give the expected, identical outcomes.
 func TestSameBehaviourEverywhere(t *testing.T) {
+	t.Parallel()
 	origin := map[string]string{"Origin": "https://app.example.com"}
 	steps := []struct {
 		name, method, path, body string

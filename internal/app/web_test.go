@@ -16,6 +16,7 @@ import (
 // the platform's local proxy supplies the request id, the timeout (seconds)
 // and the client address.
 func TestWebFunctionHeaders(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, caremu.Options{})
 	base, _ := w.httpFunction("TRUSTED_PROXY_CIDRS=127.0.0.1/32")
 	post := func(user string, h map[string]string) (int, string, time.Duration) {
@@ -50,6 +51,7 @@ func TestWebFunctionHeaders(t *testing.T) {
 // every request with a valid JSON error naming the variables at fault, even
 // when a value holds control characters. The values are in the log only.
 func TestWebFunctionMisconfiguredReplyIsJSON(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, caremu.Options{})
 	base, p := w.httpFunction("TENCENTCLOUD_RUNENV=SCF", "CAR_ALLOW_APPLICATION_PARAMETERS=\x01(pattern-value", "AUTH_MODE=")
 	res, err := http.Post(base+"/session", "application/json", strings.NewReader(`{"UserId":"alice","ClientSession":"cs"}`))

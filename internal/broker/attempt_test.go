@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"carbroker/internal/broker"
@@ -87,103 +88,134 @@ func (f *stallCAR) DestroySession(ctx context.Context, userID string) (string, e
 var attemptOpts = broker.Options{MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond,
 	AttemptTimeout: 100 * time.Millisecond, MinAttempt: 50 * time.Millisecond}
 
+// reserve is what a start keeps of its budget for CreateSession after
+// ApplyConcurrent: MinAttempt.
+const reserve = 50 * time.Millisecond
+
 var startIn = broker.StartInput{UserID: "u1", UserIP: "203.0.113.1", ProjectID: "cap-1", ClientSession: "cs"}
 
 // A first attempt that never answers costs AttemptTimeout, not the budget:
-// the call is repeated (on a fresh connection) and succeeds.
+// the call is repeated (on a fresh connection) and succeeds. The fake
+// clock makes the cost exact: the attempt timeout and nothing else (the
+// retry after an attempt cut short goes at once).
 func TestDeadFirstAttemptCostsAttemptTimeout(t *testing.T) {
+	t.Parallel()
 	for _, action := range []string{"ApplyConcurrent", "DestroySession"} {
 		t.Run(action, func(t *testing.T) {
-			f := newStallCAR()
-			f.stall[action] = map[int]bool{1: true}
-			s := broker.New(f, attemptOpts)
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			start := time.Now()
-			var err error
-			if action == "DestroySession" {
-				err = s.Stop(ctx, "u1")
-			} else {
-				_, err = s.Start(ctx, startIn)
-			}
-			el := time.Since(start)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// At least the attempt timeout, and far from the 20 s budget
-			// (the upper bound leaves room for a loaded machine).
-			if el < 100*time.Millisecond || el > 5*time.Second {
-				t.Errorf("took %v with a 100ms attempt timeout", el)
-			}
-			if n := f.count(action); n != 2 {
-				t.Errorf("%s called %d times, want 2", action, n)
-			}
-			if got := f.attempts[action]; got[0] != 0 || got[1] != 2 {
-				t.Errorf("attempt numbers in the call log: %v", got)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				f := newStallCAR()
+				f.stall[action] = map[int]bool{1: true}
+				s := broker.New(f, attemptOpts)
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				start := time.Now()
+				var err error
+				if action == "DestroySession" {
+					err = s.Stop(ctx, "u1")
+				} else {
+					_, err = s.Start(ctx, startIn)
+				}
+				el := time.Since(start)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if el != 100*time.Millisecond {
+					t.Errorf("took %v with a 100ms attempt timeout and a 20s budget, want 100ms", el)
+				}
+				if n := f.count(action); n != 2 {
+					t.Errorf("%s called %d times, want 2", action, n)
+				}
+				if got := f.attempts[action]; got[0] != 0 || got[1] != 2 {
+					t.Errorf("attempt numbers in the call log: %v", got)
+				}
+				// The retry had the rest of the budget (a start's less the
+				// reserve), not another short share.
+				rest := 20*time.Second - 100*time.Millisecond
+				if action == "ApplyConcurrent" {
+					rest -= reserve
+				}
+				if got := f.deadlines[action]; got[0] != 100*time.Millisecond || got[1] != rest {
+					t.Errorf("time left at each attempt: %v", got)
+				}
+			})
 		})
 	}
 }
 
 // A CAR that never answers still gets a timeout, within the budget: the
-// attempt after the short one gets the rest of it.
+// attempt after the short one gets the rest of it, less CreateSession's
+// reserve.
 func TestHangingCARTimesOutAtTheBudget(t *testing.T) {
-	f := newStallCAR()
-	f.stall["ApplyConcurrent"] = map[int]bool{1: true, 2: true, 3: true}
-	s := broker.New(f, attemptOpts)
-	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	_, err := s.Start(ctx, startIn)
-	el := time.Since(start)
-	if fault.KindOf(err) != fault.Timeout {
-		t.Fatalf("err = %v, want a timeout", err)
-	}
-	if el < time.Second || el > 3*time.Second { // the budget less the reserve; slack for a loaded machine
-		t.Errorf("took %v with a 1.5s budget", el)
-	}
-	if n := f.count("ApplyConcurrent"); n != 2 {
-		t.Errorf("ApplyConcurrent called %d times, want 2", n)
-	}
-	// The second attempt got the rest of the budget less CreateSession's
-	// reserve, not another short share.
-	if left := f.deadlines["ApplyConcurrent"][1]; left < 500*time.Millisecond {
-		t.Errorf("the last attempt had %v", left)
-	}
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		f := newStallCAR()
+		f.stall["ApplyConcurrent"] = map[int]bool{1: true, 2: true, 3: true}
+		s := broker.New(f, attemptOpts)
+		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err := s.Start(ctx, startIn)
+		el := time.Since(start)
+		if fault.KindOf(err) != fault.Timeout {
+			t.Fatalf("err = %v, want a timeout", err)
+		}
+		if n := f.count("ApplyConcurrent"); n != 2 {
+			t.Errorf("ApplyConcurrent called %d times, want 2", n)
+		}
+		// The second attempt got the rest of the budget less the reserve,
+		// not another short share; the answer came when it ran out.
+		left := f.deadlines["ApplyConcurrent"]
+		if len(left) != 2 || left[0] != 100*time.Millisecond || left[1] != 1400*time.Millisecond-reserve {
+			t.Errorf("time left at each attempt: %v, want [100ms %v]", left, 1400*time.Millisecond-reserve)
+		}
+		if el != 1500*time.Millisecond-reserve {
+			t.Errorf("took %v with a 1.5s budget, want %v", el, 1500*time.Millisecond-reserve)
+		}
+	})
 }
 
 // A slow but live CAR is cut short once at most: the retry, and every call
 // after a success, get the rest of the budget.
 func TestSlowCARIsCutShortOnceAtMost(t *testing.T) {
-	f := newStallCAR()
-	f.slow["ApplyConcurrent"] = 200 * time.Millisecond
-	f.slow["CreateSession"] = 200 * time.Millisecond
-	s := broker.New(f, attemptOpts)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if _, err := s.Start(ctx, startIn); err != nil {
-		t.Fatal(err)
-	}
-	if a, c := f.count("ApplyConcurrent"), f.count("CreateSession"); a != 2 || c != 1 {
-		t.Errorf("ApplyConcurrent %d, CreateSession %d; want 2, 1", a, c)
-	}
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		f := newStallCAR()
+		f.slow["ApplyConcurrent"] = 200 * time.Millisecond
+		f.slow["CreateSession"] = 200 * time.Millisecond
+		s := broker.New(f, attemptOpts)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		start := time.Now()
+		if _, err := s.Start(ctx, startIn); err != nil {
+			t.Fatal(err)
+		}
+		if a, c := f.count("ApplyConcurrent"), f.count("CreateSession"); a != 2 || c != 1 {
+			t.Errorf("ApplyConcurrent %d, CreateSession %d; want 2, 1", a, c)
+		}
+		// 100ms cut short, then 200ms and 200ms in full.
+		if el := time.Since(start); el != 500*time.Millisecond {
+			t.Errorf("took %v, want 500ms", el)
+		}
+	})
 }
 
 // With a budget too small for a retry after a short attempt, the only
 // attempt gets all of it.
 func TestSmallBudgetGoesToOneAttempt(t *testing.T) {
-	f := newStallCAR()
-	f.slow["ApplyConcurrent"] = 120 * time.Millisecond
-	s := broker.New(f, attemptOpts)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	short, cancel2 := context.WithTimeout(ctx, 140*time.Millisecond)
-	defer cancel2()
-	_, err := s.Lock(short, startIn)
-	if err != nil && fault.KindOf(err) != fault.Timeout {
-		t.Fatal(err)
-	}
-	if n := f.count("ApplyConcurrent"); n != 1 {
-		t.Errorf("ApplyConcurrent called %d times, want 1", n)
-	}
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		f := newStallCAR()
+		f.slow["ApplyConcurrent"] = 120 * time.Millisecond
+		s := broker.New(f, attemptOpts)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		short, cancel2 := context.WithTimeout(ctx, 140*time.Millisecond)
+		defer cancel2()
+		if _, err := s.Lock(short, startIn); err != nil {
+			t.Fatal(err) // 120ms fits in the 140ms it has: no AttemptTimeout cut
+		}
+		if n := f.count("ApplyConcurrent"); n != 1 {
+			t.Errorf("ApplyConcurrent called %d times, want 1", n)
+		}
+	})
 }

@@ -71,6 +71,7 @@ func capacityBurst(svcs []*broker.Service, n int) (failed int) {
 // slow: concurrent callers share one call, and a failure is remembered for
 // the second its call began.
 func TestLocalCapacityOneCallASecond(t *testing.T) {
+	t.Parallel()
 	for _, took := range []time.Duration{10 * time.Millisecond, 1500 * time.Millisecond} {
 		synctest.Test(t, func(t *testing.T) {
 			counter := &failingCounter{took: took}
@@ -106,6 +107,7 @@ func TestLocalCapacityOneCallASecond(t *testing.T) {
 // reads on two instances with a failing or slow count still start at most
 // one DescribeConcurrentCount a second.
 func TestCapacityOneCallASecondAcrossInstances(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("-short: real time: one CAR call a second across instances, measured on the wall clock (3 s); make test runs it")
 	}
@@ -139,6 +141,7 @@ func TestCapacityOneCallASecondAcrossInstances(t *testing.T) {
 // the others sharing that call fail with its deadline, nor start another
 // call within the second: they are told the count is not there yet.
 func TestSharedCountOutlivesItsCaller(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		counter := &failingCounter{took: time.Second, ok: true}
 		svc := broker.New(counter, broker.Options{})

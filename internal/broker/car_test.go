@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"carbroker/internal/broker"
@@ -73,6 +74,7 @@ func (f *fakeCAR) count(action string) int {
 var fast = broker.Options{MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}
 
 func TestStartRetryPolicy(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name          string
 		script        map[string][]string
@@ -137,30 +139,51 @@ func TestStartRetryPolicy(t *testing.T) {
 	}
 }
 
+// roundTripCAR is a fakeCAR whose ApplyConcurrent answers after rtt, as a
+// CAR across a network does.
+type roundTripCAR struct {
+	fakeCAR
+	rtt time.Duration
+}
+
+func (f *roundTripCAR) ApplyConcurrent(ctx context.Context, in car.ApplyConcurrentInput) (string, error) {
+	time.Sleep(f.rtt)
+	return f.fakeCAR.ApplyConcurrent(ctx, in)
+}
+
 func TestRetriesStopAtDeadline(t *testing.T) {
-	f := &fakeCAR{script: map[string][]string{"ApplyConcurrent": {"FailedOperation.SlowDown"}}}
-	s := broker.New(f, broker.Options{MinBackoff: 20 * time.Millisecond, MaxBackoff: 40 * time.Millisecond,
-		MaxAttempts: 1000, MinAttempt: 20 * time.Millisecond})
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	_, err := s.Start(ctx, broker.StartInput{UserID: "u1", ClientSession: "cs"})
-	// No attempt starts past the 150ms deadline; the bound leaves a loaded
-	// machine slack, and fails a loop that ignores the deadline (1000
-	// attempts of 20-40ms).
-	if el := time.Since(start); el > time.Second {
-		t.Errorf("took %v, long past the 150ms deadline", el)
-	}
-	// The last answer stands: SlowDown, not a timeout.
-	if code := fault.As(err).Code; code != "FailedOperation.SlowDown" {
-		t.Errorf("err = %v, want the last CAR answer", err)
-	}
-	if n := f.count("ApplyConcurrent"); n < 2 || n > 8 {
-		t.Errorf("%d attempts in 150ms with 20-40ms backoff", n)
-	}
-	if n := f.count("CreateSession"); n != 0 {
-		t.Errorf("CreateSession called %d times after ApplyConcurrent failed", n)
-	}
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		// CAR answers in 1ms. (With answers that take no time at all, the
+		// last retries before the deadline go without backoff, up to
+		// MaxAttempts: smithy's ComputeDelay shortens the last delay to
+		// leave MinBackoff, and then to zero.)
+		f := &roundTripCAR{fakeCAR: fakeCAR{script: map[string][]string{"ApplyConcurrent": {"FailedOperation.SlowDown"}}}, rtt: time.Millisecond}
+		s := broker.New(f, broker.Options{MinBackoff: 20 * time.Millisecond, MaxBackoff: 40 * time.Millisecond,
+			MaxAttempts: 1000, MinAttempt: 20 * time.Millisecond})
+		ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err := s.Start(ctx, broker.StartInput{UserID: "u1", ClientSession: "cs"})
+		// No attempt starts with less than MinAttempt (20ms) left of the
+		// 150ms less CreateSession's reserve (MinAttempt): the last starts
+		// by 110ms and is answered by 111ms, where a loop that ignored the
+		// deadline would make 1000 attempts of 20-40ms.
+		if el := time.Since(start); el > 111*time.Millisecond {
+			t.Errorf("took %v with a 150ms deadline, want at most 111ms", el)
+		}
+		// The last answer stands: SlowDown, not a timeout.
+		if code := fault.As(err).Code; code != "FailedOperation.SlowDown" {
+			t.Errorf("err = %v, want the last CAR answer", err)
+		}
+		// Backoffs of 20-40ms in the 110ms (5 or 6 attempts seen).
+		if n := f.count("ApplyConcurrent"); n < 4 || n > 7 {
+			t.Errorf("%d attempts in 110ms with 20-40ms backoff, want 4 to 7", n)
+		}
+		if n := f.count("CreateSession"); n != 0 {
+			t.Errorf("CreateSession called %d times after ApplyConcurrent failed", n)
+		}
+	})
 }
 
 // timeoutCAR answers ApplyConcurrent with NoIdle, then with a timeout.
@@ -175,6 +198,7 @@ func (f *timeoutCAR) ApplyConcurrent(ctx context.Context, in car.ApplyConcurrent
 }
 
 func TestTimeoutAfterADefiniteAnswerReturnsTheAnswer(t *testing.T) {
+	t.Parallel()
 	f := &timeoutCAR{fakeCAR{script: map[string][]string{"ApplyConcurrent": {"ResourceNotFound.NoIdle"}}}}
 	s := broker.New(f, broker.Options{NoIdleWait: time.Minute, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond})
 	_, err := s.Start(context.Background(), broker.StartInput{UserID: "u1", ClientSession: "cs"})
@@ -184,6 +208,7 @@ func TestTimeoutAfterADefiniteAnswerReturnsTheAnswer(t *testing.T) {
 }
 
 func TestGuestSkipsApplyUnlessConfigured(t *testing.T) {
+	t.Parallel()
 	for _, guestApply := range []bool{false, true} {
 		f := &fakeCAR{script: map[string][]string{}}
 		o := fast
@@ -204,6 +229,7 @@ func TestGuestSkipsApplyUnlessConfigured(t *testing.T) {
 }
 
 func TestStopToleratesMissingAndStopping(t *testing.T) {
+	t.Parallel()
 	for _, code := range []string{"", "ResourceNotFound.SessionNotFound", "UnsupportedOperation.Stopping"} {
 		f := &fakeCAR{script: map[string][]string{"DestroySession": {code}}}
 		if err := broker.New(f, fast).Stop(context.Background(), "u1"); err != nil {

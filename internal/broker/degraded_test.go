@@ -72,6 +72,7 @@ func wantUnknown(t *testing.T, what string, res broker.Result, err error) {
 // places Redis still holds), and past it CAR's NoIdle is still a place
 // unknown. Once the line answers, the next trouble starts the count again.
 func TestRedisTroubleNeverEjects(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		st := &fakeLine{pollErr: errPaused}
 		cars := &noIdleCAR{}
@@ -121,6 +122,7 @@ func TestRedisTroubleNeverEjects(t *testing.T) {
 // The head's try answered NoIdle while Redis stopped answering (the
 // outcome could not be recorded): the head keeps its place, never a 503.
 func TestNoIdleUnrecordedKeepsThePlace(t *testing.T) {
+	t.Parallel()
 	st := &fakeLine{poll: queue.Decision{Verdict: queue.Go, Position: 1, Waiting: 3}, doneErr: errPaused}
 	cars := &noIdleCAR{}
 	svc := broker.New(cars, broker.Options{Line: st, Jitter: func() float64 { return 0 }})

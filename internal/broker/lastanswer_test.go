@@ -47,6 +47,7 @@ func (f *scriptCAR) ApplyConcurrent(ctx context.Context, _ car.ApplyConcurrentIn
 // 504 UpstreamTimeout in the first two cases: the cut attempt's timeout
 // took the place of the definite answer.
 func TestLastDefiniteAnswerStands(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name        string
 		script      []string

@@ -72,6 +72,7 @@ func openStore(t *testing.T, url string, clock *testkit.Clock) *queue.Store {
 // sweep retakes it, the user starts a newer session, and the stop's late
 // DestroySession ends that newer one.
 func TestLeaseReproStopOutlivesItsClaim(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	clock := testkit.NewClock(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
 	const p = "cap-test0001"
@@ -109,6 +110,7 @@ func TestLeaseReproStopOutlivesItsClaim(t *testing.T) {
 // user then started again, and its new lease must still be enforced when
 // it ends: the old claim's done must not take the new lease for its own.
 func TestLeaseReproGenerationReusedAfterTheStoreLostItsData(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	clock := testkit.NewClock(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
 	const p = "cap-test0001"
@@ -155,6 +157,7 @@ func (failingCreate) LeaseCreate(context.Context, string, string, time.Duration,
 // between) still has its live lease, which will end the session: its reply
 // says when ("a reply without ExpiresAt has no lease").
 func TestLeaseReproReconnectLosesItsExpiresAt(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	clock := testkit.NewClock(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
 	const p = "cap-test0001"

@@ -78,6 +78,7 @@ func (c *sweepCAR) DestroySession(ctx context.Context, _ string) (string, error)
 // second while it has time, and stops before the invocation's deadline;
 // every destroy it started has ended when it returns.
 func TestSweepPacingAndDeadline(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		users := make([]string, 3*broker.PerSecond+10)
 		for i := range users {
@@ -112,6 +113,7 @@ func TestSweepPacingAndDeadline(t *testing.T) {
 
 // A sweep that cannot read the store skips: nothing destroyed, and it says so.
 func TestSweepSkipsWhenTheStoreIsDown(t *testing.T) {
+	t.Parallel()
 	st := &fakeLeases{due: []string{"a"}, down: true}
 	c := &sweepCAR{}
 	r := broker.New(c, broker.Options{Leases: st, Projects: []string{"cap-1"}, SessionMax: time.Minute}).Sweep(context.Background())

@@ -11,6 +11,7 @@ import (
 // jittered, and never exceeds a third of QUEUE_ABANDON (1 s, the header's
 // unit, at least).
 func TestRetryAfter(t *testing.T) {
+	t.Parallel()
 	prev := time.Duration(0)
 	for _, p := range []int{1, 2, 10, 26, 51, 76, 101, 1000} {
 		lo := broker.RetryAfter(p, 30*time.Second, 0)

@@ -17,6 +17,7 @@ import (
 // read-only replica: every poll fails READONLY at its first write. That is
 // Redis trouble like any other: a place unknown, never CAR's NoIdle.
 func TestReadOnlyReplicaIsTrouble(t *testing.T) {
+	t.Parallel()
 	if !redistest.Real() {
 		t.Skip("needs a real redis-server (not on PATH)")
 	}

@@ -80,6 +80,7 @@ func newSlowLine(t *testing.T) (*broker.Service, *clock, *slowCounter, *noIdleCA
 // hand its caller a way past the line: a newcomer who refreshed the count
 // still joins behind the user already waiting, without touching CAR.
 func TestSlowCountRefreshDoesNotJumpTheLine(t *testing.T) {
+	t.Parallel()
 	svc, clk, counter, cars := newSlowLine(t)
 	start := func(user string) broker.Result {
 		t.Helper()
@@ -110,6 +111,7 @@ func TestSlowCountRefreshDoesNotJumpTheLine(t *testing.T) {
 
 // A capacity read whose count refresh is slow still counts who waits.
 func TestSlowCountRefreshKeepsCapacityWaiting(t *testing.T) {
+	t.Parallel()
 	svc, clk, counter, _ := newSlowLine(t)
 	for _, u := range []string{"alice", "bob"} {
 		if _, err := svc.Start(context.Background(), broker.StartInput{UserID: u, UserIP: "198.51.100.1", ProjectID: "cap-p"}); err != nil {

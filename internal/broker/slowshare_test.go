@@ -18,6 +18,7 @@ import (
 // deletes B's lease with it, so instance C's poll takes a new lease at once
 // and calls CAR half a second after B.
 func TestReproSlowCountKeepsOneCallASecondAcrossInstances(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("-short: real time: one CAR call a second with a 1.2 s count, on the wall clock (3 s); make test runs it")
 	}

@@ -49,6 +49,7 @@ func (c *pausingCAR) DestroySession(context.Context, string) (string, error) { r
 // Reproduction: the grant was dropped; the head kept its place until
 // QUEUE_ABANDON and had no holder mark.
 func TestReproGrantUnrecordedInAHiccupIsRecordedAfter(t *testing.T) {
+	t.Parallel()
 	rs := redistest.Start(t)
 	if !rs.IsReal() {
 		t.Skip("needs redis-server (CLIENT PAUSE)")

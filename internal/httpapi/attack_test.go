@@ -30,6 +30,7 @@ func (e *lineEnv) appliesBy(ids map[string]bool) int {
 // ApplyConcurrent limit, and every other start and reconnect of the
 // account gets RequestLimitExceeded.
 func TestReproHostileHeadHammersCAR(t *testing.T) {
+	t.Parallel()
 	e := newLineEnv(t, 2, caremu.Options{Concurrency: 1}, nil)
 	wantStarted(t, e.start("a"))
 	wantWait(t, e.start("c"), 1) // the head tries CAR once: NoIdle
@@ -56,6 +57,7 @@ func TestReproHostileHeadHammersCAR(t *testing.T) {
 // address gets at most QUEUE_MAX_PER_IP window tries, then follows the
 // line's rules like a newcomer.
 func TestReproRebuildWindowOneAddressManyUserIds(t *testing.T) {
+	t.Parallel()
 	e := newLineEnv(t, 1, caremu.Options{Concurrency: 4}, map[string]string{"QUEUE_MAX_PER_IP": "2"})
 	for _, u := range []string{"a", "b", "c", "d"} {
 		wantStarted(t, e.start(u))
@@ -92,6 +94,7 @@ func TestReproRebuildWindowOneAddressManyUserIds(t *testing.T) {
 // rebuild window like any other: the window's own bookkeeping does not
 // pass for that user's NoIdle.
 func TestReproRebuildWindowUnderscoreUser(t *testing.T) {
+	t.Parallel()
 	e := newLineEnv(t, 1, caremu.Options{Concurrency: 1}, nil)
 	wantStarted(t, e.start("_"))
 	e.emu.Connect("_")
@@ -136,6 +139,7 @@ func (e *lineEnv) pauseRedis(d time.Duration) {
 // gets its own app back instead of waiting behind the line while CAR's
 // retention runs out.
 func TestReproStartDuringRedisHiccupEarnsNoMark(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("-short: real time: pauses a real redis-server for 6 s; make test runs it")
 	}
@@ -188,6 +192,7 @@ func e2eRedis(t *testing.T) bool {
 // such poll is a poll, so the waiter is not dropped as abandoned and its
 // Position never increases.
 func TestReproRebuildWindowFailuresLoseThePlace(t *testing.T) {
+	t.Parallel()
 	e := newLineEnv(t, 2, caremu.Options{Concurrency: 1}, nil)
 	on := func(i int) { e.next = i }
 	on(0)

@@ -27,6 +27,7 @@ func (e *env) lastRequestLog() map[string]any {
 // CAR's codes are read per action: the caller's message says what to do
 // about that action, and the log's level says whose problem it is.
 func TestCARCodesPerAction(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name, action, code string
 		status             int
@@ -73,6 +74,7 @@ func TestCARCodesPerAction(t *testing.T) {
 // Under rate limiting, one request makes at most two calls of an action,
 // and the log line shows the retry.
 func TestRateLimitRetryIsSingleAndLogged(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, caremu.Options{}, nil)
 	e.emu.Inject("ApplyConcurrent", repeat(caremu.Fail("RequestLimitExceeded", ""), 10)...)
 	r := e.start("alice")

@@ -20,6 +20,7 @@ import (
 // caller is 127.0.0.1) does not let one address hold the whole line: the
 // QUEUE_MAX_PER_IP cap is not applied to a non-public address.
 func TestLineDoesNotCapNonPublicAddress(t *testing.T) {
+	t.Parallel()
 	e := newLineEnv(t, 1, caremu.Options{Concurrency: 1}, map[string]string{"QUEUE_MAX_PER_IP": "1"})
 	start := func(user string) reply {
 		return e.do("127.0.0.1", "POST", "/session", `{"UserId":"`+user+`","ClientSession":"cs-`+user+`"}`)
@@ -43,6 +44,7 @@ func TestLineDoesNotCapNonPublicAddress(t *testing.T) {
 // comes at most once a minute (not once per instance for good), and never in
 // dev mode.
 func TestNonPublicAddressWarning(t *testing.T) {
+	t.Parallel()
 	for _, local := range []bool{false, true} {
 		cfg, err := config.Load(func(k string) string {
 			return map[string]string{"CAR_PROJECT_ID": testProject, "AUTH_MODE": "none"}[k]

@@ -10,6 +10,7 @@ import (
 // The drop-in routes answer HTTP 200 with the demo's codes, echoing the
 // client's RequestId.
 func TestCompatRoutes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, caremu.Options{Concurrency: 1}, nil)
 	start := `{"ProjectId":"` + testProject + `","UserId":"alice","ClientSession":"cs","RequestId":"req-1"}`
 
@@ -69,6 +70,7 @@ func TestCompatRoutes(t *testing.T) {
 }
 
 func TestEnqueueThenStartProject(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, caremu.Options{Concurrency: 1}, nil)
 	if r := e.do("POST", "/Enqueue", `{"UserId":"alice","RequestId":"q"}`); r.str("Code") != "10101" || r.str("Data", "Index") != "0" {
 		t.Fatalf("Enqueue: %s", r.Raw)
@@ -82,6 +84,7 @@ func TestEnqueueThenStartProject(t *testing.T) {
 }
 
 func TestUnsafeClientRequestIDIsRefusedEverywhere(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, caremu.Options{}, nil)
 	for _, c := range []struct{ method, path, body string }{
 		{"POST", "/session", `{"UserId":"u1","ClientSession":"cs","RequestId":"a b"}`},

@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"carbroker/internal/car"
@@ -46,6 +48,13 @@ func netEnv(t *testing.T, timeout string, tr *http.Transport, host string) (*env
 	if host == "" {
 		host = proxy.Addr()
 	}
+	return transportEnv(t, emu, timeout, tr, host), proxy
+}
+
+// transportEnv builds the production wiring, with the production retry
+// policy, whose CAR client reaches CAR at host through tr.
+func transportEnv(t *testing.T, emu *caremu.Emulator, timeout string, tr *http.Transport, host string) *env {
+	t.Helper()
 	vars := map[string]string{"CAR_PROJECT_ID": testProject, "AUTH_MODE": "none", "REQUEST_TIMEOUT": timeout}
 	cfg, err := config.Load(func(k string) string { return vars[k] }, config.Options{})
 	if err != nil {
@@ -61,7 +70,7 @@ func netEnv(t *testing.T, timeout string, tr *http.Transport, host string) (*env
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e, proxy
+	return e
 }
 
 // loggedAttempts returns the calls of action in the last request's log line.
@@ -146,19 +155,24 @@ func TestSilentCARTimesOutAtTheBudget(t *testing.T) {
 	}
 	proxy.Break(caremu.BlackHole)
 	proxy.BreakNew(caremu.BlackHole)
-	e.timesOutAfterTwoAttempts("bob")
+	e.timesOutAfterTwoAttempts("bob", 0)
 }
 
 // timesOutAfterTwoAttempts checks that a start for user, with a 3 s budget,
 // answers 504 near the deadline after two ApplyConcurrent attempts: a short
-// one, then one with the rest of the budget.
-func (e *env) timesOutAfterTwoAttempts(user string) {
+// one, then one with the rest of the budget. exact, if not zero, is how long
+// the answer takes on a fake clock.
+func (e *env) timesOutAfterTwoAttempts(user string, exact time.Duration) {
 	e.t.Helper()
 	r, el := e.timedStart(user)
 	if r.Status != 504 || r.code() != "UpstreamTimeout" {
 		e.t.Fatalf("%d %s", r.Status, r.Raw)
 	}
-	if el < 2*time.Second || el > 5*time.Second { // 2.75 s expected; slack for a loaded machine
+	if exact != 0 {
+		if el != exact {
+			e.t.Errorf("answered in %v with a 3 s budget, want %v", el, exact)
+		}
+	} else if el < 2*time.Second || el > 5*time.Second { // 2.75 s expected; slack for a loaded machine
 		e.t.Errorf("answered in %v with a 3 s budget", el)
 	}
 	if n := len(e.loggedAttempts("ApplyConcurrent")); n != 2 {
@@ -167,31 +181,51 @@ func (e *env) timesOutAfterTwoAttempts(user string) {
 }
 
 // A connect that hangs is cut at the attempt timeout, retried once, and
-// answered 504 within the budget.
+// answered 504 at the deadline. The dialer never touches a socket (it
+// stands for a SYN that gets no answer), so the test runs the real
+// keep-alive transport in a synctest bubble and times the answer exactly:
+// the 1 s attempt, then the rest of the 3 s budget less the reply's
+// reserve.
 func TestHangingConnect(t *testing.T) {
-	t.Parallel() // its own emulator and Redis; mostly waiting
-	release := make(chan struct{})
-	var dials atomic.Int32
-	tr := car.NewTransport()
-	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		dials.Add(1)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-release:
-			return nil, errors.New("released")
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		var (
+			mu       sync.Mutex
+			dialedAt []time.Duration
+		)
+		start := time.Now()
+		tr := car.NewTransport()
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			mu.Lock()
+			dialedAt = append(dialedAt, time.Since(start))
+			mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-release:
+				return nil, errors.New("released")
+			}
 		}
-	}
-	t.Cleanup(func() { close(release) }) // runs before netEnv's cleanup
-	e, _ := netEnv(t, "3s", tr, "")
-	e.timesOutAfterTwoAttempts("alice")
-	if n := dials.Load(); n < 1 || n > 2 {
-		t.Errorf("%d dials", n)
-	}
+		t.Cleanup(func() { close(release); tr.CloseIdleConnections() })
+		emu := caremu.New(caremu.Options{Credentials: map[string]caremu.Credential{testSecretID: {SecretKey: testSecretKey}}})
+		e := transportEnv(t, emu, "3s", tr, "car.tencentcloudapi.com")
+		e.timesOutAfterTwoAttempts("alice", 2750*time.Millisecond)
+		mu.Lock()
+		defer mu.Unlock()
+		t.Logf("dialled at %v", dialedAt)
+		if n := len(dialedAt); n < 1 || n > 2 || dialedAt[0] != 0 || n == 2 && dialedAt[1] != time.Second {
+			t.Errorf("dialled at %v, want at once (and after the 1 s attempt, unless the transport kept the first dial)", dialedAt)
+		}
+		if n := emu.Calls(); len(n) != 0 {
+			t.Errorf("CAR served %d calls through a connect that never completed", len(n))
+		}
+	})
 }
 
 // A DNS failure is retried once, then answered 502 at once.
 func TestDNSFailure(t *testing.T) {
+	t.Parallel()
 	var lookups, dials atomic.Int32
 	d := &net.Dialer{Resolver: &net.Resolver{PreferGo: true,
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {

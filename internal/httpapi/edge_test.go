@@ -9,6 +9,7 @@ import (
 )
 
 func TestCORS(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, caremu.Options{}, map[string]string{"CORS_ALLOW_ORIGINS": "https://app.example.com"})
 	pre := e.do("OPTIONS", "/session", "", "Origin", "https://app.example.com", "Access-Control-Request-Method", "POST",
 		"Access-Control-Request-Headers", "authorization,content-type")
@@ -51,6 +52,7 @@ func TestCORS(t *testing.T) {
 }
 
 func TestClientIPRule(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name, trusted, peer string
 		xff                 []string
@@ -89,6 +91,7 @@ func TestClientIPRule(t *testing.T) {
 
 // No ClientSession or ServerSession ever reaches a log line or an error body.
 func TestLogsHoldNoSessions(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, caremu.Options{Concurrency: 1}, nil)
 	const cs = "CLIENTSESSION-SENTINEL-123456"
 	var served []string
@@ -116,6 +119,7 @@ func TestLogsHoldNoSessions(t *testing.T) {
 
 // A non-public client address is worth one warning, not one per request.
 func TestNonPublicClientIPWarnsOnce(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, caremu.Options{Concurrency: 4}, nil)
 	for _, user := range []string{"u1", "u2", "u3"} {
 		req := httptest.NewRequest("POST", "/session", strings.NewReader(`{"UserId":"`+user+`","ClientSession":"cs"}`))

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"carbroker/internal/dev/caremu"
@@ -11,6 +12,7 @@ import (
 // TestErrorTable walks every row of the error table (docs/reference.md) through the
 // real SDK and the emulator.
 func TestErrorTable(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name       string
 		action     string
@@ -82,6 +84,7 @@ func TestErrorTable(t *testing.T) {
 }
 
 func TestWrongCredentialsAre500(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, caremu.Options{}, map[string]string{"TENCENTCLOUD_SECRETKEY": "not-the-key"})
 	r := e.start("alice")
 	if r.Status != 500 || r.code() != "InternalError" || r.str("Error", "Message") != "internal error" {
@@ -92,41 +95,49 @@ func TestWrongCredentialsAre500(t *testing.T) {
 	}
 }
 
+// A CAR call that never answers is cut at the request's budget: on the
+// fake clock, the 504 comes when the 150ms are up, not later.
 func TestDeadline(t *testing.T) {
-	e := newEnv(t, caremu.Options{}, map[string]string{"REQUEST_TIMEOUT": "150ms"})
-	e.emu.Inject("CreateSession", caremu.Hang())
-	start := time.Now()
-	r := e.start("alice")
-	if r.Status != 504 || r.code() != "UpstreamTimeout" {
-		t.Fatalf("%d %s", r.Status, r.Raw)
-	}
-	if el := time.Since(start); el > time.Second {
-		t.Errorf("took %v with a 150ms budget", el)
-	}
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, caremu.Options{}, map[string]string{"REQUEST_TIMEOUT": "150ms"})
+		e.emu.Inject("CreateSession", caremu.Hang())
+		start := time.Now()
+		r := e.start("alice")
+		if r.Status != 504 || r.code() != "UpstreamTimeout" {
+			t.Fatalf("%d %s", r.Status, r.Raw)
+		}
+		if el := time.Since(start); el != 150*time.Millisecond {
+			t.Errorf("took %v with a 150ms budget, want 150ms", el)
+		}
+	})
 }
 
 // Waiting for an idle concurrency stops within the budget, and the caller
 // learns why (503 NoIdle), not a timeout.
 func TestNoIdleWaitIsBoundedByTheBudget(t *testing.T) {
-	t.Parallel() // its own emulator and Redis; mostly waiting
-	e := newEnv(t, caremu.Options{Concurrency: 1}, map[string]string{"REQUEST_TIMEOUT": "1s", "CAR_NOIDLE_WAIT": "1m"})
-	if r := e.start("alice"); r.Status != 200 {
-		t.Fatal(r.Raw)
-	}
-	e.emu.SetLatency("ApplyConcurrent", 80*time.Millisecond)
-	start := time.Now()
-	r := e.start("bob")
-	if r.Status != 503 || r.code() != "NoIdleConcurrency" || r.Header.Get("Retry-After") == "" {
-		t.Fatalf("%d %s", r.Status, r.Raw)
-	}
-	// The wait ends with the 1 s budget, not CAR_NOIDLE_WAIT's minute; the
-	// bound leaves a loaded machine 2 s of scheduling delay.
-	if el := time.Since(start); el > 3*time.Second {
-		t.Errorf("answered after %v with a 1s budget", el)
-	}
-	if n := e.carCalls("ApplyConcurrent"); n < 3 {
-		t.Errorf("bob's ApplyConcurrent was tried %d times in the wait", n-1)
-	}
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, caremu.Options{Concurrency: 1}, map[string]string{"REQUEST_TIMEOUT": "1s", "CAR_NOIDLE_WAIT": "1m"})
+		if r := e.start("alice"); r.Status != 200 {
+			t.Fatal(r.Raw)
+		}
+		e.emu.SetLatency("ApplyConcurrent", 80*time.Millisecond)
+		start := time.Now()
+		r := e.start("bob")
+		if r.Status != 503 || r.code() != "NoIdleConcurrency" || r.Header.Get("Retry-After") == "" {
+			t.Fatalf("%d %s", r.Status, r.Raw)
+		}
+		// The wait ends with the 1 s budget, not CAR_NOIDLE_WAIT's minute:
+		// the last attempt starts while it leaves MinAttempt (250ms) besides
+		// CreateSession's reserve (250ms), by 500ms, and takes 80ms.
+		if el := time.Since(start); el > 580*time.Millisecond {
+			t.Errorf("answered after %v with a 1s budget, want by 580ms", el)
+		}
+		if n := e.carCalls("ApplyConcurrent"); n < 3 {
+			t.Errorf("bob's ApplyConcurrent was tried %d times in the wait", n-1)
+		}
+	})
 }
 
 func repeat(f caremu.Fault, n int) []caremu.Fault {

@@ -13,6 +13,7 @@ import (
 // poll's script needs them: /healthz says the line is degraded, and ok
 // again once Redis accepts writes.
 func TestHealthzDegradedWhileRedisRefusesWrites(t *testing.T) {
+	t.Parallel()
 	e := newLineEnv(t, 1, caremu.Options{Concurrency: 2}, nil)
 	if !e.redis.IsReal() {
 		t.Skip("needs redis-server (maxmemory)")

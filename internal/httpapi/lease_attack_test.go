@@ -14,6 +14,7 @@ import (
 // DestroySession takes only the UserId: a user whose lease ended in one
 // allowed project may not start again in another during the cooldown.
 func TestLeaseReproAnotherProjectDodgesTheCooldown(t *testing.T) {
+	t.Parallel()
 	const other = "cap-test0002"
 	e, _ := newLeaseEnv(t, 1, caremu.Options{Concurrency: 4}, map[string]string{
 		"SESSION_MAX": "1m", "SESSION_COOLDOWN": "10m", "CAR_ALLOWED_PROJECT_IDS": testProject + "," + other})
@@ -32,6 +33,7 @@ func TestLeaseReproAnotherProjectDodgesTheCooldown(t *testing.T) {
 // destroys that newer session (one session per UserId in CAR) long before
 // the ExpiresAt it was given.
 func TestLeaseReproAnotherProjectsSweepKillsANewerSession(t *testing.T) {
+	t.Parallel()
 	const other = "cap-test0002"
 	e, _ := newLeaseEnv(t, 1, caremu.Options{Concurrency: 4}, map[string]string{
 		"SESSION_MAX": "1m", "CAR_ALLOWED_PROJECT_IDS": testProject + "," + other})
@@ -56,6 +58,7 @@ func TestLeaseReproAnotherProjectsSweepKillsANewerSession(t *testing.T) {
 // project's: a sweep of three projects' ended leases must not go past them
 // (every refused call is a session left running until a later sweep).
 func TestLeaseReproSweepOfSeveralProjectsExceedsCARsRate(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("-short: real time: 135 starts at CAR's rate, then a sweep paced by it (15 s); make test runs it")
 	}
@@ -94,6 +97,7 @@ func TestLeaseReproSweepOfSeveralProjectsExceedsCARsRate(t *testing.T) {
 // A start in another project keeps the lease of the first (one session per
 // UserId); a renewal naming the project the client started in renews it.
 func TestLeaseAnotherProjectKeepsTheLeaseAndRenewsIt(t *testing.T) {
+	t.Parallel()
 	const other = "cap-test0002"
 	e, _ := newLeaseEnv(t, 1, caremu.Options{Concurrency: 4}, map[string]string{
 		"SESSION_MAX": "1m", "SESSION_RENEW": "true", "SESSION_RENEW_MAX": "1", "CAR_ALLOWED_PROJECT_IDS": testProject + "," + other})
@@ -115,6 +119,7 @@ func TestLeaseAnotherProjectKeepsTheLeaseAndRenewsIt(t *testing.T) {
 // sweeps' shared rate and leaves the session running for a later sweep, so
 // a stream of such reads would keep every ended session alive.
 func TestLeaseReproHangingUpAbortsTheInRequestSweep(t *testing.T) {
+	t.Parallel()
 	e, _ := newLeaseEnv(t, 1, caremu.Options{Concurrency: 4}, map[string]string{"SESSION_MAX": "1m"})
 	wantExpires(t, e.start("alice"), e.clock.Now().Add(time.Minute))
 	e.pass(61 * time.Second)
@@ -149,6 +154,7 @@ func TestLeaseReproHangingUpAbortsTheInRequestSweep(t *testing.T) {
 // and takes it out of the room): the guest's reply must not promise the
 // host's later end.
 func TestLeaseReproGuestWithItsOwnEarlierLease(t *testing.T) {
+	t.Parallel()
 	e, _ := newLeaseEnv(t, 1, caremu.Options{Concurrency: 4}, map[string]string{"SESSION_MAX": "1m"})
 	own := e.clock.Now().Add(time.Minute)
 	wantExpires(t, e.start("xavier"), own)

@@ -106,6 +106,7 @@ func wantEnded(t *testing.T, r reply, retryAfter int) {
 // A start carries its lease's end; a reconnect on another instance keeps
 // it; the demo's /StartProject carries it as an extra field.
 func TestLeaseExpiresAtAndReconnect(t *testing.T) {
+	t.Parallel()
 	e, _ := newLeaseEnv(t, 2, caremu.Options{}, nil)
 	t0 := e.clock.Now()
 	wantExpires(t, e.start("alice"), t0.Add(10*time.Minute))
@@ -122,6 +123,7 @@ func TestLeaseExpiresAtAndReconnect(t *testing.T) {
 
 // With SESSION_MAX off nothing changes: no ExpiresAt, and no renewal.
 func TestLeaseOff(t *testing.T) {
+	t.Parallel()
 	e := newLineEnv(t, 1, caremu.Options{}, nil)
 	if r := e.start("alice"); r.Status != 200 || r.str("ExpiresAt") != "" {
 		t.Fatalf("start: %d %s", r.Status, r.Raw)
@@ -137,6 +139,7 @@ func TestLeaseOff(t *testing.T) {
 // Sessions end within one sweep interval after their leases, each
 // destroyed once, oldest first, whichever instance's timer fires.
 func TestLeaseSweepEndsSessionsInTime(t *testing.T) {
+	t.Parallel()
 	e, _ := newLeaseEnv(t, 3, caremu.Options{Concurrency: 30}, map[string]string{"SESSION_MAX": "5m"})
 	// Twenty users start 17 s apart; the timer fires every minute, on any
 	// instance. Starts sweep too (a few each): either may end a session.
@@ -178,6 +181,7 @@ func TestLeaseSweepEndsSessionsInTime(t *testing.T) {
 
 // Sweeps on several instances at once destroy each ended session once.
 func TestLeaseConcurrentSweepsDestroyOnce(t *testing.T) {
+	t.Parallel()
 	e, _ := newLeaseEnv(t, 4, caremu.Options{Concurrency: 40}, map[string]string{"SESSION_MAX": "1m"})
 	for i := range 30 {
 		wantExpires(t, e.start("u"+strconv.Itoa(i)), e.clock.Now().Add(time.Minute))
@@ -209,6 +213,7 @@ func TestLeaseConcurrentSweepsDestroyOnce(t *testing.T) {
 // A renewal moves the end, at most SESSION_RENEW_MAX times; the lease must
 // be live, and only its owner may renew (like a stop).
 func TestLeaseRenewal(t *testing.T) {
+	t.Parallel()
 	e, _ := newLeaseEnv(t, 2, caremu.Options{}, map[string]string{"SESSION_RENEW": "true", "SESSION_RENEW_MAX": "1",
 		"AUTH_MODE": "ticket", "AUTH_SECRET": "0123456789abcdef0123456789abcdef"})
 	r := e.do(ipOf("x"), "POST", "/session", `{"ClientSession":"cs"}`)
@@ -248,6 +253,7 @@ func TestLeaseRenewal(t *testing.T) {
 // cooldown is over, then is a newcomer: it waits its turn behind the line,
 // whose head got the concurrency the sweep freed.
 func TestLeaseCooldownAndTheLine(t *testing.T) {
+	t.Parallel()
 	e, _ := newLeaseEnv(t, 2, caremu.Options{Concurrency: 1, StopTime: 2 * time.Second},
 		map[string]string{"SESSION_MAX": "1m", "SESSION_COOLDOWN": "30s"})
 	wantExpires(t, e.start("alice"), e.clock.Now().Add(time.Minute))
@@ -274,6 +280,7 @@ func TestLeaseCooldownAndTheLine(t *testing.T) {
 // Stopping early ends the lease: the cooldown holds after it, and a sweep
 // has nothing to destroy.
 func TestLeaseStopEndsIt(t *testing.T) {
+	t.Parallel()
 	e, _ := newLeaseEnv(t, 2, caremu.Options{}, map[string]string{"SESSION_COOLDOWN": "30s"})
 	wantExpires(t, e.start("alice"), e.clock.Now().Add(10*time.Minute))
 	if r := e.stop("alice"); r.Status != 200 {
@@ -297,6 +304,7 @@ func TestLeaseStopEndsIt(t *testing.T) {
 // A guest's session ends with its host's: its reply carries the host's
 // end, and once that passed the guest is refused.
 func TestLeaseGuestEndsWithItsHost(t *testing.T) {
+	t.Parallel()
 	e, _ := newLeaseEnv(t, 1, caremu.Options{}, nil)
 	end := e.clock.Now().Add(10 * time.Minute)
 	wantExpires(t, e.start("host"), end)
@@ -426,6 +434,7 @@ func (p *redisProxy) up() {
 // Without a timer (a web function), starts and capacity reads each end a
 // few ended leases before they answer.
 func TestLeaseInRequestSweeps(t *testing.T) {
+	t.Parallel()
 	e, _ := newLeaseEnv(t, 2, caremu.Options{Concurrency: 10}, map[string]string{"SESSION_MAX": "1m"})
 	for i := range 5 {
 		wantExpires(t, e.start("u"+strconv.Itoa(i)), e.clock.Now().Add(time.Minute))
@@ -456,6 +465,7 @@ func TestLeaseInRequestSweeps(t *testing.T) {
 // yet ends that session itself, then starts as a newcomer; its new lease is
 // never destroyed by the old one.
 func TestLeaseStartAfterAnUnsweptEnd(t *testing.T) {
+	t.Parallel()
 	e, _ := newLeaseEnv(t, 2, caremu.Options{StopTime: 2 * time.Second}, map[string]string{"SESSION_MAX": "1m"})
 	wantExpires(t, e.start("alice"), e.clock.Now().Add(time.Minute))
 	e.pass(61 * time.Second)

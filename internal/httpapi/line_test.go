@@ -160,6 +160,7 @@ func wantStarted(t *testing.T, r reply) {
 // without touching CAR; a freed concurrency goes to the head; positions
 // never increase; a reconnect within retention does not wait.
 func TestLineAcrossInstances(t *testing.T) {
+	t.Parallel()
 	e := newLineEnv(t, 3, caremu.Options{Concurrency: 2}, nil)
 	wantStarted(t, e.start("a"))
 	wantStarted(t, e.start("b"))
@@ -206,6 +207,7 @@ func TestLineAcrossInstances(t *testing.T) {
 
 // A user who stops polling for QUEUE_ABANDON leaves the line.
 func TestLineAbandon(t *testing.T) {
+	t.Parallel()
 	e := newLineEnv(t, 2, caremu.Options{Concurrency: 1}, map[string]string{"QUEUE_ABANDON": "3s"})
 	wantStarted(t, e.start("a"))
 	wantWait(t, e.start("gone"), 1)
@@ -222,6 +224,7 @@ func TestLineAbandon(t *testing.T) {
 
 // The demo's routes use the same line.
 func TestLineCompatRoutes(t *testing.T) {
+	t.Parallel()
 	e := newLineEnv(t, 2, caremu.Options{Concurrency: 1}, nil)
 	wantStarted(t, e.start("a"))
 	enq := func(user string) reply {
@@ -266,6 +269,7 @@ func TestLineCompatRoutes(t *testing.T) {
 // UserId and ticket in the 202, keeps its place with the ticket, and nobody
 // else can leave it.
 func TestLineOwnership(t *testing.T) {
+	t.Parallel()
 	e := newLineEnv(t, 2, caremu.Options{Concurrency: 1}, map[string]string{"AUTH_MODE": "ticket",
 		"AUTH_SECRET": strings.Repeat("s", 40)})
 	first := e.do("203.0.113.1", "POST", "/session", `{"ClientSession":"cs"}`)
@@ -307,6 +311,7 @@ func TestLineOwnership(t *testing.T) {
 }
 
 func TestLinePerIPCap(t *testing.T) {
+	t.Parallel()
 	e := newLineEnv(t, 2, caremu.Options{Concurrency: 1}, map[string]string{"QUEUE_MAX_PER_IP": "2"})
 	wantStarted(t, e.start("a"))
 	post := func(user string) reply {
@@ -323,6 +328,7 @@ func TestLinePerIPCap(t *testing.T) {
 // GET /capacity: CAR's count, never more than 1 s old, read at most once a
 // second per project across instances; Waiting counts the line.
 func TestCapacity(t *testing.T) {
+	t.Parallel()
 	e := newLineEnv(t, 3, caremu.Options{Concurrency: 3}, nil)
 	wantStarted(t, e.start("a"))
 	e.tick(1100 * time.Millisecond)
@@ -518,6 +524,7 @@ func TestLineRedisPauseKeepsPlaces(t *testing.T) {
 // answered 10101, then nothing) returns to the pool when CAR's lock
 // expires, and the next head gets it.
 func TestLineVanishedHead(t *testing.T) {
+	t.Parallel()
 	e := newLineEnv(t, 2, caremu.Options{Concurrency: 1, LockTime: 10 * time.Second}, map[string]string{"QUEUE_ABANDON": "3s"})
 	wantStarted(t, e.start("a"))
 	enq := func(user string) reply {
@@ -582,6 +589,7 @@ func TestLinePerIPCapCannotBeDodged(t *testing.T) {
 // put the whole line under one QUEUE_MAX_PER_IP cap, and the operator is
 // told to trust it.
 func TestLineSharedAddressSpaceProxyIsNotCapped(t *testing.T) {
+	t.Parallel()
 	for _, proxy := range []string{"100.64.7.9", "100.127.255.1", "198.18.0.10"} {
 		t.Run(proxy, func(t *testing.T) {
 			e := newLineEnv(t, 1, caremu.Options{Concurrency: 1}, map[string]string{"QUEUE_MAX_PER_IP": "2"})

@@ -15,6 +15,7 @@ import (
 // resumes, invites, joins, stops, refusals and CAR failures — and searches
 // the captured logs and error bodies for every secret that went by.
 func TestNoSecretInLogsInAnyMode(t *testing.T) {
+	t.Parallel()
 	const cs = "CS-SENTINEL-0123456789abcdef"
 	modes := []struct {
 		name string

@@ -39,6 +39,7 @@ func (e *env) noCAR(what string, f func()) {
 }
 
 func TestTicketMode(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, caremu.Options{}, map[string]string{"AUTH_MODE": "ticket", "AUTH_SECRET": secretNew, "AUTH_TICKET_TTL": "1h"})
 
 	// A new app user: no ticket, no UserId → a server-chosen UserId and a ticket.
@@ -113,6 +114,7 @@ func flip(s string) string {
 }
 
 func TestTicketRotation(t *testing.T) {
+	t.Parallel()
 	old := newEnv(t, caremu.Options{}, map[string]string{"AUTH_MODE": "ticket", "AUTH_SECRET": secretOld})
 	r := old.do("POST", "/session", `{"ClientSession":"cs"}`)
 	ticket := r.str("Ticket")
@@ -137,6 +139,7 @@ func TestTicketRotation(t *testing.T) {
 }
 
 func TestJWTModeHS256(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, caremu.Options{}, map[string]string{"AUTH_MODE": "jwt", "JWT_SECRET": jwtSecret, "JWT_ISSUER": "https://login.example.com", "JWT_AUDIENCE": "car"})
 	mint := func(sub string, method jwt.SigningMethod, key any, mod func(jwt.MapClaims)) string {
 		c := jwt.MapClaims{"sub": sub, "iss": "https://login.example.com", "aud": "car", "exp": time.Now().Add(time.Hour).Unix()}
@@ -190,6 +193,7 @@ func TestJWTModeHS256(t *testing.T) {
 }
 
 func TestJWTModeHashedUserID(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, caremu.Options{}, map[string]string{"AUTH_MODE": "jwt", "JWT_SECRET": jwtSecret, "JWT_HASH_USER_ID": "true"})
 	tok, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "auth0|123", "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(jwtSecret))
 	r := e.do("POST", "/session", `{"ClientSession":"cs"}`, bearer(tok)...)
@@ -199,6 +203,7 @@ func TestJWTModeHashedUserID(t *testing.T) {
 }
 
 func TestJWTModeAsymmetricKeysRefuseAlgorithmConfusion(t *testing.T) {
+	t.Parallel()
 	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
 	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	for _, k := range []struct {
@@ -231,6 +236,7 @@ func TestJWTModeAsymmetricKeysRefuseAlgorithmConfusion(t *testing.T) {
 }
 
 func TestSignMode(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, caremu.Options{}, map[string]string{"AUTH_MODE": "sign", "COMPAT_SIGN_SALT": signSalt})
 	values := map[string]string{"ProjectId": testProject, "UserId": "alice", "ClientSession": "cs", "RequestId": "r1"}
 	sign := auth.DemoSign(values, signSalt)
@@ -265,6 +271,7 @@ func TestSignMode(t *testing.T) {
 // out of a captured ClientSession and stopped that user. Sign mode now takes
 // only the demo's fields.
 func TestSignModeTakesOnlyTheDemosFields(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, caremu.Options{}, map[string]string{"AUTH_MODE": "sign", "COMPAT_SIGN_SALT": signSalt})
 	signedBody := func(v map[string]string) string {
 		v["Sign"] = auth.DemoSign(v, signSalt)
@@ -308,6 +315,7 @@ func TestSignModeTakesOnlyTheDemosFields(t *testing.T) {
 }
 
 func TestInvites(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, caremu.Options{}, map[string]string{"AUTH_MODE": "ticket", "AUTH_SECRET": secretNew, "AUTH_INVITE_TTL": "10m"})
 	host := e.do("POST", "/session", `{"ClientSession":"cs"}`)
 	hostID, hostTicket := host.str("UserId"), host.str("Ticket")
@@ -360,6 +368,7 @@ func TestInvites(t *testing.T) {
 // AUTH_SECRET let an attacker join a ticket user's room as Player. Only
 // ticket and jwt mode mint invites, and each mode's invites are its own.
 func TestInvitesDoNotCrossModes(t *testing.T) {
+	t.Parallel()
 	target := newEnv(t, caremu.Options{}, map[string]string{"AUTH_MODE": "ticket", "AUTH_SECRET": secretNew})
 	host := target.do("POST", "/session", `{"ClientSession":"cs"}`)
 	hostID := host.str("UserId")
@@ -394,6 +403,7 @@ func TestInvitesDoNotCrossModes(t *testing.T) {
 }
 
 func TestRoleFull(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, caremu.Options{MaxPlayers: 2}, nil)
 	if r := e.start("host"); r.Status != 200 {
 		t.Fatal(r.Raw)
@@ -410,6 +420,7 @@ func TestRoleFull(t *testing.T) {
 // Demo clients in ticket mode: Enqueue mints the user and hands over its
 // ticket, StartProject and StopProject then act as that user only.
 func TestTicketModeCompatRoutes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, caremu.Options{Concurrency: 1}, map[string]string{"AUTH_MODE": "ticket", "AUTH_SECRET": secretNew})
 	q := e.do("POST", "/Enqueue", `{"RequestId":"q1"}`)
 	user, ticket := q.str("UserId"), q.str("Ticket")
@@ -436,6 +447,7 @@ func TestTicketModeCompatRoutes(t *testing.T) {
 // A minted user whose start failed still learns its UserId and ticket, so
 // its retry reuses whatever CAR locked for it.
 func TestMintedUserLearnsItsTicketOnFailure(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, caremu.Options{}, map[string]string{"AUTH_MODE": "ticket", "AUTH_SECRET": secretNew})
 	e.emu.Inject("CreateSession", caremu.Fail("InternalError", ""))
 	r := e.do("POST", "/session", `{"ClientSession":"cs"}`)
@@ -454,6 +466,7 @@ func TestMintedUserLearnsItsTicketOnFailure(t *testing.T) {
 }
 
 func TestInviteExpiresInIsBounded(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, caremu.Options{}, map[string]string{"AUTH_MODE": "ticket", "AUTH_SECRET": secretNew, "AUTH_INVITE_TTL": "10m"})
 	tk := e.do("POST", "/session", `{"ClientSession":"cs"}`).str("Ticket")
 	for _, n := range []string{"18446744074", "9300000000", "999999999999999999999"} {

@@ -10,6 +10,7 @@ import (
 
 // Every refusal is a clear error and changes nothing: no CAR call.
 func TestRefusalsMakeNoCARCall(t *testing.T) {
+	t.Parallel()
 	vars := map[string]string{
 		"CAR_ALLOWED_PROJECT_IDS":          testProject + ",cap-other001",
 		"CAR_ALLOWED_APPLICATION_IDS":      "app-allowed1",
@@ -72,6 +73,7 @@ func TestRefusalsMakeNoCARCall(t *testing.T) {
 }
 
 func TestRunWithoutClientWhenAllowed(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, caremu.Options{}, map[string]string{"CAR_ALLOW_RUN_WITHOUT_CLIENT": "true"})
 	r := e.do("POST", "/session", `{"UserId":"bot1","RunMode":"RunWithoutClient"}`)
 	if r.Status != 200 || r.str("ServerSession") == "" {
@@ -80,6 +82,7 @@ func TestRunWithoutClientWhenAllowed(t *testing.T) {
 }
 
 func TestStopUserIDRules(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, caremu.Options{}, nil)
 	for _, c := range []struct {
 		target, body string
@@ -103,6 +106,7 @@ func TestStopUserIDRules(t *testing.T) {
 // ApplicationParameters reach CAR's command line: control characters are
 // refused even when the allowed pattern would match them.
 func TestApplicationParametersControlCharacters(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, caremu.Options{}, map[string]string{"CAR_ALLOW_APPLICATION_PARAMETERS": `(?s).*`})
 	for _, p := range []string{`-a\n-b`, `-a\r`, `-a\u0000`, `-a\u007f`, `-a\u0085`} {
 		r := e.do("POST", "/session", `{"UserId":"u1","ClientSession":"cs","ApplicationParameters":"`+p+`"}`)
@@ -121,6 +125,7 @@ func TestApplicationParametersControlCharacters(t *testing.T) {
 // A newcomer's mistakes get a message that says what was wrong, not
 // "ClientSession is required"; the request log keeps that message.
 func TestErrorMessagesSayWhatWasWrong(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, caremu.Options{}, nil)
 	form := []string{"Content-Type", "application/x-www-form-urlencoded"} // what curl -d sends
 	cases := []struct {

@@ -16,6 +16,7 @@ import (
 // exactly: a kind moved to another status (or another kind's code) fails here.
 // A new kind fails here too until it is added to the table below.
 func TestEveryKindHasAStatus(t *testing.T) {
+	t.Parallel()
 	want := []struct {
 		kind   fault.Kind
 		status int
@@ -63,6 +64,7 @@ func TestEveryKindHasAStatus(t *testing.T) {
 // The reply is valid JSON whatever the message holds, and never carries the
 // cause.
 func TestWriteRendersOnlyWhatTheCallerMayRead(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		err    error
 		status int
@@ -96,6 +98,7 @@ func TestWriteRendersOnlyWhatTheCallerMayRead(t *testing.T) {
 
 // A message with <, > or & reads as written: the replies are JSON, not HTML.
 func TestWriteJSONDoesNotEscapeHTML(t *testing.T) {
+	t.Parallel()
 	rec := httptest.NewRecorder()
 	httpapi.WriteError(rec, fault.New(fault.Unauthenticated, "missing ticket: send Authorization: Bearer <ticket> & retry"), "r1")
 	if got := rec.Body.String(); got != `{"Error":{"Code":"Unauthorized","Message":"missing ticket: send Authorization: Bearer <ticket> & retry"},"RequestId":"r1"}` {

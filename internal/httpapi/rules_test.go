@@ -20,6 +20,7 @@ func (e *lineEnv) enqueue(user, extra string) reply {
 // user's HostUserId it is refused (the demo's 10001) without calling CAR,
 // with the line on or off. A guest takes no concurrency outside the line.
 func TestEnqueueRefusesGuests(t *testing.T) {
+	t.Parallel()
 	e := newLineEnv(t, 2, caremu.Options{Concurrency: 1}, nil)
 	wantStarted(t, e.start("a"))
 	wantWait(t, e.start("c"), 1)
@@ -49,6 +50,7 @@ func TestEnqueueRefusesGuests(t *testing.T) {
 // With CAR_GUEST_APPLY=true a guest's start takes a concurrency of its
 // own: it waits its turn like any start.
 func TestGuestApplyWaitsItsTurn(t *testing.T) {
+	t.Parallel()
 	e := newLineEnv(t, 2, caremu.Options{Concurrency: 2}, map[string]string{"CAR_GUEST_APPLY": "true"})
 	wantStarted(t, e.start("a"))
 	wantStarted(t, e.start("b"))
@@ -69,6 +71,7 @@ func TestGuestApplyWaitsItsTurn(t *testing.T) {
 // A guest that takes no concurrency (the default) joins its host's room at
 // once, line or no line, and calls no ApplyConcurrent.
 func TestGuestWithoutApplySkipsTheLine(t *testing.T) {
+	t.Parallel()
 	e := newLineEnv(t, 2, caremu.Options{Concurrency: 1}, nil)
 	wantStarted(t, e.start("a"))
 	wantWait(t, e.start("c"), 1)
@@ -120,6 +123,7 @@ func TestLockOnlyIsNoHolder(t *testing.T) {
 // concurrency CAR reclaimed takes a new one, and position 2 does not try
 // the one the count still shows.
 func TestHolderGrantCountsAgainstIdle(t *testing.T) {
+	t.Parallel()
 	e := newLineEnv(t, 2, caremu.Options{Concurrency: 3}, nil)
 	for _, u := range []string{"a", "b", "h"} {
 		wantStarted(t, e.start(u))
@@ -145,6 +149,7 @@ func TestHolderGrantCountsAgainstIdle(t *testing.T) {
 // POST /session/alive: owner-only like a stop, no CAR call; Holding says
 // whether the user holds a mark (a heartbeat never makes one).
 func TestAlive(t *testing.T) {
+	t.Parallel()
 	e := newLineEnv(t, 2, caremu.Options{Concurrency: 1}, nil)
 	wantStarted(t, e.start("h"))
 	calls := len(e.emu.Calls())
@@ -208,6 +213,7 @@ func TestAlive(t *testing.T) {
 // gets its own app back, and a waiter that CAR answers NoIdle takes its
 // place in the rebuilt line.
 func TestStoreLossReconnectGetsItsApp(t *testing.T) {
+	t.Parallel()
 	e := newLineEnv(t, 3, caremu.Options{Concurrency: 1}, nil)
 	wantStarted(t, e.start("p"))
 	e.emu.Connect("p")
@@ -242,6 +248,7 @@ func (e *lineEnv) slot(user string) caremu.Slot {
 // A heartbeat Redis cannot answer is not an answer: 503 with Retry-After
 // 30, so the client keeps heartbeating (a Holding:false would stop it).
 func TestAliveWithRedisDown(t *testing.T) {
+	t.Parallel()
 	e := newLineEnv(t, 1, caremu.Options{Concurrency: 1}, nil)
 	wantStarted(t, e.start("h"))
 	e.redis.Kill()
@@ -257,6 +264,7 @@ func TestAliveWithRedisDown(t *testing.T) {
 
 // In sign mode a heartbeat is signed like a stop, ProjectId included.
 func TestAliveSignMode(t *testing.T) {
+	t.Parallel()
 	const salt = "demo-salt"
 	e := newLineEnv(t, 1, caremu.Options{Concurrency: 1}, map[string]string{"AUTH_MODE": "sign", "COMPAT_SIGN_SALT": salt})
 	signed := func(v map[string]string) string {

@@ -9,6 +9,7 @@ import (
 )
 
 func TestFirstStartReturnsServerSession(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, caremu.Options{}, nil)
 	r := e.start("alice")
 	if r.Status != 200 || r.str("ServerSession") == "" || r.str("UserId") != "alice" || r.str("RequestId") == "" {
@@ -33,6 +34,7 @@ func TestFirstStartReturnsServerSession(t *testing.T) {
 }
 
 func TestReconnectSemantics(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, caremu.Options{Concurrency: 2, Retention: 90 * time.Second}, nil)
 	if r := e.start("alice"); r.Status != 200 {
 		t.Fatal(r.Raw)
@@ -71,6 +73,7 @@ func TestReconnectSemantics(t *testing.T) {
 }
 
 func TestRetainedConcurrencyIsNotGivenAway(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, caremu.Options{Concurrency: 1}, nil)
 	if r := e.start("alice"); r.Status != 200 {
 		t.Fatal(r.Raw)
@@ -87,6 +90,7 @@ func TestRetainedConcurrencyIsNotGivenAway(t *testing.T) {
 }
 
 func TestStopFreesConcurrencyForAnotherUser(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, caremu.Options{Concurrency: 1, StopTime: 2 * time.Second}, nil)
 	if r := e.start("alice"); r.Status != 200 {
 		t.Fatal(r.Raw)
@@ -105,6 +109,7 @@ func TestStopFreesConcurrencyForAnotherUser(t *testing.T) {
 }
 
 func TestStopWithoutSessionSucceeds(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, caremu.Options{}, nil)
 	if r := e.do("DELETE", "/session?UserId=nobody", ""); r.Status != 200 || r.str("UserId") != "nobody" {
 		t.Fatalf("%d %s", r.Status, r.Raw)
@@ -112,6 +117,7 @@ func TestStopWithoutSessionSucceeds(t *testing.T) {
 }
 
 func TestBodyFormats(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, caremu.Options{Concurrency: 8}, nil)
 	cases := []struct{ name, contentType, body string }{
 		{"JSON without Content-Type", "", `{"UserId":"u1","ClientSession":"cs"}`},
@@ -139,6 +145,7 @@ func TestBodyFormats(t *testing.T) {
 }
 
 func TestBasePathAndRoutes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, caremu.Options{}, nil)
 	if r := e.do("POST", "/release/car/session", `{"UserId":"u1","ClientSession":"cs"}`); r.Status != 200 {
 		t.Fatalf("base path: %d %s", r.Status, r.Raw)
@@ -168,6 +175,7 @@ func TestBasePathAndRoutes(t *testing.T) {
 }
 
 func TestRequestIDs(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, caremu.Options{}, nil)
 	r1 := e.do("POST", "/session", `{"UserId":"u1","ClientSession":"cs","RequestId":"client-42"}`)
 	r2 := e.start("u2")
