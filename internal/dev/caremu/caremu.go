@@ -2,64 +2,8 @@
 // version 2022-01-10, on the wire, so that the real tencentcloud SDK can drive
 // tests of code that calls CAR.
 //
-// It owns: TC3-HMAC-SHA256 verification (package tc3, against the real clock), the JSON
-// envelope and its error codes, a pool of concurrencies ("slots") moving
-// through idle → locked → session → retained/stopping → idle for
-// ApplyConcurrent, CreateSession, DestroySession and DescribeConcurrentCount,
-// multi-person rooms, and test controls: a pool clock (SetNow, Advance),
-// Connect and Disconnect (the client SDK's connection), inspection (State, SlotOf, Calls, Takeovers, InFlight) and
-// per-action fault injection (Inject, SetLatency).
-//
-// Three wirings serve the same emulator: *Emulator is an http.Handler,
-// Transport is an in-process http.RoundTripper for
-// (*common.Client).WithHttpTransport, and Listen (or Serve, with an idle
-// timeout) serves it on 127.0.0.1. Proxy sits between a client and a
-// served emulator to break connections: black hole, RST, half-close.
-//
-// Where CAR's documentation is silent, the emulator chooses as follows:
-//   - A wrong X-TC-Version answers NoSuchVersion (a Tencent Cloud common code);
-//     a missing header or parameter answers MissingParameter; a parameter the
-//     action does not define answers UnknownParameter; a non-string value
-//     answers InvalidParameter; a present but empty or malformed value
-//     (UserId "", UserIp that is not an IP, Role, RunMode, ApplicationCategory)
-//     answers InvalidParameterValue.
-//   - The lock taken by ApplyConcurrent lasts Options.LockTime. A lock on a
-//     slot that is in session or retained does not end that session: when the
-//     lock expires the slot goes back to what it was.
-//   - A session whose client never connects (no Connect within
-//     Options.ClientWait, default 30 s) is retained from then on, as if its
-//     client had left, and becomes idle after Options.Retention (90 s, CAR's
-//     documented default). CAR documents the retention, not how long a
-//     session waits for its first client: 30 s is the emulator's
-//     approximation. Expiry is evaluated lazily from the pool clock on every
-//     call and inspection; no goroutine or timer runs. A second
-//     CreateSession on a live session counts as a takeover whether or not
-//     a client had connected. Guests' connections are not tracked.
-//   - DestroySession for a UserId that holds nothing succeeds; for a slot
-//     already stopping it succeeds without restarting the stop time.
-//   - A guest (HostUserId set and different from UserId) joins the host's room
-//     when the host is in session, else ResourceNotFound.SessionNotFound. An
-//     empty Role counts as Player. The host holds one Player seat, so
-//     MaxPlayers counts the host. With Options.GuestNeedsLock the guest must
-//     hold a live lock (else FailedOperation.LockTimeout), and that
-//     concurrency is released when the guest joins. A guest joining again
-//     counts as a takeover, like an owner's second CreateSession.
-//   - FailedOperation.SlowDown answers any UserId-bearing call that arrives
-//     while another call for the same UserId is being served, which only
-//     happens while latency, a delay or a hang is injected.
-//   - One pool serves every ProjectId (Options.Projects only restricts which
-//     are accepted); the lowest-numbered idle slot is allocated first.
-//
-// Not modelled: UserIp scheduling and regions; rate limits unless
-// Options.RateLimits sets them (per action, not per account or IP), and
-// server-side timeouts (inject them); ApplicationId, ApplicationVersionId and
-// ApplicationParameters semantics (accepted and recorded only); the client
-// SDK's connection itself (Connect and Disconnect stand for it) and ClientSession
-// contents; RunWithoutClient release rules (such a session is treated like
-// any other); stream push actions; instance initialisation
-// (ResourceUnavailable.Initialization only by injection); GET and
-// form-encoded requests; X-TC-Region and X-TC-Language; signature methods
-// other than TC3-HMAC-SHA256.
+// What it owns, its sources and how faithful it is to the live API: FIDELITY.md
+// in this folder.
 package caremu
 
 import (
