@@ -28,7 +28,7 @@ func HasInvites(mode string) bool { return mode == config.AuthTicket || mode == 
 
 // Invites mints and checks invitations to a multiplayer room.
 //
-// An invite is a sealed token (see the package doc) bound to a host UserId,
+// An invite is a sealed token (seal.go) bound to a host UserId,
 // a role and an expiry. It is a bearer token: anyone holding it may join
 // the host's room in its role, any number of times, until it expires. Being
 // stateless, it cannot count or limit uses, nor be revoked alone: removing

@@ -20,7 +20,7 @@ import (
 // success returns a fresh ticket, so the expiry slides while the user keeps
 // coming back; an unused ticket dies after AUTH_TICKET_TTL.
 //
-// Tickets are sealed tokens (see the package doc), 106 characters for a
+// Tickets are sealed tokens (seal.go), 106 characters for a
 // minted UserId.
 type ticketAuth struct {
 	seal sealer
