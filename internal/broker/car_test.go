@@ -186,6 +186,28 @@ func TestRetriesStopAtDeadline(t *testing.T) {
 	})
 }
 
+// A backoff class never repeats a call without its backoff: near the
+// deadline smithy's ComputeDelay shrinks the last delay to leave MinBackoff,
+// then to zero, and with MinAttempt no larger than MinBackoff an instant CAR
+// was called until MaxAttempts ran out.
+func TestNoRetryWithoutBackoffNearTheDeadline(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeCAR{script: map[string][]string{"ApplyConcurrent": {"FailedOperation.SlowDown"}}}
+		s := broker.New(f, broker.Options{MinBackoff: 20 * time.Millisecond, MaxBackoff: 40 * time.Millisecond,
+			MaxAttempts: 1000, MinAttempt: 20 * time.Millisecond})
+		ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+		defer cancel()
+		_, err := s.Start(ctx, broker.StartInput{UserID: "u1", ClientSession: "cs"})
+		if code := fault.As(err).Code; code != "FailedOperation.SlowDown" {
+			t.Errorf("err = %v, want the last CAR answer", err)
+		}
+		if n := f.count("ApplyConcurrent"); n > 7 {
+			t.Errorf("%d attempts in 110ms with 20-40ms backoff, want at most 7", n)
+		}
+	})
+}
+
 // timeoutCAR answers ApplyConcurrent with NoIdle, then with a timeout.
 type timeoutCAR struct{ fakeCAR }
 
