@@ -130,7 +130,10 @@ func (r *run) retry(reserve time.Duration, relock func() error, call func(contex
 		if p.backoff && !cut {
 			var cerr error
 			delay, cerr = waiter.ComputeDelay(int64(attempt), o.MinBackoff, o.MaxBackoff, remaining)
-			if cerr != nil || delay < 0 {
+			// Near the deadline ComputeDelay shrinks the delay to leave
+			// MinBackoff, then to nothing: a backoff class is never
+			// repeated without one.
+			if cerr != nil || delay <= 0 {
 				return giveUp(err)
 			}
 		}
