@@ -277,8 +277,10 @@ func runEvent(ctx context.Context, env Env, port, version string) int {
 	src := newEventSource(env, version)
 	if h, err := src.current(); err != nil {
 		src.log.Error("function misconfigured at start; every invoke will answer 500 until fixed", "problem", err.Error())
-	} else if cfg, err := config.Load(env.Getenv, config.Options{}); err == nil {
-		probeLine(ctx, h.(timerHandler).svc, cfg, src.log)
+	} else if t, ok := h.(timerHandler); ok {
+		if cfg, err := config.Load(env.Getenv, config.Options{}); err == nil {
+			probeLine(ctx, t.svc, cfg, src.log)
+		}
 	}
 	if env.Ready != nil {
 		env.Ready(ln.Addr().String())
