@@ -6,8 +6,10 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 
+	"carbroker/internal/config"
 	"carbroker/internal/fault"
 	"carbroker/internal/httpapi"
 )
@@ -20,7 +22,7 @@ import (
 // CAR_APPLICATION_ID and the allow-lists would name production projects to
 // the emulator. Dev mode uses its own (cap-dev00000, an embedded Redis).
 func sealedEnv(getenv func(string) string) (sealed func(string) string, ignored []string) {
-	for _, k := range sealedKeys {
+	for _, k := range config.DevSealed() {
 		if strings.TrimSpace(getenv(k)) != "" {
 			ignored = append(ignored, k)
 		}
@@ -40,20 +42,11 @@ func sealedEnv(getenv func(string) string) (sealed func(string) string, ignored 
 	}, ignored
 }
 
-// sealedKeys are the variables dev mode never reads (besides TENCENTCLOUD_*).
-var sealedKeys = []string{"CAR_ENDPOINT", "CAR_PROJECT_ID", "CAR_APPLICATION_ID", "CAR_ALLOWED_PROJECT_IDS",
-	"CAR_ALLOWED_APPLICATION_IDS", "CAR_ALLOWED_VERSION_IDS", "QUEUE_REDIS_URL", "QUEUE_KEY_PREFIX"}
-
 func isSealed(k string) bool {
 	if strings.HasPrefix(k, "TENCENTCLOUD_") {
 		return true
 	}
-	for _, s := range sealedKeys {
-		if k == s {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(config.DevSealed(), k)
 }
 
 // hostGuard answers only requests whose Host names this server: localhost,

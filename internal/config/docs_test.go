@@ -177,3 +177,63 @@ func TestDeployGuideListsEverySetting(t *testing.T) {
 		}
 	}
 }
+
+// The docs that say what dev mode ignores from the shell name every
+// setting declared sealed (a family by its wildcard, as `CAR_ALLOWED_*`),
+// and no other setting: a setting newly sealed, or no longer, fails here.
+func TestDocsNameTheDevSealedSettings(t *testing.T) {
+	sealed := map[string]bool{}
+	for _, n := range DevSealed() {
+		sealed[n] = true
+	}
+	for file, marker := range map[string]string{
+		"../../docs/reference.md": "It is sealed from your shell's production settings",
+		"../../docs/security.md":  "**Dev mode is sealed.**",
+	} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc := string(b)
+		i := strings.Index(doc, marker)
+		if i < 0 {
+			t.Fatalf("%s: no %q", file, marker)
+		}
+		// The sentence that lists them ends at the first ")" after it.
+		j := strings.Index(doc[i:], ")")
+		if j < 0 {
+			t.Fatalf("%s: the list after %q does not end", file, marker)
+		}
+		list := doc[i : i+j]
+		named := func(n string) bool {
+			if strings.Contains(list, "`"+n+"`") {
+				return true
+			}
+			for _, w := range regexp.MustCompile("`([A-Z_]+)_\\*`").FindAllStringSubmatch(list, -1) {
+				if strings.HasPrefix(n, w[1]+"_") {
+					return true
+				}
+			}
+			return false
+		}
+		for n := range sealed {
+			if !named(n) {
+				t.Errorf("%s: dev mode ignores %s from the shell (config's sealed settings), but the list after %q does not name it", file, n, marker)
+			}
+		}
+		for _, m := range regexp.MustCompile("`([A-Z][A-Z0-9_]+)`").FindAllStringSubmatch(list, -1) {
+			if _, known := declared(m[1]); known && !sealed[m[1]] {
+				t.Errorf("%s: the list after %q names %s, which dev mode reads", file, marker, m[1])
+			}
+		}
+	}
+}
+
+func declared(name string) (setting, bool) {
+	for _, s := range settings {
+		if s.name == name {
+			return s, true
+		}
+	}
+	return setting{}, false
+}

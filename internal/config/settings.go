@@ -31,6 +31,9 @@ type setting struct {
 	unset  string
 	secret bool // its value is never shown: not in problems, the deploy plan or logs
 	dev    bool // read only in dev mode (Options.Dev)
+	// sealed: dev mode never takes it from the shell, where it would point
+	// dev traffic at production (a real endpoint, project or line).
+	sealed bool
 	raw    bool // read as set, not trimmed
 	kind   kind
 	doc    string // what it does, for the docs (Markdown)
@@ -49,13 +52,13 @@ type kind struct {
 // show them.
 var settings = []setting{
 	// CAR
-	{name: "CAR_PROJECT_ID", devDef: devProjectID, required: "CAR_PROJECT_ID is required (your CAR project id: " + projectForm + ")",
+	{name: "CAR_PROJECT_ID", sealed: true, devDef: devProjectID, required: "CAR_PROJECT_ID is required (your CAR project id: " + projectForm + ")",
 		kind: projectID(func(c *Config) *string { return &c.ProjectID }),
 		doc:  "the default `ProjectId`"},
-	{name: "CAR_ALLOWED_PROJECT_IDS", unset: "`CAR_PROJECT_ID` alone",
+	{name: "CAR_ALLOWED_PROJECT_IDS", sealed: true, unset: "`CAR_PROJECT_ID` alone",
 		kind: projectIDs(func(c *Config) *[]string { return &c.AllowedProjectIDs }),
 		doc:  "the ProjectIds a client may name; must include `CAR_PROJECT_ID`"},
-	{name: "CAR_APPLICATION_ID",
+	{name: "CAR_APPLICATION_ID", sealed: true,
 		kind: kind{form: "an id (`app-…`)", parse: func(c *Config, name, v string, p *problems) {
 			c.ApplicationID = v
 			if !idPattern.MatchString(v) {
@@ -63,9 +66,9 @@ var settings = []setting{
 			}
 		}},
 		doc: "the default `ApplicationId` (shared multi-app projects)"},
-	{name: "CAR_ALLOWED_APPLICATION_IDS", kind: ids(func(c *Config) *[]string { return &c.AllowedAppIDs }),
+	{name: "CAR_ALLOWED_APPLICATION_IDS", sealed: true, kind: ids(func(c *Config) *[]string { return &c.AllowedAppIDs }),
 		doc: "the ApplicationIds a client may name"},
-	{name: "CAR_ALLOWED_VERSION_IDS", kind: ids(func(c *Config) *[]string { return &c.AllowedVersionIDs }),
+	{name: "CAR_ALLOWED_VERSION_IDS", sealed: true, kind: ids(func(c *Config) *[]string { return &c.AllowedVersionIDs }),
 		doc: "the ApplicationVersionIds a client may name"},
 	{name: "CAR_ALLOW_APPLICATION_PARAMETERS", raw: true, unset: "refused",
 		kind: kind{form: "a regular expression, valid on its own", parse: func(c *Config, name, v string, p *problems) {
@@ -95,7 +98,7 @@ var settings = []setting{
 		kind: duration(time.Second, 24*time.Hour, func(c *Config) *time.Duration { return &c.Retention }),
 		doc: "CAR's retention of a disconnected session (its documented figure): a heartbeating holder's mark lasts this + 60 s " +
 			"after its last sign of life, and the rebuild window after the line's store lost its data lasts this long"},
-	{name: "CAR_ENDPOINT", def: defaultEndpoint.Host,
+	{name: "CAR_ENDPOINT", sealed: true, def: defaultEndpoint.Host,
 		kind: kind{form: "`host[:port]` (HTTPS) or `http(s)://host[:port]`", parse: func(c *Config, name, v string, p *problems) {
 			e, err := parseEndpoint(v)
 			if err != nil {
@@ -195,7 +198,7 @@ var settings = []setting{
 		doc: "clock-skew allowance"},
 
 	// The waiting line
-	{name: "QUEUE_REDIS_URL", unset: "no line",
+	{name: "QUEUE_REDIS_URL", sealed: true, unset: "no line",
 		kind: kind{form: "`redis://[[user]:password@]host[:port][/db]` or `rediss://…` (TLS)", parse: func(c *Config, name, v string, p *problems) {
 			c.Queue.RedisURL = v
 			// The client's own rule (credentials end at the last "@"), so
@@ -215,7 +218,7 @@ var settings = []setting{
 		doc: "a place not polled for this long is dropped (at least 3 s, so that a client that follows `Retry-After` is never pruned)"},
 	{name: "QUEUE_MAX_PER_IP", def: "4", kind: integer(1, 1_000_000, func(c *Config) *int { return &c.Queue.MaxPerIP }),
 		doc: "places in line per client IP (per /64 for IPv6)"},
-	{name: "QUEUE_KEY_PREFIX", def: "{carbroker}:",
+	{name: "QUEUE_KEY_PREFIX", sealed: true, def: "{carbroker}:",
 		kind: kind{form: "at most 64 characters, no spaces", parse: func(c *Config, name, v string, p *problems) {
 			if len(v) > 64 || strings.ContainsAny(v, " \t\r\n") {
 				p.bad(name, v, name+" must be at most 64 characters without spaces")
@@ -401,6 +404,19 @@ var defaults = sync.OnceValue(func() Config {
 	c, _ := Load(func(string) string { return "" }, Options{})
 	return c
 })
+
+// DevSealed lists the settings dev mode never takes from the shell: they
+// would point it at production. (The CAR credentials, TENCENTCLOUD_*, are
+// not settings; dev mode ignores them too.)
+func DevSealed() []string {
+	var out []string
+	for _, s := range settings {
+		if s.sealed {
+			out = append(out, s.name)
+		}
+	}
+	return out
+}
 
 // Secret reports whether name is a setting whose value is a secret: it is
 // never shown, in Load's problems as in the deployer's plan.
