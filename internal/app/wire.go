@@ -28,20 +28,13 @@ func wire(cfg config.Config, c broker.CAR, w wiring) (http.Handler, *broker.Serv
 	if err != nil {
 		return nil, nil, err
 	}
-	bo := broker.Options{Logger: w.http.Logger}.Configured(cfg)
-	if cfg.Queue.RedisURL != "" {
-		qo := w.queue.Configured(cfg)
-		qo.Logger = w.http.Logger
-		st, err := queue.Open(qo)
-		if err != nil {
-			return nil, nil, err
-		}
-		if !cfg.Queue.LineOff {
-			bo.Line, bo.Now = st, qo.Now
-		}
-		bo.Leases = st
+	qo := w.queue
+	qo.Logger = w.http.Logger
+	st, err := queue.OpenFor(cfg, qo)
+	if err != nil {
+		return nil, nil, err
 	}
-	svc := broker.New(c, bo)
+	svc := broker.New(c, broker.Options{Logger: w.http.Logger}.Configured(cfg, st))
 	var invites *auth.Invites
 	if auth.HasInvites(cfg.Auth.Mode) && len(cfg.Auth.Secrets) > 0 {
 		if invites, err = auth.NewInvites(cfg.Auth, auth.Options{}); err != nil {

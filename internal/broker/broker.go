@@ -19,6 +19,7 @@ import (
 
 	"carbroker/internal/car"
 	"carbroker/internal/config"
+	"carbroker/internal/queue"
 )
 
 // CAR is the part of the CAR client the use case calls.
@@ -32,12 +33,21 @@ type CAR interface {
 var _ CAR = (*car.Client)(nil)
 
 // Configured returns o with what the configuration sets: the allowed
-// projects, the CAR policy and the leases. The stores and the tuning o
-// holds besides (backoff, clock, logger) are kept.
-func (o Options) Configured(cfg config.Config) Options {
+// projects, the CAR policy, the leases and, when st is the store cfg
+// names, the stores: the line (unless cfg keeps it off: dev mode's DEV_QUEUE=false; stamped by
+// the store's clock) and the leases. The tuning o holds besides (backoff,
+// logger) is kept.
+func (o Options) Configured(cfg config.Config, st *queue.Store) Options {
 	o.Projects, o.GuestApply, o.NoIdleWait = cfg.AllowedProjectIDs, cfg.GuestApply, cfg.NoIdleWait
 	o.AttemptTimeout, o.SessionMax, o.Cooldown = cfg.AttemptTimeout, cfg.Lease.Max, cfg.Lease.Cooldown
 	o.Renew, o.RenewMax = cfg.Lease.Renew, cfg.Lease.RenewMax
+	o.Line, o.Leases = nil, nil
+	if st != nil {
+		if !cfg.Queue.LineOff {
+			o.Line, o.Now = st, st.Clock()
+		}
+		o.Leases = st
+	}
 	return o
 }
 

@@ -54,14 +54,18 @@ const (
 	logEvery  = time.Minute
 )
 
-// Configured returns o with what the configuration sets: the URL, the
-// prefix and the line's times and cap. What o holds besides (clock, call
-// budget, logger) is kept.
-func (o Options) Configured(cfg config.Config) Options {
+// OpenFor opens the store of the line and the leases that cfg names, with
+// what cfg sets (the URL, the prefix, the line's times and cap) over the
+// tuning in o (clock, call budget, logger); nil, and no error, when cfg
+// names no Redis (QUEUE_REDIS_URL unset).
+func OpenFor(cfg config.Config, o Options) (*Store, error) {
+	if cfg.Queue.RedisURL == "" {
+		return nil, nil
+	}
 	o.URL, o.Prefix, o.Abandon = cfg.Queue.RedisURL, cfg.Queue.KeyPrefix, cfg.Queue.Abandon
 	o.MaxPerIP, o.HoldTTL = cfg.Queue.MaxPerIP, cfg.Queue.HoldTTL
 	o.LockWindow, o.Retention = cfg.LockWindow, cfg.Retention
-	return o
+	return Open(o)
 }
 
 // Options configure a Store. An option left zero takes its setting's
@@ -143,6 +147,9 @@ func (s *Store) Where() string { return s.where }
 
 // Abandon is how long a place lasts without a poll.
 func (s *Store) Abandon() time.Duration { return s.o.Abandon }
+
+// Clock is the clock the store writes into the line (Options.Now).
+func (s *Store) Clock() func() time.Time { return s.o.Now }
 
 // Degraded reports whether the last Redis call failed.
 func (s *Store) Degraded() bool {

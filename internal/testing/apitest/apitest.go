@@ -1,9 +1,9 @@
 // Package apitest builds the broker as the function wires it, for the tests
 // and harnesses outside internal/app, which may not import it: the steps of
 // app's wire (wire.go), with the clocks, the store's budget and the retry
-// tuning open to tests. What the configuration sets is mapped once, by
-// broker.Options.Configured and queue.Options.Configured; the order of the
-// steps is repeated here.
+// tuning open to tests. What the configuration sets, and which store
+// serves what, is decided once, by queue.OpenFor and
+// broker.Options.Configured; only the order of the calls is repeated here.
 package apitest
 
 import (
@@ -35,24 +35,17 @@ func New(cfg config.Config, c broker.CAR, o Options) (http.Handler, *broker.Serv
 	if err != nil {
 		return nil, nil, err
 	}
-	bo := o.Broker.Configured(cfg)
-	bo.Logger = o.HTTP.Logger
-	bo.Line, bo.Leases = nil, nil
-	if cfg.Queue.RedisURL != "" {
-		qo := o.Queue.Configured(cfg)
-		if qo.Logger == nil {
-			qo.Logger = o.HTTP.Logger
-		}
-		st, err := queue.Open(qo)
-		if err != nil {
-			return nil, nil, err
-		}
-		if !cfg.Queue.LineOff {
-			bo.Line, bo.Now = st, qo.Now
-		}
-		bo.Leases = st
+	qo := o.Queue
+	if qo.Logger == nil {
+		qo.Logger = o.HTTP.Logger
 	}
-	svc := broker.New(c, bo)
+	st, err := queue.OpenFor(cfg, qo)
+	if err != nil {
+		return nil, nil, err
+	}
+	bo := o.Broker
+	bo.Logger = o.HTTP.Logger
+	svc := broker.New(c, bo.Configured(cfg, st))
 	var invites *auth.Invites
 	if auth.HasInvites(cfg.Auth.Mode) && len(cfg.Auth.Secrets) > 0 {
 		if invites, err = auth.NewInvites(cfg.Auth, o.Auth); err != nil {
