@@ -3,7 +3,6 @@ package httpapi_test
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -13,14 +12,9 @@ import (
 	"time"
 
 	"carbroker/internal/broker"
-	"carbroker/internal/car"
-	"carbroker/internal/config"
 	"carbroker/internal/dev/caremu"
-	"carbroker/internal/httpapi"
 	"carbroker/internal/queue"
-	"carbroker/internal/testing/apitest"
 	"carbroker/internal/testing/redistest"
-	"carbroker/internal/testing/testkit"
 )
 
 // newLeaseEnv is several instances on one real Redis reached through a
@@ -30,34 +24,11 @@ func newLeaseEnv(t *testing.T, instances int, emuOpt caremu.Options, vars map[st
 	t.Helper()
 	srv := redistest.Start(t)
 	px := newRedisProxy(t, srv.Addr())
-	base := map[string]string{"CAR_PROJECT_ID": testProject, "AUTH_MODE": "none", "QUEUE_REDIS_URL": "redis://" + px.addr(),
-		"SESSION_MAX": "10m"}
-	for k, v := range vars {
-		base[k] = v
-	}
-	cfg, err := config.Load(func(k string) string { return base[k] }, config.Options{})
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
 	if emuOpt.ClientWait == 0 {
 		emuOpt.ClientWait = -1
 	}
-	emu := caremu.New(emuOpt)
-	emu.SetNow(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
-	e := &lineEnv{t: t, emu: emu, redis: srv, logs: &testkit.Buffer{}, clock: testkit.NewClock(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))}
-	cl := emu.Client()
-	for range instances {
-		c := car.New(car.Options{Host: "car.tencentcloudapi.com", Transport: cl.Transport, Getenv: cl.Getenv})
-		api, svc, err := apitest.New(cfg, c, apitest.Options{
-			HTTP:   httpapi.Options{Logger: slog.New(slog.NewJSONHandler(e.logs, nil)), Version: "test"},
-			Broker: broker.Options{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
-			Queue:  queue.Options{Now: e.clock.Now, CallTimeout: time.Second},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.apis, e.svcs = append(e.apis, api), append(e.svcs, svc)
-	}
+	e := buildLineEnv(t, srv, map[string]string{"QUEUE_REDIS_URL": "redis://" + px.addr(), "SESSION_MAX": "10m"}, vars,
+		instances, emuOpt, time.Second, time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
 	return e, px
 }
 

@@ -47,17 +47,27 @@ func newLineEnv(t *testing.T, instances int, emuOpt caremu.Options, vars map[str
 func newLineEnvBudget(t *testing.T, instances int, emuOpt caremu.Options, vars map[string]string, budget time.Duration) *lineEnv {
 	t.Helper()
 	srv := redistest.Start(t)
-	base := map[string]string{"CAR_PROJECT_ID": testProject, "AUTH_MODE": "none", "QUEUE_REDIS_URL": srv.URL()}
-	for k, v := range vars {
-		base[k] = v
+	return buildLineEnv(t, srv, map[string]string{"QUEUE_REDIS_URL": srv.URL()}, vars, instances, emuOpt, budget, time.Now())
+}
+
+// buildLineEnv is instances on srv and one emulator, configured by base,
+// then vars, over the test project in AUTH_MODE none; the line's clock
+// starts at start.
+func buildLineEnv(t *testing.T, srv *redistest.Server, base, vars map[string]string, instances int, emuOpt caremu.Options, budget time.Duration, start time.Time) *lineEnv {
+	t.Helper()
+	env := map[string]string{"CAR_PROJECT_ID": testProject, "AUTH_MODE": "none"}
+	for _, m := range []map[string]string{base, vars} {
+		for k, v := range m {
+			env[k] = v
+		}
 	}
-	cfg, err := config.Load(func(k string) string { return base[k] }, config.Options{})
+	cfg, err := config.Load(func(k string) string { return env[k] }, config.Options{})
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
 	emu := caremu.New(emuOpt)
 	emu.SetNow(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
-	e := &lineEnv{t: t, emu: emu, redis: srv, logs: &testkit.Buffer{}, clock: testkit.NewClock(time.Now())}
+	e := &lineEnv{t: t, emu: emu, redis: srv, logs: &testkit.Buffer{}, clock: testkit.NewClock(start)}
 	cl := emu.Client()
 	for range instances {
 		c := car.New(car.Options{Host: "car.tencentcloudapi.com", Transport: cl.Transport, Getenv: cl.Getenv})
