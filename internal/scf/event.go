@@ -42,13 +42,29 @@ var forwardingHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Real-Ip", "X
 
 type wireEvent struct {
 	RequestContext        *wireRequestContext        `json:"requestContext"`
-	HTTPMethod            string                     `json:"httpMethod"`
+	HTTPMethod            *string                    `json:"httpMethod"`
 	Path                  string                     `json:"path"`
 	Headers               map[string]json.RawMessage `json:"headers"`
 	QueryString           map[string]json.RawMessage `json:"queryString"`
 	QueryStringParameters map[string]json.RawMessage `json:"queryStringParameters"`
 	Body                  *string                    `json:"body"`
 	IsBase64Encoded       json.RawMessage            `json:"isBase64Encoded"`
+	// A timer trigger's fields (Type "Timer", and no httpMethod).
+	TimerEvent
+}
+
+// parseEvent reads an invoke's payload once, whichever trigger sent it.
+func parseEvent(payload []byte) (wireEvent, error) {
+	var ev wireEvent
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return ev, fmt.Errorf("the event is not an HTTP event: %v", err)
+	}
+	return ev, nil
+}
+
+// timer reports whether ev is a timer event, and returns it.
+func (ev wireEvent) timer() (TimerEvent, bool) {
+	return ev.TimerEvent, ev.Type == "Timer" && ev.HTTPMethod == nil
 }
 
 type wireRequestContext struct {
@@ -67,16 +83,21 @@ type wireRequestContext struct {
 // X-Scf-Remote-Addr) are removed. The request's context is
 // context.Background(); the error, if any, is fit for the caller to see.
 func DecodeEvent(payload []byte) (Event, error) {
-	var ev wireEvent
-	if err := json.Unmarshal(payload, &ev); err != nil {
-		return Event{}, fmt.Errorf("the event is not an HTTP event: %v", err)
+	ev, err := parseEvent(payload)
+	if err != nil {
+		return Event{}, err
 	}
-	if ev.HTTPMethod == "" {
+	return ev.http()
+}
+
+// http is the HTTP event ev holds.
+func (ev wireEvent) http() (Event, error) {
+	if ev.HTTPMethod == nil || *ev.HTTPMethod == "" {
 		return Event{}, errors.New("the event is not an HTTP event: it has no httpMethod")
 	}
-	r, err := http.NewRequest(ev.HTTPMethod, "/", nil)
+	r, err := http.NewRequest(*ev.HTTPMethod, "/", nil)
 	if err != nil {
-		return Event{}, fmt.Errorf("invalid httpMethod %q", ev.HTTPMethod)
+		return Event{}, fmt.Errorf("invalid httpMethod %q", *ev.HTTPMethod)
 	}
 
 	h := make(http.Header, len(ev.Headers))

@@ -227,12 +227,17 @@ func (f *Function) Invoke(req InvokeRequest, resp *InvokeResponse) error {
 		return nil
 	}
 
-	if tev, ok := DecodeTimer(req.Payload); ok {
+	// The payload is read once: a timer event, else an HTTP event.
+	wev, err := parseEvent(req.Payload)
+	if tev, ok := wev.timer(); err == nil && ok {
 		ctx = httpapi.NewInvocationContext(ctx, httpapi.Invocation{RequestID: req.RequestId, Trigger: "timer"})
 		resp.Payload = f.timer(ctx, h, tev, req.RequestId)
 		return nil
 	}
-	ev, err := DecodeEvent(req.Payload)
+	var ev Event
+	if err == nil {
+		ev, err = wev.http()
+	}
 	if err != nil {
 		kind := fault.Invalid
 		if errors.Is(err, ErrBodyTooLarge) {

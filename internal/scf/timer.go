@@ -29,14 +29,11 @@ type TimerHandler interface {
 // DecodeTimer reports whether payload is a timer event (Type "Timer", no
 // httpMethod), and returns it.
 func DecodeTimer(payload []byte) (TimerEvent, bool) {
-	var ev struct {
-		TimerEvent
-		HTTPMethod *json.RawMessage `json:"httpMethod"`
-	}
-	if json.Unmarshal(payload, &ev) != nil || ev.Type != "Timer" || ev.HTTPMethod != nil {
+	ev, err := parseEvent(payload)
+	if err != nil {
 		return TimerEvent{}, false
 	}
-	return ev.TimerEvent, true
+	return ev.timer()
 }
 
 // timerReply is the payload of a timer invoke whose handler has no timer
