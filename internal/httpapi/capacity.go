@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"slices"
 
 	"carbroker/internal/auth"
 	"carbroker/internal/fault"
@@ -33,11 +32,8 @@ func (a *api) capacity(x *exchange) {
 		return
 	}
 	x.userID = id.UserID
-	if project == "" {
-		project = a.cfg.ProjectID
-	}
-	if !slices.Contains(a.cfg.AllowedProjectIDs, project) {
-		a.fail(x, errProjectNotAllowed)
+	if project, err = a.project(project); err != nil {
+		a.fail(x, err)
 		return
 	}
 	c, err := a.broker.Capacity(x.r.Context(), project)

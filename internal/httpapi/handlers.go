@@ -74,12 +74,11 @@ func (a *api) prepareStart(x *exchange) (broker.StartInput, auth.Identity, error
 // authorise applies the allow-lists and the invite rule, filling defaults.
 func (a *api) authorise(in *broker.StartInput, invite string) error {
 	c := a.cfg
-	if in.ProjectID == "" {
-		in.ProjectID = c.ProjectID
+	project, err := a.project(in.ProjectID)
+	if err != nil {
+		return err
 	}
-	if !slices.Contains(c.AllowedProjectIDs, in.ProjectID) {
-		return errProjectNotAllowed
-	}
+	in.ProjectID = project
 	if in.ApplicationID == "" {
 		in.ApplicationID = c.ApplicationID
 	} else if !slices.Contains(c.AllowedAppIDs, in.ApplicationID) && in.ApplicationID != c.ApplicationID {
@@ -159,6 +158,18 @@ func (a *api) stop(x *exchange) {
 	}
 	x.outcome = "stopped"
 	x.route.style.stopped(x, id.UserID)
+}
+
+// project is the ProjectId a request names, CAR_PROJECT_ID when it names
+// none, if CAR_ALLOWED_PROJECT_IDS allows it.
+func (a *api) project(named string) (string, error) {
+	if named == "" {
+		named = a.cfg.ProjectID
+	}
+	if !slices.Contains(a.cfg.AllowedProjectIDs, named) {
+		return "", errProjectNotAllowed
+	}
+	return named, nil
 }
 
 var errProjectNotAllowed = fault.New(fault.Forbidden, "ProjectId is not allowed (CAR_ALLOWED_PROJECT_IDS)")

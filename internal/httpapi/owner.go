@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"slices"
 	"time"
 
 	"carbroker/internal/auth"
@@ -59,11 +58,8 @@ func (a *api) ownerRequest(x *exchange, op auth.Op) (auth.Identity, string, erro
 	if err != nil {
 		return auth.Identity{}, "", err
 	}
-	if project == "" {
-		project = a.cfg.ProjectID
-	}
-	if !slices.Contains(a.cfg.AllowedProjectIDs, project) {
-		return auth.Identity{}, "", errProjectNotAllowed
+	if project, err = a.project(project); err != nil {
+		return auth.Identity{}, "", err
 	}
 	return id, project, nil
 }
