@@ -138,7 +138,7 @@ func runHTTP(ctx context.Context, env Env, addr, version string) int {
 		fmt.Fprintf(env.Stderr, "configuration: %v\n", err)
 		return 2
 	}
-	probeLine(ctx, svc, cfg, log)
+	probeLine(ctx, svc, cfg.Queue.RedisURL, log)
 	go warm(ctx, c)
 	h = scf.WebFunction(h, httpapi.TrustedPeer(cfg.TrustedProxies))
 	return serveHTTP(ctx, env, addr, h, cfg, log, nil)
@@ -155,15 +155,15 @@ const probeWithin = time.Second
 // Redis answers; if it does not, it logs one warning naming the address
 // (password masked) and what the function does meanwhile. /healthz says
 // "degraded" from the first request on either way, as it asks the store.
-func probeLine(ctx context.Context, svc *broker.Service, cfg config.Config, log *slog.Logger) {
-	if cfg.Queue.RedisURL == "" {
+func probeLine(ctx context.Context, svc *broker.Service, redisURL string, log *slog.Logger) {
+	if redisURL == "" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, probeWithin)
 	defer cancel()
 	if svc.Health(ctx) == "degraded" {
 		log.Warn("the waiting line's Redis does not answer at start: running degraded (starts go to CAR without the line, a start CAR cannot serve waits with a 202 and Retry-After) until it answers; /healthz says \"Queue\":\"degraded\"",
-			"redis", resp.RedactURL(cfg.Queue.RedisURL))
+			"redis", resp.RedactURL(redisURL))
 	}
 }
 
@@ -278,9 +278,7 @@ func runEvent(ctx context.Context, env Env, port, version string) int {
 	if h, err := src.current(); err != nil {
 		src.log.Error("function misconfigured at start; every invoke will answer 500 until fixed", "problem", err.Error())
 	} else if t, ok := h.(timerHandler); ok {
-		if cfg, err := config.Load(env.Getenv, config.Options{}); err == nil {
-			probeLine(ctx, t.svc, cfg, src.log)
-		}
+		probeLine(ctx, t.svc, t.redisURL, src.log)
 	}
 	if env.Ready != nil {
 		env.Ready(ln.Addr().String())
@@ -373,7 +371,7 @@ func (s *eventSource) current() (http.Handler, error) {
 	// No warm-up here: it would run in a goroutine started inside an invoke,
 	// which may outlive it (the instance can be frozen right after), and the
 	// invoke's own CAR call opens the connection anyway.
-	s.h, s.problem = timerHandler{Handler: h, svc: svc}, nil
+	s.h, s.problem = timerHandler{Handler: h, svc: svc, redisURL: cfg.Queue.RedisURL}, nil
 	return s.h, nil
 }
 
@@ -397,7 +395,8 @@ func (s *eventSource) unchanged() bool {
 // leases (docs/lease.md).
 type timerHandler struct {
 	http.Handler
-	svc *broker.Service
+	svc      *broker.Service
+	redisURL string // QUEUE_REDIS_URL it was built with, for the start-up probe
 }
 
 func (t timerHandler) Timer(ctx context.Context, _ scf.TimerEvent) (any, error) {

@@ -84,7 +84,7 @@ func runDev(ctx context.Context, env Env, addr, version string) int {
 	return serveHTTP(ctx, env, addr, h, cfg, log, func(url string) {
 		fmt.Fprintf(env.Stdout, "dev mode: the function on %s with an embedded CAR emulator (%d concurrencies, %g s retention, AUTH_MODE=%s, %s)\n",
 			url, pool.Concurrency, pool.Retention.Seconds(), cfg.Auth.Mode, lineNote)
-		sealed := "dev mode is sealed: it ignores TENCENTCLOUD_*, " + strings.Join(config.DevSealed(), ", ") + " from the shell (its own project " + cfg.ProjectID + ", emulator and embedded Redis)"
+		sealed := "dev mode is sealed: it ignores TENCENTCLOUD_*, " + strings.Join(config.DevSealed, ", ") + " from the shell (its own project " + cfg.ProjectID + ", emulator and embedded Redis)"
 		if len(ignored) > 0 {
 			sealed += "; ignored here: " + strings.Join(ignored, ", ")
 		}

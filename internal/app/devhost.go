@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"carbroker/internal/car"
 	"carbroker/internal/config"
 	"carbroker/internal/fault"
 	"carbroker/internal/httpapi"
@@ -22,17 +23,13 @@ import (
 // CAR_APPLICATION_ID and the allow-lists would name production projects to
 // the emulator. Dev mode uses its own (cap-dev00000, an embedded Redis).
 func sealedEnv(getenv func(string) string) (sealed func(string) string, ignored []string) {
-	for _, k := range config.DevSealed() {
+	for _, k := range config.DevSealed {
 		if strings.TrimSpace(getenv(k)) != "" {
 			ignored = append(ignored, k)
 		}
 	}
-	for _, k := range []string{"TENCENTCLOUD_SECRETID", "TENCENTCLOUD_SECRETKEY", "TENCENTCLOUD_SESSIONTOKEN",
-		"TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY", "TENCENTCLOUD_SESSION_TOKEN"} {
-		if getenv(k) != "" {
-			ignored = append(ignored, "TENCENTCLOUD_*")
-			break
-		}
+	if car.EnvCredentials(getenv) != (car.Credentials{}) {
+		ignored = append(ignored, "TENCENTCLOUD_*")
 	}
 	return func(k string) string {
 		if isSealed(k) {
@@ -46,7 +43,7 @@ func isSealed(k string) bool {
 	if strings.HasPrefix(k, "TENCENTCLOUD_") {
 		return true
 	}
-	return slices.Contains(config.DevSealed(), k)
+	return slices.Contains(config.DevSealed, k)
 }
 
 // hostGuard answers only requests whose Host names this server: localhost,

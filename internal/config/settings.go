@@ -407,8 +407,8 @@ var defaults = sync.OnceValue(func() Config {
 
 // DevSealed lists the settings dev mode never takes from the shell: they
 // would point it at production. (The CAR credentials, TENCENTCLOUD_*, are
-// not settings; dev mode ignores them too.)
-func DevSealed() []string {
+// not settings; dev mode ignores them too.) Read it, do not change it.
+var DevSealed = func() []string {
 	var out []string
 	for _, s := range settings {
 		if s.sealed {
@@ -416,7 +416,7 @@ func DevSealed() []string {
 		}
 	}
 	return out
-}
+}()
 
 // Secret reports whether name is a setting whose value is a secret: it is
 // never shown, in Load's problems as in the deployer's plan.
