@@ -45,10 +45,7 @@ func (s *Store) evalLease(ctx context.Context, keys []string, args ...any) ([]an
 
 // leaseKeys are a project's lease keys.
 func (s *Store) leaseKeys(project string) []string {
-	base := s.o.Prefix + project + ":"
-	if !hasHashTag(s.o.Prefix) {
-		base = s.o.Prefix + "{" + project + "}:"
-	}
+	base := s.base(project)
 	return []string{base + "sess", base + "sess:ends", base + "sess:claims", base + "sess:gen",
 		base + "sess:rate", base + "sess:cool"}
 }

@@ -237,13 +237,20 @@ func (s *Store) mask(msg string) string {
 // keys returns the line's keys for a project (and the user's holder and
 // lock keys).
 func (s *Store) keys(project, user string) []string {
-	base := s.o.Prefix + project + ":"
-	if !hasHashTag(s.o.Prefix) {
-		base = s.o.Prefix + "{" + project + "}:"
-	}
+	base := s.base(project)
 	return []string{base + "line", base + "seen", base + "ipof", base + "ipn", base + "seq",
 		base + "cap", base + "lease", base + "grants", base + "tries", base + "hold:" + user,
 		base + "lock:" + user, base + "epoch", base + "rebuild"}
+}
+
+// base is what every key of a project's line and leases begins with: the
+// prefix and the project, as the Redis Cluster hash tag unless the prefix
+// holds one, so that one script's keys share a slot.
+func (s *Store) base(project string) string {
+	if hasHashTag(s.o.Prefix) {
+		return s.o.Prefix + project + ":"
+	}
+	return s.o.Prefix + "{" + project + "}:"
 }
 
 // hasHashTag reports whether a key prefix holds a Redis Cluster hash tag

@@ -2,9 +2,10 @@
 // event runtime (net/rpc "Function", Ping and Invoke; see Serve, Port), API
 // Gateway and Function URL events to and from http (DecodeEvent,
 // EncodeResponse), timer events (TimerHandler), and a web function's X-Scf-*
-// headers (WebFunction). It knows nothing of the application behind the
-// handler; what the platform leaves undocumented is noted where it is
-// handled (runtime.go, web.go).
+// headers (WebFunction). Of the application behind the handler it uses
+// only httpapi's reply writer and invocation facts, so that its own replies
+// (an undecodable event) look like the API's. What the platform leaves
+// undocumented is noted where it is handled (runtime.go, web.go).
 package scf
 
 import (
