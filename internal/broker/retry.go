@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"math"
 	"time"
 
 	smithytime "github.com/aws/smithy-go/time"
@@ -129,11 +130,12 @@ func (r *run) retry(reserve time.Duration, relock func() error, call func(contex
 		delay := time.Duration(0)
 		if p.backoff && !cut {
 			var cerr error
-			delay, cerr = waiter.ComputeDelay(int64(attempt), o.MinBackoff, o.MaxBackoff, remaining)
-			// Near the deadline ComputeDelay shrinks the delay to leave
-			// MinBackoff, then to nothing: a backoff class is never
-			// repeated without one.
-			if cerr != nil || delay <= 0 {
+			// The jittered backoff alone: whether an attempt still fits after
+			// it is the check below, not ComputeDelay's own shrinking of the
+			// last delay (to MinBackoff short of the deadline, then to
+			// nothing), which repeated calls without a backoff.
+			delay, cerr = waiter.ComputeDelay(int64(attempt), o.MinBackoff, o.MaxBackoff, math.MaxInt64)
+			if cerr != nil {
 				return giveUp(err)
 			}
 		}
