@@ -151,7 +151,7 @@ func (s *Service) capacity(ctx context.Context, project string) (Capacity, error
 			if err != nil {
 				return Capacity{}, err
 			}
-			return Capacity{Total: c.Total, Running: c.Running, Idle: max(0, c.Total-c.Running), Waiting: d.Waiting}, nil
+			return counted(c, d.Waiting), nil
 		}
 		t := time.NewTimer(staleWait)
 		select {
@@ -172,9 +172,14 @@ func (s *Service) capacity(ctx context.Context, project string) (Capacity, error
 func (s *Service) storeCount(ctx context.Context, project string, c queue.Count, waiting int) Capacity {
 	d, err := s.o.Line.Capacity(ctx, project, &c)
 	if err != nil || d.Verdict != queue.OK {
-		return Capacity{Total: c.Total, Running: c.Running, Idle: max(0, c.Total-c.Running), Waiting: waiting}
+		return counted(c, waiting)
 	}
 	return Capacity{Total: d.Total, Running: d.Running, Idle: d.Idle, Waiting: d.Waiting}
+}
+
+// counted is the capacity a CAR count gives, with waiting in line.
+func counted(c queue.Count, waiting int) Capacity {
+	return Capacity{Total: c.Total, Running: c.Running, Idle: max(0, c.Total-c.Running), Waiting: waiting}
 }
 
 // localCapacity is the instance's own count, without the line.
@@ -183,7 +188,7 @@ func (s *Service) localCapacity(ctx context.Context, project string) (Capacity, 
 	if err != nil {
 		return Capacity{}, err
 	}
-	return Capacity{Total: c.Total, Running: c.Running, Idle: max(0, c.Total-c.Running)}, nil
+	return counted(c, 0), nil
 }
 
 // refreshing is the answer while another caller's count refresh has not
