@@ -164,16 +164,22 @@ func (s *Service) leased(ctx context.Context, in StartInput, g goal) (Result, er
 // another project (live, ended or cooling) is this user's session too. It
 // returns the project holding the lease.
 func (s *Service) lookup(ctx context.Context, project, user string) (string, queue.Lease, error) {
-	st := s.o.Leases
-	l, err := st.LeaseCheck(ctx, project, user, s.o.Cooldown)
+	l, err := s.o.Leases.LeaseCheck(ctx, project, user, s.o.Cooldown)
 	if err != nil || l.State != queue.LeaseNone {
 		return project, l, err
 	}
+	return s.elsewhere(ctx, project, user, l)
+}
+
+// elsewhere looks for the user's lease in the allowed projects other than
+// project, where it has none (none is that answer); it returns the project
+// holding it, or project and none.
+func (s *Service) elsewhere(ctx context.Context, project, user string, none queue.Lease) (string, queue.Lease, error) {
 	for _, p := range s.o.Projects {
 		if p == project {
 			continue
 		}
-		o, err := st.LeaseCheck(ctx, p, user, s.o.Cooldown)
+		o, err := s.o.Leases.LeaseCheck(ctx, p, user, s.o.Cooldown)
 		if err != nil {
 			return project, o, err
 		}
@@ -181,7 +187,7 @@ func (s *Service) lookup(ctx context.Context, project, user string) (string, que
 			return p, o, nil
 		}
 	}
-	return project, l, nil
+	return project, none, nil
 }
 
 // endOwn destroys the session of the user's own ended lease.
@@ -284,7 +290,7 @@ func (s *Service) Renew(ctx context.Context, userID, project string) (Renewal, e
 	if err == nil && l.State == queue.LeaseNone && len(s.o.Projects) > 1 {
 		// The user's lease may run in another project (lookup).
 		var lp string
-		if lp, _, err = s.lookup(ctx, project, userID); err == nil && lp != project {
+		if lp, _, err = s.elsewhere(ctx, project, userID, l); err == nil && lp != project {
 			l, err = s.o.Leases.LeaseRenew(ctx, lp, userID, s.o.SessionMax, s.o.RenewMax, s.o.Cooldown)
 		}
 	}
