@@ -399,6 +399,6 @@ type timerHandler struct {
 	redisURL string // QUEUE_REDIS_URL it was built with, for the start-up probe
 }
 
-func (t timerHandler) Timer(ctx context.Context, _ scf.TimerEvent) (any, error) {
-	return t.svc.Sweep(ctx), nil
+func (t timerHandler) Timer(ctx context.Context, _ scf.TimerEvent) any {
+	return t.svc.Sweep(ctx)
 }

@@ -23,7 +23,7 @@ type TimerEvent struct {
 // its work.
 type TimerHandler interface {
 	http.Handler
-	Timer(ctx context.Context, ev TimerEvent) (any, error)
+	Timer(ctx context.Context, ev TimerEvent) any
 }
 
 // DecodeTimer reports whether payload is a timer event (Type "Timer", no
@@ -37,12 +37,11 @@ func DecodeTimer(payload []byte) (TimerEvent, bool) {
 }
 
 // timerReply is the payload of a timer invoke whose handler has no timer
-// work, or whose work failed.
+// work, or whose result is not JSON.
 type timerReply struct {
 	Type        string
 	TriggerName string
 	Handled     bool
-	Error       string `json:",omitempty"`
 }
 
 // timer runs a timer event's work.
@@ -53,13 +52,7 @@ func (f *Function) timer(ctx context.Context, h http.Handler, ev TimerEvent, req
 		b, _ := json.Marshal(timerReply{Type: ev.Type, TriggerName: ev.TriggerName})
 		return b
 	}
-	out, err := th.Timer(ctx, ev)
-	if err != nil {
-		f.log.Error("scf: timer work failed", "request_id", requestID, "trigger_name", ev.TriggerName, "err", err.Error())
-		b, _ := json.Marshal(timerReply{Type: ev.Type, TriggerName: ev.TriggerName, Handled: true, Error: "timer work failed: see the function's log"})
-		return b
-	}
-	b, err := json.Marshal(out)
+	b, err := json.Marshal(th.Timer(ctx, ev))
 	if err != nil {
 		b, _ = json.Marshal(timerReply{Type: ev.Type, TriggerName: ev.TriggerName, Handled: true})
 	}

@@ -41,13 +41,13 @@ type seenTimer struct {
 	info     httpapi.Invocation
 }
 
-func (h timerHandler) Timer(ctx context.Context, ev scf.TimerEvent) (any, error) {
+func (h timerHandler) Timer(ctx context.Context, ev scf.TimerEvent) any {
 	s := seenTimer{ev: ev}
 	s.deadline, _ = ctx.Deadline()
 	s.triple, _ = ctx.Value(tripleKey{}).(triple)
 	s.info, _ = httpapi.InvocationFrom(ctx)
 	h.got <- s
-	return map[string]int{"Destroyed": 3}, nil
+	return map[string]int{"Destroyed": 3}
 }
 
 // A timer event reaches the handler's timer work through the Go1 runtime,
