@@ -2,9 +2,6 @@ package broker_test
 
 import (
 	"context"
-	"net"
-	"os/exec"
-	"strconv"
 	"testing"
 	"time"
 
@@ -21,30 +18,12 @@ func TestReadOnlyReplicaIsTrouble(t *testing.T) {
 	if !redistest.Real() {
 		t.Skip("needs a real redis-server (not on PATH)")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
 	// A replica of a master that is not there stays read-only and serves reads.
-	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", t.TempDir(), "--replicaof", "127.0.0.1", "1", "--loglevel", "warning")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	srv := redistest.Start(t)
+	if r := redistest.Dial(t, srv.Addr()).Do("REPLICAOF", "127.0.0.1", "1"); r != "OK" {
+		t.Fatalf("REPLICAOF: %v", r)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 100*time.Millisecond); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the replica did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	st, err := queue.Open(queue.Options{URL: "redis://127.0.0.1:" + port, CallTimeout: time.Second})
+	st, err := queue.Open(queue.Options{URL: srv.URL(), CallTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
