@@ -216,14 +216,15 @@ func TestDevPoolSettingsRefused(t *testing.T) {
 }
 
 // Dev mode runs the waiting line on an embedded Redis by default;
-// DEV_QUEUE=false turns it off.
+// DEV_QUEUE=false turns it off, also when SESSION_MAX keeps the embedded
+// Redis for the leases.
 func TestDevModeLine(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
-		queue      string
-		wantStatus int
-	}{{"", http.StatusAccepted}, {"false", http.StatusServiceUnavailable}} {
-		url, _ := devFunction(t, "DEV_CONCURRENCY=1", "DEV_QUEUE="+c.queue)
+		queue, sessionMax string
+		wantStatus        int
+	}{{"", "", http.StatusAccepted}, {"false", "", http.StatusServiceUnavailable}, {"false", "10m", http.StatusServiceUnavailable}} {
+		url, _ := devFunction(t, "DEV_CONCURRENCY=1", "DEV_QUEUE="+c.queue, "SESSION_MAX="+c.sessionMax)
 		post := func(user string) (int, string) {
 			res, err := http.Post(url+"/session", "", strings.NewReader(`{"UserId":"`+user+`","ClientSession":"cs"}`))
 			if err != nil {
@@ -233,8 +234,12 @@ func TestDevModeLine(t *testing.T) {
 			b, _ := io.ReadAll(res.Body)
 			return res.StatusCode, string(b)
 		}
-		if st, b := post("first"); st != 200 {
+		st, b := post("first")
+		if st != 200 {
 			t.Fatalf("DEV_QUEUE=%q first: %d %s", c.queue, st, b)
+		}
+		if leased := field(b, "ExpiresAt") != ""; leased != (c.sessionMax != "") {
+			t.Fatalf("DEV_QUEUE=%q SESSION_MAX=%q: ExpiresAt in %s", c.queue, c.sessionMax, b)
 		}
 		if st, b := post("second"); st != c.wantStatus {
 			t.Fatalf("DEV_QUEUE=%q second with a pool of 1: %d %s, want %d", c.queue, st, b, c.wantStatus)
